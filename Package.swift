@@ -1,0 +1,46 @@
+// swift-tools-version: 6.2
+// Swift 6 language mode is the default for tools version 6.2.
+import PackageDescription
+
+let package = Package(
+    name: "rabbit-wizard",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "rabbit-wizard", targets: ["rabbit-wizard"])
+    ],
+    dependencies: [
+        // Minor releases of swift-subprocess may raise the required toolchain: pin to 1.0.x.
+        .package(url: "https://github.com/swiftlang/swift-subprocess", .upToNextMinor(from: "1.0.2")),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // ncursesw through a shim header (see Sources/CNcurses/shim.h for why).
+        .systemLibrary(name: "CNcurses", path: "Sources/CNcurses"),
+        // Runs every command (local or ssh), streams, times out, scrubs secrets, logs.
+        .target(
+            name: "Executor",
+            dependencies: [
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Steps, plans, journal, runner. Pure: uses Executor's types only.
+        .target(name: "Workflow", dependencies: ["Executor"]),
+        // Topology, platform profiles, the concrete RabbitMQ and load-balancer steps, the sandbox.
+        .target(name: "RabbitSetup", dependencies: ["Workflow", "Executor"]),
+        // The ncurses front end: state, actions, render, the one screen type.
+        .target(name: "WizardTUI", dependencies: ["Workflow", "CNcurses"]),
+        .executableTarget(
+            name: "rabbit-wizard",
+            dependencies: [
+                "Executor", "Workflow", "RabbitSetup", "WizardTUI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "ExecutorTests",
+            dependencies: ["Executor", "rabbit-wizard"]
+        ),
+    ]
+)

@@ -1,0 +1,2 @@
+// Placeholder: this module arrives with its issue (see CHANGELOG.md).
+enum WorkflowModule {}

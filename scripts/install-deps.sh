@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the wizard, its demo and its tests use. Idempotent; needs root.
+set -euo pipefail
+packages=(
+  libncurses-dev     # ncursesw headers and library for the TUI
+  openssh-client     # the ssh transport
+  openssh-server     # the tests' real sshd on loopback
+  strace             # the canary test traces every execve
+)
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: run as root (or with sudo): apt-get install ${packages[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+echo "install-deps: ${packages[*]} installed"
