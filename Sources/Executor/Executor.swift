@@ -1,0 +1,120 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// The one way the product runs commands: picks the transport for the target, enforces the deadline,
+/// scrubs secrets, streams lines to subscribers and appends a ``CommandRecord`` to the command log.
+///
+/// `run` never throws: not being able to run is a ``Termination`` as well, so every attempt is logged.
+public final class Executor: Sendable {
+    public let commandLog: CommandLog?
+    public let limits: OutputLimits
+    public let dryRun: Bool
+    let local: any Transport
+    let ssh: SSHTransport?
+    private let subscribers = Mutex<[Int: @Sendable (CommandEvent) -> Void]>([:])
+    private let knownSecrets = Mutex<[Secret]>([])
+    private let counter = Atomic<Int>(0)
+    private let runID: String
+    private let logger = Logger(label: "rabbit-wizard.executor")
+
+    /// - Parameters:
+    ///   - commandLog: where records go; nil keeps no log (tests of pure logic only).
+    ///   - ssh: options for `ssh://` targets; without them such commands cannot start.
+    ///   - dryRun: run only commands with `mutates == false`.
+    public init(commandLog: CommandLog?, ssh: SSHOptions? = nil, dryRun: Bool = false,
+                limits: OutputLimits = OutputLimits(), local: any Transport = LocalTransport())
+    {
+        self.commandLog = commandLog
+        self.ssh = ssh.map { SSHTransport(options: $0) }
+        self.dryRun = dryRun
+        self.limits = limits
+        self.local = local
+        self.runID = String(UUID().uuidString.prefix(8)).lowercased()
+    }
+
+    /// Convenience: the log and the ssh files live in `state`.
+    public convenience init(state: StateDirectory, identityFile: String? = nil, dryRun: Bool = false) throws {
+        let log = try CommandLog(path: state.commandLogPath)
+        let ssh = SSHOptions(knownHostsFile: state.knownHostsPath, controlDirectory: try state.controlSocketDirectory(),
+                             identityFile: identityFile)
+        self.init(commandLog: log, ssh: ssh, dryRun: dryRun)
+    }
+
+    /// Adds a value to scrub from every later command's output and argv (for example a cookie that was
+    /// read from a node).
+    public func register(secret: Secret) { knownSecrets.withLock { $0.append(secret) } }
+
+    /// Calls `handler` for every event of every later command, from the command's own task.
+    @discardableResult
+    public func subscribe(_ handler: @escaping @Sendable (CommandEvent) -> Void) -> Int {
+        let token = counter.add(1, ordering: .relaxed).newValue
+        subscribers.withLock { $0[token] = handler }
+        return token
+    }
+
+    public func unsubscribe(_ token: Int) { _ = subscribers.withLock { $0.removeValue(forKey: token) } }
+
+    private func emit(_ event: CommandEvent) {
+        for handler in subscribers.withLock({ Array($0.values) }) { handler(event) }
+    }
+
+    public func run(_ spec: CommandSpec) async -> CommandResult {
+        let id = "\(runID)-\(counter.add(1, ordering: .relaxed).newValue)"
+        let redactor = Redactor(secrets: knownSecrets.withLock { $0 } + spec.knownSecrets)
+        let argv = spec.argv.map { redactor.scrub($0) }
+        let started = Date()
+        let clock = ContinuousClock()
+        let start = clock.now
+        emit(.started(id: id, step: spec.step, target: spec.target.description, argv: argv))
+
+        let transport: any Transport
+        switch spec.target {
+        case .local: transport = local
+        case .ssh: transport = ssh.map { $0 as any Transport } ?? MissingSSHTransport()
+        }
+        let chosen: any Transport = dryRun ? DryRunTransport(wrapping: transport) : transport
+        var outcome = await chosen.run(spec, limits: limits, redactor: redactor) { [weak self] stream, line in
+            self?.emit(.output(id: id, stream: stream, line: line))
+        }
+        let elapsed = clock.now - start
+        let record = CommandRecord(
+            id: id, step: spec.step, target: spec.target.description, argv: argv, mutates: spec.mutates,
+            stdin: spec.stdinSummary, started: started,
+            durationSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+            termination: outcome.termination, pid: outcome.pid,
+            stdoutTail: spec.stdoutIsSecret ? (outcome.secretStdout?.description ?? "") : outcome.stdout.tail,
+            stderrTail: outcome.stderr.tail,
+            stdoutBytes: outcome.stdout.totalBytes, stderrBytes: outcome.stderr.totalBytes)
+        var logProblem: CommandLog.Problem?
+        do { try commandLog?.append(record) } catch {
+            logProblem = error
+            logger.error("command log write failed: \(error)")
+        }
+        emit(.finished(record))
+        var result = CommandResult(
+            record: record, stdout: outcome.stdout.text, stderr: outcome.stderr.text,
+            stdoutTruncated: outcome.stdout.truncated, stderrTruncated: outcome.stderr.truncated,
+            secretStdout: outcome.secretStdout, logProblem: logProblem)
+        if case .connectionFailed(.hostKeyUnknown(let known)) = outcome.termination, known.isEmpty,
+            case .ssh(let destination) = spec.target
+        {
+            let keys = (try? await scanHostKeys(of: destination, step: spec.step).get()) ?? []
+            outcome.termination = .connectionFailed(.hostKeyUnknown(fingerprints: keys.map(\.fingerprintLabel)))
+            result.record.termination = outcome.termination
+        }
+        return result
+    }
+
+    /// Closes shared ssh connections; call before the wizard exits.
+    public func shutdown() async { await ssh?.closeSharedConnections() }
+}
+
+/// Used when a command targets a host over ssh but the executor was built without ssh options.
+struct MissingSSHTransport: Transport {
+    func run(_ spec: CommandSpec, limits: OutputLimits, redactor: Redactor,
+             onLine: @escaping @Sendable (OutputStreamKind, String) -> Void) async -> TransportOutcome
+    {
+        TransportOutcome(termination: .couldNotStart(reason: "no ssh configuration for \(spec.target)"))
+    }
+}

@@ -1,0 +1,4 @@
+/// Which of a command's output streams a line came from.
+public enum OutputStreamKind: String, Sendable, Codable {
+    case stdout, stderr
+}

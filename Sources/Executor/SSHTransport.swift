@@ -1,0 +1,118 @@
+import Synchronization
+
+/// Runs commands on a remote host with the system OpenSSH client.
+///
+/// The remote side gets a fixed `sh -c` script and the arguments, each quoted by ``ShellQuote``; the
+/// script changes directory, exports the environment additions and `exec`s the argv. Stdin is left for
+/// the command itself, which is how secrets travel. (`sh -s` with the script on stdin cannot share
+/// stdin with the command: dash reads ahead and would swallow the command's input.)
+///
+/// ssh's own failures (exit 255 plus its message) become ``ConnectionFailure`` values.
+public final class SSHTransport: Transport {
+    public let options: SSHOptions
+    private let local: LocalTransport
+    private let used = Mutex<Set<SSHDestination>>([])
+
+    public init(options: SSHOptions, local: LocalTransport = LocalTransport()) {
+        self.options = options
+        self.local = local
+    }
+
+    /// The fixed remote script. `$1` working directory or empty, `$2` number of `NAME=value` words
+    /// that follow, then the argv.
+    static let remoteScript = """
+        d=$1; n=$2; shift 2
+        if [ -n "$d" ]; then cd "$d" || exit 126; fi
+        while [ "$n" -gt 0 ]; do export "$1" || exit 126; shift; n=$((n - 1)); done
+        exec "$@"
+        """
+
+    /// The remote command line ssh hands to the login shell: `sh -c SCRIPT rabbit-wizard ARGS...`.
+    static func remoteCommand(for spec: CommandSpec) -> String {
+        let env = spec.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        let words = ["sh", "-c", remoteScript, "rabbit-wizard", spec.workingDirectory ?? "", String(env.count)]
+            + env + spec.argv
+        return ShellQuote.join(words)
+    }
+
+    /// The local argv that runs `spec` on `destination`.
+    public func sshArgv(for spec: CommandSpec, on destination: SSHDestination) -> [String] {
+        [options.sshProgram] + options.commonArguments(for: destination)
+            + ["-T", "--", destination.host.value, SSHTransport.remoteCommand(for: spec)]
+    }
+
+    public func run(_ spec: CommandSpec, limits: OutputLimits, redactor: Redactor,
+                    onLine: @escaping @Sendable (OutputStreamKind, String) -> Void) async -> TransportOutcome
+    {
+        guard case .ssh(let destination) = spec.target else {
+            return await local.run(spec, limits: limits, redactor: redactor, onLine: onLine)
+        }
+        for name in spec.environment.keys where !SSHTransport.isEnvironmentName(name) {
+            return TransportOutcome(termination: .couldNotStart(reason: "bad environment variable name \(name)"))
+        }
+        used.withLock { _ = $0.insert(destination) }
+        var sshSpec = spec
+        sshSpec.argv = sshArgv(for: spec, on: destination)
+        sshSpec.target = .local
+        sshSpec.environment = [:]
+        sshSpec.workingDirectory = nil
+        var outcome = await local.run(sshSpec, limits: limits, redactor: redactor, onLine: onLine)
+        if case .exited(255) = outcome.termination,
+            let failure = SSHTransport.classify(stderr: outcome.stderr.text)
+        {
+            outcome.termination = .connectionFailed(failure)
+        }
+        return outcome
+    }
+
+    static func isEnvironmentName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, first == "_" || ("A"..."Z").contains(first) || ("a"..."z").contains(first)
+        else { return false }
+        return name.unicodeScalars.allSatisfy { $0 == "_" || ("A"..."Z").contains($0) || ("a"..."z").contains($0) || ("0"..."9").contains($0) }
+    }
+
+    /// Reads ssh's own error text (exit 255). Returns nil when the text is not ssh's: then 255 was the
+    /// remote command's exit code.
+    static func classify(stderr: String) -> ConnectionFailure? {
+        let lines = stderr.split(whereSeparator: \.isNewline).map(String.init)
+        func line(containing needle: String) -> String? { lines.first { $0.contains(needle) } }
+        if stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") || stderr.contains("Host key for") && stderr.contains("has changed") {
+            let fp = lines.first { $0.hasPrefix("SHA256:") }.map { String($0.prefix { !$0.isWhitespace }).trimmingSuffix(".") }
+            return .hostKeyChanged(fingerprint: fp)
+        }
+        if stderr.contains("Host key verification failed") {
+            return .hostKeyUnknown(fingerprints: [])
+        }
+        if let l = line(containing: "Permission denied") { return .authenticationFailed(reason: l) }
+        for needle in ["Connection refused", "Connection timed out", "No route to host", "Network is unreachable",
+                       "Could not resolve hostname", "Name or service not known", "connect to host"]
+        {
+            if let l = line(containing: needle) { return .unreachable(reason: l) }
+        }
+        for needle in ["closed by remote host", "Timeout, server not responding", "Broken pipe",
+                       "Connection reset", "Connection closed by", "client_loop:"]
+        {
+            if let l = line(containing: needle) { return .lost(reason: l) }
+        }
+        if let l = lines.first(where: { $0.hasPrefix("ssh:") || $0.hasPrefix("kex_exchange_identification") }) {
+            return .unreachable(reason: l)
+        }
+        return nil
+    }
+
+    /// Closes the shared connections this transport opened (`ssh -O exit`), so that no ssh master
+    /// outlives the wizard longer than needed. Read-only for the servers.
+    public func closeSharedConnections() async {
+        let destinations = used.withLock { d in defer { d.removeAll() }; return d }
+        for destination in destinations {
+            let argv = [options.sshProgram] + options.commonArguments(for: destination)
+                + ["-O", "exit", "--", destination.host.value]
+            _ = await local.run(CommandSpec(argv, timeout: .seconds(5), mutates: false),
+                                limits: OutputLimits(), redactor: Redactor(secrets: [])) { _, _ in }
+        }
+    }
+}
+
+extension String {
+    func trimmingSuffix(_ suffix: String) -> String { hasSuffix(suffix) ? String(dropLast(suffix.count)) : self }
+}

@@ -1,0 +1,148 @@
+import Foundation
+import Glibc
+import Synchronization
+import Testing
+
+@testable import Executor
+
+/// The facade: ids, the command log, events, secrets, dry-run.
+@Suite struct ExecutorTests {
+    func makeExecutor(dryRun: Bool = false) throws -> (Executor, StateDirectory, String) {
+        let root = Support.temporaryDirectory()
+        let state = try StateDirectory(path: root + "/state/rabbit-wizard")
+        return (try Executor(state: state, dryRun: dryRun), state, root)
+    }
+
+    @Test func recordsGoToTheLogWithSafeModes() async throws {
+        let (executor, state, root) = try makeExecutor()
+        defer { Support.remove(root) }
+        let result = await executor.run(CommandSpec(["sh", "-c", "echo hello; exit 7"], timeout: .seconds(10), mutates: true, step: "partition-handling"))
+        #expect(result.termination == .exited(code: 7))
+        let records = try CommandLog.read(path: state.commandLogPath)
+        #expect(records.count == 1)
+        #expect(records.first?.argv == ["sh", "-c", "echo hello; exit 7"])
+        #expect(records.first?.step == "partition-handling")
+        #expect(records.first?.termination == .exited(code: 7))
+        #expect(records.first?.stdoutTail == "hello\n")
+        #expect(records.first?.target == "local")
+        var st = stat()
+        stat(state.path, &st)
+        #expect(st.st_mode & 0o777 == 0o700)
+        stat(state.commandLogPath, &st)
+        #expect(st.st_mode & 0o777 == 0o600)
+    }
+
+    @Test func symlinkAtLogPathIsRefused() throws {
+        let root = Support.temporaryDirectory()
+        defer { Support.remove(root) }
+        let state = try StateDirectory(path: root + "/state")
+        Support.write("victim", to: root + "/victim")
+        symlink(root + "/victim", state.commandLogPath)
+        #expect(throws: CommandLog.Problem.cannotOpen(state.commandLogPath, errno: ELOOP)) {
+            _ = try CommandLog(path: state.commandLogPath)
+        }
+        #expect(Support.read(root + "/victim") == "victim")
+    }
+
+    @Test func stateDirectoryModeIsTightenedAndSymlinkRefused() throws {
+        let root = Support.temporaryDirectory()
+        defer { Support.remove(root) }
+        mkdir(root + "/loose", 0o755)
+        _ = try StateDirectory(path: root + "/loose")
+        var st = stat()
+        stat(root + "/loose", &st)
+        #expect(st.st_mode & 0o777 == 0o700)
+        symlink(root + "/loose", root + "/link")
+        #expect(throws: StateDirectory.Problem.isSymlink(root + "/link")) { _ = try StateDirectory(path: root + "/link") }
+    }
+
+    @Test func secretOnStdinIsScrubbedEverywhere() async throws {
+        let (executor, state, root) = try makeExecutor()
+        defer { Support.remove(root) }
+        let canary = Support.canary()
+        let seen = Mutex<[String]>([])
+        executor.subscribe { event in
+            switch event {
+            case .started(_, _, _, let argv): seen.withLock { $0.append(contentsOf: argv) }
+            case .output(_, _, let line): seen.withLock { $0.append(line) }
+            case .finished(let record): seen.withLock { $0.append(String(describing: record)) }
+            }
+        }
+        // `cat` echoes the secret to stdout and, via sed, to stderr: both must come back scrubbed.
+        let result = await executor.run(CommandSpec(
+            ["sh", "-c", "cat | tee /dev/stderr"], stdin: .secret(Secret(canary + "\n")), timeout: .seconds(10), mutates: true))
+        #expect(result.termination == .exited(code: 0))
+        #expect(result.stdout == "<redacted>\n")
+        #expect(result.stderr == "<redacted>\n")
+        #expect(result.record.stdin == "<secret, \(canary.utf8.count + 1) bytes>")
+        let log = Support.read(state.commandLogPath)
+        #expect(!log.contains(canary))
+        #expect(log.contains("<redacted>"))
+        #expect(!seen.withLock { $0 }.joined().contains(canary))
+        #expect("\(Secret(canary))" == "<secret, \(canary.utf8.count) bytes>")
+        #expect(String(reflecting: Secret(canary)) == "<secret, \(canary.utf8.count) bytes>")
+        var dumped = ""
+        dump(Secret(canary), to: &dumped)
+        #expect(!dumped.contains(canary))
+    }
+
+    @Test func secretStdoutIsReturnedAsSecretOnly() async throws {
+        let (executor, state, root) = try makeExecutor()
+        defer { Support.remove(root) }
+        let canary = Support.canary()
+        Support.write(canary, to: root + "/cookie", mode: 0o400)
+        let result = await executor.run(CommandSpec(["cat", root + "/cookie"], timeout: .seconds(10), mutates: false, stdoutIsSecret: true))
+        #expect(result.stdout == "")
+        #expect(result.secretStdout?.withBytes { String(decoding: $0, as: UTF8.self) } == canary)
+        #expect(!Support.read(state.commandLogPath).contains(canary))
+    }
+
+    @Test func registeredSecretIsScrubbedFromLaterCommands() async throws {
+        let (executor, state, root) = try makeExecutor()
+        defer { Support.remove(root) }
+        let canary = Support.canary()
+        executor.register(secret: Secret(canary))
+        let result = await executor.run(CommandSpec(["echo", "x", canary], timeout: .seconds(10), mutates: false))
+        #expect(result.stdout == "x <redacted>\n")
+        #expect(result.record.argv == ["echo", "x", "<redacted>"])
+        #expect(!Support.read(state.commandLogPath).contains(canary))
+    }
+
+    @Test func dryRunRunsOnlyReadOnlyCommandsAndLogsBoth() async throws {
+        let (executor, state, root) = try makeExecutor(dryRun: true)
+        defer { Support.remove(root) }
+        let marker = root + "/created"
+        let mutating = await executor.run(CommandSpec(["touch", marker], timeout: .seconds(10), mutates: true))
+        let readOnly = await executor.run(CommandSpec(["echo", "looked"], timeout: .seconds(10), mutates: false))
+        #expect(mutating.termination == .notRun(reason: "dry run"))
+        #expect(!FileManager.default.fileExists(atPath: marker))
+        #expect(readOnly.stdout == "looked\n")
+        #expect(try CommandLog.read(path: state.commandLogPath).map(\.termination) == [.notRun(reason: "dry run"), .exited(code: 0)])
+    }
+
+    @Test func eventsArriveInOrderWithOneId() async throws {
+        let (executor, _, root) = try makeExecutor()
+        defer { Support.remove(root) }
+        let events = Mutex<[String]>([])
+        executor.subscribe { event in
+            switch event {
+            case .started(let id, _, _, _): events.withLock { $0.append("start \(id)") }
+            case .output(let id, let s, let l): events.withLock { $0.append("\(s) \(id) \(l)") }
+            case .finished(let r): events.withLock { $0.append("end \(r.id)") }
+            }
+        }
+        let result = await executor.run(CommandSpec(["sh", "-c", "echo a; echo b"], timeout: .seconds(10), mutates: false))
+        let id = result.record.id
+        #expect(events.withLock { $0 } == ["start \(id)", "stdout \(id) a", "stdout \(id) b", "end \(id)"])
+    }
+
+    @Test func tornLastLineOfTheLogIsSkipped() async throws {
+        let (executor, state, root) = try makeExecutor()
+        defer { Support.remove(root) }
+        _ = await executor.run(CommandSpec(["true"], timeout: .seconds(10), mutates: false))
+        let fd = open(state.commandLogPath, O_WRONLY | O_APPEND)
+        _ = "{\"argv\":[\"tru".withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+        #expect(try CommandLog.read(path: state.commandLogPath).count == 1)
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+import Glibc
+
+@testable import Executor
+
+/// A real OpenSSH server on 127.0.0.1 for one test: its own host key, a generated client key,
+/// key-only login for the current user. Stopped by the PID it wrote, never by name.
+final class SSHServer {
+    let dir: String
+    let port: Int
+    let clientKey: String
+    let hostKey: String
+
+    private init(dir: String, port: Int, clientKey: String, hostKey: String) {
+        self.dir = dir
+        self.port = port
+        self.clientKey = clientKey
+        self.hostKey = hostKey
+    }
+
+    enum Failure: Error { case setup(String) }
+
+    /// Starts sshd; `hostKey` reuses a key (same identity), nil makes a new one.
+    static func start(in dir: String, port: Int? = nil, newHostKey: Bool = true) async throws -> SSHServer {
+        let port = port ?? Support.freePort()
+        mkdir("/run/sshd", 0o755)
+        let hostKey = dir + "/host_ed25519"
+        let clientKey = dir + "/client_ed25519"
+        if newHostKey {
+            unlink(hostKey)
+            unlink(hostKey + ".pub")
+            try await check(Support.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", hostKey]), "host key")
+        }
+        if !FileManager.default.fileExists(atPath: clientKey) {
+            try await check(Support.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", clientKey]), "client key")
+        }
+        try FileManager.default.copyItem(atPath: clientKey + ".pub", toPath: dir + "/authorized_keys.tmp")
+        rename(dir + "/authorized_keys.tmp", dir + "/authorized_keys")
+        Support.write("""
+            Port \(port)
+            ListenAddress 127.0.0.1
+            HostKey \(hostKey)
+            PidFile \(dir)/sshd.pid
+            AuthorizedKeysFile \(dir)/authorized_keys
+            StrictModes no
+            PasswordAuthentication no
+            KbdInteractiveAuthentication no
+            PubkeyAuthentication yes
+            PermitRootLogin prohibit-password
+            UsePAM no
+            LogLevel ERROR
+
+            """, to: dir + "/sshd_config")
+        unlink(dir + "/sshd.pid")
+        try await check(Support.run(["/usr/sbin/sshd", "-f", dir + "/sshd_config", "-E", dir + "/sshd.log"]), "sshd")
+        let server = SSHServer(dir: dir, port: port, clientKey: clientKey, hostKey: hostKey)
+        guard await Support.waitUntil(.seconds(10), { server.pid != nil && Support.canConnect(port: port) }) else {
+            throw Failure.setup("sshd did not come up: \(Support.read(dir + "/sshd.log"))")
+        }
+        return server
+    }
+
+    static func check(_ outcome: TransportOutcome, _ what: String) throws {
+        guard outcome.termination == .exited(code: 0) else {
+            throw Failure.setup("\(what): \(outcome.termination) \(outcome.stderr.text)")
+        }
+    }
+
+    var pid: pid_t? {
+        Int32(Support.read(dir + "/sshd.pid").trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    var destination: SSHDestination {
+        try! SSHDestination(user: Support.userName, host: HostName("127.0.0.1"), port: port)
+    }
+
+    /// The host key's fingerprint as ssh-keygen prints it for the public key file.
+    func hostFingerprint() async -> String {
+        let out = await Support.run(["ssh-keygen", "-l", "-f", hostKey + ".pub"])
+        return String(out.stdout.text.split(separator: " ")[1])
+    }
+
+    /// SIGTERM to the recorded pid, then wait until the port is closed.
+    func stop() async {
+        guard let pid else { return }
+        kill(pid, SIGTERM)
+        _ = await Support.waitUntil { kill(pid, 0) != 0 && !Support.canConnect(port: self.port) }
+    }
+}
