@@ -1,0 +1,114 @@
+import ArgumentParser
+import Executor
+import Foundation
+
+/// The one place that turns errors and failed commands into words and exit codes.
+enum ErrorPresenter {
+    enum Code: Int32 {
+        case success = 0
+        case failed = 1
+        case badInput = 64
+        case needsConfirmation = 3
+        case unreachable = 4
+    }
+
+    /// A message for the user and the exit code that goes with it.
+    static func fail(_ message: String, code: Code) -> any Error {
+        FileHandle.standardError.write(Data("rabbit-wizard: \(message)\n".utf8))
+        return ExitCode(code.rawValue)
+    }
+
+    static func fail(_ error: any Error, code: Code) -> any Error { fail(describe(error), code: code) }
+
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case let e as HostName.Problem: return describe(e)
+        case let e as SSHDestination.Problem:
+            switch e {
+            case .notSSHURL(let s): return "\(s) is not an ssh:// address"
+            case .badUser(let u): return "user name \(u) is not valid (letters, digits, _ - . only)"
+            case .badHost(let h, let p): return "host \(h): \(describe(p))"
+            case .badPort(let p): return "port \(p) is not a number from 1 to 65535"
+            }
+        case let e as StateDirectory.Problem:
+            switch e {
+            case .notADirectory(let p): return "state directory \(p) exists but is not a directory"
+            case .isSymlink(let p): return "state directory \(p) is a symlink; use a real directory"
+            case .wrongOwner(let p, let uid): return "state directory \(p) belongs to uid \(uid), not to you"
+            case .cannotCreate(let p, let e): return "cannot create \(p): \(String(cString: strerror(e)))"
+            }
+        case let e as CommandLog.Problem:
+            switch e {
+            case .cannotOpen(let p, let e) where e == ELOOP: return "command log \(p) is a symlink; refusing to follow it"
+            case .cannotOpen(let p, let e): return "cannot open command log \(p): \(String(cString: strerror(e)))"
+            case .notARegularFile(let p): return "command log \(p) is not a regular file"
+            case .wrongOwner(let p): return "command log \(p) belongs to another user"
+            case .writeFailed(let p, let e): return "cannot write command log \(p): \(String(cString: strerror(e)))"
+            }
+        case let e as HostKeyProblem:
+            switch e {
+            case .scanFailed(let d, let t, let stderr):
+                return "cannot read the host keys of \(d) (\(t)): \(stderr.trimmingCharacters(in: .whitespacesAndNewlines))"
+            case .noKeys(let d): return "\(d) offered no host keys"
+            case .alreadyEnrolledDifferently(let n):
+                return "\(n) is already enrolled with a different key. If the server was really reinstalled, "
+                    + "remove the old entry with ssh-keygen -R '\(n)' -f KNOWN_HOSTS after checking, then enrol again"
+            case .fingerprintMismatch(let expected, let offered):
+                return "the server does not offer \(expected) (it offers \(offered.joined(separator: ", "))): not enrolled"
+            case .cannotWrite(let p, let e): return "cannot write \(p): \(String(cString: strerror(e)))"
+            }
+        default: return String(describing: error)
+        }
+    }
+
+    static func describe(_ p: HostName.Problem) -> String {
+        switch p {
+        case .empty: return "empty host name"
+        case .tooLong(let n): return "host name is \(n) bytes long; at most 253"
+        case .badCharacter(let c): return "character \(c.debugDescription) is not allowed in a host name (letters, digits, - and . only)"
+        case .badLabel(let l): return "label \(l.debugDescription) is not valid (1-63 characters, no leading or trailing -)"
+        }
+    }
+
+    /// Words for a command's termination, with the next action where there is one.
+    static func describe(_ termination: Termination, target: String, knownHostsPath: String) -> String {
+        switch termination {
+        case .connectionFailed(.hostKeyUnknown(let prints)):
+            let shown = prints.isEmpty ? "the server offered no key we could read" : prints.joined(separator: ", ")
+            let fp = prints.first?.split(separator: " ").last.map(String.init) ?? "SHA256:..."
+            return "the host key of \(target) is not known (\(shown)). Compare it with the server's own "
+                + "(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on the server), then enrol it: "
+                + "rabbit-wizard known-hosts add \(target) --fingerprint \(fp)"
+        case .connectionFailed(.hostKeyChanged(let fp)):
+            return "STOP: the host key of \(target) has CHANGED (now \(fp ?? "unknown")). This can be a "
+                + "reinstalled server or an attack. Nothing was run. Check with the server's administrator; "
+                + "the trusted keys are in \(knownHostsPath)"
+        case .connectionFailed(.unreachable(let reason)):
+            return "\(target) is unreachable: \(reason). Check that the host is up, sshd listens on that port and no firewall blocks it"
+        case .connectionFailed(.authenticationFailed(let reason)):
+            return "\(target) refused our key: \(reason). Put the public key of --identity in the user's authorized_keys"
+        case .connectionFailed(.lost(let reason)):
+            return "the connection to \(target) was lost while the command ran (\(reason)); its outcome is unknown"
+        case .timedOut(let s): return "the command did not finish within \(Int(s)) s; its process group was killed"
+        case .couldNotStart(let reason): return "could not start the command: \(reason)"
+        case .notRun(let reason): return "not run: \(reason)"
+        case .exited(let code): return "the command exited with status \(code)"
+        case .signaled(let signal): return "the command was killed by signal \(signal)"
+        }
+    }
+
+    /// Returns normally for success; otherwise prints the reason and throws the matching exit code.
+    static func exitFor(_ result: CommandResult, knownHostsPath: String) throws {
+        if let problem = result.logProblem { throw fail(problem, code: .failed) }
+        switch result.termination {
+        case .exited(0), .notRun: return
+        case .exited(let code):
+            FileHandle.standardError.write(Data("rabbit-wizard: \(describe(result.termination, target: result.record.target, knownHostsPath: knownHostsPath))\n".utf8))
+            throw ExitCode(code)
+        case .connectionFailed:
+            throw fail(describe(result.termination, target: result.record.target, knownHostsPath: knownHostsPath), code: .unreachable)
+        default:
+            throw fail(describe(result.termination, target: result.record.target, knownHostsPath: knownHostsPath), code: .failed)
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import Foundation
+import Glibc
+import Testing
+
+@testable import Executor
+
+/// The `rabbit-wizard` binary as a user runs it, including the canary trace of every process it spawns.
+@Suite(.serialized) struct ProductCLITests {
+    @Test func versionNamesTheLinkedNcurses() async {
+        let out = await Support.run([Support.productBinary, "--version"])
+        #expect(out.termination == .exited(code: 0))
+        #expect(out.stdout.text.hasPrefix("rabbit-wizard "))
+        #expect(out.stdout.text.contains("ncurses 6."))
+    }
+
+    @Test func helpTeachesTheCommandsAndExitCodes() async {
+        let out = await Support.run([Support.productBinary, "--help"])
+        #expect(out.termination == .exited(code: 0))
+        for word in ["exec", "known-hosts", "Exit codes"] { #expect(out.stdout.text.contains(word)) }
+    }
+
+    @Test func badTargetIsRejectedBeforeAnythingRuns() async {
+        let root = Support.temporaryDirectory()
+        defer { Support.remove(root) }
+        let out = await Support.run([Support.productBinary, "exec", "--state-dir", root + "/s", "--target", "ssh://a;touch \(root)/pwned", "--", "true"])
+        #expect(out.termination == .exited(code: 64))
+        #expect(out.stderr.text.contains("--target"))
+        #expect(out.stderr.text.contains("not allowed in a host name"))
+        #expect(!FileManager.default.fileExists(atPath: root + "/pwned"))
+        #expect(!FileManager.default.fileExists(atPath: root + "/s/commands.jsonl"))
+    }
+
+    @Test func unknownHostKeyMessageShowsFingerprintAndEnrolment() async throws {
+        let root = Support.temporaryDirectory()
+        let server = try await SSHServer.start(in: root)
+        let target = server.destination.description
+        let out = await Support.run([Support.productBinary, "exec", "--state-dir", root + "/s", "--identity", server.clientKey,
+                                     "--target", target, "--", "true"])
+        let fingerprint = await server.hostFingerprint()
+        #expect(out.termination == .exited(code: 4))
+        #expect(out.stderr.text.contains(fingerprint))
+        #expect(out.stderr.text.contains("rabbit-wizard known-hosts add \(target) --fingerprint \(fingerprint)"))
+        // The enrolment path the message names, then the command goes through.
+        let wrong = await Support.run([Support.productBinary, "known-hosts", "add", target, "--state-dir", root + "/s",
+                                       "--fingerprint", "SHA256:not-it"])
+        #expect(wrong.termination == .exited(code: 4))
+        let noConfirm = await Support.run([Support.productBinary, "known-hosts", "add", target, "--state-dir", root + "/s"])
+        #expect(noConfirm.termination == .exited(code: 3))
+        let add = await Support.run([Support.productBinary, "known-hosts", "add", target, "--state-dir", root + "/s",
+                                     "--fingerprint", fingerprint])
+        #expect(add.termination == .exited(code: 0), "\(add.stderr.text)")
+        let again = await Support.run([Support.productBinary, "exec", "--state-dir", root + "/s", "--identity", server.clientKey,
+                                       "--target", target, "--", "echo", "reached"])
+        #expect(again.stdout.text == "reached\n")
+        await server.stop()
+        Support.remove(root)
+    }
+
+    /// The canary travels on stdin to a local and a remote command; strace records every execve with
+    /// its full argv and environment. The canary must be in none of them, nor in the log or the output.
+    @Test func canarySecretIsInNoArgvEnvironmentLogOrOutput() async throws {
+        let root = Support.temporaryDirectory()
+        let server = try await SSHServer.start(in: root)
+        let state = root + "/s"
+        let canary = Support.canary()
+        Support.write(canary + "\n", to: root + "/secret")
+        let add = await Support.run([Support.productBinary, "known-hosts", "add", server.destination.description, "--state-dir", state,
+                                     "--fingerprint", await server.hostFingerprint()])
+        #expect(add.termination == .exited(code: 0))
+        // The remote side too: trace sshd and everything it spawns for the remote run.
+        let sshdTrace = root + "/trace-sshd"
+        let tracer = await Support.run(["sh", "-c", "strace -f -e trace=execve -v -s 4096 -o \"$0\" -p \"$1\" >/dev/null 2>&1 & echo $!",
+                                        sshdTrace, String(try #require(server.pid))])
+        let tracerPid = try #require(Int32(tracer.stdout.text.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(await Support.waitUntil { FileManager.default.fileExists(atPath: sshdTrace) })
+        var outputs = ""
+        for target in ["local", server.destination.description] {
+            let trace = root + "/trace-\(outputs.count)"
+            let out = await Support.run(
+                ["strace", "-f", "-e", "trace=execve", "-v", "-s", "4096", "-o", trace, "--",
+                 Support.productBinary, "exec", "--state-dir", state, "--identity", server.clientKey, "--target", target,
+                 "--secret-stdin-file", root + "/secret", "--", "sh", "-c", "cat; cat \"$0\" >&2", root + "/secret"],
+                timeout: .seconds(60))
+            #expect(out.termination == .exited(code: 0), "\(target): \(out.stderr.text)")
+            let traced = Support.read(trace)
+            #expect(traced.contains("execve("), "strace recorded nothing for \(target)")
+            #expect(!traced.contains(canary), "canary in an execve argv or environment (\(target))")
+            #expect(out.stdout.text == "<redacted>\n")
+            #expect(out.stderr.text == "<redacted>\n")
+            outputs += out.stdout.text + out.stderr.text
+        }
+        kill(tracerPid, SIGINT)
+        #expect(await Support.waitUntil { kill(tracerPid, 0) != 0 })
+        let remote = Support.read(sshdTrace)
+        #expect(remote.contains("\"-c\", \"d=$1;"), "the remote sh -c script was traced")
+        #expect(!remote.contains(canary), "canary in a remote execve argv or environment")
+        #expect(!outputs.contains(canary))
+        #expect(!Support.read(state + "/commands.jsonl").contains(canary))
+        #expect(Support.read(state + "/commands.jsonl").contains("<secret, \(canary.utf8.count + 1) bytes>"))
+        await server.stop()
+        Support.remove(root)
+    }
+}
