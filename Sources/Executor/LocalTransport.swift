@@ -171,6 +171,10 @@ final class ProcessWatch: Sendable {
     /// TERM to the process group, then KILL to whatever of the group is left after `grace`; returns
     /// once the group is empty (or after a further second, for a member stuck in the kernel).
     func expire(grace: Duration) async {
+        // Under load the body may not have reported the pid yet: the deadline still holds once it does.
+        while state.withLock({ $0.pid == nil && !$0.done }) {
+            do { try await Task.sleep(for: .milliseconds(10)) } catch { return }
+        }
         guard let pid = mark() else { return }
         kill(-pid, SIGTERM)
         if await ProcessWatch.waitUntilGone(group: pid, within: grace) { return }
