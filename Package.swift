@@ -38,9 +38,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(
-            name: "ExecutorTests",
-            dependencies: ["Executor", "rabbit-wizard"]
-        ),
+        // Shared by the test targets: process helpers, a real sshd, and the conformance suite every step
+        // must pass (check/plan read-only, plan stable, apply converges, rollback exact).
+        .target(name: "TestKit", dependencies: ["Workflow", "Executor"], path: "Tests/TestKit"),
+        .testTarget(name: "ExecutorTests", dependencies: ["Executor", "TestKit", "rabbit-wizard"]),
+        .testTarget(name: "WorkflowTests", dependencies: ["Workflow"]),
+        .testTarget(name: "RabbitSetupTests", dependencies: ["RabbitSetup", "Workflow", "Executor", "TestKit", "rabbit-wizard"]),
     ]
 )

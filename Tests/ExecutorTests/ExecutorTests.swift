@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 
 @testable import Executor
+import TestKit
 
 /// The facade: ids, the command log, events, secrets, dry-run.
 @Suite struct ExecutorTests {

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Executor
+import TestKit
 
 /// Line splitting, scrubbing and bounds, without processes.
 @Suite struct OutputCollectorTests {

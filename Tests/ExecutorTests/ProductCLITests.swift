@@ -3,6 +3,7 @@ import Glibc
 import Testing
 
 @testable import Executor
+import TestKit
 
 /// The `rabbit-wizard` binary as a user runs it, including the canary trace of every process it spawns.
 @Suite(.serialized) struct ProductCLITests {

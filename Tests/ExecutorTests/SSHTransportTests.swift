@@ -3,6 +3,7 @@ import Glibc
 import Testing
 
 @testable import Executor
+import TestKit
 
 /// The ssh transport against a real sshd on loopback.
 @Suite(.serialized) struct SSHTransportTests {

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Executor
+import TestKit
 
 @Suite struct ShellQuoteTests {
     @Test(arguments: [

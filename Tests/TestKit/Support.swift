@@ -1,22 +1,20 @@
 import Foundation
 import Glibc
-import Testing
+import Executor
 
-@testable import Executor
-
-/// Small helpers shared by the executor tests. Commands are run through `LocalTransport` (tested on
+/// Small helpers shared by the test targets. Commands are run through `LocalTransport` (tested on
 /// its own in LocalTransportTests) so the helpers need no second process API.
-enum Support {
+public enum Support {
     /// A fresh folder under /tmp, removed by `cleanup`.
-    static func temporaryDirectory(_ label: String = "rw") -> String {
+    public static func temporaryDirectory(_ label: String = "rw") -> String {
         var template = Array("/tmp/\(label)-XXXXXX".utf8CString)
         let path = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         return String(cString: path!)
     }
 
-    static func remove(_ path: String) { try? FileManager.default.removeItem(atPath: path) }
+    public static func remove(_ path: String) { try? FileManager.default.removeItem(atPath: path) }
 
-    static func run(_ argv: [String], stdin: CommandSpec.Input = .none, timeout: Duration = .seconds(30),
+    public static func run(_ argv: [String], stdin: CommandSpec.Input = .none, timeout: Duration = .seconds(30),
                     environment: [String: String] = [:]) async -> TransportOutcome
     {
         await LocalTransport().run(CommandSpec(argv, stdin: stdin, environment: environment, timeout: timeout, mutates: true),
@@ -24,7 +22,7 @@ enum Support {
     }
 
     /// The built `rabbit-wizard` next to the test bundle.
-    static var productBinary: String {
+    public static var productBinary: String {
         let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         var dir = bundle
         for _ in 0..<4 {
@@ -35,14 +33,14 @@ enum Support {
         return bundle.appendingPathComponent("rabbit-wizard").path
     }
 
-    static func write(_ text: String, to path: String, mode: mode_t = 0o600) {
+    public static func write(_ text: String, to path: String, mode: mode_t = 0o600) {
         _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: Int(mode)])
     }
 
-    static func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+    public static func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
 
     /// Polls `condition` every 20 ms until it holds or `limit` passes.
-    static func waitUntil(_ limit: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
+    public static func waitUntil(_ limit: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
         let end = ContinuousClock.now.advanced(by: limit)
         while ContinuousClock.now < end {
             if condition() { return true }
@@ -52,7 +50,7 @@ enum Support {
     }
 
     /// Pids of live processes whose process group is `pgid`.
-    static func members(ofProcessGroup pgid: Int32) -> [Int32] {
+    public static func members(ofProcessGroup pgid: Int32) -> [Int32] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap(Int32.init).filter { pid in
             guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
@@ -64,14 +62,14 @@ enum Support {
         }
     }
 
-    static func residentKiB() -> Int {
+    public static func residentKiB() -> Int {
         let status = read("/proc/self/status")
         let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
         return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
     }
 
     /// A free TCP port on 127.0.0.1 (bound, read back, released).
-    static func freePort() -> Int {
+    public static func freePort() -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_in()
@@ -84,7 +82,7 @@ enum Support {
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
-    static func canConnect(port: Int) -> Bool {
+    public static func canConnect(port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_in()
@@ -96,8 +94,8 @@ enum Support {
         } == 0
     }
 
-    static var userName: String { String(cString: getpwuid(geteuid())!.pointee.pw_name) }
+    public static var userName: String { String(cString: getpwuid(geteuid())!.pointee.pw_name) }
 
     /// A canary: a value that must never show up anywhere it could leak.
-    static func canary() -> String { "CANARY-\(UUID().uuidString.prefix(12))-COOKIE" }
+    public static func canary() -> String { "CANARY-\(UUID().uuidString.prefix(12))-COOKIE" }
 }

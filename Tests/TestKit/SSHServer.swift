@@ -1,15 +1,15 @@
 import Foundation
 import Glibc
 
-@testable import Executor
+import Executor
 
 /// A real OpenSSH server on 127.0.0.1 for one test: its own host key, a generated client key,
 /// key-only login for the current user. Stopped by the PID it wrote, never by name.
-final class SSHServer {
-    let dir: String
-    let port: Int
-    let clientKey: String
-    let hostKey: String
+public final class SSHServer {
+    public let dir: String
+    public let port: Int
+    public let clientKey: String
+    public let hostKey: String
 
     private init(dir: String, port: Int, clientKey: String, hostKey: String) {
         self.dir = dir
@@ -18,10 +18,10 @@ final class SSHServer {
         self.hostKey = hostKey
     }
 
-    enum Failure: Error { case setup(String) }
+    public enum Failure: Error { case setup(String) }
 
     /// Starts sshd; `hostKey` reuses a key (same identity), nil makes a new one.
-    static func start(in dir: String, port: Int? = nil, newHostKey: Bool = true) async throws -> SSHServer {
+    public static func start(in dir: String, port: Int? = nil, newHostKey: Bool = true) async throws -> SSHServer {
         let port = port ?? Support.freePort()
         mkdir("/run/sshd", 0o755)
         let hostKey = dir + "/host_ed25519"
@@ -66,22 +66,22 @@ final class SSHServer {
         }
     }
 
-    var pid: pid_t? {
+    public var pid: pid_t? {
         Int32(Support.read(dir + "/sshd.pid").trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
-    var destination: SSHDestination {
+    public var destination: SSHDestination {
         try! SSHDestination(user: Support.userName, host: HostName("127.0.0.1"), port: port)
     }
 
     /// The host key's fingerprint as ssh-keygen prints it for the public key file.
-    func hostFingerprint() async -> String {
+    public func hostFingerprint() async -> String {
         let out = await Support.run(["ssh-keygen", "-l", "-f", hostKey + ".pub"])
         return String(out.stdout.text.split(separator: " ")[1])
     }
 
     /// SIGTERM to the recorded pid, then wait until the port is closed.
-    func stop() async {
+    public func stop() async {
         guard let pid else { return }
         kill(pid, SIGTERM)
         _ = await Support.waitUntil { kill(pid, 0) != 0 && !Support.canConnect(port: self.port) }
