@@ -1,6 +1,7 @@
 import ArgumentParser
 import Executor
 import Foundation
+import Workflow
 
 /// The one place that turns errors and failed commands into words and exit codes.
 enum ErrorPresenter {
@@ -10,6 +11,10 @@ enum ErrorPresenter {
         case badInput = 64
         case needsConfirmation = 3
         case unreachable = 4
+        /// A stale plan, or an interrupted or damaged journal: observe or repair first.
+        case staleOrDirty = 5
+        /// Another wizard holds the state directory (or left a stale lock to confirm).
+        case locked = 6
     }
 
     /// A message for the user and the exit code that goes with it.
@@ -57,7 +62,71 @@ enum ErrorPresenter {
                 return "the server does not offer \(expected) (it offers \(offered.joined(separator: ", "))): not enrolled"
             case .cannotWrite(let p, let e): return "cannot write \(p): \(String(cString: strerror(e)))"
             }
+        case let e as WorkflowError: return describe(e)
+        case let e as JournalProblem: return describe(WorkflowError.journal(e))
+        case let e as StepFailure: return PlanText.failure(e)
         default: return String(describing: error)
+        }
+    }
+
+    static func describe(_ e: WorkflowError) -> String {
+        switch e {
+        case .unknownSteps(let ids, let valid):
+            return "unknown step id(s): \(ids.map(\.rawValue).joined(separator: ", ")); the steps are: "
+                + valid.map(\.rawValue).joined(separator: ", ")
+        case .nothingToRollBack(let id, let status):
+            return "\(id) has nothing recorded to roll back (it is \(status.rawValue))"
+        case .lock(.held(let holder)):
+            return "another wizard is working on this state directory: \(holder.map(String.init(describing:)) ?? "holder unknown"). "
+                + "Wait for it to finish"
+        case .lock(.stale(let holder)):
+            return "a wizard that is no longer running left its lock (\(holder.map(String.init(describing:)) ?? "holder unknown")). "
+                + "Check that it is really gone, then run again with --yes to take the lock over"
+        case .lock(.cannotOpen(let path, let err)):
+            return "cannot open the lock \(path): \(String(cString: strerror(err)))"
+        case .journal(.cannotWrite(let path, let err)):
+            return "cannot write the journal \(path): \(String(cString: strerror(err))). Nothing more was changed; "
+                + "free space or fix permissions, then run again"
+        case .journal(.unreadable(let path)):
+            return "cannot read the journal \(path)"
+        case .journal(.corrupt(let file, let line, let reason)):
+            return "the journal is damaged (\(file), line \(line): \(reason)) and is not trusted. Recover with "
+                + "'rabbit-wizard journal repair': it keeps the damaged file and the entries before the damage; apply then "
+                + "reconciles from what the servers show"
+        case .journal(.truncated(let file, let valid)):
+            return "the journal's last entry is cut off (\(file), after \(valid) good entries: a crash or a full disk while "
+                + "writing). Recover with 'rabbit-wizard journal repair'; apply then reconciles from what the servers show"
+        }
+    }
+
+    /// Words and exit code for how a run ended; returns normally on success.
+    static func exit(for state: RunnerState) throws {
+        guard let outcome = state.outcome else { return }
+        switch outcome {
+        case .completed:
+            let done = state.statuses.values.filter { $0 == .done }.count
+            if state.mode != .plan { print("Done: \(done) of \(state.order.count) steps are done.") }
+        case .rolledBack(let steps):
+            print(steps.isEmpty ? "Nothing needed rolling back." : "Rolled back: \(steps.map(\.rawValue).joined(separator: ", ")).")
+        case .failed(let step, let failure):
+            let next = failure.outcomeUnknown ? " Its outcome is unknown: run 'rabbit-wizard status', then apply (reconciles) or rollback \(step)."
+                : " Then: 'rabbit-wizard retry \(step)' or 'rabbit-wizard rollback \(step)'."
+            throw fail("\(step) failed: \(PlanText.failure(failure)).\(next)", code: .failed)
+        case .blocked(let step, let findings):
+            let list = findings.map { PlanText.finding($0, indent: "  ") }.joined(separator: "\n")
+            throw fail("\(step) is blocked by findings:\n\(list)\nFix them, or waive by name with --waive NAME.", code: .failed)
+        case .stalePlan(let step, let reviewed, let now):
+            throw fail("the plan of \(step) changed since it was reviewed (\(reviewed) -> \(now)): run 'rabbit-wizard plan' again", code: .staleOrDirty)
+        case .needsConfirmation(let step, _):
+            throw fail("\(step) needs confirmation: run in a terminal, or pass --yes", code: .needsConfirmation)
+        case .quit(let step):
+            if state.statuses[step] == .failed, state.toReconcile.isEmpty, state.attempts[step] == nil {
+                throw fail("\(step) was interrupted in an earlier run and is not finished. Continue with 'rabbit-wizard apply --yes' "
+                           + "or undo it with 'rabbit-wizard rollback \(step)'", code: .staleOrDirty)
+            }
+            throw fail("stopped at \(step). Then: 'rabbit-wizard retry \(step)' or 'rabbit-wizard rollback \(step)'.", code: .failed)
+        case .journalFailed(let problem):
+            throw fail(WorkflowError.journal(problem), code: .staleOrDirty)
         }
     }
 

@@ -1,0 +1,121 @@
+import Executor
+import Foundation
+import Workflow
+
+/// Makes one file hold exactly the given bytes and mode: the simplest complete step, used by the
+/// engine's conformance and crash tests (through `RABBIT_WIZARD_TEST_STEPS`) and as the pattern the
+/// configuration steps follow. Rollback is complete: the previous bytes, mode and owner, or no file.
+public struct FileContentStep: Step {
+    public let id: StepID
+    public let title: String
+    public let target: Target
+    public let path: String
+    public let content: [UInt8]
+    public let mode: String
+    public var rollbackScope: RollbackScope { .complete }
+
+    public init(id: StepID, title: String? = nil, target: Target = .local, path: String, content: [UInt8], mode: String = "644") {
+        self.id = id
+        self.title = title ?? "write \(path)"
+        self.target = target
+        self.path = path
+        self.content = content
+        self.mode = mode
+    }
+
+    /// Undo data: where the old file went and whether there was one.
+    struct Saved: Codable {
+        var existed: Bool
+        var backup: String?
+        var beforeSHA256: String?
+        var beforeMode: String?
+        var beforeOwner: String?
+    }
+
+    func files(_ context: StepContext) -> RemoteFiles { RemoteFiles(executor: context.executor, target: target, step: id) }
+
+    public func check(_ context: StepContext) async throws(StepFailure) -> [Finding] {
+        let seen = try await files(context).observe(path)
+        switch seen.kind {
+        case .symlink, .other:
+            return [Finding("not-a-regular-file", .error, node: target.description,
+                            message: "\(path) is a \(seen.kind.rawValue), not a regular file",
+                            fix: "replace it with a regular file, or manage the file it points to")]
+        default: return []
+        }
+    }
+
+    public func plan(_ context: StepContext) async throws(StepFailure) -> Plan {
+        let seen = try await files(context).observe(path, bytes: true)
+        let after = String(decoding: content, as: UTF8.self)
+        switch seen.kind {
+        case .missing:
+            return Plan(step: id, changes: [Change(.add, target: "\(target):\(path)", node: target.description,
+                                                   summary: "create with mode \(mode)", after: after)])
+        case .regular where seen.bytes == content && seen.mode == mode:
+            return Plan(step: id, changes: [])
+        case .regular:
+            let before = String(decoding: seen.bytes ?? [], as: UTF8.self)
+            let summary = seen.bytes == content ? "mode \(seen.mode ?? "?") -> \(mode)" : "replace content"
+            return Plan(step: id, changes: [Change(.modify, target: "\(target):\(path)", node: target.description,
+                                                   summary: summary, before: before, after: after)])
+        case .symlink, .other:
+            throw StepFailure("\(path) on \(target) is not a regular file", fix: "see the installation findings")
+        }
+    }
+
+    public func prepare(_ plan: Plan, _ context: StepContext) async throws(StepFailure) -> Undo {
+        let seen = try await files(context).observe(path)
+        let saved = Saved(existed: seen.kind == .regular,
+                          backup: seen.kind == .regular ? FileContentStep.backupName(path) : nil,
+                          beforeSHA256: seen.sha256, beforeMode: seen.mode, beforeOwner: seen.owner)
+        return try FileContentStep.encode(saved)
+    }
+
+    public func apply(_ plan: Plan, prepared: Undo, _ context: StepContext) async throws(StepFailure) -> Undo {
+        let saved = try FileContentStep.decode(prepared)
+        try await files(context).write(path, .bytes(content), mode: mode, backup: saved.backup)
+        return prepared
+    }
+
+    public func verify(_ context: StepContext) async throws(StepFailure) {
+        let seen = try await files(context).observe(path, bytes: true)
+        guard seen.kind == .regular, seen.bytes == content, seen.mode == mode else {
+            throw StepFailure("\(path) on \(target) does not hold the expected content and mode \(mode)",
+                              fix: "look at the file; then retry or roll back this step")
+        }
+    }
+
+    public func rollback(_ undo: Undo, _ context: StepContext) async throws(StepFailure) {
+        let saved = try FileContentStep.decode(undo)
+        if saved.existed, let backup = saved.backup {
+            let seen = try await files(context).observe(path)
+            // Still (or again) the before-state: an apply that never wrote, or a rollback already done.
+            if seen.kind == .regular && seen.sha256 == saved.beforeSHA256 && seen.mode == saved.beforeMode
+                && seen.owner == saved.beforeOwner
+            {
+                return
+            }
+            try await files(context).restore(path, from: backup)
+        } else {
+            try await files(context).remove(path)
+        }
+    }
+
+    /// `FILE.rabbit-wizard-YYYYMMDDTHHMMSSZ.bak`, next to the file, decided before applying.
+    static func backupName(_ path: String) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyyMMdd'T'HHmmss.SSS'Z'"
+        return "\(path).rabbit-wizard-\(f.string(from: Date())).bak"
+    }
+
+    static func encode(_ saved: Saved) throws(StepFailure) -> Undo {
+        do { return try Undo(saved) } catch { throw StepFailure("cannot record undo data: \(error)") }
+    }
+
+    static func decode(_ undo: Undo) throws(StepFailure) -> Saved {
+        do { return try undo.decode(Saved.self) } catch { throw StepFailure("the undo data of this step cannot be read: \(error)") }
+    }
+}

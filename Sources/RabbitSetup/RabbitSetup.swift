@@ -1,2 +1,0 @@
-// Placeholder: this module arrives with its issue (see CHANGELOG.md).
-enum RabbitSetupModule {}

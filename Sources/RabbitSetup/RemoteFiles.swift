@@ -1,0 +1,172 @@
+import Executor
+import Foundation
+import Workflow
+
+/// What a managed file looks like now, observed read-only.
+public struct FileObservation: Sendable, Codable, Equatable {
+    public enum Kind: String, Sendable, Codable { case missing, regular, symlink, other }
+    public var kind: Kind
+    /// Octal permission bits (`644`), owner and group names.
+    public var mode: String?
+    public var owner: String?
+    public var group: String?
+    public var sha256: String?
+    /// The bytes, when they were asked for (never for secret files).
+    public var bytes: [UInt8]?
+}
+
+/// Reads and replaces files on a target through the executor, with fixed scripts that take the paths as
+/// arguments (`sh -c SCRIPT sh ARGS`): nothing is ever spliced into a command string.
+///
+/// Writes are atomic (temp file in the same directory with the final mode and owner, fsync, rename, fsync
+/// of the directory) and take a backup first when asked; on any error the temp file is removed and the
+/// original is untouched. Contents travel on stdin, so a secret never reaches argv.
+public struct RemoteFiles: Sendable {
+    public let executor: Executor
+    public let target: Target
+    public let step: StepID?
+    public var timeout: Duration = .seconds(30)
+
+    public init(executor: Executor, target: Target, step: StepID?) {
+        self.executor = executor
+        self.target = target
+        self.step = step
+    }
+
+    static let observeScript = """
+        p=$1; want=$2
+        if [ -L "$p" ]; then echo symlink; exit 0; fi
+        if [ ! -e "$p" ]; then echo missing; exit 0; fi
+        if [ ! -f "$p" ]; then echo other; exit 0; fi
+        stat -c 'regular %a %U %G' -- "$p" || exit 1
+        sha256sum -- "$p" | cut -d' ' -f1 || exit 1
+        if [ "$want" = bytes ]; then base64 -w0 -- "$p" || exit 1; echo; fi
+        """
+
+    static let writeScript = """
+        set -eu
+        p=$1; mode=$2; owner=$3; backup=$4
+        d=$(dirname -- "$p"); b=$(basename -- "$p")
+        tmp=$(mktemp -- "$d/.$b.rabbit-wizard.XXXXXX")
+        trap 'rm -f -- "$tmp"' EXIT HUP INT TERM
+        cat > "$tmp"
+        chmod -- "$mode" "$tmp"
+        if [ -n "$owner" ]; then chown -- "$owner" "$tmp"; fi
+        sync -- "$tmp"
+        if [ -n "$backup" ] && [ -e "$p" ] && [ ! -e "$backup" ]; then
+            cp -p -- "$p" "$backup.tmp"; sync -- "$backup.tmp"; mv -f -- "$backup.tmp" "$backup"
+        fi
+        mv -f -- "$tmp" "$p"
+        trap - EXIT HUP INT TERM
+        sync -- "$d"
+        sha256sum -- "$p" | cut -d' ' -f1
+        """
+
+    static let restoreScript = """
+        set -eu
+        p=$1; backup=$2
+        if [ ! -f "$backup" ]; then echo "the backup $backup is missing" >&2; exit 3; fi
+        d=$(dirname -- "$p"); b=$(basename -- "$p")
+        tmp=$(mktemp -- "$d/.$b.rabbit-wizard.XXXXXX")
+        trap 'rm -f -- "$tmp"' EXIT HUP INT TERM
+        cp -p -- "$backup" "$tmp"
+        sync -- "$tmp"
+        mv -f -- "$tmp" "$p"
+        trap - EXIT HUP INT TERM
+        sync -- "$d"
+        """
+
+    static let removeScript = """
+        set -eu
+        rm -f -- "$1"
+        sync -- "$(dirname -- "$1")"
+        """
+
+    private func script(_ text: String, _ args: [String], stdin: CommandSpec.Input = .none, mutates: Bool) async -> CommandResult {
+        await executor.run(CommandSpec(["sh", "-c", text, "rabbit-wizard"] + args, on: target, stdin: stdin,
+                                       timeout: timeout, mutates: mutates, step: step?.rawValue))
+    }
+
+    /// Kind, mode, owner, hash and (with `bytes`) the content. Read-only.
+    public func observe(_ path: String, bytes: Bool = false) async throws(StepFailure) -> FileObservation {
+        let r = await script(RemoteFiles.observeScript, [path, bytes ? "bytes" : "hash"], mutates: false)
+        try RemoteFiles.require(r, doing: "read \(path)", on: target)
+        let lines = r.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard let first = lines.first else { throw StepFailure("no answer reading \(path) on \(target)", retryable: true) }
+        switch first {
+        case "missing": return FileObservation(kind: .missing)
+        case "symlink": return FileObservation(kind: .symlink)
+        case "other": return FileObservation(kind: .other)
+        default:
+            let f = first.split(separator: " ").map(String.init)
+            guard f.count == 4, lines.count >= 2 else { throw StepFailure("unexpected answer reading \(path) on \(target)") }
+            var content: [UInt8]?
+            if bytes {
+                guard lines.count >= 3, let data = Data(base64Encoded: lines[2]) else {
+                    throw StepFailure("could not read the content of \(path) on \(target)")
+                }
+                content = Array(data)
+            }
+            return FileObservation(kind: .regular, mode: f[1], owner: f[2], group: f[3], sha256: lines[1], bytes: content)
+        }
+    }
+
+    public enum Content: Sendable {
+        case bytes([UInt8])
+        case secret(Secret)
+    }
+
+    /// Replaces `path` atomically with `content`, mode `mode` (octal text), owner `owner` (`user:group`,
+    /// empty to keep the writer's). With `backup`, the current file is first copied there (once: an
+    /// existing backup is kept, it is the older state). Returns the SHA-256 of the new file.
+    @discardableResult
+    public func write(_ path: String, _ content: Content, mode: String, owner: String = "", backup: String?) async throws(StepFailure) -> String {
+        let input: CommandSpec.Input = switch content {
+        case .bytes(let b): .bytes(b)
+        case .secret(let s): .secret(s)
+        }
+        let r = await script(RemoteFiles.writeScript, [path, mode, owner, backup ?? ""], stdin: input, mutates: true)
+        try RemoteFiles.require(r, doing: "write \(path)", on: target)
+        return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Puts the backup back in place atomically (bytes, mode and owner as they were).
+    public func restore(_ path: String, from backup: String) async throws(StepFailure) {
+        let r = await script(RemoteFiles.restoreScript, [path, backup], mutates: true)
+        try RemoteFiles.require(r, doing: "restore \(path) from \(backup)", on: target)
+    }
+
+    public func remove(_ path: String) async throws(StepFailure) {
+        let r = await script(RemoteFiles.removeScript, [path], mutates: true)
+        try RemoteFiles.require(r, doing: "remove \(path)", on: target)
+    }
+
+    /// Turns a failed command into a ``StepFailure`` with the cause in words.
+    static func require(_ r: CommandResult, doing what: String, on target: Target) throws(StepFailure) {
+        switch r.termination {
+        case .exited(0): return
+        case .exited(let code):
+            let detail = r.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+            throw StepFailure("could not \(what) on \(target) (exit \(code))\(detail.isEmpty ? "" : ": \(detail)")")
+        case .timedOut:
+            throw StepFailure("timed out trying to \(what) on \(target)", retryable: true, outcomeUnknown: true)
+        case .connectionFailed(let f):
+            throw StepFailure("could not \(what): \(target) \(f)", retryable: !f.commandMayHaveRun && f.isTransient,
+                              outcomeUnknown: f.commandMayHaveRun)
+        case .notRun:
+            throw StepFailure("dry run: did not \(what) on \(target)")
+        default:
+            throw StepFailure("could not \(what) on \(target): \(r.termination)")
+        }
+    }
+}
+
+extension ConnectionFailure {
+    /// Worth retrying after a pause (the host may come back); key and authentication problems are not.
+    var isTransient: Bool {
+        switch self {
+        case .unreachable, .lost: true
+        case .hostKeyUnknown, .hostKeyChanged, .authenticationFailed: false
+        }
+    }
+}

@@ -1,0 +1,68 @@
+/// The journal folded into what each step's status is, the undo data to roll it back with, and the
+/// restarts still owed. Pure: built from entries, no IO.
+public struct JournalState: Sendable, Equatable {
+    public struct Record: Sendable, Equatable {
+        public var status: StepStatus = .pending
+        public var undo: Undo?
+        public var failure: StepFailure?
+        public var fingerprint: String?
+        /// Whether the last apply actually changed something (an up-to-date step has nothing to undo).
+        public var changed = false
+    }
+
+    public var records: [StepID: Record] = [:]
+    public var pendingRestarts: [String: String] = [:]
+    public var evidence: [(step: StepID, title: String, text: String)] = []
+
+    public init() {}
+
+    public init(events: [JournalEvent]) {
+        for e in events { apply(e) }
+    }
+
+    public static func == (a: JournalState, b: JournalState) -> Bool {
+        a.records == b.records && a.pendingRestarts == b.pendingRestarts
+            && a.evidence.map { "\($0.step)\($0.title)\($0.text)" } == b.evidence.map { "\($0.step)\($0.title)\($0.text)" }
+    }
+
+    public func status(_ step: StepID) -> StepStatus { records[step]?.status ?? .pending }
+
+    /// Steps whose outcome is not known, in the order given.
+    public func needingReconcile(in order: [StepID]) -> [StepID] { order.filter { status($0).needsReconcile } }
+
+    public mutating func apply(_ event: JournalEvent) {
+        switch event {
+        case .runStarted: break
+        case .began(let s, let fp, let undo):
+            records[s, default: Record()].status = .unknown
+            records[s]!.undo = undo
+            records[s]!.fingerprint = fp
+            records[s]!.changed = true
+            records[s]!.failure = nil
+        case .applied(let s, let undo):
+            records[s, default: Record()].status = .applied
+            records[s]!.undo = undo
+        case .verified(let s):
+            records[s, default: Record()].status = .done
+        case .upToDate(let s):
+            records[s, default: Record()].status = .done
+        case .failed(let s, let failure):
+            records[s, default: Record()].status = .failed
+            records[s]!.failure = failure
+            if let partial = failure.partialUndo { records[s]!.undo = partial; records[s]!.changed = true }
+        case .skipped(let s):
+            // Skipping never hides what an earlier run changed.
+            if records[s]?.status.mayHaveChanges != true { records[s, default: Record()].status = .skipped }
+        case .rollbackBegan(let s):
+            records[s, default: Record()].status = .rollbackUnknown
+        case .rolledBack(let s):
+            records[s, default: Record()] = Record(status: .rolledBack)
+        case .reconciled(let s, let done, let detail):
+            records[s, default: Record()].status = done ? .done : .failed
+            if !done { records[s]!.failure = StepFailure("interrupted: \(detail)", fix: "continue (apply) or roll back this step") }
+        case .restartPending(let node, let reason): pendingRestarts[node] = reason
+        case .restartDone(let node): pendingRestarts[node] = nil
+        case .evidence(let s, let title, let text): evidence.append((s, title, text))
+        }
+    }
+}

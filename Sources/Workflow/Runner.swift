@@ -1,0 +1,242 @@
+/// The runner's state: a value, changed only by ``Runner/reduce(_:_:)``.
+public struct RunnerState: Sendable, Equatable {
+    public var mode: RunMode
+    /// Every step of the workflow in its canonical order.
+    public var order: [StepID]
+    /// Steps still to do in this run, front first.
+    public var queue: [StepID]
+    /// Steps left out by `--skip` / `--only` (not journaled: their recorded state stays as it is).
+    public var skipped: [StepID]
+    /// Interrupted steps to observe before anything else.
+    public var toReconcile: [StepID]
+    public var statuses: [StepID: StepStatus]
+    public var undo: [StepID: Undo]
+    /// Failed attempts so far per step (reset when the operator chooses retry).
+    public var attempts: [StepID: Int] = [:]
+    public var plans: [StepID: Plan] = [:]
+    public var findings: [StepID: [Finding]] = [:]
+    public var waived: Set<String>
+    /// Fingerprints of plans the operator reviewed; a different plan at apply time is stale.
+    public var reviewed: [StepID: String]
+    public var retry: RetryPolicy
+    /// Ask before applying each non-empty plan (interactive runs without `--yes`).
+    public var confirmEachPlan: Bool
+    /// After reconciling an interrupted step, go on without asking (`--yes`).
+    public var continueAfterReconcile: Bool
+    public var current: StepID?
+    public var rolledBack: [StepID] = []
+    public var outcome: Outcome?
+
+    public init(mode: RunMode, order: [StepID], queue: [StepID], skipped: [StepID] = [], journal: JournalState = JournalState(),
+                waived: Set<String> = [], reviewed: [StepID: String] = [:], retry: RetryPolicy = RetryPolicy(),
+                confirmEachPlan: Bool = false, continueAfterReconcile: Bool = false)
+    {
+        self.mode = mode
+        self.order = order
+        self.queue = queue
+        self.skipped = skipped
+        self.toReconcile = journal.needingReconcile(in: order)
+        self.statuses = Dictionary(uniqueKeysWithValues: order.map { ($0, journal.status($0)) })
+        self.undo = journal.records.compactMapValues(\.undo)
+        self.waived = waived
+        self.reviewed = reviewed
+        self.retry = retry
+        self.confirmEachPlan = confirmEachPlan
+        self.continueAfterReconcile = continueAfterReconcile
+    }
+}
+
+/// The rules, as a pure function: no IO, no clock. Table-tested in WorkflowTests.
+public enum Runner {
+    /// Resolves `--only` and `--skip` against the workflow's step ids: skip wins over only; an unknown
+    /// id is an error that lists the valid ones. Returns the steps to run and the ones left out, in order.
+    public static func select(order: [StepID], only: [StepID], skip: [StepID]) throws(WorkflowError) -> (run: [StepID], skipped: [StepID]) {
+        let unknown = (only + skip).filter { !order.contains($0) }
+        if !unknown.isEmpty { throw .unknownSteps(unknown, valid: order) }
+        let run = order.filter { (only.isEmpty || only.contains($0)) && !skip.contains($0) }
+        return (run, order.filter { !run.contains($0) })
+    }
+
+    public static func reduce(_ state: RunnerState, _ event: RunnerEvent) -> (RunnerState, [RunnerEffect]) {
+        var s = state
+        var fx: [RunnerEffect] = []
+        switch event {
+        case .start:
+            fx += nextReconcileOrAdvance(&s)
+
+        case .reconciled(let step, let done, let detail):
+            s.statuses[step] = done ? .done : .failed
+            fx.append(.journal(.reconciled(step: step, done: done, detail: detail)))
+            if !done && s.mode == .apply {
+                if s.continueAfterReconcile {
+                    if !s.queue.contains(step) && !s.skipped.contains(step) { s.queue.insert(step, at: 0); s.queue = s.order.filter(s.queue.contains) }
+                } else {
+                    s.current = step
+                    fx.append(.offer(step, [.continue, .rollbackStep, .quit]))
+                    return (s, fx)
+                }
+            }
+            fx += nextReconcileOrAdvance(&s)
+
+        case .checked(let step, let findings):
+            s.findings[step] = findings
+            let blocking = findings.filter { $0.blocks(waived: s.waived) }
+            if blocking.isEmpty || s.mode == .plan {
+                fx.append(.plan(step))
+            } else {
+                let names = blocking.map(\.name).joined(separator: ", ")
+                let failure = StepFailure("blocked by \(blocking.count) finding(s): \(names)",
+                                          fix: "fix them, or waive each by name (--waive NAME)")
+                s.statuses[step] = .failed
+                fx.append(.journal(.failed(step: step, failure: failure)))
+                fx += finish(&s, .blocked(step, blocking))
+            }
+
+        case .planned(let step, let plan):
+            s.plans[step] = plan
+            if s.mode == .plan {
+                fx += advance(&s)
+            } else if plan.isEmpty {
+                s.statuses[step] = .done
+                fx.append(.journal(.upToDate(step: step)))
+                fx += advance(&s)
+            } else if let reviewed = s.reviewed[step], reviewed != plan.fingerprint {
+                fx += finish(&s, .stalePlan(step, reviewed: reviewed, now: plan.fingerprint))
+            } else if s.confirmEachPlan {
+                fx.append(.confirm(step, plan))
+            } else {
+                fx.append(.prepare(step, plan))
+            }
+
+        case .confirmed(let step, let yes):
+            if yes, let plan = s.plans[step] {
+                fx.append(.prepare(step, plan))
+            } else {
+                fx += finish(&s, .needsConfirmation(step, s.plans[step]))
+            }
+
+        case .prepared(let step, let undo):
+            guard let plan = s.plans[step] else { break }
+            s.statuses[step] = .unknown
+            s.undo[step] = undo
+            fx.append(.journal(.began(step: step, fingerprint: plan.fingerprint, undo: undo)))
+            fx.append(.apply(step, plan, undo))
+
+        case .applied(let step, let undo):
+            s.statuses[step] = .applied
+            s.undo[step] = undo
+            fx.append(.journal(.applied(step: step, undo: undo)))
+            fx.append(.verify(step))
+
+        case .verified(let step):
+            s.statuses[step] = .done
+            fx.append(.journal(.verified(step: step)))
+            fx += advance(&s)
+
+        case .failed(let step, let failure, let phase):
+            if let partial = failure.partialUndo { s.undo[step] = partial }
+            if phase == .rollback {
+                s.statuses[step] = .rollbackUnknown
+                fx.append(.journal(.failed(step: step, failure: failure)))
+                fx += finish(&s, .failed(step, failure))
+                break
+            }
+            s.statuses[step] = failure.outcomeUnknown ? .unknown : .failed
+            fx.append(.journal(.failed(step: step, failure: failure)))
+            let failures = s.attempts[step, default: 0] + 1
+            s.attempts[step] = failures
+            if failure.retryable && failures < s.retry.maxAttempts && s.mode == .apply {
+                fx.append(.wait(s.retry.delay(afterAttempt: failures), step))
+            } else if s.mode == .plan {
+                fx += finish(&s, .failed(step, failure))
+            } else {
+                var choices: [Choice] = [.retry]
+                if s.undo[step] != nil && (phase.mayHaveChanged || failure.partialUndo != nil) { choices.append(.rollbackStep) }
+                if s.order.contains(where: { s.undo[$0] != nil && s.statuses[$0]?.mayHaveChanges == true }) { choices.append(.rollbackAll) }
+                if !phase.mayHaveChanged { choices.append(.skip) }
+                choices.append(.quit)
+                fx.append(.offer(step, choices))
+            }
+
+        case .backoffElapsed(let step):
+            // Plan again from what the servers show now: a retry never re-applies an old plan blindly.
+            fx.append(.plan(step))
+
+        case .chose(let step, let choice):
+            switch choice {
+            case .retry:
+                s.attempts[step] = 0
+                s.current = step
+                fx.append(.check(step))
+            case .continue:
+                if !s.queue.contains(step) { s.queue.insert(step, at: 0) }
+                fx += nextReconcileOrAdvance(&s)
+            case .rollbackStep:
+                s.mode = .rollback
+                s.queue = []
+                fx += rollbackEffects(&s, step)
+            case .rollbackAll:
+                s.mode = .rollback
+                let touched = s.order.filter { s.statuses[$0]?.mayHaveChanges == true && s.undo[$0] != nil }
+                s.queue = Array(touched.reversed())
+                fx += advance(&s)
+            case .skip:
+                s.statuses[step] = .skipped
+                fx.append(.journal(.skipped(step: step)))
+                fx += advance(&s)
+            case .quit:
+                fx += finish(&s, .quit(step))
+            }
+
+        case .rolledBack(let step):
+            s.statuses[step] = .rolledBack
+            s.undo[step] = nil
+            s.rolledBack.append(step)
+            fx.append(.journal(.rolledBack(step: step)))
+            fx += nextReconcileOrAdvance(&s)
+
+        case .journalFailed(let problem):
+            fx += finish(&s, .journalFailed(problem))
+        }
+        return (s, fx)
+    }
+
+    /// Interrupted steps first (a rollback in progress is completed, an apply is observed), then the queue.
+    static func nextReconcileOrAdvance(_ s: inout RunnerState) -> [RunnerEffect] {
+        while !s.toReconcile.isEmpty {
+            let step = s.toReconcile.removeFirst()
+            s.current = step
+            if s.statuses[step] == .rollbackUnknown, s.undo[step] != nil {
+                return rollbackEffects(&s, step)
+            }
+            if s.statuses[step]?.needsReconcile == true { return [.reconcile(step)] }
+        }
+        return advance(&s)
+    }
+
+    static func advance(_ s: inout RunnerState) -> [RunnerEffect] {
+        guard !s.queue.isEmpty else {
+            s.current = nil
+            return finish(&s, s.mode == .rollback ? .rolledBack(s.rolledBack) : .completed)
+        }
+        let step = s.queue.removeFirst()
+        s.current = step
+        if s.mode == .rollback { return rollbackEffects(&s, step) }
+        return [.check(step)]
+    }
+
+    static func rollbackEffects(_ s: inout RunnerState, _ step: StepID) -> [RunnerEffect] {
+        s.current = step
+        guard let undo = s.undo[step] else {
+            // Nothing recorded to undo (never applied, or already rolled back): nothing to do.
+            return nextReconcileOrAdvance(&s)
+        }
+        s.statuses[step] = .rollbackUnknown
+        return [.journal(.rollbackBegan(step: step)), .rollback(step, undo)]
+    }
+
+    static func finish(_ s: inout RunnerState, _ outcome: Outcome) -> [RunnerEffect] {
+        s.outcome = outcome
+        return [.finish(outcome)]
+    }
+}

@@ -1,0 +1,47 @@
+import Executor
+
+/// A step is a value with five verbs (see architecture.md §2).
+///
+/// - `check` and `plan` are read-only and run freely; `plan` twice gives the same plan, and an empty
+///   plan means the step is already done.
+/// - `prepare` is read-only too: it captures the before-state the rollback needs (backup names, hashes)
+///   and is journaled *before* `apply` starts, so a crash mid-apply can still be undone.
+/// - `apply` mutates and returns the undo data (it may enrich the prepared one).
+/// - `verify` observes the real effect (an effective value, `cluster_status` from both sides), not an
+///   exit code; it throws ``StepFailure`` when the effect is not there.
+/// - `rollback` restores the before-state from undo data of either `prepare` or `apply`.
+public protocol Step: Sendable {
+    var id: StepID { get }
+    var title: String { get }
+    var rollbackScope: RollbackScope { get }
+
+    func check(_ context: StepContext) async throws(StepFailure) -> [Finding]
+    func plan(_ context: StepContext) async throws(StepFailure) -> Plan
+    func prepare(_ plan: Plan, _ context: StepContext) async throws(StepFailure) -> Undo
+    func apply(_ plan: Plan, prepared: Undo, _ context: StepContext) async throws(StepFailure) -> Undo
+    func verify(_ context: StepContext) async throws(StepFailure)
+    func rollback(_ undo: Undo, _ context: StepContext) async throws(StepFailure)
+}
+
+/// What a step's rollback can promise.
+public enum RollbackScope: Sendable, Equatable, Codable {
+    case complete
+    /// Says what cannot be restored (for example queue contents of a reset node).
+    case partial(String)
+    /// Rollback is destructive itself; the words name what is lost.
+    case needsConfirmation(String)
+}
+
+/// What a step gets to do its work: the executor for commands, the waived finding names, and a way to
+/// say what it is waiting for (shown as progress on long waits).
+public struct StepContext: Sendable {
+    public let executor: Executor
+    public let waived: Set<String>
+    public let progress: @Sendable (String) -> Void
+
+    public init(executor: Executor, waived: Set<String> = [], progress: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.executor = executor
+        self.waived = waived
+        self.progress = progress
+    }
+}

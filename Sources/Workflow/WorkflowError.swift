@@ -1,0 +1,8 @@
+/// Errors of the engine itself (not of a step); the one presenter turns them into words and exit codes.
+public enum WorkflowError: Error, Sendable, Equatable {
+    case unknownSteps([StepID], valid: [StepID])
+    case journal(JournalProblem)
+    case lock(RunLock.Problem)
+    /// `rollback ID` for a step with nothing recorded to undo.
+    case nothingToRollBack(StepID, StepStatus)
+}

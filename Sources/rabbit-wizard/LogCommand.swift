@@ -1,0 +1,97 @@
+import ArgumentParser
+import Executor
+import Foundation
+import Workflow
+
+/// `rabbit-wizard log`: the executor's command log.
+struct LogCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "log",
+        abstract: "Show the command log: every command the wizard ran, where, how long and how it ended.")
+
+    @Option(help: ArgumentHelp("Only commands of this step.", valueName: "ID")) var step: String?
+    @Flag(help: "Print the records as JSON Lines.") var json = false
+    @Flag(help: "Include the output tails.") var output = false
+    @OptionGroup var options: WorkflowOptions
+
+    func run() async throws {
+        let state: StateDirectory
+        do { state = try StateDirectory(path: options.state.stateDir) } catch { throw ErrorPresenter.fail(error, code: .badInput) }
+        let records: [CommandRecord]
+        do {
+            records = try CommandLog.read(path: state.commandLogPath).filter { step == nil || $0.step == step }
+        } catch {
+            print("No commands logged yet (\(state.commandLogPath)).")
+            return
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            encoder.dateEncodingStrategy = .iso8601
+            for r in records { print(String(decoding: try encoder.encode(r), as: UTF8.self)) }
+            return
+        }
+        let time = DateFormatter()
+        time.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        for r in records {
+            let argv = r.argv.map { word -> String in
+                let flat = word.replacing("\n", with: "\\n")
+                return ShellQuote.quote(flat.count > 60 ? String(flat.prefix(57)) + "..." : flat)
+            }.joined(separator: " ")
+            print("\(time.string(from: r.started))  \((r.step ?? "-").padding(toLength: 20, withPad: " ", startingAt: 0)) \(r.target)  \(String(format: "%.2fs", r.durationSeconds))  \(r.termination)  \(argv)")
+            if output {
+                for line in (r.stdoutTail + r.stderrTail).split(separator: "\n").suffix(20) { print("      \(line)") }
+            }
+        }
+    }
+}
+
+/// `rabbit-wizard journal repair`: the recovery path for a damaged journal.
+struct JournalCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "journal",
+        abstract: "Repair a damaged journal.",
+        subcommands: [Repair.self])
+
+    struct Repair: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Keep a damaged journal file as FILE.damaged and continue from its entries before the damage.",
+            discussion: """
+                Servers are not touched. Whatever the lost entries described is found again by observation: \
+                the next apply reconciles each step from what the servers show.
+                """)
+
+        @Flag(help: "Do not ask.") var yes = false
+        @OptionGroup var state: StateOptions
+
+        func run() async throws {
+            let dir: StateDirectory
+            do { dir = try StateDirectory(path: state.stateDir) } catch { throw ErrorPresenter.fail(error, code: .badInput) }
+            let journalDir = dir.file("journal")
+            do {
+                _ = try Journal.readAll(in: journalDir)
+                print("The journal is intact; nothing to repair.")
+                return
+            } catch {
+                guard let file = error.file else { throw ErrorPresenter.fail(WorkflowError.journal(error), code: .staleOrDirty) }
+                print(ErrorPresenter.describe(WorkflowError.journal(error)))
+                if !yes {
+                    guard isatty(0) == 1 else { throw ErrorPresenter.fail("repair changes the journal: confirm with --yes", code: .needsConfirmation) }
+                    print("Set \(file) aside and keep its valid entries? [y/N] ", terminator: "")
+                    guard ["y", "yes"].contains(readLine()?.lowercased() ?? "") else { return }
+                }
+                let lock: RunLock
+                do { lock = try RunLock(stateDirectory: dir.path, command: "journal repair", takeOverStale: true) } catch {
+                    throw ErrorPresenter.fail(WorkflowError.lock(error), code: .locked)
+                }
+                defer { lock.release() }
+                do {
+                    let kept = try Journal.repair(file: file)
+                    print("Kept \(kept) entries; the damaged file is \(file).damaged. Run 'rabbit-wizard apply' to reconcile.")
+                } catch {
+                    throw ErrorPresenter.fail(WorkflowError.journal(error), code: .staleOrDirty)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import Workflow
+
+/// `rabbit-wizard rollback ID|--all`: undo applied steps, newest first.
+struct RollbackCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rollback",
+        abstract: "Undo a step (or all applied steps, in reverse order) from the journal's undo data.",
+        discussion: """
+            Rolling back one step while later steps are still applied is refused (they may depend on it): roll \
+            those back first, use --all, or --force if you know they are independent. Each step says what its \
+            rollback cannot restore. Without a terminal, rollback needs --yes (exit 3 otherwise).
+            """)
+
+    @Argument(help: ArgumentHelp("The step to roll back.", valueName: "ID")) var step: String?
+    @Flag(help: "Roll back every applied step, last first.") var all = false
+    @Flag(help: "Do not ask.") var yes = false
+    @Flag(help: "Roll back this step even though later steps are still applied.") var force = false
+    @OptionGroup var options: WorkflowOptions
+
+    func validate() throws {
+        if (step == nil) == !all { throw ValidationError("Name one step to roll back, or pass --all.") }
+    }
+
+    func run() async throws {
+        let session = try Session.open(options)
+        let journal = try session.journalState()
+        let undoable = session.order.filter { journal.status($0).mayHaveChanges && journal.records[$0]?.undo != nil }
+        var targets: [StepID]
+        if all {
+            targets = Array(undoable.reversed())
+            if targets.isEmpty {
+                print("Nothing to roll back: no step has recorded changes.")
+                return
+            }
+        } else {
+            let id = StepID(step!)
+            guard session.order.contains(id) else {
+                throw ErrorPresenter.fail(WorkflowError.unknownSteps([id], valid: session.order), code: .badInput)
+            }
+            guard undoable.contains(id) else {
+                throw ErrorPresenter.fail(WorkflowError.nothingToRollBack(id, journal.status(id)), code: .badInput)
+            }
+            let later = undoable.filter { session.order.firstIndex(of: $0)! > session.order.firstIndex(of: id)! }
+            if !later.isEmpty && !force {
+                throw ErrorPresenter.fail(
+                    "later steps are still applied: \(later.map(\.rawValue).joined(separator: ", ")). Roll them back first "
+                        + "(rabbit-wizard rollback \(later.last!)), use --all, or --force", code: .badInput)
+            }
+            targets = [id]
+        }
+        for id in targets {
+            let scope = session.steps.first { $0.id == id }!.rollbackScope
+            switch scope {
+            case .complete: print("rollback \(id): restores everything the step changed")
+            case .partial(let what): print("rollback \(id): cannot restore \(what)")
+            case .needsConfirmation(let what): print("rollback \(id): DESTROYS \(what)")
+            }
+        }
+        if !yes {
+            guard isatty(0) == 1 else {
+                throw ErrorPresenter.fail("rollback changes the servers: confirm with --yes", code: .needsConfirmation)
+            }
+            print("Roll back \(targets.map(\.rawValue).joined(separator: ", "))? [y/N] ", terminator: "")
+            guard ["y", "yes"].contains(readLine()?.lowercased() ?? "") else {
+                throw ErrorPresenter.fail("not rolled back", code: .needsConfirmation)
+            }
+        }
+        let initial = RunnerState(mode: .rollback, order: session.order, queue: targets, journal: journal, waived: Set(options.waive))
+        let final = try await session.run(initial, command: "rollback \(targets.map(\.rawValue).joined(separator: " "))", yes: true,
+                                          waived: options.waive)
+        try ErrorPresenter.exit(for: final)
+    }
+}

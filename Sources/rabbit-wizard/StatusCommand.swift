@@ -1,0 +1,80 @@
+import ArgumentParser
+import Foundation
+import Workflow
+
+/// `rabbit-wizard status`: what the journal says and what the servers show now. Read-only.
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Each step's recorded state and what the servers show now. Read-only.",
+        discussion: """
+            For every step: the state recorded in the journal (pending, done, failed, unknown, rolled-back, \
+            skipped) and a live observation (its plan now: up to date, or how many changes are pending). A \
+            step whose run was interrupted is shown as unknown together with what observation finds; \
+            'apply' reconciles it. Nothing is changed and nothing is journaled.
+            """)
+
+    @OptionGroup var options: WorkflowOptions
+    @Flag(help: "Print JSON.") var json = false
+
+    struct Row: Codable {
+        var id: StepID
+        var title: String
+        var recorded: StepStatus
+        var live: String
+        var pendingChanges: Int?
+        var lastFailure: String?
+    }
+
+    struct Output: Codable {
+        var steps: [Row]
+        var interrupted: [StepID]
+        var pendingRestarts: [String: String]
+        var lock: String?
+    }
+
+    func run() async throws {
+        let session = try Session.open(options)
+        let journal = try session.journalState()
+        let context = session.context(waived: options.waive, quiet: true)
+        var rows: [Row] = []
+        for step in session.steps {
+            let recorded = journal.status(step.id)
+            var row = Row(id: step.id, title: step.title, recorded: recorded, live: "", lastFailure: journal.records[step.id]?.failure.map(PlanText.failure))
+            do {
+                let plan = try await step.plan(context)
+                row.pendingChanges = plan.changes.count
+                if plan.isEmpty {
+                    do {
+                        try await step.verify(context)
+                        row.live = "up to date (verified)"
+                    } catch { row.live = "plan empty but not verified: \(PlanText.failure(error))" }
+                } else {
+                    row.live = "\(plan.changes.count) change(s) pending"
+                }
+            } catch {
+                row.live = "cannot observe: \(PlanText.failure(error))"
+            }
+            rows.append(row)
+        }
+        await session.executor.shutdown()
+        let interrupted = journal.needingReconcile(in: session.order)
+        let (holder, alive) = RunLock.holder(stateDirectory: session.state.path)
+        let lock = holder.map { "\(alive ? "held" : "stale, left") by \($0)" }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(Output(steps: rows, interrupted: interrupted, pendingRestarts: journal.pendingRestarts, lock: lock)), as: UTF8.self))
+            return
+        }
+        for row in rows {
+            print("\(row.id.rawValue.padding(toLength: 22, withPad: " ", startingAt: 0)) \(row.recorded.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)) \(row.live)")
+            if let f = row.lastFailure, row.recorded == .failed { print("    last failure: \(f)") }
+        }
+        for id in interrupted {
+            print("\(id): interrupted (outcome unknown). Run 'rabbit-wizard apply' to reconcile and continue, or 'rabbit-wizard rollback \(id)'.")
+        }
+        for (node, reason) in journal.pendingRestarts.sorted(by: { $0.key < $1.key }) { print("restart pending on \(node): \(reason)") }
+        if let lock { print("lock: \(lock)") }
+    }
+}

@@ -1,0 +1,32 @@
+import ArgumentParser
+import Executor
+import Foundation
+import RabbitSetup
+import Workflow
+
+/// Which steps a run has, from the configuration.
+enum StepCatalog {
+    /// Test-only: a JSON list of files to manage, `[{"id": "...", "path": "...", "content": "...",
+    /// "mode": "644"}]`, standing in for the topology so the engine can be tested on real files.
+    static let testStepsVariable = "RABBIT_WIZARD_TEST_STEPS"
+
+    struct TestFile: Decodable {
+        var id: String
+        var path: String
+        var content: String
+        var mode: String?
+    }
+
+    static func steps(config: String?) throws -> [any Step] {
+        if let file = ProcessInfo.processInfo.environment[testStepsVariable] {
+            guard let data = FileManager.default.contents(atPath: file),
+                let files = try? JSONDecoder().decode([TestFile].self, from: data)
+            else { throw ValidationError("\(testStepsVariable)=\(file): cannot read the test step list") }
+            return files.map { FileContentStep(id: StepID($0.id), path: $0.path, content: Array($0.content.utf8), mode: $0.mode ?? "644") }
+        }
+        guard config != nil else {
+            throw ValidationError("Missing --config FILE: the topology file that names your RabbitMQ servers.")
+        }
+        throw ValidationError("This build cannot read topology files yet; they arrive with the cluster steps (see CHANGELOG.md).")
+    }
+}

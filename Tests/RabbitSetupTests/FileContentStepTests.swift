@@ -1,0 +1,89 @@
+import Executor
+import Foundation
+import Glibc
+import RabbitSetup
+import TestKit
+import Testing
+import Workflow
+
+/// The conformance suite on the file step, with real files through the real executor.
+@Suite struct FileContentStepTests {
+    struct FileState: Equatable, Sendable {
+        var bytes: [UInt8]?
+        var mode: mode_t
+        var uid: uid_t
+        var gid: gid_t
+        var siblings: [String]
+    }
+
+    static func snapshot(_ path: String) -> FileState {
+        var st = stat()
+        let exists = lstat(path, &st) == 0
+        let dir = (path as NSString).deletingLastPathComponent
+        let siblings = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [])
+            .filter { !$0.contains(".rabbit-wizard-") }.sorted()
+        return FileState(bytes: exists ? FileManager.default.contents(atPath: path).map(Array.init) : nil,
+                         mode: exists ? st.st_mode & 0o7777 : 0, uid: exists ? st.st_uid : 0, gid: exists ? st.st_gid : 0,
+                         siblings: siblings)
+    }
+
+    func contexts(_ root: String) throws -> (StepContext, StepContext, String) {
+        let state = try StateDirectory(path: root + "/state")
+        let real = try Executor(state: state)
+        let dry = try Executor(state: state, dryRun: true)
+        return (StepContext(executor: real), StepContext(executor: dry), state.commandLogPath)
+    }
+
+    @Test(arguments: [
+        ("replace content, CRLF and no final newline", Optional("line1\r\nold\r\nlast"), "line1\r\nnew\r\nlast", "644"),
+        ("create a missing file", nil, "fresh\n", "600"),
+        ("mode only", Optional("same\n"), "same\n", "600"),
+        ("empty file", Optional(""), "x = 1\n", "644"),
+    ])
+    func conforms(label: String, before: String?, content: String, mode: String) async throws {
+        let root = Support.temporaryDirectory()
+        defer { Support.remove(root) }
+        let path = root + "/data/file.conf"
+        mkdir(root + "/data", 0o755)
+        if let before {
+            Support.write(before, to: path, mode: 0o640)
+            // Owned by someone else: rollback must give it back to them.
+            chown(path, 65534, 65534)
+        }
+        let (context, dry, log) = try contexts(root)
+        let step = FileContentStep(id: "file-step", path: path, content: Array(content.utf8), mode: mode)
+        let failures = await StepConformance.run(step, context: context, dryRun: dry, logPath: log) { Self.snapshot(path) }
+        #expect(failures == [], "\(label)")
+    }
+
+    @Test func symlinkIsAnErrorFinding() async throws {
+        let root = Support.temporaryDirectory()
+        defer { Support.remove(root) }
+        Support.write("x", to: root + "/real")
+        symlink(root + "/real", root + "/link")
+        let (context, _, _) = try contexts(root)
+        let findings = try await FileContentStep(id: "s", path: root + "/link", content: [0x41]).check(context)
+        #expect(findings.map(\.name) == ["not-a-regular-file"])
+    }
+
+    @Test func failedWriteLeavesTheOriginalAndNoTempFile() async throws {
+        let root = Support.temporaryDirectory()
+        defer { Support.remove(root) }
+        // A 64 KiB tmpfs: the new content does not fit, like a full disk.
+        let mountPoint = root + "/small"
+        mkdir(mountPoint, 0o755)
+        let mounted = await Support.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", mountPoint])
+        try #require(mounted.termination == .exited(code: 0), "needs root to mount a tmpfs: \(mounted.stderr.text)")
+        defer { _ = umount2(mountPoint, 0) }
+        Support.write("original\n", to: mountPoint + "/file.conf")
+        let (context, _, _) = try contexts(root)
+        let big = [UInt8](repeating: 0x61, count: 200_000)
+        let step = FileContentStep(id: "s", path: mountPoint + "/file.conf", content: big)
+        let plan = try await step.plan(context)
+        let undo = try await step.prepare(plan, context)
+        await #expect(throws: StepFailure.self) { _ = try await step.apply(plan, prepared: undo, context) }
+        #expect(Support.read(mountPoint + "/file.conf") == "original\n")
+        let left = try FileManager.default.contentsOfDirectory(atPath: mountPoint).filter { $0.contains(".rabbit-wizard.") }
+        #expect(left == [], "temp files left behind")
+    }
+}

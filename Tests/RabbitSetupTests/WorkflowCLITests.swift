@@ -1,0 +1,189 @@
+import Executor
+import Foundation
+import Glibc
+import TestKit
+import Testing
+
+/// The engine through the real `rabbit-wizard` binary, on real files (the test steps stand in for the
+/// topology): crashes at every boundary, two concurrent runs, plan versus what apply does, stale plans,
+/// a damaged journal.
+@Suite struct WorkflowCLITests {
+    struct Bed {
+        let root: String
+        var state: String { root + "/state" }
+        var env: [String: String] { ["RABBIT_WIZARD_TEST_STEPS": root + "/steps.json"] }
+        /// What every file must hold at the end of a complete run.
+        let expected: [String: (String, String)]
+
+        init() {
+            root = Support.temporaryDirectory()
+            mkdir(root + "/etc", 0o755)
+            Support.write("# managed by hand\nold = 1\n", to: root + "/etc/a.conf", mode: 0o644)
+            Support.write("mode only\n", to: root + "/etc/c.conf", mode: 0o644)
+            expected = [
+                "file-a": ("# managed by hand\nnew = 2\n", "644"),
+                "file-b": ("created\n", "600"),
+                "file-c": ("mode only\n", "640"),
+            ]
+            let steps = ["file-a", "file-b", "file-c"].map { id -> [String: String] in
+                ["id": id, "path": "\(root)/etc/\(id.dropFirst(5)).conf", "content": expected[id]!.0, "mode": expected[id]!.1]
+            }
+            _ = FileManager.default.createFile(atPath: root + "/steps.json", contents: try! JSONSerialization.data(withJSONObject: steps))
+        }
+
+        func path(_ id: String) -> String { "\(root)/etc/\(id.dropFirst(5)).conf" }
+
+        func wizard(_ args: [String], extraEnv: [String: String] = [:]) async -> TransportOutcome {
+            await Support.run([Support.productBinary] + args + ["--state-dir", state], timeout: .seconds(60),
+                              environment: env.merging(extraEnv) { $1 })
+        }
+
+        /// Every file holds exactly the expected bytes and mode.
+        func converged() -> Bool {
+            expected.allSatisfy { id, want in
+                var st = stat()
+                guard stat(path(id), &st) == 0 else { return false }
+                return Support.read(path(id)) == want.0 && String(st.st_mode & 0o777, radix: 8) == want.1
+            }
+        }
+
+        func mutatingCommands() -> Int {
+            ((try? CommandLog.read(path: state + "/commands.jsonl")) ?? []).filter(\.mutates).count
+        }
+    }
+
+    static let boundaries: [String] = ["run-started:-"] + ["file-a", "file-b", "file-c"].flatMap {
+        ["began:\($0)", "apply-returned:\($0)", "applied:\($0)", "verified:\($0)"]
+    }
+
+    @Test(arguments: boundaries)
+    func killedAtEveryBoundaryReconcilesAndConverges(point: String) async throws {
+        let bed = Bed()
+        defer { Support.remove(bed.root) }
+        let crashed = await bed.wizard(["apply", "--yes"], extraEnv: ["RABBIT_WIZARD_CRASH_AT": point])
+        #expect(crashed.termination == .signaled(signal: SIGKILL), "the crash point \(point) was not reached")
+
+        let step = String(point.split(separator: ":")[1])
+        let interrupted = !point.hasPrefix("verified") && step != "-"
+        let status = await bed.wizard(["status"])
+        #expect(status.termination == .exited(code: 0))
+        #expect(status.stdout.text.contains("\(step): interrupted") == interrupted, "status after \(point):\n\(status.stdout.text)")
+        #expect(status.stdout.text.contains("lock: stale"), "status names the stale lock")
+
+        let resumed = await bed.wizard(["apply", "--yes"])
+        #expect(resumed.termination == .exited(code: 0), "\(resumed.stdout.text)\(resumed.stderr.text)")
+        if interrupted { #expect(resumed.stdout.text.contains("\(step): was interrupted; observed:")) }
+        #expect(bed.converged())
+
+        let before = bed.mutatingCommands()
+        let again = await bed.wizard(["apply", "--yes"])
+        #expect(again.termination == .exited(code: 0))
+        #expect(bed.mutatingCommands() == before, "a converged apply ran mutating commands")
+    }
+
+    @Test func uninterruptedRunThenRollbackAllRestoresEverything() async throws {
+        let bed = Bed()
+        defer { Support.remove(bed.root) }
+        let a = Support.read(bed.path("file-a")), c = Support.read(bed.path("file-c"))
+        #expect(await bed.wizard(["apply", "--yes"]).termination == .exited(code: 0))
+        #expect(bed.converged())
+        let one = await bed.wizard(["rollback", "file-a", "--yes"])
+        #expect(one.termination == .exited(code: 64), "later steps are still applied")
+        #expect(one.stderr.text.contains("file-b, file-c"))
+        let all = await bed.wizard(["rollback", "--all", "--yes"])
+        #expect(all.termination == .exited(code: 0))
+        #expect(all.stdout.text.contains("Rolled back: file-c, file-b, file-a."))
+        #expect(Support.read(bed.path("file-a")) == a)
+        #expect(Support.read(bed.path("file-c")) == c)
+        #expect(!FileManager.default.fileExists(atPath: bed.path("file-b")))
+        let noTerminal = await bed.wizard(["rollback", "--all"])
+        #expect(noTerminal.stdout.text.contains("Nothing to roll back"))
+    }
+
+    @Test func secondConcurrentApplyRefusesAndNamesTheHolder() async throws {
+        let bed = Bed()
+        defer { Support.remove(bed.root) }
+        let started = await Support.run(
+            ["sh", "-c", "\"$@\" > \"$0\" 2>&1 & echo $!", bed.root + "/first.out", Support.productBinary, "apply", "--yes",
+             "--state-dir", bed.state],
+            environment: bed.env.merging(["RABBIT_WIZARD_PAUSE_AT": "began:file-b"]) { $1 })
+        let pid = try #require(Int32(started.stdout.text.trimmingCharacters(in: .whitespacesAndNewlines)))
+        let paused = await Support.waitUntil(.seconds(20)) {
+            (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.contains(") T ") == true
+        }
+        #expect(paused, "the first apply did not reach its pause point")
+        let second = await bed.wizard(["apply", "--yes"])
+        #expect(second.termination == .exited(code: 6))
+        #expect(second.stderr.text.contains("pid \(pid)"), "\(second.stderr.text)")
+        kill(pid, SIGCONT)
+        #expect(await Support.waitUntil(.seconds(20)) { kill(pid, 0) != 0 })
+        #expect(Support.read(bed.root + "/first.out").contains("Done: 3 of 3 steps are done."))
+        #expect(bed.converged())
+    }
+
+    @Test func planIsWhatApplyDoes() async throws {
+        let bed = Bed()
+        defer { Support.remove(bed.root) }
+        let plan = await bed.wizard(["plan", "--json"])
+        #expect(plan.termination == .exited(code: 0))
+        try Data(plan.stdout.text.utf8).write(to: URL(fileURLWithPath: bed.root + "/plan.json"))
+        let parsed = try JSONSerialization.jsonObject(with: Data(plan.stdout.text.utf8)) as! [String: Any]
+        let planned = Set((parsed["steps"] as! [[String: Any]]).flatMap { step in
+            ((step["plan"] as! [String: Any])["changes"] as! [[String: Any]]).map { ($0["target"] as! String).replacingOccurrences(of: "local:", with: "") }
+        })
+        #expect(planned.count == 3)
+        #expect(bed.mutatingCommands() == 0, "plan ran a mutating command")
+        let apply = await bed.wizard(["apply", "--yes", "--plan-file", bed.root + "/plan.json"])
+        #expect(apply.termination == .exited(code: 0))
+        // The write script's first argument is the file it replaces.
+        let written = Set(try CommandLog.read(path: bed.state + "/commands.jsonl").filter(\.mutates).map { $0.argv[4] })
+        #expect(written == planned)
+    }
+
+    @Test func stalePlanIsRefusedBeforeAnyChange() async throws {
+        let bed = Bed()
+        defer { Support.remove(bed.root) }
+        let plan = await bed.wizard(["plan", "--json"])
+        try Data(plan.stdout.text.utf8).write(to: URL(fileURLWithPath: bed.root + "/plan.json"))
+        Support.write("someone else changed this\n", to: bed.path("file-a"))
+        let apply = await bed.wizard(["apply", "--yes", "--plan-file", bed.root + "/plan.json"])
+        #expect(apply.termination == .exited(code: 5))
+        #expect(apply.stderr.text.contains("the plan of file-a changed since it was reviewed"))
+        #expect(Support.read(bed.path("file-a")) == "someone else changed this\n")
+        #expect(bed.mutatingCommands() == 0)
+    }
+
+    @Test func damagedJournalIsNotTrustedUntilRepaired() async throws {
+        let bed = Bed()
+        defer { Support.remove(bed.root) }
+        #expect(await bed.wizard(["apply", "--yes"]).termination == .exited(code: 0))
+        let journal = try #require(try FileManager.default.contentsOfDirectory(atPath: bed.state + "/journal").first)
+        let file = bed.state + "/journal/" + journal
+        var text = Support.read(file)
+        text = text.replacingOccurrences(of: "\"verified\"", with: "\"verifieD\"")
+        try text.write(toFile: file, atomically: false, encoding: .utf8)
+        let commands = try CommandLog.read(path: bed.state + "/commands.jsonl").count
+        for args in [["status"], ["apply", "--yes"]] {
+            let out = await bed.wizard(args)
+            #expect(out.termination == .exited(code: 5), "\(args)")
+            #expect(out.stderr.text.contains("journal repair"))
+        }
+        #expect(try CommandLog.read(path: bed.state + "/commands.jsonl").count == commands, "no command ran on a damaged journal")
+        let repair = await bed.wizard(["journal", "repair", "--yes"])
+        #expect(repair.termination == .exited(code: 0), "\(repair.stderr.text)")
+        let resumed = await bed.wizard(["apply", "--yes"])
+        #expect(resumed.termination == .exited(code: 0), "\(resumed.stdout.text)\(resumed.stderr.text)")
+        #expect(bed.converged())
+    }
+
+    @Test func withoutTerminalApplyNeedsYes() async throws {
+        let bed = Bed()
+        defer { Support.remove(bed.root) }
+        let out = await bed.wizard(["apply"])
+        #expect(out.termination == .exited(code: 3))
+        #expect(bed.mutatingCommands() == 0)
+        let unknown = await bed.wizard(["apply", "--only", "file-x"])
+        #expect(unknown.termination == .exited(code: 64))
+        #expect(unknown.stderr.text.contains("file-a, file-b, file-c"))
+    }
+}
