@@ -13,6 +13,8 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess", .upToNextMinor(from: "1.0.2")),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // The topology file is written by hand: YAML, with line numbers in errors.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // ncursesw through a shim header (see Sources/CNcurses/shim.h for why).
@@ -28,7 +30,7 @@ let package = Package(
         // Steps, plans, journal, runner. Pure: uses Executor's types only.
         .target(name: "Workflow", dependencies: ["Executor"]),
         // Topology, platform profiles, the concrete RabbitMQ and load-balancer steps, the sandbox.
-        .target(name: "RabbitSetup", dependencies: ["Workflow", "Executor"]),
+        .target(name: "RabbitSetup", dependencies: ["Workflow", "Executor", .product(name: "Yams", package: "Yams")]),
         // The ncurses front end: state, actions, render, the one screen type.
         .target(name: "WizardTUI", dependencies: ["Workflow", "CNcurses"]),
         .executableTarget(

@@ -23,15 +23,6 @@ public struct FileContentStep: Step {
         self.mode = mode
     }
 
-    /// Undo data: where the old file went and whether there was one.
-    struct Saved: Codable {
-        var existed: Bool
-        var backup: String?
-        var beforeSHA256: String?
-        var beforeMode: String?
-        var beforeOwner: String?
-    }
-
     func files(_ context: StepContext) -> RemoteFiles { RemoteFiles(executor: context.executor, target: target, step: id) }
 
     public func check(_ context: StepContext) async throws(StepFailure) -> [Finding] {
@@ -65,15 +56,11 @@ public struct FileContentStep: Step {
     }
 
     public func prepare(_ plan: Plan, _ context: StepContext) async throws(StepFailure) -> Undo {
-        let seen = try await files(context).observe(path)
-        let saved = Saved(existed: seen.kind == .regular,
-                          backup: seen.kind == .regular ? FileContentStep.backupName(path) : nil,
-                          beforeSHA256: seen.sha256, beforeMode: seen.mode, beforeOwner: seen.owner)
-        return try FileContentStep.encode(saved)
+        try UndoCoding.encode(try await SavedFile.capture(path, with: files(context)))
     }
 
     public func apply(_ plan: Plan, prepared: Undo, _ context: StepContext) async throws(StepFailure) -> Undo {
-        let saved = try FileContentStep.decode(prepared)
+        let saved = try UndoCoding.decode(SavedFile.self, prepared)
         try await files(context).write(path, .bytes(content), mode: mode, backup: saved.backup)
         return prepared
     }
@@ -87,35 +74,6 @@ public struct FileContentStep: Step {
     }
 
     public func rollback(_ undo: Undo, _ context: StepContext) async throws(StepFailure) {
-        let saved = try FileContentStep.decode(undo)
-        if saved.existed, let backup = saved.backup {
-            let seen = try await files(context).observe(path)
-            // Still (or again) the before-state: an apply that never wrote, or a rollback already done.
-            if seen.kind == .regular && seen.sha256 == saved.beforeSHA256 && seen.mode == saved.beforeMode
-                && seen.owner == saved.beforeOwner
-            {
-                return
-            }
-            try await files(context).restore(path, from: backup)
-        } else {
-            try await files(context).remove(path)
-        }
-    }
-
-    /// `FILE.rabbit-wizard-YYYYMMDDTHHMMSSZ.bak`, next to the file, decided before applying.
-    static func backupName(_ path: String) -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyyMMdd'T'HHmmss.SSS'Z'"
-        return "\(path).rabbit-wizard-\(f.string(from: Date())).bak"
-    }
-
-    static func encode(_ saved: Saved) throws(StepFailure) -> Undo {
-        do { return try Undo(saved) } catch { throw StepFailure("cannot record undo data: \(error)") }
-    }
-
-    static func decode(_ undo: Undo) throws(StepFailure) -> Saved {
-        do { return try undo.decode(Saved.self) } catch { throw StepFailure("the undo data of this step cannot be read: \(error)") }
+        try await UndoCoding.decode(SavedFile.self, undo).restore(with: files(context))
     }
 }

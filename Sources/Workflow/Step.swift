@@ -32,16 +32,21 @@ public enum RollbackScope: Sendable, Equatable, Codable {
     case needsConfirmation(String)
 }
 
-/// What a step gets to do its work: the executor for commands, the waived finding names, and a way to
-/// say what it is waiting for (shown as progress on long waits).
+/// What a step gets to do its work: the executor for commands, the waived finding names, a way to say
+/// what it is waiting for (shown as progress on long waits), and a way to journal a note (a restart
+/// that is owed, acceptance evidence).
 public struct StepContext: Sendable {
     public let executor: Executor
     public let waived: Set<String>
     public let progress: @Sendable (String) -> Void
+    public let record: @Sendable (JournalEvent) -> Void
 
-    public init(executor: Executor, waived: Set<String> = [], progress: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(executor: Executor, waived: Set<String> = [], progress: @escaping @Sendable (String) -> Void = { _ in },
+                record: @escaping @Sendable (JournalEvent) -> Void = { _ in })
+    {
         self.executor = executor
         self.waived = waived
         self.progress = progress
+        self.record = record
     }
 }

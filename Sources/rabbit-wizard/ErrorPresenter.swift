@@ -1,5 +1,6 @@
 import ArgumentParser
 import Executor
+import RabbitSetup
 import Foundation
 import Workflow
 
@@ -63,9 +64,30 @@ enum ErrorPresenter {
             case .cannotWrite(let p, let e): return "cannot write \(p): \(String(cString: strerror(e)))"
             }
         case let e as WorkflowError: return describe(e)
+        case let e as TopologyError: return describe(e)
         case let e as JournalProblem: return describe(WorkflowError.journal(e))
         case let e as StepFailure: return PlanText.failure(e)
         default: return String(describing: error)
+        }
+    }
+
+    static func describe(_ e: Sandbox.Problem, sandboxDir: String) -> String {
+        switch e {
+        case .rabbitmqMissing:
+            return "the sandbox needs RabbitMQ from Debian: apt-get install rabbitmq-server (or run make demo, which installs it)"
+        case .alreadyUp(let dir): return "a sandbox is already running in \(dir): use it, or rabbit-wizard sandbox down --dir \(dir)"
+        case .noFreePorts: return "no free ports for the sandbox; pass --base-port"
+        case .failed(let why): return "the sandbox did not start: \(why). Logs are in \(sandboxDir)/nodes/*/log"
+        }
+    }
+
+    static func describe(_ e: TopologyError) -> String {
+        switch e {
+        case .unreadable(let file, let why): return "cannot read the topology file \(file): \(why)"
+        case .syntax(let file, let why): return "the topology file \(file) is not valid YAML: \(why)"
+        case .invalid(let file, let problems):
+            return "the topology file \(file) has \(problems.count) problem(s); nothing was run:\n"
+                + problems.map { "  " + $0.description }.joined(separator: "\n")
         }
     }
 

@@ -25,6 +25,7 @@ struct RabbitWizard: AsyncParsableCommand {
               rollback      undo a step, or --all in reverse order
               log           the command log
               journal       repair a damaged journal
+              sandbox       start, show or remove real RabbitMQ nodes on loopback to try it on
               exec          run one command through the executor (diagnostics)
               known-hosts   show and enrol ssh host keys for the servers
 
@@ -40,7 +41,7 @@ struct RabbitWizard: AsyncParsableCommand {
         version: "rabbit-wizard \(version) (\(TerminalLibrary.version))",
         subcommands: [
             PlanCommand.self, ApplyCommand.self, StatusCommand.self, RetryCommand.self, RollbackCommand.self,
-            LogCommand.self, JournalCommand.self, ExecCommand.self, KnownHostsCommand.self,
+            LogCommand.self, JournalCommand.self, SandboxCommand.self, ExecCommand.self, KnownHostsCommand.self,
         ]
     )
 }

@@ -18,8 +18,10 @@ struct Session {
     static let pauseVariable = "RABBIT_WIZARD_PAUSE_AT"
 
     static func open(_ options: WorkflowOptions, dryRun: Bool = false) throws -> Session {
-        let steps = try StepCatalog.steps(config: options.config)
-        let (state, executor) = try options.state.open(dryRun: dryRun)
+        let (steps, topologyState) = try StepCatalog.steps(config: options.config)
+        var stateOptions = options.state
+        if stateOptions.stateDir == nil { stateOptions.stateDir = topologyState }
+        let (state, executor) = try stateOptions.open(dryRun: dryRun)
         return Session(state: state, executor: executor, steps: steps)
     }
 
@@ -44,8 +46,9 @@ struct Session {
         }
     }
 
-    func context(waived: [String], quiet: Bool = false) -> StepContext {
-        StepContext(executor: executor, waived: Set(waived)) { message in if !quiet { print("  ... \(message)") } }
+    func context(waived: [String], quiet: Bool = false, journal: Journal? = nil) -> StepContext {
+        StepContext(executor: executor, waived: Set(waived), progress: { message in if !quiet { print("  ... \(message)") } },
+                    record: { event in try? journal?.append(event) })
     }
 
     /// Runs the interpreter under the lock with a new journal file; returns the final state.
@@ -72,7 +75,7 @@ struct Session {
             }
         }
         let interpreter = Interpreter(
-            steps: steps, journal: journal, context: context(waived: waived, quiet: quiet), operator: CLIOperator(yes: yes),
+            steps: steps, journal: journal, context: context(waived: waived, quiet: quiet, journal: journal), operator: CLIOperator(yes: yes),
             crashPoint: crashPoint,
             observe: { state, event in if !quiet { printer.observe(state, event) } })
         let final = await interpreter.run(initial)

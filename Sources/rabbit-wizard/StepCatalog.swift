@@ -17,16 +17,31 @@ enum StepCatalog {
         var mode: String?
     }
 
-    static func steps(config: String?) throws -> [any Step] {
+    /// The product's steps for a topology, in their fixed order.
+    static func steps(for topology: Topology) -> [any Step] {
+        [
+            InstallationChecksStep(topology: topology), PartitionHandlingStep(topology: topology),
+            ErlangCookieStep(topology: topology), ClusterJoinStep(topology: topology),
+        ]
+    }
+
+    /// The steps and the topology's own state folder (used when --state-dir is not given).
+    static func steps(config: String?) throws -> (steps: [any Step], stateDir: String?) {
         if let file = ProcessInfo.processInfo.environment[testStepsVariable] {
             guard let data = FileManager.default.contents(atPath: file),
                 let files = try? JSONDecoder().decode([TestFile].self, from: data)
             else { throw ValidationError("\(testStepsVariable)=\(file): cannot read the test step list") }
-            return files.map { FileContentStep(id: StepID($0.id), path: $0.path, content: Array($0.content.utf8), mode: $0.mode ?? "644") }
+            return (files.map { FileContentStep(id: StepID($0.id), path: $0.path, content: Array($0.content.utf8), mode: $0.mode ?? "644") }, nil)
         }
-        guard config != nil else {
-            throw ValidationError("Missing --config FILE: the topology file that names your RabbitMQ servers.")
+        guard let config else {
+            throw ValidationError("Missing --config FILE: the topology file that names your RabbitMQ servers "
+                                  + "(see Resources/topology.example.yml, or 'rabbit-wizard sandbox up' to make one).")
         }
-        throw ValidationError("This build cannot read topology files yet; they arrive with the cluster steps (see CHANGELOG.md).")
+        do {
+            let topology = try TopologyParser.load(path: config)
+            return (steps(for: topology), topology.stateDir)
+        } catch {
+            throw ErrorPresenter.fail(error, code: .badInput)
+        }
     }
 }

@@ -1,0 +1,137 @@
+import Executor
+import Foundation
+import Workflow
+
+/// `cluster-join`: each other node joins the seed, one at a time: definitions exported first (0600),
+/// `stop_app`, `join_cluster SEED`, `start_app`. "Already a member" is success. Verified from every node:
+/// all running, no partitions. Joining wipes the joiner's own data; the installation checks stop a node
+/// that holds data or belongs to another cluster unless that finding is waived by name.
+public struct ClusterJoinStep: Step {
+    public let id: StepID = "cluster-join"
+    public let topology: Topology
+    public var title: String { "join every node to \(topology.seed.nodeName)" }
+    public var rollbackScope: RollbackScope {
+        .partial("messages in queues of the joined nodes: their definitions (vhosts, users, queues, policies) are re-imported, their messages are not")
+    }
+
+    public init(topology: Topology) { self.topology = topology }
+
+    struct Saved: Codable {
+        /// Joiner name -> definitions export on its host.
+        var definitions: [String: String]
+        var joined: [String]
+    }
+
+    func node(_ spec: NodeSpec, _ context: StepContext) -> RabbitNode { RabbitNode(spec, executor: context.executor, step: id) }
+
+    public func check(_ context: StepContext) async throws(StepFailure) -> [Finding] { [] }
+
+    /// Joiners that are not yet members, seen from both sides. A half-join (one side lists the other, the
+    /// other does not) is an error with its repair, never a blind re-join.
+    func pending(_ context: StepContext) async throws(StepFailure) -> [NodeSpec] {
+        let seedName = topology.seed.nodeName.description
+        let seedStatus = try await node(topology.seed, context).clusterStatus()
+        let topology = self.topology
+        return try await forEachNode(topology.joiners) { spec throws(StepFailure) -> NodeSpec? in
+            let status = try await RabbitNode(spec, executor: context.executor, step: "cluster-join").clusterStatus()
+            let seedSees = seedStatus.allNodes.contains(spec.nodeName.description)
+            let joinerSees = status.allNodes.contains(seedName)
+            if seedSees && joinerSees { return nil }
+            if seedSees != joinerSees {
+                throw StepFailure("half-join: \(seedSees ? "the seed lists \(spec.nodeName) but it does not list the seed" : "\(spec.nodeName) lists the seed but the seed does not list it")",
+                                  fix: "repair by hand: rabbitmqctl -n \(seedName) forget_cluster_node \(spec.nodeName), then reset \(spec.nodeName) "
+                                      + "(stop_app, reset, start_app); then retry cluster-join", node: spec.name)
+            }
+            return spec
+        }.compactMap { $0 }
+    }
+
+    public func plan(_ context: StepContext) async throws(StepFailure) -> Plan {
+        Plan(step: id, changes: try await pending(context).map { spec in
+            Change(.run, target: "\(spec.name): join \(topology.seed.nodeName)", node: spec.name,
+                   summary: "export definitions, stop_app, join_cluster \(topology.seed.nodeName), start_app",
+                   destructive: "the own data of \(spec.nodeName) (vhosts, users, queues and their messages); definitions are exported first")
+        })
+    }
+
+    public func prepare(_ plan: Plan, _ context: StepContext) async throws(StepFailure) -> Undo {
+        let stamp = Int(Date().timeIntervalSince1970)
+        var definitions: [String: String] = [:]
+        for spec in topology.joiners {
+            definitions[spec.name] = "\(node(spec, context).profile.backupDir)/rabbit-wizard-definitions-\(spec.name)-\(stamp).json"
+        }
+        return try UndoCoding.encode(Saved(definitions: definitions, joined: []))
+    }
+
+    public func apply(_ plan: Plan, prepared: Undo, _ context: StepContext) async throws(StepFailure) -> Undo {
+        var saved = try UndoCoding.decode(Saved.self, prepared)
+        let seedName = topology.seed.nodeName
+        for spec in try await pending(context) {
+            let joiner = node(spec, context)
+            if let file = saved.definitions[spec.name] {
+                context.progress("\(spec.name): exporting definitions to \(file)")
+                let r = await context.executor.run(CommandSpec(["sh", "-c", "umask 077; exec \"$@\"", "sh"] + joiner.profile.cli
+                                                                + ["-n", spec.nodeName.description, "export_definitions", file],
+                                                                on: spec.target, timeout: .seconds(60), mutates: true, step: id.rawValue))
+                guard r.succeeded else { throw RabbitCLIError.failure(r, doing: "export its definitions", node: spec.nodeName, on: spec) }
+            }
+            do throws(StepFailure) {
+                context.progress("\(spec.name): stop_app, join_cluster \(seedName), start_app")
+                try await joiner.ctlChecked(["stop_app"], doing: "stop the RabbitMQ application", mutates: true)
+                saved.joined.append(spec.name)
+                let join = await joiner.ctl(["join_cluster", seedName.description], timeout: .seconds(120), mutates: true)
+                if !join.succeeded && !(join.stdout + join.stderr).contains("already a member") {
+                    _ = try? await joiner.ctlChecked(["start_app"], doing: "start the RabbitMQ application again", mutates: true)
+                    throw RabbitCLIError.failure(join, doing: "join \(seedName)", node: spec.nodeName, on: spec)
+                }
+                try await joiner.ctlChecked(["start_app"], doing: "start the RabbitMQ application", timeout: .seconds(180), mutates: true)
+                try await joiner.waitReady(progress: context.progress)
+            } catch {
+                var failure = error
+                failure.partialUndo = try? UndoCoding.encode(saved)
+                throw failure
+            }
+        }
+        return try UndoCoding.encode(saved)
+    }
+
+    public func verify(_ context: StepContext) async throws(StepFailure) {
+        let expected = Set(topology.nodes.map(\.nodeName.description))
+        _ = try await forEachNode(topology.nodes) { spec throws(StepFailure) in
+            let status = try await RabbitNode(spec, executor: context.executor, step: "cluster-join").clusterStatus()
+            let missing = expected.subtracting(status.runningNodes)
+            guard missing.isEmpty else {
+                throw StepFailure("\(spec.nodeName) does not see \(missing.sorted().joined(separator: ", ")) running",
+                                  fix: "check those nodes are up; then retry cluster-join", node: spec.name, retryable: true)
+            }
+            guard status.partitions.values.allSatisfy(\.isEmpty) else {
+                throw StepFailure("\(spec.nodeName) reports a network partition: \(status.partitions)",
+                                  fix: "see the RabbitMQ partitions guide; autoheal repairs it once the network is back", node: spec.name)
+            }
+        }
+    }
+
+    /// Each joined node leaves: `stop_app`, `reset`, `start_app`, its definitions re-imported; the seed
+    /// forgets it if it still lists it.
+    public func rollback(_ undo: Undo, _ context: StepContext) async throws(StepFailure) {
+        let saved = try UndoCoding.decode(Saved.self, undo)
+        let seed = node(topology.seed, context)
+        for spec in topology.joiners.reversed() where saved.joined.contains(spec.name) {
+            let joiner = node(spec, context)
+            let status = try await joiner.clusterStatus()
+            if status.allNodes.count > 1 || !status.runningNodes.contains(spec.nodeName.description) {
+                context.progress("\(spec.name): stop_app, reset, start_app")
+                try await joiner.ctlChecked(["stop_app"], doing: "stop the RabbitMQ application", mutates: true)
+                try await joiner.ctlChecked(["reset"], doing: "reset the node", timeout: .seconds(120), mutates: true)
+                try await joiner.ctlChecked(["start_app"], doing: "start the RabbitMQ application", timeout: .seconds(180), mutates: true)
+                try await joiner.waitReady(progress: context.progress)
+                if let file = saved.definitions[spec.name] {
+                    try await joiner.ctlChecked(["import_definitions", file], doing: "re-import its definitions", mutates: true)
+                }
+            }
+            if try await seed.clusterStatus().allNodes.contains(spec.nodeName.description) {
+                try await seed.ctlChecked(["forget_cluster_node", spec.nodeName.description], doing: "forget \(spec.nodeName)", mutates: true)
+            }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+import Executor
+import Workflow
+
+/// `erlang-cookie`: every node gets the seed's cookie. Cookies are compared by hash and never shown,
+/// logged or put in argv: the seed's is read as a secret and written on the other nodes through stdin.
+/// Each node is stopped, its cookie replaced atomically (mode 0400, the service user's), and started.
+public struct ErlangCookieStep: Step {
+    public let id: StepID = "erlang-cookie"
+    public let title = "give every node the seed's Erlang cookie"
+    public let topology: Topology
+    public var rollbackScope: RollbackScope { .complete }
+
+    public init(topology: Topology) { self.topology = topology }
+
+    struct Saved: Codable {
+        var files: [String: SavedFile]
+    }
+
+    func seed(_ context: StepContext) -> RabbitNode { RabbitNode(topology.seed, executor: context.executor, step: id) }
+    func joiners(_ context: StepContext) -> [RabbitNode] { topology.joiners.map { RabbitNode($0, executor: context.executor, step: id) } }
+
+    public func check(_ context: StepContext) async throws(StepFailure) -> [Finding] {
+        let seed = seed(context)
+        let r = await context.executor.run(CommandSpec(["cat", "--", seed.profile.cookieFile], on: seed.spec.target, timeout: .seconds(30),
+                                                       mutates: false, step: id.rawValue, stdoutIsSecret: true))
+        guard r.succeeded, let cookie = r.secretStdout else {
+            return [Finding("seed-cookie-unreadable", .error, node: seed.spec.name, message: "cannot read \(seed.profile.cookieFile)",
+                            fix: "the wizard needs root (or the rabbitmq user) on the seed")]
+        }
+        context.executor.register(secret: cookie)
+        return cookie.withBytes { bytes in
+            switch CookieRules.problem(bytes) {
+            case nil: []
+            case .empty: [Finding("seed-cookie-invalid", .error, node: seed.spec.name, message: "the seed's cookie is empty (Erlang: too short)",
+                                  fix: "restart RabbitMQ on the seed so that it makes a new one")]
+            case .tooLong(let n): [Finding("seed-cookie-invalid", .error, node: seed.spec.name, message: "the seed's cookie has \(n) characters; Erlang allows 255",
+                                           fix: "write a shorter cookie on the seed")]
+            case .badCharacters: [Finding("seed-cookie-invalid", .error, node: seed.spec.name,
+                                          message: "the seed's cookie has characters Erlang refuses (tab, non-ASCII, BOM)",
+                                          fix: "write a cookie of printable ASCII on the seed")]
+            }
+        }
+    }
+
+    /// Joiners whose cookie file differs from the seed's, by hash.
+    func differing(_ context: StepContext) async throws(StepFailure) -> [RabbitNode] {
+        let seedHash = try await seed(context).files.observe(seed(context).profile.cookieFile).sha256
+        return try await forEachNode(joiners(context)) { node throws(StepFailure) -> RabbitNode? in
+            try await node.files.observe(node.profile.cookieFile).sha256 == seedHash ? nil : node
+        }.compactMap { $0 }
+    }
+
+    public func plan(_ context: StepContext) async throws(StepFailure) -> Plan {
+        Plan(step: id, changes: try await differing(context).flatMap { node in
+            [Change(.modify, target: "\(node.spec.name):\(node.profile.cookieFile)", node: node.spec.name,
+                    summary: "the seed's cookie, mode 0400", secret: true),
+             Change(.run, target: "\(node.spec.name): restart", node: node.spec.name, summary: "stop, replace the cookie, start")]
+        })
+    }
+
+    public func prepare(_ plan: Plan, _ context: StepContext) async throws(StepFailure) -> Undo {
+        let saved = try await forEachNode(joiners(context)) { node throws(StepFailure) -> (String, SavedFile) in
+            (node.spec.name, try await SavedFile.capture(node.profile.cookieFile, with: node.files))
+        }
+        return try UndoCoding.encode(Saved(files: Dictionary(uniqueKeysWithValues: saved)))
+    }
+
+    /// The seed's cookie as a secret (registered, so it is scrubbed from every later output).
+    func seedCookie(_ context: StepContext) async throws(StepFailure) -> Secret {
+        let seed = seed(context)
+        let r = await context.executor.run(CommandSpec(["cat", "--", seed.profile.cookieFile], on: seed.spec.target, timeout: .seconds(30),
+                                                       mutates: false, step: id.rawValue, stdoutIsSecret: true))
+        guard r.succeeded, let cookie = r.secretStdout else {
+            throw StepFailure("cannot read the seed's cookie \(seed.profile.cookieFile)", node: seed.spec.name)
+        }
+        context.executor.register(secret: cookie)
+        return cookie
+    }
+
+    public func apply(_ plan: Plan, prepared: Undo, _ context: StepContext) async throws(StepFailure) -> Undo {
+        let saved = try UndoCoding.decode(Saved.self, prepared)
+        let cookie = try await seedCookie(context)
+        _ = try await forEachNode(try await differing(context)) { node throws(StepFailure) in
+            guard let file = saved.files[node.spec.name] else { return }
+            context.progress("\(node.spec.name): stopping to replace the cookie")
+            try await node.stopService()
+            try await node.files.write(file.path, .secret(cookie), mode: "400",
+                                       owner: node.profile.cookieOwner.isEmpty ? file.ownerSpec : node.profile.cookieOwner, backup: file.backup)
+            for cli in node.profile.cliCookieFiles {
+                try await node.files.write(cli, .secret(cookie), mode: "400", backup: nil)
+            }
+            try await node.startService(progress: context.progress)
+            context.record(.restartDone(node: node.spec.name))
+        }
+        return prepared
+    }
+
+    /// The seed's CLI reaches every node (which proves the cookies match), and the files are equal.
+    public func verify(_ context: StepContext) async throws(StepFailure) {
+        let left = try await differing(context)
+        if !left.isEmpty {
+            throw StepFailure("the cookie of \(left.map(\.spec.name).joined(separator: ", ")) still differs from the seed's")
+        }
+        let seed = seed(context)
+        _ = try await forEachNode(topology.joiners) { spec throws(StepFailure) in
+            try await seed.ctlChecked(["eval", "node()."], doing: "reach \(spec.nodeName) from the seed", node: spec.nodeName, mutates: false)
+        }
+    }
+
+    /// Puts each node's previous cookie back (node stopped first). Refused while the node is clustered:
+    /// roll back cluster-join first.
+    public func rollback(_ undo: Undo, _ context: StepContext) async throws(StepFailure) {
+        let saved = try UndoCoding.decode(Saved.self, undo)
+        _ = try await forEachNode(joiners(context)) { node throws(StepFailure) in
+            guard let file = saved.files[node.spec.name] else { return }
+            let seen = try await node.files.observe(file.path)
+            if seen.sha256 == file.sha256 && seen.mode == file.mode && seen.owner == file.owner { return }
+            if let status = try? await node.clusterStatus(), status.allNodes.count > 1 {
+                throw StepFailure("\(node.spec.name) is still in a cluster with \(status.allNodes.joined(separator: ", "))",
+                                  fix: "roll back cluster-join first", node: node.spec.name)
+            }
+            try await node.stopService()
+            try await file.restore(with: node.files)
+            try await node.startService(progress: context.progress)
+        }
+    }
+}

@@ -1,0 +1,177 @@
+import Executor
+import Foundation
+import Glibc
+import Workflow
+
+/// `installation-checks`: read-only findings per node, the ones the seed guide calls "beyond scope".
+/// Its plan is always empty: it changes nothing; its errors stop the run unless waived by name.
+public struct InstallationChecksStep: Step {
+    public let id: StepID = "installation-checks"
+    public let title = "check every node before changing anything"
+    public let topology: Topology
+    public var rollbackScope: RollbackScope { .complete }
+
+    public init(topology: Topology) { self.topology = topology }
+
+    public func check(_ context: StepContext) async throws(StepFailure) -> [Finding] {
+        let nodes = topology.nodes.map { RabbitNode($0, executor: context.executor, step: id) }
+        let topology = self.topology
+        // One eval and the file observations per node, all nodes at once.
+        let perNode = try await forEachNode(nodes) { node throws(StepFailure) -> ([Finding], NodeFacts?) in
+            let facts: Result<NodeFacts, StepFailure>
+            do throws(StepFailure) { facts = .success(try await node.inspect(peers: topology.nodes)) } catch { facts = .failure(error) }
+            return (InstallationChecksStep.findings(for: node, facts: facts, topology: topology) + (await InstallationChecksStep.fileFindings(node)),
+                    try? facts.get())
+        }
+        var findings = perNode.flatMap { $0.0 }
+        var facts: [String: NodeFacts] = [:]
+        for (node, result) in zip(nodes, perNode) { facts[node.spec.name] = result.1 }
+        findings += InstallationChecksStep.crossNode(topology: topology, facts: facts)
+        if topology.nodes.count == 2 {
+            findings.append(Finding("two-node-cluster", .warning, message:
+                "a two-node cluster is highly recommended against: pause_minority pauses both nodes on any failure, and autoheal "
+                + "discards what changed on the losing side during a split",
+                fix: "add a third node; with two, autoheal is the least bad choice"))
+        }
+        findings += controllerResolution(topology)
+        return findings.sorted { ($0.severity, $0.node ?? "") < ($1.severity, $1.node ?? "") }
+    }
+
+    static func findings(for node: RabbitNode, facts result: Result<NodeFacts, StepFailure>, topology: Topology) -> [Finding] {
+        let name = node.spec.name
+        var out: [Finding] = []
+        let facts: NodeFacts
+        switch result {
+        case .success(let f): facts = f
+        case .failure(let error):
+            let missing = error.cause.contains("cannot run rabbitmqctl")
+            return [Finding(missing ? "cli-missing" : "node-not-running", .error, node: name, message: error.cause, fix: error.fix)]
+        }
+        if facts.nodeName != node.spec.nodeName.description {
+            out.append(Finding("node-name-mismatch", .error, node: name,
+                               message: "the node calls itself \(facts.nodeName ?? "?"), the topology says \(node.spec.nodeName) (node names are case-sensitive)",
+                               fix: "set node_name: \(facts.nodeName ?? "?") for \(name) in the topology"))
+        }
+        if let v = facts.version, let major = Int(v.split(separator: ".").first ?? ""), let minor = Int(v.split(separator: ".").dropFirst().first ?? "") {
+            if major > 4 || (major == 4 && minor >= 3) {
+                out.append(Finding("partition-handling-noop", .warning, node: name,
+                                   message: "RabbitMQ \(v) accepts cluster_partition_handling but ignores it (Khepri metadata store)",
+                                   fix: "the partition-handling step will be a no-op on this version"))
+            }
+        }
+        if let alarms = facts.alarms, alarms != "[]" {
+            out.append(Finding("resource-alarm", .error, node: name, message: "the node has a resource alarm: \(alarms)",
+                               fix: "free memory or disk on \(node.spec.host) until the alarm clears"))
+        }
+        if let free = facts.diskFree, let limit = facts.diskFreeLimit, free < max(limit * 2, 1 << 30) {
+            out.append(Finding("low-disk", .warning, node: name, message: "only \(free >> 20) MiB free in the data directory",
+                               fix: "free space on \(node.spec.host)"))
+        }
+        let ours = Set(topology.nodes.map(\.nodeName.description))
+        let foreign = facts.clusterNodes.filter { !ours.contains($0) }
+        if !foreign.isEmpty {
+            out.append(Finding("other-cluster", .error, node: name,
+                               message: "the node belongs to another cluster (with \(foreign.joined(separator: ", "))); joining would take it out of it and wipe its data",
+                               fix: "check it is the right server; waive other-cluster to go ahead (its definitions are exported first)"))
+        }
+        if node.spec.name != topology.seedName && facts.holdsData && !facts.clusterNodes.contains(topology.seed.nodeName.description) {
+            out.append(Finding("node-has-data", .error, node: name,
+                               message: "the node holds data (vhosts \(facts.vhosts.joined(separator: ",")), users \(facts.users.joined(separator: ",")), \(facts.queues) queues) that joining the cluster wipes",
+                               fix: "waive node-has-data to go ahead: its definitions are exported first and restored on rollback; queue contents are lost"))
+        }
+        for peer in topology.nodes where peer.name != node.spec.name {
+            if let r = facts.resolves[peer.host.value], r.contains(where: \.isLetter), !r.contains(":") {
+                out.append(Finding("name-unresolved", .error, node: name, message: "\(peer.host) (\(peer.name)) does not resolve on \(name): \(r)",
+                                   fix: "add \(peer.host) to DNS or /etc/hosts on \(node.spec.host)"))
+            }
+            for (label, port) in [("epmd", peer.epmdPort), ("distribution", peer.distPort), ("AMQP", peer.amqpPort)] {
+                if let t = facts.tcp["\(peer.host.value):\(port)"], t != "ok" {
+                    out.append(Finding("port-unreachable", .error, node: name,
+                                       message: "\(name) cannot reach \(peer.name)'s \(label) port \(peer.host):\(port) (\(t))",
+                                       fix: "open TCP \(port) from \(node.spec.host) to \(peer.host)"))
+                }
+            }
+        }
+        return out
+    }
+
+    /// Config and cookie files: kind, mode, owner, characters.
+    static func fileFindings(_ node: RabbitNode) async -> [Finding] {
+        var out: [Finding] = []
+        let name = node.spec.name
+        if let conf = try? await node.files.observe(node.profile.configFile), conf.kind == .symlink || conf.kind == .other {
+            out.append(Finding("config-not-regular", .error, node: name, message: "\(node.profile.configFile) is a \(conf.kind.rawValue)",
+                               fix: "make it a regular file (the wizard replaces files atomically and would replace the link)"))
+        }
+        guard let cookie = try? await node.files.observe(node.profile.cookieFile) else { return out }
+        switch cookie.kind {
+        case .missing:
+            out.append(Finding("cookie-missing", .error, node: name, message: "no cookie at \(node.profile.cookieFile)",
+                               fix: "start RabbitMQ once so that it creates one"))
+        case .symlink, .other:
+            out.append(Finding("cookie-not-regular", .error, node: name, message: "\(node.profile.cookieFile) is a \(cookie.kind.rawValue)",
+                               fix: "Erlang needs a regular file"))
+        case .regular:
+            if CookieRules.modeProblem(cookie.mode ?? "") {
+                out.append(Finding("cookie-mode", .error, node: name, message: "\(node.profile.cookieFile) has mode \(cookie.mode ?? "?"): Erlang refuses a cookie readable by group or others",
+                                   fix: "chmod 400 \(node.profile.cookieFile)"))
+            }
+            let expectedOwner = node.profile.cookieOwner.split(separator: ":").first.map(String.init)
+            if let expectedOwner, cookie.owner != expectedOwner {
+                out.append(Finding("cookie-owner", .error, node: name, message: "\(node.profile.cookieFile) belongs to \(cookie.owner ?? "?"), not \(expectedOwner)",
+                                   fix: "chown \(node.profile.cookieOwner) \(node.profile.cookieFile)"))
+            }
+        }
+        return out
+    }
+
+    /// Versions must agree: the same RabbitMQ series and Erlang major on every node.
+    static func crossNode(topology: Topology, facts: [String: NodeFacts]) -> [Finding] {
+        var out: [Finding] = []
+        let series = Dictionary(grouping: facts, by: { $0.value.series ?? "?" })
+        if series.count > 1 {
+            out.append(Finding("version-mismatch", .error, message: "RabbitMQ versions differ: "
+                + facts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.version ?? "?")" }.joined(separator: ", "),
+                fix: "upgrade the nodes to the same release series first"))
+        }
+        let otp = Dictionary(grouping: facts, by: { $0.value.otpRelease ?? "?" })
+        if otp.count > 1 {
+            out.append(Finding("erlang-mismatch", .error, message: "Erlang major versions differ: "
+                + facts.sorted { $0.key < $1.key }.map { "\($0.key) OTP \($0.value.otpRelease ?? "?")" }.joined(separator: ", "),
+                fix: "install the same Erlang major on every node"))
+        }
+        // A name that resolves differently on different nodes: one line per pair that disagrees.
+        for peer in topology.nodes {
+            let answers = facts.compactMapValues { $0.resolves[peer.host.value] }.filter { !$0.value.contains(where: \.isLetter) || $0.value.contains(":") }
+            let distinct = Set(answers.values)
+            if distinct.count > 1 {
+                let pairs = answers.sorted { $0.key < $1.key }.map { "\($0.key) -> \($0.value)" }.joined(separator: ", ")
+                out.append(Finding("name-resolves-differently", .error, node: peer.name,
+                                   message: "\(peer.host) resolves differently on the nodes: \(pairs)",
+                                   fix: "make DNS or /etc/hosts agree on every node"))
+            }
+        }
+        return out
+    }
+
+    /// The controller (where the wizard runs) must resolve the nodes it reaches by name too.
+    func controllerResolution(_ topology: Topology) -> [Finding] {
+        topology.nodes.compactMap { node in
+            guard case .ssh(let d) = node.target else { return nil }
+            var hints = addrinfo()
+            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            var result: UnsafeMutablePointer<addrinfo>?
+            let rc = getaddrinfo(d.host.value, nil, &hints, &result)
+            if let result { freeaddrinfo(result) }
+            return rc == 0 ? nil : Finding("controller-cannot-resolve", .error, node: node.name,
+                                           message: "\(d.host) does not resolve on this machine",
+                                           fix: "add it to DNS or /etc/hosts here, or use its address in reach:")
+        }
+    }
+
+    public func plan(_ context: StepContext) async throws(StepFailure) -> Plan { Plan(step: id, changes: []) }
+    public func prepare(_ plan: Plan, _ context: StepContext) async throws(StepFailure) -> Undo { .none }
+    public func apply(_ plan: Plan, prepared: Undo, _ context: StepContext) async throws(StepFailure) -> Undo { .none }
+    public func verify(_ context: StepContext) async throws(StepFailure) {}
+    public func rollback(_ undo: Undo, _ context: StepContext) async throws(StepFailure) {}
+}

@@ -1,0 +1,154 @@
+import Executor
+import Workflow
+
+/// `partition-handling`: `cluster_partition_handling = STRATEGY` in every node's `rabbitmq.conf`,
+/// replaced in place (every other byte kept), written atomically with a backup; the node restarted so
+/// that the value is effective, which is what verify checks. When the erlang-cookie step will restart a
+/// node anyway (its cookie differs from the seed's), the restart is left to it: one restart per node.
+public struct PartitionHandlingStep: Step {
+    public let id: StepID = "partition-handling"
+    public let topology: Topology
+    public static let key = "cluster_partition_handling"
+    public var title: String { "set \(Self.key) = \(topology.partitionHandling.rawValue) on every node" }
+    public var rollbackScope: RollbackScope { .complete }
+
+    public init(topology: Topology) { self.topology = topology }
+
+    struct Saved: Codable {
+        var files: [String: SavedFile]
+    }
+
+    /// What one node needs.
+    struct NodePlan: Sendable {
+        var node: RabbitNode
+        var before: [UInt8]
+        var after: [UInt8]
+        var existed: Bool
+        var effective: String
+        var restartDeferred: Bool
+        var clustered: Bool
+        var needsWrite: Bool { before != after || !existed }
+        var needsRestart: Bool
+    }
+
+    var desired: String { topology.partitionHandling.rawValue }
+
+    func nodes(_ context: StepContext) -> [RabbitNode] { topology.nodes.map { RabbitNode($0, executor: context.executor, step: id) } }
+
+    public func check(_ context: StepContext) async throws(StepFailure) -> [Finding] {
+        let key = Self.key
+        return try await forEachNode(nodes(context)) { node throws(StepFailure) -> [Finding] in
+            let adv = try await node.files.observe(node.profile.advancedConfigFile, bytes: true)
+            guard let bytes = adv.bytes, String(decoding: bytes, as: UTF8.self).contains(key) else { return [] }
+            return [Finding("advanced-config-partition-handling", .error, node: node.spec.name,
+                            message: "\(node.profile.advancedConfigFile) sets \(key), and advanced.config wins over rabbitmq.conf",
+                            fix: "remove \(key) from advanced.config (or set it there yourself and skip this step)")]
+        }.flatMap { $0 }
+    }
+
+    /// The effective value, as the running node has it (`ignore` when unset).
+    static func effective(_ node: RabbitNode) async throws(StepFailure) -> String {
+        let out = try await node.ctlChecked(["eval", "application:get_env(rabbit, \(key))."], doing: "read the effective \(key)", mutates: false)
+        let text = out.trimmingCharacters(in: .whitespacesAndNewlines)
+        if text.hasPrefix("{ok,") && text.hasSuffix("}") { return String(text.dropFirst(4).dropLast()) }
+        return "ignore"
+    }
+
+    func nodePlans(_ context: StepContext) async throws(StepFailure) -> [NodePlan] {
+        let all = nodes(context)
+        let seedCookie = try await all.first { $0.spec.name == topology.seedName }!.files.observe(
+            PlatformProfile.named(topology.seed.profile).resolved(for: topology.seed).cookieFile).sha256
+        let desired = self.desired
+        let seedName = topology.seedName
+        return try await forEachNode(all) { node throws(StepFailure) -> NodePlan in
+            let conf = try await node.files.observe(node.profile.configFile, bytes: true)
+            guard conf.kind == .regular || conf.kind == .missing else {
+                throw StepFailure("\(node.profile.configFile) on \(node.spec.name) is a \(conf.kind.rawValue)", fix: "see the installation findings",
+                                  node: node.spec.name)
+            }
+            let before = conf.bytes ?? []
+            let effective = try await PartitionHandlingStep.effective(node)
+            let status = try await node.clusterStatus()
+            var deferred = false
+            if effective != desired && node.spec.name != seedName {
+                deferred = try await node.files.observe(node.profile.cookieFile).sha256 != seedCookie
+            }
+            return NodePlan(node: node, before: before, after: RabbitConf.setting(PartitionHandlingStep.key, to: desired, in: before),
+                            existed: conf.kind == .regular, effective: effective, restartDeferred: deferred,
+                            clustered: status.allNodes.count > 1, needsRestart: effective != desired)
+        }
+    }
+
+    public func plan(_ context: StepContext) async throws(StepFailure) -> Plan {
+        var changes: [Change] = []
+        for p in try await nodePlans(context) {
+            let name = p.node.spec.name
+            if p.needsWrite {
+                changes.append(Change(p.existed ? .modify : .add, target: "\(name):\(p.node.profile.configFile)", node: name,
+                                      summary: "\(Self.key) = \(desired)", before: String(decoding: p.before, as: UTF8.self),
+                                      after: String(decoding: p.after, as: UTF8.self)))
+            }
+            if p.needsRestart {
+                changes.append(Change(.run, target: "\(name): restart", node: name,
+                                      summary: p.restartDeferred ? "restart done by erlang-cookie (the cookie changes too: one restart)"
+                                          : "restart so that \(Self.key) goes from \(p.effective) to \(desired)"))
+            }
+        }
+        return Plan(step: id, changes: changes)
+    }
+
+    public func prepare(_ plan: Plan, _ context: StepContext) async throws(StepFailure) -> Undo {
+        let saved = try await forEachNode(nodes(context)) { node throws(StepFailure) -> (String, SavedFile) in
+            (node.spec.name, try await SavedFile.capture(node.profile.configFile, with: node.files))
+        }
+        return try UndoCoding.encode(Saved(files: Dictionary(uniqueKeysWithValues: saved)))
+    }
+
+    public func apply(_ plan: Plan, prepared: Undo, _ context: StepContext) async throws(StepFailure) -> Undo {
+        let saved = try UndoCoding.decode(Saved.self, prepared)
+        let plans = try await nodePlans(context)
+        let work: @Sendable (NodePlan) async throws(StepFailure) -> Void = { p throws(StepFailure) in
+            let name = p.node.spec.name
+            if p.needsWrite, let file = saved.files[name] {
+                try await p.node.files.write(file.path, .bytes(p.after), mode: file.mode ?? "644",
+                                             owner: file.existed ? file.ownerSpec : p.node.profile.configOwner, backup: file.backup)
+            }
+            if p.needsRestart {
+                if p.restartDeferred {
+                    context.record(.restartPending(node: name, reason: "\(PartitionHandlingStep.key); the erlang-cookie step restarts it"))
+                } else {
+                    try await p.node.restartService(progress: context.progress)
+                }
+            }
+        }
+        // Standalone nodes in parallel; nodes already in a cluster one at a time, so it stays available.
+        _ = try await forEachNode(plans.filter { !$0.clustered }, work)
+        _ = try await forEachNodeInTurn(plans.filter(\.clustered), work)
+        return prepared
+    }
+
+    public func verify(_ context: StepContext) async throws(StepFailure) {
+        for p in try await nodePlans(context) {
+            let values = RabbitConf.values(of: Self.key, in: p.before)
+            guard values == [desired] else {
+                throw StepFailure("\(p.node.spec.name): \(p.node.profile.configFile) has \(values.isEmpty ? "no" : values.joined(separator: ", ")) "
+                                  + "\(Self.key) line(s), expected exactly one = \(desired)", node: p.node.spec.name)
+            }
+            guard p.effective == desired || p.restartDeferred else {
+                throw StepFailure("\(p.node.spec.name) runs with \(Self.key) = \(p.effective) after the restart",
+                                  fix: "check advanced.config and RABBITMQ_CONFIG_FILE(S) on the node; the file is not the one it reads",
+                                  node: p.node.spec.name)
+            }
+        }
+    }
+
+    public func rollback(_ undo: Undo, _ context: StepContext) async throws(StepFailure) {
+        let saved = try UndoCoding.decode(Saved.self, undo)
+        _ = try await forEachNode(nodes(context)) { node throws(StepFailure) in
+            guard let file = saved.files[node.spec.name] else { return }
+            if try await file.restore(with: node.files) {
+                try await node.restartService(progress: context.progress)
+            }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+/// Where a platform keeps RabbitMQ's files and how it controls the service: data, not branches in the
+/// steps. Values may hold `{dir}` (the node's sandbox folder), resolved per node by ``resolved(for:)``.
+///
+/// A `windows` profile would set `cli` to `rabbitmqctl.bat`, the config under
+/// `%ALLUSERSPROFILE%\RabbitMQ`, the service cookie under the system profile with the CLI user's
+/// `%USERPROFILE%\.erlang.cookie` in `cliCookieFiles`, and `rabbitmq-service.bat stop|start`; the steps
+/// would not change.
+public struct PlatformProfile: Sendable, Equatable {
+    public var name: ProfileName
+    /// argv prefix that runs `rabbitmqctl` on the node's host, as the user whose cookie the CLI uses.
+    public var cli: [String]
+    public var configFile: String
+    public var advancedConfigFile: String
+    /// The service's cookie.
+    public var cookieFile: String
+    /// Cookies of CLI users that must match the service's (empty when the CLI uses the service's own).
+    public var cliCookieFiles: [String]
+    /// `user:group` for the cookie file, or empty to keep the writer's.
+    public var cookieOwner: String
+    /// `user:group` for a config file the wizard creates, or empty.
+    public var configOwner: String
+    /// Start the service and return once the node is running (or fail).
+    public var start: [String]
+    public var stop: [String]
+    /// Where the node keeps its data (for the free-disk check).
+    public var dataDir: String
+    /// Where the wizard keeps definitions exports on the node's host (mode 0600 files).
+    public var backupDir: String
+
+    /// The Debian/Ubuntu package layout. The CLI runs as `rabbitmq` with its HOME, like Debian's
+    /// `/usr/sbin/rabbitmqctl` wrapper, but without the wrapper's re-quoting through `su -c`.
+    public static let debian = PlatformProfile(
+        name: .debian,
+        cli: ["runuser", "-u", "rabbitmq", "--", "env", "HOME=/var/lib/rabbitmq", "/usr/lib/rabbitmq/bin/rabbitmqctl"],
+        configFile: "/etc/rabbitmq/rabbitmq.conf",
+        advancedConfigFile: "/etc/rabbitmq/advanced.config",
+        cookieFile: "/var/lib/rabbitmq/.erlang.cookie",
+        cliCookieFiles: [],
+        cookieOwner: "rabbitmq:rabbitmq",
+        configOwner: "root:rabbitmq",
+        start: ["service", "rabbitmq-server", "start"],
+        stop: ["service", "rabbitmq-server", "stop"],
+        dataDir: "/var/lib/rabbitmq",
+        backupDir: "/var/lib/rabbitmq")
+
+    /// A loopback sandbox node: everything under its folder, controlled by the scripts `sandbox up` wrote.
+    public static let sandbox = PlatformProfile(
+        name: .sandbox,
+        cli: ["{dir}/bin/rabbitmqctl"],
+        configFile: "{dir}/rabbitmq.conf",
+        advancedConfigFile: "{dir}/advanced.config",
+        cookieFile: "{dir}/home/.erlang.cookie",
+        cliCookieFiles: [],
+        cookieOwner: "",
+        configOwner: "",
+        start: ["{dir}/bin/start"],
+        stop: ["{dir}/bin/stop"],
+        dataDir: "{dir}/data",
+        backupDir: "{dir}")
+
+    public static func named(_ name: ProfileName) -> PlatformProfile {
+        switch name {
+        case .debian: debian
+        case .sandbox: sandbox
+        }
+    }
+
+    /// The profile with `{dir}` replaced by the node's folder.
+    public func resolved(for node: NodeSpec) -> PlatformProfile {
+        let dir = node.sandboxDir ?? ""
+        func r(_ s: String) -> String { s.replacing("{dir}", with: dir) }
+        var p = self
+        p.cli = cli.map(r)
+        p.configFile = r(configFile)
+        p.advancedConfigFile = r(advancedConfigFile)
+        p.cookieFile = r(cookieFile)
+        p.cliCookieFiles = cliCookieFiles.map(r)
+        p.start = start.map(r)
+        p.stop = stop.map(r)
+        p.dataDir = r(dataDir)
+        p.backupDir = r(backupDir)
+        return p
+    }
+}

@@ -1,0 +1,47 @@
+import Executor
+import Workflow
+
+/// Turns `rabbitmqctl`'s multi-line error banners into a cause and a next action.
+enum RabbitCLIError {
+    static func failure(_ r: CommandResult, doing what: String, node: NodeName, on spec: NodeSpec, retryable: Bool = false) -> StepFailure {
+        let text = r.stderr + r.stdout
+        let start = spec.profile == .sandbox ? "\(spec.sandboxDir ?? "NODE_DIR")/bin/start" : "service rabbitmq-server start"
+        switch r.termination {
+        case .exited: break
+        case .timedOut:
+            return StepFailure("\(spec.name): timed out trying to \(what) (\(node))", fix: "check that \(node) responds; then retry",
+                               node: spec.name, retryable: true, outcomeUnknown: true)
+        case .connectionFailed(let f):
+            return StepFailure("\(spec.name): cannot \(what): \(spec.target) \(f)", fix: "check ssh access to \(spec.target)",
+                               node: spec.name, retryable: !f.commandMayHaveRun, outcomeUnknown: f.commandMayHaveRun)
+        case .couldNotStart(let reason):
+            return StepFailure("\(spec.name): cannot run rabbitmqctl: \(reason)", fix: "install rabbitmq-server (apt-get install rabbitmq-server)",
+                               node: spec.name)
+        default:
+            return StepFailure("\(spec.name): cannot \(what): \(r.termination)", node: spec.name)
+        }
+        if text.contains("not running at all") || text.contains("nodedown") && text.contains("not running") {
+            return StepFailure("\(node) is not running", fix: "start it (\(start)) and retry", node: spec.name, retryable: retryable)
+        }
+        if text.contains("Erlang distribution failed") {
+            return StepFailure("\(node) answered, but Erlang distribution failed: the Erlang cookies differ, or the host name's case "
+                               + "does not match the node's name", fix: "compare the node's real name (case-sensitive) and the cookies; "
+                               + "the erlang-cookie step makes the cookies equal", node: spec.name, retryable: retryable)
+        }
+        if text.contains("Authentication failed") || text.contains("Invalid challenge reply") {
+            return StepFailure("the CLI cannot authenticate to \(node): its Erlang cookie differs from the node's",
+                               fix: "make the CLI user's cookie equal to the service's", node: spec.name)
+        }
+        if text.contains("unable to connect to epmd") || text.contains("epmd") && text.contains("could not connect") || text.contains("nxdomain") {
+            return StepFailure("cannot reach \(node): the host does not resolve or epmd (port 4369) is unreachable",
+                               fix: "check the name resolution and the firewall between the hosts", node: spec.name, retryable: retryable)
+        }
+        if text.contains("is not running") || text.contains("rabbit app") && text.contains("stopped") {
+            return StepFailure("the RabbitMQ application on \(node) is stopped", fix: "rabbitmqctl -n \(node) start_app, then retry",
+                               node: spec.name, retryable: retryable)
+        }
+        let first = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.first { !$0.isEmpty && $0 != "Error:" } ?? "\(r.termination)"
+        return StepFailure("\(spec.name): cannot \(what): \(first)", fix: "see 'rabbit-wizard log --step \(r.record.step ?? "")' for the full output",
+                           node: spec.name, retryable: retryable)
+    }
+}

@@ -1,0 +1,113 @@
+import Executor
+import Foundation
+import Workflow
+
+/// One RabbitMQ node as the steps talk to it: `rabbitmqctl` through the node's profile, its service
+/// control, and the facts one `eval` collects. Every command goes through the executor.
+public struct RabbitNode: Sendable {
+    public let spec: NodeSpec
+    public let profile: PlatformProfile
+    public let executor: Executor
+    public let step: StepID?
+
+    public init(_ spec: NodeSpec, executor: Executor, step: StepID?) {
+        self.spec = spec
+        profile = PlatformProfile.named(spec.profile).resolved(for: spec)
+        self.executor = executor
+        self.step = step
+    }
+
+    public var files: RemoteFiles { RemoteFiles(executor: executor, target: spec.target, step: step) }
+
+    /// `rabbitmqctl -n NODE ARGS` on the node's host. `node` picks another target node (the seed asking
+    /// a joiner), run with this node's CLI and cookie.
+    public func ctl(_ args: [String], node: NodeName? = nil, timeout: Duration = .seconds(60), mutates: Bool) async -> CommandResult {
+        await executor.run(CommandSpec(profile.cli + ["-n", (node ?? spec.nodeName).description] + args, on: spec.target,
+                                       timeout: timeout, mutates: mutates, step: step?.rawValue))
+    }
+
+    /// Runs `rabbitmqctl` and turns a failure into words (cause and next action), or returns stdout.
+    @discardableResult
+    public func ctlChecked(_ args: [String], doing what: String, node: NodeName? = nil, timeout: Duration = .seconds(60),
+                           mutates: Bool) async throws(StepFailure) -> String
+    {
+        let r = await ctl(args, node: node, timeout: timeout, mutates: mutates)
+        if r.succeeded { return r.stdout }
+        throw RabbitCLIError.failure(r, doing: what, node: node ?? spec.nodeName, on: spec)
+    }
+
+    // MARK: Service control
+
+    /// Stops the whole node (the service), as the profile does it.
+    public func stopService() async throws(StepFailure) {
+        let r = await executor.run(CommandSpec(profile.stop, on: spec.target, timeout: .seconds(120), mutates: true, step: step?.rawValue))
+        guard r.succeeded else { throw RabbitCLIError.failure(r, doing: "stop the RabbitMQ service", node: spec.nodeName, on: spec) }
+    }
+
+    /// Starts the service and waits until the broker is fully booted.
+    public func startService(progress: @Sendable (String) -> Void = { _ in }) async throws(StepFailure) {
+        progress("starting \(spec.nodeName) and waiting until it is ready (often 5-15 s)")
+        let r = await executor.run(CommandSpec(profile.start, on: spec.target, timeout: .seconds(180), mutates: true, step: step?.rawValue))
+        guard r.succeeded else { throw RabbitCLIError.failure(r, doing: "start the RabbitMQ service", node: spec.nodeName, on: spec) }
+        try await waitReady(progress: progress)
+    }
+
+    /// Polls `await_startup` until the broker has booted, for at most `limit`.
+    public func waitReady(limit: Duration = .seconds(120), progress: @Sendable (String) -> Void = { _ in }) async throws(StepFailure) {
+        let end = ContinuousClock.now.advanced(by: limit)
+        var last: CommandResult?
+        while ContinuousClock.now < end {
+            let r = await ctl(["await_startup", "--timeout", "30"], timeout: .seconds(40), mutates: false)
+            if r.succeeded { return }
+            last = r
+            progress("waiting for \(spec.nodeName) to finish booting")
+            try? await Task.sleep(for: .seconds(1))
+        }
+        throw RabbitCLIError.failure(last!, doing: "wait for the node to boot", node: spec.nodeName, on: spec, retryable: true)
+    }
+
+    public func restartService(progress: @Sendable (String) -> Void = { _ in }) async throws(StepFailure) {
+        progress("restarting \(spec.nodeName)")
+        try await stopService()
+        try await startService(progress: progress)
+    }
+
+    // MARK: Observations
+
+    /// `cluster_status --formatter json`, from this node's point of view.
+    public func clusterStatus() async throws(StepFailure) -> ClusterStatus {
+        let out = try await ctlChecked(["cluster_status", "--formatter", "json"], doing: "read the cluster status", mutates: false)
+        guard let status = ClusterStatus(json: out) else {
+            throw StepFailure("cannot read the cluster status of \(spec.nodeName)", fix: "run rabbitmqctl cluster_status on it")
+        }
+        return status
+    }
+
+    /// The facts the installation checks need, in one `eval` (one Erlang VM start on the CLI side).
+    /// `peers` are probed from this node: name resolution and TCP to their epmd, distribution and AMQP ports.
+    public func inspect(peers: [NodeSpec]) async throws(StepFailure) -> NodeFacts {
+        let out = try await ctlChecked(["eval", NodeFacts.expression(peers: peers)], doing: "inspect the node", mutates: false)
+        return NodeFacts(output: out)
+    }
+}
+
+/// The JSON of `rabbitmqctl cluster_status --formatter json`, the parts the steps use.
+public struct ClusterStatus: Sendable, Equatable {
+    public var runningNodes: [String]
+    public var diskNodes: [String]
+    /// Node -> nodes it is partitioned from. Empty when healthy.
+    public var partitions: [String: [String]]
+    public var clusterName: String?
+
+    public init?(json: String) {
+        guard let start = json.firstIndex(of: "{"),
+            let object = try? JSONSerialization.jsonObject(with: Data(json[start...].utf8)) as? [String: Any]
+        else { return nil }
+        runningNodes = object["running_nodes"] as? [String] ?? []
+        diskNodes = object["disk_nodes"] as? [String] ?? []
+        if let p = object["partitions"] as? [String: [String]] { partitions = p } else { partitions = [:] }
+        clusterName = object["cluster_name"] as? String
+    }
+
+    public var allNodes: [String] { Array(Set(runningNodes + diskNodes)).sorted() }
+}

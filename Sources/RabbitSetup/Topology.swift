@@ -1,0 +1,120 @@
+import Executor
+import Foundation
+import Yams
+
+/// The cluster as the operator describes it: nodes, how to reach each, the seed, the partition handling
+/// strategy, the load balancer. Every value is validated into a type before any command runs.
+public struct Topology: Sendable, Equatable {
+    public var nodes: [NodeSpec]
+    public var seedName: String
+    public var partitionHandling: PartitionHandling
+    public var loadBalancer: LoadBalancerSpec?
+    public var stateDir: String?
+
+    public var seed: NodeSpec { nodes.first { $0.name == seedName }! }
+    public var joiners: [NodeSpec] { nodes.filter { $0.name != seedName } }
+
+    public init(nodes: [NodeSpec], seedName: String, partitionHandling: PartitionHandling = .autoheal,
+                loadBalancer: LoadBalancerSpec? = nil, stateDir: String? = nil)
+    {
+        self.nodes = nodes
+        self.seedName = seedName
+        self.partitionHandling = partitionHandling
+        self.loadBalancer = loadBalancer
+        self.stateDir = stateDir
+    }
+}
+
+/// `cluster_partition_handling` values the wizard sets.
+public enum PartitionHandling: String, Sendable, Codable, CaseIterable {
+    case autoheal
+    case pauseMinority = "pause_minority"
+    case ignore
+}
+
+/// One RabbitMQ server.
+public struct NodeSpec: Sendable, Hashable {
+    /// Short label for output and flags (`server-a`).
+    public var name: String
+    /// The host name the nodes use for each other; case matters.
+    public var host: HostName
+    public var nodeName: NodeName
+    public var target: Target
+    public var profile: ProfileName
+    public var amqpPort: Int
+    public var distPort: Int
+    public var epmdPort: Int
+    /// The node's folder, for the sandbox profile.
+    public var sandboxDir: String?
+
+    public init(name: String, host: HostName, nodeName: NodeName? = nil, target: Target = .local, profile: ProfileName = .debian,
+                amqpPort: Int = 5672, distPort: Int? = nil, epmdPort: Int = 4369, sandboxDir: String? = nil)
+    {
+        self.name = name
+        self.host = host
+        self.nodeName = nodeName ?? NodeName(name: "rabbit", host: host)
+        self.target = target
+        self.profile = profile
+        self.amqpPort = amqpPort
+        self.distPort = distPort ?? amqpPort + 20000
+        self.epmdPort = epmdPort
+        self.sandboxDir = sandboxDir
+    }
+}
+
+/// `rabbit@ServerA`: compared exactly, case included.
+public struct NodeName: Sendable, Hashable, Codable, CustomStringConvertible {
+    public var name: String
+    public var host: HostName
+
+    public init(name: String, host: HostName) {
+        self.name = name
+        self.host = host
+    }
+
+    public init?(_ text: String) {
+        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, parts[0].count <= 64,
+            parts[0].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }),
+            let host = try? HostName(String(parts[1]))
+        else { return nil }
+        name = String(parts[0])
+        self.host = host
+    }
+
+    public var description: String { "\(name)@\(host.value)" }
+}
+
+public enum ProfileName: String, Sendable, Codable, CaseIterable {
+    case debian, sandbox
+}
+
+/// The TCP load balancer in front of the cluster (used by the load-balancer steps).
+public struct LoadBalancerSpec: Sendable, Equatable {
+    public enum Kind: String, Sendable, CaseIterable { case nginx, haproxy }
+    public var kind: Kind
+    public var target: Target
+    public var host: HostName
+    public var listenAddress: HostName
+    public var listenPort: Int
+    public var configPath: String?
+}
+
+/// A problem in the topology file: which field, where, what value, and how to fix it.
+public struct TopologyProblem: Sendable, Equatable, CustomStringConvertible {
+    public var field: String
+    public var line: Int?
+    public var value: String?
+    public var message: String
+    public var fix: String
+
+    public var description: String {
+        "\(line.map { "line \($0): " } ?? "")\(field)\(value.map { " = \($0.debugDescription)" } ?? ""): \(message). Fix: \(fix)"
+    }
+}
+
+public enum TopologyError: Error, Sendable, Equatable {
+    case unreadable(String, String)
+    case syntax(String, String)
+    case invalid(String, [TopologyProblem])
+}

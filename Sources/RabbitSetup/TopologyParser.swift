@@ -1,0 +1,256 @@
+import Executor
+import Foundation
+import Yams
+
+/// Reads a topology file into a ``Topology``, collecting every problem with its line.
+public enum TopologyParser {
+    public static func load(path: String) throws(TopologyError) -> Topology {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw .unreadable(path, "cannot read the file")
+        }
+        return try parse(String(decoding: data, as: UTF8.self), file: path)
+    }
+
+    public static func parse(_ text: String, file: String = "topology") throws(TopologyError) -> Topology {
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                throw TopologyError.invalid(file, [TopologyProblem(field: "(file)", message: "the file is empty",
+                                                                   fix: "start from Resources/topology.example.yml")])
+            }
+            root = node
+        } catch let e as TopologyError {
+            throw e
+        } catch {
+            throw .syntax(file, "\(error)")
+        }
+        var p = Reader()
+        let topology = p.topology(root)
+        if !p.problems.isEmpty || topology == nil { throw .invalid(file, p.problems) }
+        return topology!
+    }
+
+    /// Walks the YAML nodes; every accessor records a problem instead of throwing, so all are reported.
+    struct Reader {
+        var problems: [TopologyProblem] = []
+
+        mutating func problem(_ field: String, _ node: Node?, _ message: String, fix: String) {
+            problems.append(TopologyProblem(field: field, line: node?.mark?.line, value: node?.scalar?.string,
+                                            message: message, fix: fix))
+        }
+
+        mutating func mapping(_ node: Node?, _ field: String, allowed: [String]) -> [String: Node]? {
+            guard let node else { return nil }
+            guard let m = node.mapping else {
+                problem(field, node, "expected a mapping (key: value lines)", fix: "indent the keys of \(field) under it")
+                return nil
+            }
+            var out: [String: Node] = [:]
+            for (k, v) in m {
+                guard let key = k.string else { continue }
+                if !allowed.contains(key) {
+                    problem(field.isEmpty ? key : "\(field).\(key)", k, "unknown key",
+                            fix: "use one of: \(allowed.joined(separator: ", ")) (check the spelling)")
+                    continue
+                }
+                out[key] = v
+            }
+            return out
+        }
+
+        mutating func string(_ m: [String: Node], _ key: String, _ field: String, required: Bool) -> String? {
+            guard let node = m[key] else {
+                if required { problem("\(field).\(key)", nil, "missing", fix: "add \(key): to \(field.isEmpty ? "the file" : field)") }
+                return nil
+            }
+            guard let s = node.scalar?.string, !s.isEmpty else {
+                problem("\(field).\(key)", node, "expected a value", fix: "write a single value after \(key):")
+                return nil
+            }
+            if s.contains(where: { $0.isNewline || $0 == "\0" }) {
+                problem("\(field).\(key)", node, "contains a line break", fix: "put the value on one line")
+                return nil
+            }
+            return s
+        }
+
+        mutating func port(_ m: [String: Node], _ key: String, _ field: String, default value: Int?) -> Int? {
+            guard let node = m[key] else { return value }
+            guard let text = node.scalar?.string, let n = Int(text) else {
+                problem("\(field).\(key)", node, "not a number", fix: "write a port number from 1 to 65535")
+                return nil
+            }
+            guard (1...65535).contains(n) else {
+                problem("\(field).\(key)", node, "out of range", fix: "write a port number from 1 to 65535")
+                return nil
+            }
+            return n
+        }
+
+        mutating func host(_ m: [String: Node], _ key: String, _ field: String, required: Bool = true) -> HostName? {
+            guard let raw = string(m, key, field, required: required) else { return nil }
+            do { return try HostName(raw) } catch {
+                problem("\(field).\(key)", m[key], "not a valid host name (\(Self.words(error)))",
+                        fix: "use letters, digits, - and . only (RFC 1123), or an IP address")
+                return nil
+            }
+        }
+
+        mutating func target(_ m: [String: Node], _ field: String) -> Target? {
+            guard let raw = string(m, "reach", field, required: false) else { return .local }
+            if raw == "local" { return .local }
+            do { return .ssh(try SSHDestination(url: raw)) } catch {
+                problem("\(field).reach", m["reach"], "not local or ssh://user@host:port",
+                        fix: "write local, or ssh://user@host:port with a valid user, host and port")
+                return nil
+            }
+        }
+
+        mutating func path(_ m: [String: Node], _ key: String, _ field: String) -> String? {
+            guard let raw = string(m, key, field, required: false) else { return nil }
+            let bad = raw.first { $0 == ";" || $0 == "{" || $0 == "}" || $0 == "#" || $0 == "\"" || $0 == "'" || $0 == "$" || $0 == "`" || $0.isWhitespace }
+            guard raw.hasPrefix("/"), bad == nil else {
+                problem("\(field).\(key)", m[key], bad.map { "contains \($0.debugDescription)" } ?? "not an absolute path",
+                        fix: "use an absolute path without spaces, quotes or ; { } # $")
+                return nil
+            }
+            return raw
+        }
+
+        static func words(_ e: HostName.Problem) -> String {
+            switch e {
+            case .empty: "empty"
+            case .tooLong(let n): "\(n) bytes, at most 253"
+            case .badCharacter(let c): "character \(c.debugDescription) is not allowed"
+            case .badLabel(let l): "label \(l.debugDescription) is not valid"
+            }
+        }
+
+        mutating func topology(_ root: Node) -> Topology? {
+            guard let top = mapping(root, "", allowed: ["cluster", "nodes", "load_balancer", "state_dir"]) else { return nil }
+            let cluster = mapping(top["cluster"], "cluster", allowed: ["seed", "partition_handling"]) ?? [:]
+            if top["cluster"] == nil { problem("cluster", nil, "missing", fix: "add a cluster: section with seed:") }
+            let seed = string(cluster, "seed", "cluster", required: top["cluster"] != nil)
+            var strategy = PartitionHandling.autoheal
+            if let raw = string(cluster, "partition_handling", "cluster", required: false) {
+                if let s = PartitionHandling(rawValue: raw) { strategy = s } else {
+                    problem("cluster.partition_handling", cluster["partition_handling"], "unknown strategy",
+                            fix: "use autoheal (the seed guide's choice), pause_minority (recommended for 3+ nodes) or ignore")
+                }
+            }
+            var nodes: [NodeSpec] = []
+            if let list = top["nodes"] {
+                guard let seq = list.sequence else {
+                    problem("nodes", list, "expected a list", fix: "write each node as a '- name: ...' item")
+                    return nil
+                }
+                for (i, item) in seq.enumerated() { if let n = node(item, "nodes[\(i)]") { nodes.append(n) } }
+            } else {
+                problem("nodes", nil, "missing", fix: "add a nodes: list with at least two servers")
+            }
+            if top["nodes"] != nil && nodes.count + problems.filter({ $0.field.hasPrefix("nodes[") }).count < 2 && problems.isEmpty {
+                problem("nodes", top["nodes"], "a cluster needs at least two nodes", fix: "add the other servers (three are recommended)")
+            }
+            checkUnique(nodes, top["nodes"])
+            if let seed, !nodes.isEmpty, !nodes.contains(where: { $0.name == seed }) {
+                problem("cluster.seed", cluster["seed"], "names no node", fix: "use one of: \(nodes.map(\.name).joined(separator: ", "))")
+            }
+            let lb = top["load_balancer"].flatMap { loadBalancer($0, nodes) }
+            let stateDir = path(top, "state_dir", "")
+            guard problems.isEmpty, let seed else { return nil }
+            return Topology(nodes: nodes, seedName: seed, partitionHandling: strategy, loadBalancer: lb, stateDir: stateDir)
+        }
+
+        mutating func node(_ item: Node, _ field: String) -> NodeSpec? {
+            let before = problems.count
+            guard let m = mapping(item, field, allowed: ["name", "host", "node_name", "reach", "profile", "amqp_port",
+                                                         "dist_port", "epmd_port", "sandbox_dir"]) else { return nil }
+            let name = string(m, "name", field, required: true)
+            if let name, !name.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }) || name.count > 32 {
+                problem("\(field).name", m["name"], "not a short label", fix: "use lowercase letters, digits and -, e.g. server-a")
+            }
+            let host = host(m, "host", field)
+            var nodeName: NodeName?
+            if let raw = string(m, "node_name", field, required: false) {
+                nodeName = NodeName(raw)
+                if nodeName == nil {
+                    problem("\(field).node_name", m["node_name"], "not a node name", fix: "write name@host, e.g. rabbit@ServerA (case matters)")
+                }
+            }
+            let target = target(m, field)
+            var profile = ProfileName.debian
+            if let raw = string(m, "profile", field, required: false) {
+                if let p = ProfileName(rawValue: raw) { profile = p } else {
+                    problem("\(field).profile", m["profile"], "unknown profile", fix: "use debian or sandbox")
+                }
+            }
+            let amqp = port(m, "amqp_port", field, default: 5672)
+            let dist = port(m, "dist_port", field, default: amqp.map { $0 + 20000 })
+            let epmd = port(m, "epmd_port", field, default: 4369)
+            if let amqp, let dist, let epmd {
+                for (key, value, others) in [("amqp_port", amqp, [(dist, "dist_port"), (epmd, "epmd_port")]), ("dist_port", dist, [(epmd, "epmd_port")])] {
+                    for (other, otherKey) in others where value == other {
+                        problem("\(field).\(key)", m[key], "the same port as \(otherKey)", fix: "give each of amqp_port, dist_port and epmd_port its own port")
+                    }
+                }
+                if amqp == 15672 || amqp == 4369 || (amqp == 25672 && dist != 25672) {
+                    problem("\(field).amqp_port", m["amqp_port"], "clashes with a port RabbitMQ uses (4369 epmd, 25672 distribution, 15672 management)",
+                            fix: "use 5672 or another free port")
+                }
+            }
+            let sandboxDir = path(m, "sandbox_dir", field)
+            if profile == .sandbox && sandboxDir == nil && m["sandbox_dir"] == nil {
+                problem("\(field).sandbox_dir", nil, "missing for the sandbox profile", fix: "rabbit-wizard sandbox up writes it; or add sandbox_dir:")
+            }
+            guard problems.count == before, let name, let host, let target, let amqp, let dist, let epmd else { return nil }
+            return NodeSpec(name: name, host: host, nodeName: nodeName, target: target, profile: profile, amqpPort: amqp,
+                            distPort: dist, epmdPort: epmd, sandboxDir: sandboxDir)
+        }
+
+        mutating func checkUnique(_ nodes: [NodeSpec], _ at: Node?) {
+            func dupes<T: Hashable>(_ key: (NodeSpec) -> T) -> [T] {
+                Dictionary(grouping: nodes, by: key).filter { $0.value.count > 1 }.keys.map { $0 }
+            }
+            for n in dupes(\.name) { problem("nodes", at, "two nodes are named \(n)", fix: "give every node its own name") }
+            for n in dupes(\.nodeName) {
+                problem("nodes", at, "two nodes have the node name \(n): a node cannot join itself", fix: "list each server once")
+            }
+            struct Endpoint: Hashable { var host: String; var port: Int }
+            var seen: [Endpoint: String] = [:]
+            for n in nodes {
+                for port in [n.amqpPort, n.distPort] {
+                    let e = Endpoint(host: n.host.value.lowercased(), port: port)
+                    if let other = seen[e], other != n.name {
+                        problem("nodes", at, "\(other) and \(n.name) both use \(n.host):\(port)", fix: "give nodes on one host their own ports")
+                    }
+                    seen[e] = n.name
+                }
+            }
+        }
+
+        mutating func loadBalancer(_ node: Node, _ nodes: [NodeSpec]) -> LoadBalancerSpec? {
+            let field = "load_balancer"
+            let before = problems.count
+            guard let m = mapping(node, field, allowed: ["kind", "host", "reach", "listen_address", "listen_port", "config_path"]) else { return nil }
+            var kind: LoadBalancerSpec.Kind?
+            if let raw = string(m, "kind", field, required: true) {
+                kind = LoadBalancerSpec.Kind(rawValue: raw)
+                if kind == nil { problem("\(field).kind", m["kind"], "unknown load balancer", fix: "use nginx or haproxy") }
+            }
+            let host = host(m, "host", field)
+            let target = target(m, field)
+            let listenAddress: HostName? = m["listen_address"] == nil ? try? HostName("0.0.0.0") : self.host(m, "listen_address", field)
+            let listenPort = port(m, "listen_port", field, default: 5672)
+            let configPath = path(m, "config_path", field)
+            if let host, let listenPort {
+                for n in nodes where n.host.value.lowercased() == host.value.lowercased() && [n.amqpPort, n.distPort, n.epmdPort].contains(listenPort) {
+                    problem("\(field).listen_port", m["listen_port"] ?? node, "\(host):\(listenPort) is already used by node \(n.name)",
+                            fix: "use another port, or put the load balancer on another host")
+                }
+            }
+            guard problems.count == before, let kind, let host, let target, let listenAddress, let listenPort else { return nil }
+            return LoadBalancerSpec(kind: kind, target: target, host: host, listenAddress: listenAddress, listenPort: listenPort,
+                                    configPath: configPath)
+        }
+    }
+}
