@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
-# The README's first command: build and show what the wizard can do today.
+# The README's first command: a loopback sandbox of three real RabbitMQ nodes, each with its own cookie,
+# turned into one cluster by the wizard, step by step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product rabbit-wizard
 bin=.build/release/rabbit-wizard
-state=$(mktemp -d /tmp/rabbit-wizard-demo-XXXXXX)
-trap 'rm -rf "$state"' EXIT
+dir=${SANDBOX_DIR:-/tmp/rabbit-wizard-demo}
 "$bin" --version
+"$bin" sandbox down --dir "$dir" >/dev/null
+echo "== Three separate RabbitMQ nodes on loopback (each with its own cookie):"
+"$bin" sandbox up --dir "$dir"
 echo
-echo "== One command through the executor (deadline, own process group, command log):"
-"$bin" exec --state-dir "$state" --read-only --step demo -- uname -sr
+echo "== What the wizard would change (read-only):"
+"$bin" plan --config "$dir/topology.yml"
 echo
-echo "== A secret on stdin is scrubbed from output and log:"
-printf 'demo-cookie-value\n' > "$state/secret"
-"$bin" exec --state-dir "$state" --secret-stdin-file "$state/secret" -- cat
+echo "== Apply, step by step:"
+"$bin" apply --yes --config "$dir/topology.yml"
 echo
-echo "== The command log ($state/commands.jsonl):"
-cat "$state/commands.jsonl"
+echo "== Status (recorded state and what the nodes show now):"
+"$bin" status --config "$dir/topology.yml"
 echo
-echo "The sandbox cluster and the guided setup are being built; see CHANGELOG.md."
+echo "The cluster keeps running. Try: $bin rollback --all --config $dir/topology.yml"
+echo "Remove it with: $bin sandbox down --dir $dir"

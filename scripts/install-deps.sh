@@ -6,6 +6,7 @@ packages=(
   openssh-client     # the ssh transport
   openssh-server     # the tests' real sshd on loopback
   strace             # the canary test traces every execve
+  rabbitmq-server    # real nodes for the sandbox and the cluster tests
 )
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: run as root (or with sudo): apt-get install ${packages[*]}" >&2
@@ -14,4 +15,5 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+# Debian's package may start a node of its own on some machines; the sandbox and tests use their own.
 echo "install-deps: ${packages[*]} installed"

@@ -19,7 +19,8 @@ public struct ClusterJoinStep: Step {
     struct Saved: Codable {
         /// Joiner name -> definitions export on its host.
         var definitions: [String: String]
-        var joined: [String]
+        /// Joiners that were members before this step: rollback leaves them alone.
+        var alreadyMembers: [String]
     }
 
     func node(_ spec: NodeSpec, _ context: StepContext) -> RabbitNode { RabbitNode(spec, executor: context.executor, step: id) }
@@ -60,11 +61,12 @@ public struct ClusterJoinStep: Step {
         for spec in topology.joiners {
             definitions[spec.name] = "\(node(spec, context).profile.backupDir)/rabbit-wizard-definitions-\(spec.name)-\(stamp).json"
         }
-        return try UndoCoding.encode(Saved(definitions: definitions, joined: []))
+        let pending = Set(try await pending(context).map(\.name))
+        return try UndoCoding.encode(Saved(definitions: definitions, alreadyMembers: topology.joiners.map(\.name).filter { !pending.contains($0) }))
     }
 
     public func apply(_ plan: Plan, prepared: Undo, _ context: StepContext) async throws(StepFailure) -> Undo {
-        var saved = try UndoCoding.decode(Saved.self, prepared)
+        let saved = try UndoCoding.decode(Saved.self, prepared)
         let seedName = topology.seed.nodeName
         for spec in try await pending(context) {
             let joiner = node(spec, context)
@@ -78,7 +80,6 @@ public struct ClusterJoinStep: Step {
             do throws(StepFailure) {
                 context.progress("\(spec.name): stop_app, join_cluster \(seedName), start_app")
                 try await joiner.ctlChecked(["stop_app"], doing: "stop the RabbitMQ application", mutates: true)
-                saved.joined.append(spec.name)
                 let join = await joiner.ctl(["join_cluster", seedName.description], timeout: .seconds(120), mutates: true)
                 if !join.succeeded && !(join.stdout + join.stderr).contains("already a member") {
                     _ = try? await joiner.ctlChecked(["start_app"], doing: "start the RabbitMQ application again", mutates: true)
@@ -92,7 +93,7 @@ public struct ClusterJoinStep: Step {
                 throw failure
             }
         }
-        return try UndoCoding.encode(saved)
+        return prepared
     }
 
     public func verify(_ context: StepContext) async throws(StepFailure) {
@@ -111,12 +112,13 @@ public struct ClusterJoinStep: Step {
         }
     }
 
-    /// Each joined node leaves: `stop_app`, `reset`, `start_app`, its definitions re-imported; the seed
-    /// forgets it if it still lists it.
+    /// Each node this step joined leaves, as observed now (so it also undoes a join whose end was never
+    /// journaled): `stop_app`, `reset`, `start_app`, its definitions re-imported; the seed forgets it if it
+    /// still lists it. Nodes that were members before the step are left alone.
     public func rollback(_ undo: Undo, _ context: StepContext) async throws(StepFailure) {
         let saved = try UndoCoding.decode(Saved.self, undo)
         let seed = node(topology.seed, context)
-        for spec in topology.joiners.reversed() where saved.joined.contains(spec.name) {
+        for spec in topology.joiners.reversed() where !saved.alreadyMembers.contains(spec.name) {
             let joiner = node(spec, context)
             let status = try await joiner.clusterStatus()
             if status.allNodes.count > 1 || !status.runningNodes.contains(spec.nodeName.description) {
@@ -125,7 +127,7 @@ public struct ClusterJoinStep: Step {
                 try await joiner.ctlChecked(["reset"], doing: "reset the node", timeout: .seconds(120), mutates: true)
                 try await joiner.ctlChecked(["start_app"], doing: "start the RabbitMQ application", timeout: .seconds(180), mutates: true)
                 try await joiner.waitReady(progress: context.progress)
-                if let file = saved.definitions[spec.name] {
+                if let file = saved.definitions[spec.name], try await joiner.files.observe(file).kind == .regular {
                     try await joiner.ctlChecked(["import_definitions", file], doing: "re-import its definitions", mutates: true)
                 }
             }

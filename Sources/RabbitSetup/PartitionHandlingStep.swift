@@ -84,14 +84,15 @@ public struct PartitionHandlingStep: Step {
         for p in try await nodePlans(context) {
             let name = p.node.spec.name
             if p.needsWrite {
+                let when = p.restartDeferred ? " (takes effect when erlang-cookie restarts the node: one restart)" : ""
                 changes.append(Change(p.existed ? .modify : .add, target: "\(name):\(p.node.profile.configFile)", node: name,
-                                      summary: "\(Self.key) = \(desired)", before: String(decoding: p.before, as: UTF8.self),
+                                      summary: "\(Self.key) = \(desired)\(when)", before: String(decoding: p.before, as: UTF8.self),
                                       after: String(decoding: p.after, as: UTF8.self)))
             }
-            if p.needsRestart {
+            // A restart the erlang-cookie step makes anyway is its change, not this step's.
+            if p.needsRestart && !p.restartDeferred {
                 changes.append(Change(.run, target: "\(name): restart", node: name,
-                                      summary: p.restartDeferred ? "restart done by erlang-cookie (the cookie changes too: one restart)"
-                                          : "restart so that \(Self.key) goes from \(p.effective) to \(desired)"))
+                                      summary: "restart so that \(Self.key) goes from \(p.effective) to \(desired)"))
             }
         }
         return Plan(step: id, changes: changes)

@@ -217,7 +217,8 @@ public struct Sandbox: Sendable {
         while base + count + 20000 < 65535 {
             let ports = (0..<count).flatMap { [base + $0, base + $0 + 20000] }
             if ports.allSatisfy(portIsFree) {
-                var epmd = 4370
+                // Derived from the base so that sandboxes started at the same time pick different ones.
+                var epmd = 4370 + (base / 10) % 50
                 while epmd < 4470 && !portIsFree(epmd) { epmd += 1 }
                 if epmd < 4470 { return (base, epmd) }
             }

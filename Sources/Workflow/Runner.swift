@@ -13,6 +13,8 @@ public struct RunnerState: Sendable, Equatable {
     public var undo: [StepID: Undo]
     /// Failed attempts so far per step (reset when the operator chooses retry).
     public var attempts: [StepID: Int] = [:]
+    /// The last failure of each step in this run.
+    public var failures: [StepID: StepFailure] = [:]
     public var plans: [StepID: Plan] = [:]
     public var findings: [StepID: [Finding]] = [:]
     public var waived: Set<String>
@@ -134,6 +136,7 @@ public enum Runner {
             fx += advance(&s)
 
         case .failed(let step, let failure, let phase):
+            s.failures[step] = failure
             if let partial = failure.partialUndo { s.undo[step] = partial }
             if phase == .rollback {
                 s.statuses[step] = .rollbackUnknown

@@ -146,7 +146,8 @@ enum ErrorPresenter {
                 throw fail("\(step) was interrupted in an earlier run and is not finished. Continue with 'rabbit-wizard apply --yes' "
                            + "or undo it with 'rabbit-wizard rollback \(step)'", code: .staleOrDirty)
             }
-            throw fail("stopped at \(step). Then: 'rabbit-wizard retry \(step)' or 'rabbit-wizard rollback \(step)'.", code: .failed)
+            let cause = state.failures[step].map { ": \(PlanText.failure($0))" } ?? ""
+            throw fail("stopped at \(step)\(cause). Then: 'rabbit-wizard retry \(step)' or 'rabbit-wizard rollback \(step)'.", code: .failed)
         case .journalFailed(let problem):
             throw fail(WorkflowError.journal(problem), code: .staleOrDirty)
         }

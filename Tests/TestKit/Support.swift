@@ -96,6 +96,24 @@ public enum Support {
 
     public static var userName: String { String(cString: getpwuid(geteuid())!.pointee.pw_name) }
 
+    /// Runs `argv` under `strace -f -e trace=execve -v` (every process it starts, with argv and environment,
+    /// written to `trace`). Daemons it starts stay traced after it exits, so strace would never end by
+    /// itself: once `argv` has exited, strace is interrupted (it detaches) by the PID it was given.
+    public static func traced(_ argv: [String], trace: String, timeout: Duration = .seconds(600)) async -> (code: Int32?, stdout: String, stderr: String) {
+        let dir = temporaryDirectory("rw-trace")
+        defer { remove(dir) }
+        let start = await run(
+            ["sh", "-c", "d=$1; shift; strace -f -qq -e trace=execve -v -s 4096 -o \"$0\" -- sh -c '\"$@\" >\"$0/out\" 2>\"$0/err\"; echo $? >\"$0/rc\"' \"$d\" \"$@\" </dev/null >/dev/null 2>&1 & echo $!",
+             trace, dir] + argv)
+        let tracer = Int32(start.stdout.text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        _ = await waitUntil(timeout) { FileManager.default.fileExists(atPath: dir + "/rc") && !read(dir + "/rc").isEmpty }
+        if tracer > 0 {
+            kill(tracer, SIGINT)
+            _ = await waitUntil(.seconds(10)) { kill(tracer, 0) != 0 }
+        }
+        return (Int32(read(dir + "/rc").trimmingCharacters(in: .whitespacesAndNewlines)), read(dir + "/out"), read(dir + "/err"))
+    }
+
     /// A canary: a value that must never show up anywhere it could leak.
     public static func canary() -> String { "CANARY-\(UUID().uuidString.prefix(12))-COOKIE" }
 }

@@ -1,0 +1,90 @@
+import Executor
+import Foundation
+import Glibc
+
+/// A sandbox of real RabbitMQ nodes made through the product (`rabbit-wizard sandbox up`), plus what
+/// the tests need to look at it independently of the product: each node's own rabbitmqctl, its files.
+public struct SandboxBed: Sendable {
+    public let dir: String
+    public let count: Int
+    public var topology: String { dir + "/topology.yml" }
+    public var state: String { dir + "/state" }
+    public var letters: [String] { (0..<count).map { String(UnicodeScalar(UInt8(97 + $0))) } }
+
+    public static func up(nodes: Int, basePort: Int) async throws -> SandboxBed {
+        let dir = Support.temporaryDirectory("rw-sandbox")
+        let bed = SandboxBed(dir: dir, count: nodes)
+        let out = await bed.wizard(["sandbox", "up", "--dir", dir, "--nodes", String(nodes), "--base-port", String(basePort)], config: false)
+        guard out.termination == .exited(code: 0) else {
+            await bed.down()
+            throw SSHServer.Failure.setup("sandbox up failed: \(out.stdout.text) \(out.stderr.text)")
+        }
+        return bed
+    }
+
+    public func down() async {
+        _ = await Support.run([Support.productBinary, "sandbox", "down", "--dir", dir], timeout: .seconds(180))
+        Support.remove(dir)
+    }
+
+    /// Runs the product with this sandbox's topology.
+    public func wizard(_ args: [String], config: Bool = true, timeout: Duration = .seconds(600)) async -> TransportOutcome {
+        await Support.run([Support.productBinary] + args + (config ? ["--config", topology] : []), timeout: timeout)
+    }
+
+    public func nodeDir(_ letter: String) -> String { "\(dir)/nodes/\(letter)" }
+    public func nodeName(_ letter: String) -> String { "rabbit-\(letter)@localhost" }
+
+    /// The node's own rabbitmqctl (its own cookie), not the product's code path.
+    public func ctl(_ letter: String, _ args: [String]) async -> TransportOutcome {
+        await Support.run([nodeDir(letter) + "/bin/rabbitmqctl", "-n", nodeName(letter)] + args, timeout: .seconds(60))
+    }
+
+    public func runningNodes(seenFrom letter: String) async -> (running: [String], partitions: Int)? {
+        let out = await ctl(letter, ["cluster_status", "--formatter", "json"])
+        guard out.termination == .exited(code: 0),
+            let o = try? JSONSerialization.jsonObject(with: Data(out.stdout.text.utf8)) as? [String: Any]
+        else { return nil }
+        return ((o["running_nodes"] as? [String] ?? []).sorted(), (o["partitions"] as? [String: Any])?.count ?? -1)
+    }
+
+    public func effectivePartitionHandling(_ letter: String) async -> String {
+        await ctl(letter, ["eval", "application:get_env(rabbit, cluster_partition_handling)."]).stdout.text
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    public func pid(_ letter: String) -> String { Support.read(nodeDir(letter) + "/pid") }
+
+    public func stop(_ letter: String) async -> Bool { await Support.run([nodeDir(letter) + "/bin/stop"], timeout: .seconds(60)).termination == .exited(code: 0) }
+    public func start(_ letter: String) async -> Bool { await Support.run([nodeDir(letter) + "/bin/start"], timeout: .seconds(180)).termination == .exited(code: 0) }
+
+    /// A file as a test compares it: bytes, mode, owner, group.
+    public struct FileState: Equatable, Sendable {
+        public var bytes: [UInt8]?
+        public var mode: mode_t
+        public var uid: uid_t
+        public var gid: gid_t
+    }
+
+    public static func file(_ path: String) -> FileState {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return FileState(bytes: nil, mode: 0, uid: 0, gid: 0) }
+        return FileState(bytes: FileManager.default.contents(atPath: path).map(Array.init), mode: st.st_mode & 0o7777, uid: st.st_uid, gid: st.st_gid)
+    }
+
+    /// Every node's rabbitmq.conf and cookie.
+    public func managedFiles() -> [String: FileState] {
+        var out: [String: FileState] = [:]
+        for l in letters {
+            for path in [nodeDir(l) + "/rabbitmq.conf", nodeDir(l) + "/home/.erlang.cookie"] { out[path] = SandboxBed.file(path) }
+        }
+        return out
+    }
+
+    /// Every text the run left in the state folder: command log and journals.
+    public func stateTexts() -> String {
+        var text = Support.read(state + "/commands.jsonl")
+        for f in (try? FileManager.default.contentsOfDirectory(atPath: state + "/journal")) ?? [] { text += Support.read(state + "/journal/" + f) }
+        return text
+    }
+}
