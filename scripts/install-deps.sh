@@ -7,6 +7,9 @@ packages=(
   openssh-server     # the tests' real sshd on loopback
   strace             # the canary test traces every execve
   rabbitmq-server    # real nodes for the sandbox and the cluster tests
+  nginx-light        # the nginx load balancer ...
+  libnginx-mod-stream  # ... with its TCP stream module
+  haproxy            # the HAProxy load balancer
 )
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: run as root (or with sudo): apt-get install ${packages[*]}" >&2

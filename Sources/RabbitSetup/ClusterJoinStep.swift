@@ -97,19 +97,7 @@ public struct ClusterJoinStep: Step {
     }
 
     public func verify(_ context: StepContext) async throws(StepFailure) {
-        let expected = Set(topology.nodes.map(\.nodeName.description))
-        _ = try await forEachNode(topology.nodes) { spec throws(StepFailure) in
-            let status = try await RabbitNode(spec, executor: context.executor, step: "cluster-join").clusterStatus()
-            let missing = expected.subtracting(status.runningNodes)
-            guard missing.isEmpty else {
-                throw StepFailure("\(spec.nodeName) does not see \(missing.sorted().joined(separator: ", ")) running",
-                                  fix: "check those nodes are up; then retry cluster-join", node: spec.name, retryable: true)
-            }
-            guard status.partitions.values.allSatisfy(\.isEmpty) else {
-                throw StepFailure("\(spec.nodeName) reports a network partition: \(status.partitions)",
-                                  fix: "see the RabbitMQ partitions guide; autoheal repairs it once the network is back", node: spec.name)
-            }
-        }
+        try await ClusterHealth.require(topology, context, step: id, fix: "check those nodes are up; then retry cluster-join")
     }
 
     /// Each node this step joined leaves, as observed now (so it also undoes a join whose end was never

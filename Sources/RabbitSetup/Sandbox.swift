@@ -34,7 +34,8 @@ public struct Sandbox: Sendable {
 
     /// Starts `count` nodes in parallel and writes `DIR/topology.yml`. Refuses when this folder already
     /// has running nodes.
-    public func up(count: Int, basePort requested: Int?, progress: @Sendable (String) -> Void) async throws(Problem) -> Topology {
+    public func up(count: Int, basePort requested: Int?, loadBalancer kind: LoadBalancerSpec.Kind? = nil,
+                   progress: @Sendable (String) -> Void) async throws(Problem) -> Topology {
         guard FileManager.default.isExecutableFile(atPath: Sandbox.server) else { throw .rabbitmqMissing }
         if !runningPids().isEmpty { throw .alreadyUp(dir) }
         try? FileManager.default.removeItem(atPath: dir + "/nodes")
@@ -50,8 +51,17 @@ public struct Sandbox: Sendable {
             try writeNode(spec)
             nodes.append(spec)
         }
-        let topology = Topology(nodes: nodes, seedName: nodes[0].name, partitionHandling: count >= 3 ? .pauseMinority : .autoheal,
+        var topology = Topology(nodes: nodes, seedName: nodes[0].name, partitionHandling: count >= 3 ? .pauseMinority : .autoheal,
                                 stateDir: dir + "/state")
+        if let kind {
+            // The load balancer runs unprivileged from its own folder, on the port below the first node's.
+            let lbDir = dir + "/lb"
+            try make(lbDir + "/modules", mode: 0o700)
+            symlink("/usr/lib/nginx/modules/ngx_stream_module.so", lbDir + "/modules/ngx_stream_module.so")
+            topology.loadBalancer = LoadBalancerSpec(kind: kind, target: .local, host: try! HostName("127.0.0.1"),
+                                                     listenAddress: try! HostName("127.0.0.1"), listenPort: base - 1,
+                                                     profile: .sandbox, sandboxDir: lbDir)
+        }
         guard FileManager.default.createFile(atPath: topologyPath, contents: Data(Sandbox.yaml(topology, dir: dir).utf8),
                                              attributes: [.posixPermissions: 0o600])
         else { throw .failed("cannot write \(topologyPath)") }
@@ -83,6 +93,10 @@ public struct Sandbox: Sendable {
 
     /// Stops every node and the epmd this sandbox started (by their recorded PIDs), then removes the data.
     public func down() async {
+        for pid in ["nginx.pid", "haproxy.pid"].compactMap({ Sandbox.readPid(dir + "/lb/" + $0) }) {
+            kill(pid, SIGTERM)
+            _ = await Sandbox.waitGone(pid)
+        }
         for letter in existingLetters() {
             let stop = nodeDir(letter) + "/bin/stop"
             if FileManager.default.isExecutableFile(atPath: stop) {
@@ -93,7 +107,7 @@ public struct Sandbox: Sendable {
             kill(pid, SIGTERM)
             _ = await Sandbox.waitGone(pid)
         }
-        for item in ["nodes", "epmd.pid", "topology.yml", "state"] { try? FileManager.default.removeItem(atPath: dir + "/" + item) }
+        for item in ["nodes", "epmd.pid", "topology.yml", "state", "lb"] { try? FileManager.default.removeItem(atPath: dir + "/" + item) }
         rmdir(dir)
     }
 
@@ -220,6 +234,7 @@ public struct Sandbox: Sendable {
                 // Derived from the base so that sandboxes started at the same time pick different ones.
                 var epmd = 4370 + (base / 10) % 50
                 while epmd < 4470 && !portIsFree(epmd) { epmd += 1 }
+                guard portIsFree(base - 1) else { base += 10; continue }
                 if epmd < 4470 { return (base, epmd) }
             }
             base += 10
@@ -227,9 +242,13 @@ public struct Sandbox: Sendable {
         return nil
     }
 
+    /// Whether a listener could bind the port (with SO_REUSEADDR, as servers do, so a port with
+    /// connections in TIME_WAIT counts as free).
     static func portIsFree(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = INADDR_ANY
@@ -247,9 +266,22 @@ public struct Sandbox: Sendable {
               seed: \(t.seedName)
               partition_handling: \(t.partitionHandling.rawValue)
             state_dir: \(t.stateDir!)
-            nodes:
 
             """
+        if let lb = t.loadBalancer {
+            out += """
+                load_balancer:
+                  kind: \(lb.kind.rawValue)
+                  host: \(lb.host)
+                  listen_address: \(lb.listenAddress)
+                  listen_port: \(lb.listenPort)
+                  reach: local
+                  profile: sandbox
+                  sandbox_dir: \(lb.sandboxDir!)
+
+                """
+        }
+        out += "nodes:\n"
         for n in t.nodes {
             out += """
                   - name: \(n.name)

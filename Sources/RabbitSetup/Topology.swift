@@ -9,6 +9,7 @@ public struct Topology: Sendable, Equatable {
     public var seedName: String
     public var partitionHandling: PartitionHandling
     public var loadBalancer: LoadBalancerSpec?
+    public var outsystems = OutSystemsSpec()
     public var stateDir: String?
 
     public var seed: NodeSpec { nodes.first { $0.name == seedName }! }
@@ -94,10 +95,22 @@ public struct LoadBalancerSpec: Sendable, Equatable {
     public enum Kind: String, Sendable, CaseIterable { case nginx, haproxy }
     public var kind: Kind
     public var target: Target
+    /// The address clients (OutSystems) use.
     public var host: HostName
     public var listenAddress: HostName
     public var listenPort: Int
     public var configPath: String?
+    public var profile: ProfileName = .debian
+    /// For the sandbox profile: the folder the load balancer runs from.
+    public var sandboxDir: String?
+    /// Seconds a connection may stay idle; must exceed the AMQP heartbeat traffic interval.
+    public var idleTimeout: Int = 3600
+}
+
+/// What the OutSystems Configuration Tool's Cache tab will use.
+public struct OutSystemsSpec: Sendable, Equatable {
+    public var vhost: String = "/outsystems"
+    public var username: String = "outsystems"
 }
 
 /// A problem in the topology file: which field, where, what value, and how to fix it.

@@ -127,7 +127,7 @@ public enum TopologyParser {
         }
 
         mutating func topology(_ root: Node) -> Topology? {
-            guard let top = mapping(root, "", allowed: ["cluster", "nodes", "load_balancer", "state_dir"]) else { return nil }
+            guard let top = mapping(root, "", allowed: ["cluster", "nodes", "load_balancer", "outsystems", "state_dir"]) else { return nil }
             let cluster = mapping(top["cluster"], "cluster", allowed: ["seed", "partition_handling"]) ?? [:]
             if top["cluster"] == nil { problem("cluster", nil, "missing", fix: "add a cluster: section with seed:") }
             let seed = string(cluster, "seed", "cluster", required: top["cluster"] != nil)
@@ -156,9 +156,24 @@ public enum TopologyParser {
                 problem("cluster.seed", cluster["seed"], "names no node", fix: "use one of: \(nodes.map(\.name).joined(separator: ", "))")
             }
             let lb = top["load_balancer"].flatMap { loadBalancer($0, nodes) }
+            var outsystems = OutSystemsSpec()
+            if let os = mapping(top["outsystems"], "outsystems", allowed: ["vhost", "username"]) {
+                if let v = string(os, "vhost", "outsystems", required: false) {
+                    if v.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "/_-.".contains($0)) }) { outsystems.vhost = v } else {
+                        problem("outsystems.vhost", os["vhost"], "not a plain vhost name", fix: "use letters, digits and / _ - . (the default is /outsystems)")
+                    }
+                }
+                if let u = string(os, "username", "outsystems", required: false) {
+                    if u.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_-.".contains($0)) }) { outsystems.username = u } else {
+                        problem("outsystems.username", os["username"], "not a plain user name", fix: "use letters, digits and _ - .")
+                    }
+                }
+            }
             let stateDir = path(top, "state_dir", "")
             guard problems.isEmpty, let seed else { return nil }
-            return Topology(nodes: nodes, seedName: seed, partitionHandling: strategy, loadBalancer: lb, stateDir: stateDir)
+            var t = Topology(nodes: nodes, seedName: seed, partitionHandling: strategy, loadBalancer: lb, stateDir: stateDir)
+            t.outsystems = outsystems
+            return t
         }
 
         mutating func node(_ item: Node, _ field: String) -> NodeSpec? {
@@ -231,7 +246,8 @@ public enum TopologyParser {
         mutating func loadBalancer(_ node: Node, _ nodes: [NodeSpec]) -> LoadBalancerSpec? {
             let field = "load_balancer"
             let before = problems.count
-            guard let m = mapping(node, field, allowed: ["kind", "host", "reach", "listen_address", "listen_port", "config_path"]) else { return nil }
+            guard let m = mapping(node, field, allowed: ["kind", "host", "reach", "listen_address", "listen_port", "config_path", "profile",
+                                                         "sandbox_dir", "idle_timeout"]) else { return nil }
             var kind: LoadBalancerSpec.Kind?
             if let raw = string(m, "kind", field, required: true) {
                 kind = LoadBalancerSpec.Kind(rawValue: raw)
@@ -248,9 +264,23 @@ public enum TopologyParser {
                             fix: "use another port, or put the load balancer on another host")
                 }
             }
+            var profile = ProfileName.debian
+            if let raw = string(m, "profile", field, required: false) {
+                if let p = ProfileName(rawValue: raw) { profile = p } else { problem("\(field).profile", m["profile"], "unknown profile", fix: "use debian or sandbox") }
+            }
+            let sandboxDir = path(m, "sandbox_dir", field)
+            if profile == .sandbox && sandboxDir == nil && m["sandbox_dir"] == nil {
+                problem("\(field).sandbox_dir", nil, "missing for the sandbox profile", fix: "add sandbox_dir:")
+            }
+            var idle = 3600
+            if let raw = m["idle_timeout"] {
+                if let n = raw.scalar.flatMap({ Int($0.string) }), n > 0 { idle = n } else {
+                    problem("\(field).idle_timeout", raw, "not a number of seconds", fix: "write seconds, e.g. 3600")
+                }
+            }
             guard problems.count == before, let kind, let host, let target, let listenAddress, let listenPort else { return nil }
             return LoadBalancerSpec(kind: kind, target: target, host: host, listenAddress: listenAddress, listenPort: listenPort,
-                                    configPath: configPath)
+                                    configPath: configPath, profile: profile, sandboxDir: sandboxDir, idleTimeout: idle)
         }
     }
 }

@@ -52,10 +52,11 @@ public struct RunnerState: Sendable, Equatable {
 public enum Runner {
     /// Resolves `--only` and `--skip` against the workflow's step ids: skip wins over only; an unknown
     /// id is an error that lists the valid ones. Returns the steps to run and the ones left out, in order.
-    public static func select(order: [StepID], only: [StepID], skip: [StepID]) throws(WorkflowError) -> (run: [StepID], skipped: [StepID]) {
+    /// Steps in `optIn` run only when `--only` names them.
+    public static func select(order: [StepID], only: [StepID], skip: [StepID], optIn: Set<StepID> = []) throws(WorkflowError) -> (run: [StepID], skipped: [StepID]) {
         let unknown = (only + skip).filter { !order.contains($0) }
         if !unknown.isEmpty { throw .unknownSteps(unknown, valid: order) }
-        let run = order.filter { (only.isEmpty || only.contains($0)) && !skip.contains($0) }
+        let run = order.filter { (only.isEmpty ? !optIn.contains($0) : only.contains($0)) && !skip.contains($0) }
         return (run, order.filter { !run.contains($0) })
     }
 

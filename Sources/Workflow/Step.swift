@@ -14,6 +14,8 @@ public protocol Step: Sendable {
     var id: StepID { get }
     var title: String { get }
     var rollbackScope: RollbackScope { get }
+    /// Whether `apply` without `--only` runs it. A drill that stops nodes on purpose runs only when named.
+    var runsByDefault: Bool { get }
 
     func check(_ context: StepContext) async throws(StepFailure) -> [Finding]
     func plan(_ context: StepContext) async throws(StepFailure) -> Plan
@@ -21,6 +23,10 @@ public protocol Step: Sendable {
     func apply(_ plan: Plan, prepared: Undo, _ context: StepContext) async throws(StepFailure) -> Undo
     func verify(_ context: StepContext) async throws(StepFailure)
     func rollback(_ undo: Undo, _ context: StepContext) async throws(StepFailure)
+}
+
+extension Step {
+    public var runsByDefault: Bool { true }
 }
 
 /// What a step's rollback can promise.
@@ -40,13 +46,16 @@ public struct StepContext: Sendable {
     public let waived: Set<String>
     public let progress: @Sendable (String) -> Void
     public let record: @Sendable (JournalEvent) -> Void
+    /// Secrets the operator handed over (prompt, stdin or file; never argv), by name.
+    public let secrets: [String: Secret]
 
     public init(executor: Executor, waived: Set<String> = [], progress: @escaping @Sendable (String) -> Void = { _ in },
-                record: @escaping @Sendable (JournalEvent) -> Void = { _ in })
+                record: @escaping @Sendable (JournalEvent) -> Void = { _ in }, secrets: [String: Secret] = [:])
     {
         self.executor = executor
         self.waived = waived
         self.progress = progress
         self.record = record
+        self.secrets = secrets
     }
 }

@@ -26,7 +26,10 @@ struct RollbackCommand: AsyncParsableCommand {
     func run() async throws {
         let session = try Session.open(options)
         let journal = try session.journalState()
-        let undoable = session.order.filter { journal.status($0).mayHaveChanges && journal.records[$0]?.undo != nil }
+        // Undo.none means the step left nothing to undo (checks, a drill).
+        let undoable = session.order.filter {
+            journal.status($0).mayHaveChanges && journal.records[$0]?.undo != nil && journal.records[$0]?.undo != Undo.none
+        }
         var targets: [StepID]
         if all {
             targets = Array(undoable.reversed())

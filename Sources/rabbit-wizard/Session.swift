@@ -8,6 +8,7 @@ struct Session {
     let state: StateDirectory
     let executor: Executor
     let steps: [any Step]
+    var secrets: [String: Secret] = [:]
 
     var order: [StepID] { steps.map(\.id) }
     var journalDirectory: String { state.file("journal") }
@@ -22,7 +23,9 @@ struct Session {
         var stateOptions = options.state
         if stateOptions.stateDir == nil { stateOptions.stateDir = topologyState }
         let (state, executor) = try stateOptions.open(dryRun: dryRun)
-        return Session(state: state, executor: executor, steps: steps)
+        let secrets = try options.secrets()
+        for secret in secrets.values { executor.register(secret: secret) }
+        return Session(state: state, executor: executor, steps: steps, secrets: secrets)
     }
 
     /// The journal folded into step states; a damaged journal is an error with its recovery path.
@@ -41,14 +44,18 @@ struct Session {
     }
 
     func select(_ selection: SelectionOptions) throws -> (run: [StepID], skipped: [StepID]) {
-        do { return try Runner.select(order: order, only: selection.only.map { StepID($0) }, skip: selection.skip.map { StepID($0) }) } catch {
+        let optIn = Set(steps.filter { !$0.runsByDefault }.map(\.id))
+        do { return try Runner.select(order: order, only: selection.only.map { StepID($0) }, skip: selection.skip.map { StepID($0) }, optIn: optIn) } catch {
             throw ErrorPresenter.fail(error, code: .badInput)
         }
     }
 
     func context(waived: [String], quiet: Bool = false, journal: Journal? = nil) -> StepContext {
         StepContext(executor: executor, waived: Set(waived), progress: { message in if !quiet { print("  ... \(message)") } },
-                    record: { event in try? journal?.append(event) })
+                    record: { event in
+                        try? journal?.append(event)
+                        if case .evidence(_, let title, let text) = event, !quiet { print("  \(title):\n" + text) }
+                    }, secrets: secrets)
     }
 
     /// Runs the interpreter under the lock with a new journal file; returns the final state.

@@ -8,7 +8,7 @@ import Workflow
 
 /// The cluster steps against real RabbitMQ nodes started by the product's own sandbox. Each scenario
 /// runs once, in order, on one shared sandbox (a node takes ~10 s to start).
-@Suite struct ClusterScenarioTests {
+@Suite(.serialized) struct ClusterScenarioTests {
     /// Three nodes: apply forms the cluster (traced for the canary), a second apply changes nothing, a
     /// stopped node fails cluster-join with its name and a next action and retry completes once it is
     /// back, and the three rollbacks restore every file byte for byte.
@@ -122,6 +122,112 @@ import Workflow
         #expect(await bed.runningNodes(seenFrom: "b")?.running == [bed.nodeName("a"), bed.nodeName("b")])
         #expect(await bed.effectivePartitionHandling("b") == "{ok,autoheal}")
         await bed.down()
+    }
+
+    /// The load balancer on a 3-node cluster: nginx, then HAProxy, both running unprivileged from the
+    /// sandbox; the AMQP probe through them, the failover drill, a broken candidate, an occupied port, and
+    /// a byte-exact rollback.
+    @Test func loadBalancers() async throws {
+        try await SandboxBed.with(nodes: 3, basePort: 5811, loadBalancer: "nginx") { bed in try await Self.loadBalancerScenario(bed) }
+    }
+
+    static func loadBalancerScenario(_ bed: SandboxBed) async throws {
+        let lbDir = bed.dir + "/lb"
+        let (nodePorts, lbPort) = bed.ports()
+        let listen = try #require(lbPort)
+        let apply = await bed.wizard(["apply", "--yes"])
+        #expect(apply.termination == .exited(code: 0), "\(apply.stdout.text)\(apply.stderr.text)")
+        var clusterNames = Set<String>()
+        for l in bed.letters {
+            let status = await bed.ctl(l, ["cluster_status", "--formatter", "json"])
+            if let name = (try? JSONSerialization.jsonObject(with: Data(status.stdout.text.utf8)) as? [String: Any])?["cluster_name"] as? String {
+                clusterNames.insert(name)
+            }
+        }
+        let probe = AMQPProbe(host: "127.0.0.1", port: listen)
+        let first = try probe.hello()
+        #expect(clusterNames.contains(first.clusterName ?? ""), "\(String(describing: first.clusterName)) vs \(clusterNames)")
+        #expect(first.product == "RabbitMQ")
+        for port in nodePorts { #expect((try? AMQPProbe(host: "127.0.0.1", port: port).hello()) != nil) }
+
+        // The drill through nginx: no failed new connection while a node is stopped.
+        let drill = await bed.wizard(["apply", "--yes", "--only", "failover-drill"])
+        #expect(drill.termination == .exited(code: 0), "\(drill.stdout.text)\(drill.stderr.text)")
+        #expect(failedColumn(drill.stdout.text) == [0, 0, 0], "\(drill.stdout.text)")
+
+        // A broken candidate (the stream module is gone): nginx's own words, nothing activated.
+        let conf = Support.read(lbDir + "/nginx.conf")
+        unlink(lbDir + "/modules/ngx_stream_module.so")
+        let topology = Support.read(bed.topology)
+        Support.write(topology.replacingOccurrences(of: "  listen_port: \(listen)\n", with: "  listen_port: \(listen)\n  idle_timeout: 7200\n"), to: bed.topology)
+        let broken = await bed.wizard(["apply", "--yes", "--only", "load-balancer"])
+        #expect(broken.termination == .exited(code: 1))
+        #expect(broken.stderr.text.contains("ngx_stream_module.so"), "\(broken.stderr.text)")
+        #expect(Support.read(lbDir + "/nginx.conf") == conf, "the running configuration changed")
+        #expect(!FileManager.default.fileExists(atPath: lbDir + "/nginx.conf.rabbit-wizard-candidate"))
+        #expect(clusterNames.contains((try? probe.hello())?.clusterName ?? ""), "the running nginx stopped serving")
+
+        // A real change, then rollback: the previous configuration byte for byte.
+        symlink("/usr/lib/nginx/modules/ngx_stream_module.so", lbDir + "/modules/ngx_stream_module.so")
+        let changed = await bed.wizard(["apply", "--yes", "--only", "load-balancer"])
+        #expect(changed.termination == .exited(code: 0), "\(changed.stdout.text)\(changed.stderr.text)")
+        #expect(Support.read(lbDir + "/nginx.conf").contains("proxy_timeout 7200s;"))
+        let undo = await bed.wizard(["rollback", "load-balancer", "--yes"])
+        #expect(undo.termination == .exited(code: 0), "\(undo.stdout.text)\(undo.stderr.text)")
+        #expect(Support.read(lbDir + "/nginx.conf") == conf)
+        #expect(clusterNames.contains((try? probe.hello())?.clusterName ?? ""))
+
+        // HAProxy on the same port: refused while nginx still holds it, then in place of it.
+        Support.write(topology.replacingOccurrences(of: "kind: nginx", with: "kind: haproxy"), to: bed.topology)
+        let occupied = await bed.wizard(["apply", "--yes", "--only", "load-balancer"])
+        #expect(occupied.termination == .exited(code: 1))
+        #expect(occupied.stderr.text.contains("lb-port-in-use"), "\(occupied.stderr.text)")
+        #expect(!FileManager.default.fileExists(atPath: lbDir + "/haproxy.cfg"))
+        if let pid = Int32(Support.read(lbDir + "/nginx.pid").trimmingCharacters(in: .whitespacesAndNewlines)) {
+            kill(pid, SIGTERM)
+            #expect(await Support.waitUntil { kill(pid, 0) != 0 })
+        }
+        let haproxy = await bed.wizard(["apply", "--yes", "--only", "load-balancer"])
+        #expect(haproxy.termination == .exited(code: 0), "\(haproxy.stdout.text)\(haproxy.stderr.text)")
+        #expect(clusterNames.contains((try? probe.hello())?.clusterName ?? ""))
+        let drill2 = await bed.wizard(["apply", "--yes", "--only", "failover-drill"])
+        #expect(drill2.termination == .exited(code: 0), "\(drill2.stdout.text)\(drill2.stderr.text)")
+        #expect(failedColumn(drill2.stdout.text) == [0, 0, 0], "\(drill2.stdout.text)")
+        #expect(drill2.stdout.text.contains("Failover drill through haproxy"))
+
+        // The hand-off: vhost and user created, a real login through the load balancer; the password
+        // nowhere; a wrong password and a missing vhost each refused with a clear message.
+        let password = "Hand-off-\(UUID().uuidString.prefix(8))"
+        Support.write(password + "\n", to: bed.dir + "/password")
+        let handoff = await bed.wizard(["apply", "--yes", "--only", "outsystems-handoff", "--outsystems-password-file", bed.dir + "/password"])
+        #expect(handoff.termination == .exited(code: 0), "\(handoff.stdout.text)\(handoff.stderr.text)")
+        #expect(handoff.stdout.text.contains("Host 127.0.0.1, Port \(listen), Virtual Host /outsystems, Username outsystems"))
+        #expect(throws: Never.self) { try probe.login(user: "outsystems", password: Secret(password), vhost: "/outsystems") }
+        #expect(throws: AMQPProbe.Failure.self) { try probe.login(user: "outsystems", password: Secret("wrong"), vhost: "/outsystems") }
+        do { _ = try probe.login(user: "outsystems", password: Secret("wrong"), vhost: "/outsystems") } catch {
+            guard case .authenticationRefused = error else { Issue.record("wrong password gave \(error)"); return }
+        }
+        do { _ = try probe.login(user: "outsystems", password: Secret(password), vhost: "/missing") } catch {
+            guard case .vhostRefused = error else { Issue.record("missing vhost gave \(error)"); return }
+        }
+        #expect(!bed.stateTexts().contains(password), "the password is in the log or journal")
+        #expect(!(handoff.stdout.text + handoff.stderr.text).contains(password))
+        let bad = "bad(pass)"
+        Support.write(bad, to: bed.dir + "/password")
+        let rejected = await bed.wizard(["apply", "--yes", "--only", "outsystems-handoff", "--outsystems-password-file", bed.dir + "/password"])
+        #expect(rejected.termination == .exited(code: 1))
+        #expect(rejected.stderr.text.contains("outsystems-password-characters"))
+    }
+
+}
+
+extension ClusterScenarioTests {
+    /// The "failed" column of the drill table.
+    static func failedColumn(_ text: String) -> [Int] {
+        text.split(separator: "\n").filter { $0.contains("@localhost") && $0.hasSuffix(" s") }.compactMap { line in
+            let words = line.split(separator: " ")
+            return words.count >= 6 ? Int(words[2]) : nil
+        }
     }
 
     /// reliability.md cases 1-6 through the binary: a clear error naming the field, and no command at all.

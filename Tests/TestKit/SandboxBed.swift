@@ -11,15 +11,33 @@ public struct SandboxBed: Sendable {
     public var state: String { dir + "/state" }
     public var letters: [String] { (0..<count).map { String(UnicodeScalar(UInt8(97 + $0))) } }
 
-    public static func up(nodes: Int, basePort: Int) async throws -> SandboxBed {
+    public static func up(nodes: Int, basePort: Int, loadBalancer: String? = nil) async throws -> SandboxBed {
         let dir = Support.temporaryDirectory("rw-sandbox")
         let bed = SandboxBed(dir: dir, count: nodes)
-        let out = await bed.wizard(["sandbox", "up", "--dir", dir, "--nodes", String(nodes), "--base-port", String(basePort)], config: false)
+        let out = await bed.wizard(["sandbox", "up", "--dir", dir, "--nodes", String(nodes), "--base-port", String(basePort)]
+                                   + (loadBalancer.map { ["--lb", $0] } ?? []), config: false)
         guard out.termination == .exited(code: 0) else {
             await bed.down()
             throw SSHServer.Failure.setup("sandbox up failed: \(out.stdout.text) \(out.stderr.text)")
         }
         return bed
+    }
+
+    /// Starts a sandbox, runs `body`, and always removes the sandbox, also when `body` throws.
+    public static func with(nodes: Int, basePort: Int, loadBalancer: String? = nil, _ body: (SandboxBed) async throws -> Void) async throws {
+        let bed = try await up(nodes: nodes, basePort: basePort, loadBalancer: loadBalancer)
+        do { try await body(bed) } catch {
+            await bed.down()
+            throw error
+        }
+        await bed.down()
+    }
+
+    /// The AMQP ports of the nodes and the load balancer's port, as the sandbox wrote them.
+    public func ports() -> (nodes: [Int], loadBalancer: Int?) {
+        let lines = Support.read(topology).split(separator: "\n")
+        func values(_ key: String) -> [Int] { lines.filter { $0.trimmingCharacters(in: .whitespaces).hasPrefix(key + ":") }.compactMap { Int($0.split(separator: ":").last!.trimmingCharacters(in: .whitespaces)) } }
+        return (values("amqp_port"), values("listen_port").first)
     }
 
     public func down() async {

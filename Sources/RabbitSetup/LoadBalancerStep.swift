@@ -1,0 +1,185 @@
+import Executor
+import Foundation
+import Workflow
+
+/// `load-balancer`: generates the nginx or HAProxy configuration for every node, validates the
+/// candidate before it is activated, installs it atomically with a backup, starts or reloads the load
+/// balancer, and verifies by observation: an AMQP handshake through it that reaches the cluster.
+public struct LoadBalancerStep: Step {
+    public let id: StepID = "load-balancer"
+    public let topology: Topology
+    public let lb: LoadBalancerSpec
+    public var title: String { "put \(lb.kind.rawValue) in front of the cluster on \(lb.host):\(lb.listenPort)" }
+    public var rollbackScope: RollbackScope { .complete }
+
+    public init(topology: Topology, loadBalancer: LoadBalancerSpec) {
+        self.topology = topology
+        self.lb = loadBalancer
+    }
+
+    var layout: LoadBalancerLayout { LoadBalancerLayout.layout(for: lb) }
+
+    struct Saved: Codable {
+        var file: SavedFile
+        var wasRunning: Bool
+    }
+
+    func files(_ context: StepContext) -> RemoteFiles { RemoteFiles(executor: context.executor, target: lb.target, step: id) }
+
+    func run(_ argv: [String], _ context: StepContext, mutates: Bool) async -> CommandResult {
+        await context.executor.run(CommandSpec(argv, on: lb.target, timeout: .seconds(60), mutates: mutates, step: id.rawValue))
+    }
+
+    public func check(_ context: StepContext) async throws(StepFailure) -> [Finding] {
+        var out: [Finding] = []
+        let binary = lb.kind == .nginx ? "nginx" : "haproxy"
+        let found = await run(["sh", "-c", "command -v \"$1\"", "sh", binary], context, mutates: false)
+        if !found.succeeded {
+            out.append(Finding("lb-missing", .error, node: lb.host.value, message: "\(binary) is not installed on \(lb.target)",
+                               fix: "apt-get install \(lb.kind == .nginx ? "nginx-light libnginx-mod-stream" : "haproxy")"))
+        }
+        if lb.kind == .nginx {
+            let module = lb.profile == .sandbox ? "\(lb.sandboxDir ?? "")/modules/ngx_stream_module.so" : "/usr/lib/nginx/modules/ngx_stream_module.so"
+            if try await files(context).observe(module).kind == .missing {
+                out.append(Finding("nginx-stream-missing", .error, node: lb.host.value, message: "the nginx stream module (\(module)) is missing",
+                                   fix: "apt-get install libnginx-mod-stream"))
+            }
+        }
+        if lb.idleTimeout <= 60 {
+            out.append(Finding("idle-timeout-short", .warning, node: lb.host.value,
+                               message: "idle_timeout \(lb.idleTimeout) s does not exceed the AMQP heartbeat (60 s): idle consumers would be cut",
+                               fix: "use a value above 120 s (the default is 3600)"))
+        }
+        // The listen port: free, or held by our own load balancer.
+        if !(await run(layout.running, context, mutates: false)).succeeded {
+            if (try? AMQPProbe(host: probeHost, port: lb.listenPort, timeout: .milliseconds(500)).hello()) != nil
+                || LoadBalancerStep.listening(probeHost, lb.listenPort)
+            {
+                out.append(Finding("lb-port-in-use", .error, node: lb.host.value,
+                                   message: "\(lb.listenAddress):\(lb.listenPort) is already in use by another process",
+                                   fix: "free the port or choose another listen_port"))
+            }
+        }
+        return out
+    }
+
+    /// Where the controller reaches the load balancer.
+    var probeHost: String { lb.listenAddress.value == "0.0.0.0" ? lb.host.value : lb.listenAddress.value }
+
+    static func listening(_ host: String, _ port: Int) -> Bool {
+        do { _ = try AMQPProbe(host: host, port: port, timeout: .milliseconds(500)).hello(); return true } catch {
+            if case .refused = error { return false }
+            return true
+        }
+    }
+
+    func desired(_ current: [UInt8]) -> [UInt8] { LoadBalancerConfig.desired(topology, lb, layout: layout, current: current) }
+
+    public func plan(_ context: StepContext) async throws(StepFailure) -> Plan {
+        let seen = try await files(context).observe(layout.configPath, bytes: true)
+        let current = seen.bytes ?? []
+        let want = desired(current)
+        let running = await run(layout.running, context, mutates: false).succeeded
+        var changes: [Change] = []
+        if seen.kind == .missing || current != want {
+            changes.append(Change(seen.kind == .missing ? .add : .modify, target: "\(lb.host):\(layout.configPath)", node: lb.host.value,
+                                  summary: "\(lb.kind.rawValue) configuration for \(topology.nodes.count) nodes",
+                                  before: String(decoding: current, as: UTF8.self), after: String(decoding: want, as: UTF8.self)))
+        }
+        if !running {
+            changes.append(Change(.run, target: "\(lb.host): start \(lb.kind.rawValue)", node: lb.host.value, summary: "start the load balancer"))
+        } else if !changes.isEmpty {
+            changes.append(Change(.run, target: "\(lb.host): reload \(lb.kind.rawValue)", node: lb.host.value, summary: "reload with the new configuration"))
+        }
+        return Plan(step: id, changes: changes)
+    }
+
+    public func prepare(_ plan: Plan, _ context: StepContext) async throws(StepFailure) -> Undo {
+        let running = await run(layout.running, context, mutates: false).succeeded
+        return try UndoCoding.encode(Saved(file: try await SavedFile.capture(layout.configPath, with: files(context)), wasRunning: running))
+    }
+
+    public func apply(_ plan: Plan, prepared: Undo, _ context: StepContext) async throws(StepFailure) -> Undo {
+        let saved = try UndoCoding.decode(Saved.self, prepared)
+        let files = files(context)
+        let current = try await files.observe(layout.configPath, bytes: true).bytes ?? []
+        let want = desired(current)
+        if current != want || !saved.file.existed {
+            if layout.validateInPlace {
+                try await files.write(layout.configPath, .bytes(want), mode: saved.file.mode ?? "644", owner: saved.file.ownerSpec, backup: saved.file.backup)
+                let check = await run(layout.validate, context, mutates: false)
+                if !check.succeeded {
+                    try await saved.file.restore(with: files)
+                    throw rejected(check)
+                }
+            } else {
+                // The candidate sits next to the file with a name the load balancer does not read.
+                let candidate = layout.configPath + ".rabbit-wizard-candidate"
+                try await files.write(candidate, .bytes(want), mode: "600", backup: nil)
+                let check = await run(layout.validate.map { $0 == "{file}" ? candidate : $0 }, context, mutates: false)
+                try await files.remove(candidate)
+                guard check.succeeded else { throw rejected(check) }
+                try await files.write(layout.configPath, .bytes(want), mode: saved.file.mode ?? "644", owner: saved.file.ownerSpec, backup: saved.file.backup)
+            }
+        }
+        let running = await run(layout.running, context, mutates: false).succeeded
+        let control = await run(running ? layout.reload : layout.start, context, mutates: true)
+        guard control.succeeded else {
+            // The new file is in place but the load balancer refused it: put the old one back.
+            try await saved.file.restore(with: files)
+            if running { _ = await run(layout.reload, context, mutates: true) }
+            throw rejected(control, doing: running ? "reload" : "start")
+        }
+        return prepared
+    }
+
+    /// The load balancer's own words, as the failure's cause.
+    func rejected(_ r: CommandResult, doing what: String = "accept the configuration") -> StepFailure {
+        let text = (r.stderr + r.stdout).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        return StepFailure("\(lb.kind.rawValue) did not \(what): \(text.prefix(4).joined(separator: " | "))",
+                           fix: "nothing was activated; fix the cause and retry load-balancer", node: lb.host.value)
+    }
+
+    /// An AMQP handshake through the load balancer reaches the cluster (a cluster name one of its nodes
+    /// reports: each node may report its own default), and every backend answers the handshake itself.
+    public func verify(_ context: StepContext) async throws(StepFailure) {
+        let names = Set(try await forEachNode(topology.nodes) { spec throws(StepFailure) -> String? in
+            try await RabbitNode(spec, executor: context.executor, step: "load-balancer").clusterStatus().clusterName
+        }.compactMap { $0 })
+        let host = probeHost, port = lb.listenPort
+        let info: AMQPProbe.ServerInfo
+        do { info = try await Task.detached { () throws(AMQPProbe.Failure) -> AMQPProbe.ServerInfo in
+                try AMQPProbe(host: host, port: port).hello()
+            }.value
+        } catch {
+            throw StepFailure("no AMQP answer through \(lb.kind.rawValue) at \(host):\(port): \(error)", fix: "look at the load balancer's log",
+                              node: lb.host.value, retryable: true)
+        }
+        if !names.isEmpty, !names.contains(info.clusterName ?? "") {
+            throw StepFailure("\(host):\(port) answers as cluster \(info.clusterName ?? "?"), not one of \(names.sorted().joined(separator: ", "))",
+                              fix: "check that the load balancer points at this cluster's nodes", node: lb.host.value)
+        }
+        for n in topology.nodes {
+            let h = n.host.value, p = n.amqpPort
+            let direct = await Task.detached { try? AMQPProbe(host: h, port: p).hello() }.value
+            if direct == nil {
+                throw StepFailure("backend \(n.name) (\(h):\(p)) does not answer AMQP", node: n.name, retryable: true)
+            }
+        }
+    }
+
+    public func rollback(_ undo: Undo, _ context: StepContext) async throws(StepFailure) {
+        let saved = try UndoCoding.decode(Saved.self, undo)
+        let changed = try await saved.file.restore(with: files(context))
+        let running = await run(layout.running, context, mutates: false).succeeded
+        if !saved.wasRunning {
+            if running {
+                let r = await run(layout.stop, context, mutates: true)
+                guard r.succeeded else { throw rejected(r, doing: "stop") }
+            }
+        } else if changed && running {
+            let r = await run(layout.reload, context, mutates: true)
+            guard r.succeeded else { throw rejected(r, doing: "reload") }
+        }
+    }
+}
