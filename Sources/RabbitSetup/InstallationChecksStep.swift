@@ -44,8 +44,9 @@ public struct InstallationChecksStep: Step {
         switch result {
         case .success(let f): facts = f
         case .failure(let error):
-            let missing = error.cause.contains("cannot run rabbitmqctl")
-            return [Finding(missing ? "cli-missing" : "node-not-running", .error, node: name, message: error.cause, fix: error.fix)]
+            let kind = error.cause.contains("cannot run rabbitmqctl") ? "cli-missing"
+                : error.cause.contains("node names are case-sensitive") ? "node-name-mismatch" : "node-not-running"
+            return [Finding(kind, .error, node: name, message: error.cause, fix: error.fix)]
         }
         if facts.nodeName != node.spec.nodeName.description {
             out.append(Finding("node-name-mismatch", .error, node: name,

@@ -3,6 +3,15 @@ import Workflow
 
 /// Turns `rabbitmqctl`'s multi-line error banners into a cause and a next action.
 enum RabbitCLIError {
+    /// From the CLI's diagnostics ("other nodes on HOST: [...]"): a node on the same host whose name
+    /// differs from `node`'s only in case.
+    static func realName(in text: String, for node: NodeName) -> String? {
+        guard let line = text.split(separator: "\n").first(where: { $0.contains("other nodes on") }) else { return nil }
+        let names = line.split(whereSeparator: { "[]', ".contains($0) }).map(String.init)
+        guard let match = names.first(where: { $0 != node.name && $0.lowercased() == node.name.lowercased() }) else { return nil }
+        return "\(match)@\(node.host)"
+    }
+
     static func failure(_ r: CommandResult, doing what: String, node: NodeName, on spec: NodeSpec, retryable: Bool = false) -> StepFailure {
         let text = r.stderr + r.stdout
         let start = spec.profile == .sandbox ? "\(spec.sandboxDir ?? "NODE_DIR")/bin/start" : "service rabbitmq-server start"
@@ -19,6 +28,11 @@ enum RabbitCLIError {
                                node: spec.name)
         default:
             return StepFailure("\(spec.name): cannot \(what): \(r.termination)", node: spec.name)
+        }
+        if text.contains("not running at all"), let real = realName(in: text, for: node) {
+            // Ask the host, not the input: epmd lists the nodes it has, and one differs only in case.
+            return StepFailure("the host has a node named \(real), not \(node): node names are case-sensitive",
+                               fix: "set node_name: \(real) for \(spec.name) in the topology", node: spec.name)
         }
         if text.contains("not running at all") || text.contains("nodedown") && text.contains("not running") {
             return StepFailure("\(node) is not running", fix: "start it (\(start)) and retry", node: spec.name, retryable: retryable)

@@ -7,15 +7,19 @@ public final class Interpreter: Sendable {
     let answerer: any Operator
     let crashPoint: @Sendable (String) -> Void
     let observe: @Sendable (RunnerState, RunnerEvent) -> Void
+    let stopRequested: @Sendable () -> Bool
 
     /// - Parameters:
     ///   - journal: nil for read-only runs (`plan`), which record nothing.
     ///   - crashPoint: called after every journal write (`began:STEP`, `applied:STEP`, ...) and when
     ///     `apply` returned (`apply-returned:STEP`); tests use it to kill the process at each boundary.
     ///   - observe: sees every state after each event (the TUI's feed).
+    ///   - stopRequested: polled at safe points (before a step starts, before it changes anything, before
+    ///     a rollback); when it says yes the run ends there, nothing half-done (Ctrl-C).
     public init(steps: [any Step], journal: Journal?, context: StepContext, operator answerer: any Operator,
                 crashPoint: @escaping @Sendable (String) -> Void = { _ in },
-                observe: @escaping @Sendable (RunnerState, RunnerEvent) -> Void = { _, _ in })
+                observe: @escaping @Sendable (RunnerState, RunnerEvent) -> Void = { _, _ in },
+                stopRequested: @escaping @Sendable () -> Bool = { false })
     {
         self.steps = Dictionary(uniqueKeysWithValues: steps.map { ($0.id, $0) })
         self.journal = journal
@@ -23,6 +27,15 @@ public final class Interpreter: Sendable {
         self.answerer = answerer
         self.crashPoint = crashPoint
         self.observe = observe
+        self.stopRequested = stopRequested
+    }
+
+    /// Effects before which stopping leaves nothing half-done.
+    static func safePoint(_ effect: RunnerEffect) -> StepID? {
+        switch effect {
+        case .check(let s), .prepare(let s, _), .rollback(let s, _), .reconcile(let s): s
+        default: nil
+        }
     }
 
     /// Runs until the runner finishes; returns the final state (its `outcome` is set).
@@ -38,6 +51,10 @@ public final class Interpreter: Sendable {
             observe(state, event)
             for effect in effects {
                 if case .finish = effect { return state }
+                if let next = Interpreter.safePoint(effect), stopRequested() {
+                    pending = [.interrupt(next: next)]
+                    break
+                }
                 if let produced = await perform(effect, lastFailure: lastFailure) {
                     pending.append(produced)
                     if case .journalFailed = produced { break }

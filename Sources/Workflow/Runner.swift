@@ -201,6 +201,9 @@ public enum Runner {
 
         case .journalFailed(let problem):
             fx += finish(&s, .journalFailed(problem))
+
+        case .interrupt(let next):
+            fx += finish(&s, .interrupted(next: next))
         }
         return (s, fx)
     }

@@ -62,6 +62,8 @@ public enum Outcome: Sendable, Equatable {
     case quit(StepID)
     /// The journal could not be written: the run stopped before acting unrecorded.
     case journalFailed(JournalProblem)
+    /// The operator asked to stop (Ctrl-C); the run stopped at a safe point, before `next`.
+    case interrupted(next: StepID?)
 }
 
 /// What happened, fed to ``Runner/reduce(_:_:)``.
@@ -79,6 +81,8 @@ public enum RunnerEvent: Sendable, Equatable {
     case chose(StepID, Choice)
     case rolledBack(StepID)
     case journalFailed(JournalProblem)
+    /// The operator asked to stop; sent by the interpreter at a safe point.
+    case interrupt(next: StepID?)
 }
 
 /// What the runner wants done next; the interpreter performs these in order.

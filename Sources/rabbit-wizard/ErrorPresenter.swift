@@ -16,6 +16,8 @@ enum ErrorPresenter {
         case staleOrDirty = 5
         /// Another wizard holds the state directory (or left a stale lock to confirm).
         case locked = 6
+        /// Stopped by Ctrl-C (128 + SIGINT, as shells report it).
+        case interrupted = 130
     }
 
     /// A message for the user and the exit code that goes with it.
@@ -150,6 +152,9 @@ enum ErrorPresenter {
             throw fail("stopped at \(step)\(cause). Then: 'rabbit-wizard retry \(step)' or 'rabbit-wizard rollback \(step)'.", code: .failed)
         case .journalFailed(let problem):
             throw fail(WorkflowError.journal(problem), code: .staleOrDirty)
+        case .interrupted(let next):
+            throw fail("stopped by Ctrl-C at a safe point\(next.map { ", before \($0)" } ?? ""): nothing is half-done. "
+                       + "Run the same command again to go on.", code: .interrupted)
         }
     }
 

@@ -36,6 +36,7 @@ struct RabbitWizard: AsyncParsableCommand {
               4   host unreachable, or a host key problem
               5   stale plan, or an interrupted or damaged journal (see status / journal repair)
               6   another wizard holds the state directory, or left a stale lock
+              130 stopped by Ctrl-C at a safe point (run the same command again)
               64  bad input: a flag or value is wrong; nothing was run
             """,
         version: "rabbit-wizard \(version) (\(TerminalLibrary.version))",

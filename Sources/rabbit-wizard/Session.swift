@@ -81,10 +81,12 @@ struct Session {
                 throw ErrorPresenter.fail(WorkflowError.journal(error), code: .staleOrDirty)
             }
         }
+        Interruption.install()
         let interpreter = Interpreter(
             steps: steps, journal: journal, context: context(waived: waived, quiet: quiet, journal: journal), operator: CLIOperator(yes: yes),
             crashPoint: crashPoint,
-            observe: { state, event in if !quiet { printer.observe(state, event) } })
+            observe: { state, event in if !quiet { printer.observe(state, event) } },
+            stopRequested: { Interruption.requested })
         let final = await interpreter.run(initial)
         await executor.shutdown()
         return final

@@ -101,6 +101,15 @@ import Workflow
         let checks = InstallationChecksStep(topology: topology)
         let findings = try await checks.check(context)
         #expect(findings.map(\.name) == ["two-node-cluster"], "\(findings)")
+        // reliability.md case 3: a node name typed with the wrong case is caught, with the real name.
+        var miscased = topology
+        miscased.nodes[1].nodeName = NodeName(name: "rabbit-B", host: miscased.nodes[1].host)
+        let caseFindings = try await InstallationChecksStep(topology: miscased).check(context)
+        let mismatch = caseFindings.first { $0.name == "node-name-mismatch" }
+        #expect(mismatch?.node == "node-b")
+        #expect(mismatch?.message == "the host has a node named rabbit-b@localhost, not rabbit-B@localhost: node names are case-sensitive",
+                "\(caseFindings)")
+        #expect(mismatch?.fix == "set node_name: rabbit-b@localhost for node-b in the topology")
 
         let cookie = ErlangCookieStep(topology: topology)
         for step in [PartitionHandlingStep(topology: topology) as any Step, cookie] {

@@ -121,6 +121,32 @@ import Testing
         #expect(bed.converged())
     }
 
+    /// The first Ctrl-C stops at the next safe point (here: before file-b starts), nothing half-done.
+    @Test func ctrlCStopsAtTheNextSafePoint() async throws {
+        let bed = Bed()
+        defer { Support.remove(bed.root) }
+        let started = await Support.run(
+            ["sh", "-c", "\"$@\" > \"$0\" 2>&1 & echo $!", bed.root + "/run.out", Support.productBinary, "apply", "--yes",
+             "--state-dir", bed.state],
+            environment: bed.env.merging(["RABBIT_WIZARD_PAUSE_AT": "verified:file-a"]) { $1 })
+        let pid = try #require(Int32(started.stdout.text.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(await Support.waitUntil(.seconds(20)) {
+            (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.contains(") T ") == true
+        })
+        kill(pid, SIGINT)
+        kill(pid, SIGCONT)
+        #expect(await Support.waitUntil(.seconds(20)) { kill(pid, 0) != 0 })
+        let out = Support.read(bed.root + "/run.out")
+        #expect(out.contains("stopped by Ctrl-C at a safe point, before file-b"), "\(out)")
+        #expect(!FileManager.default.fileExists(atPath: bed.path("file-b")), "file-b was started after Ctrl-C")
+        let status = await bed.wizard(["status"])
+        #expect(!status.stdout.text.contains("interrupted"), "a step was left half-done:\n\(status.stdout.text)")
+        #expect(!status.stdout.text.contains("lock:"), "the lock was not released")
+        let resumed = await bed.wizard(["apply", "--yes"])
+        #expect(resumed.termination == .exited(code: 0))
+        #expect(bed.converged())
+    }
+
     @Test func planIsWhatApplyDoes() async throws {
         let bed = Bed()
         defer { Support.remove(bed.root) }

@@ -57,6 +57,7 @@ struct Drive {
         case .rolledBack(let s): "rolled-back " + s.map(\.rawValue).joined(separator: ",")
         case .quit(let s): "quit \(s)"
         case .journalFailed: "journal-failed"
+        case .interrupted(let next): "interrupted \(next?.rawValue ?? "-")"
         }
     }
 }
@@ -303,6 +304,14 @@ func state(_ mode: RunMode = .apply, queue: [StepID] = abc, journal: JournalStat
         }
         #expect(d.trace.last == "finish journal-failed")
         #expect(!d.trace.contains("apply a"))
+    }
+
+    @Test func interruptEndsTheRunWhereItIs() {
+        var d = Drive(state: state())
+        d.run { e in if case .check("b") = e { return .interrupt(next: "b") }; return happy(e) }
+        #expect(d.trace.suffix(2) == ["check b", "finish interrupted b"])
+        #expect(d.state.statuses["a"] == .done)
+        #expect(d.state.statuses["b"] == .pending)
     }
 
     @Test func retryChoiceResetsAttemptsAndStartsFromCheck() {
