@@ -47,6 +47,19 @@ import Testing
             }
         }
 
+        /// Starts `apply --yes` in the background, stopped (SIGSTOP) at `point`; returns its pid once stopped.
+        func applyPaused(at point: String, output: String) async throws -> Int32 {
+            let started = await Support.run(
+                ["sh", "-c", "\"$@\" > \"$0\" 2>&1 & echo $!", output, Support.productBinary, "apply", "--yes", "--state-dir", state],
+                environment: env.merging(["RABBIT_WIZARD_PAUSE_AT": point]) { $1 })
+            let pid = try #require(Int32(started.stdout.text.trimmingCharacters(in: .whitespacesAndNewlines)))
+            let paused = await Support.waitUntil(.seconds(20)) {
+                (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.contains(") T ") == true
+            }
+            #expect(paused, "apply did not reach its pause point \(point)")
+            return pid
+        }
+
         func mutatingCommands() -> Int {
             ((try? CommandLog.read(path: state + "/commands.jsonl")) ?? []).filter(\.mutates).count
         }
@@ -103,15 +116,7 @@ import Testing
     @Test func secondConcurrentApplyRefusesAndNamesTheHolder() async throws {
         let bed = Bed()
         defer { Support.remove(bed.root) }
-        let started = await Support.run(
-            ["sh", "-c", "\"$@\" > \"$0\" 2>&1 & echo $!", bed.root + "/first.out", Support.productBinary, "apply", "--yes",
-             "--state-dir", bed.state],
-            environment: bed.env.merging(["RABBIT_WIZARD_PAUSE_AT": "began:file-b"]) { $1 })
-        let pid = try #require(Int32(started.stdout.text.trimmingCharacters(in: .whitespacesAndNewlines)))
-        let paused = await Support.waitUntil(.seconds(20)) {
-            (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.contains(") T ") == true
-        }
-        #expect(paused, "the first apply did not reach its pause point")
+        let pid = try await bed.applyPaused(at: "began:file-b", output: bed.root + "/first.out")
         let second = await bed.wizard(["apply", "--yes"])
         #expect(second.termination == .exited(code: 6))
         #expect(second.stderr.text.contains("pid \(pid)"), "\(second.stderr.text)")
@@ -125,14 +130,7 @@ import Testing
     @Test func ctrlCStopsAtTheNextSafePoint() async throws {
         let bed = Bed()
         defer { Support.remove(bed.root) }
-        let started = await Support.run(
-            ["sh", "-c", "\"$@\" > \"$0\" 2>&1 & echo $!", bed.root + "/run.out", Support.productBinary, "apply", "--yes",
-             "--state-dir", bed.state],
-            environment: bed.env.merging(["RABBIT_WIZARD_PAUSE_AT": "verified:file-a"]) { $1 })
-        let pid = try #require(Int32(started.stdout.text.trimmingCharacters(in: .whitespacesAndNewlines)))
-        #expect(await Support.waitUntil(.seconds(20)) {
-            (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.contains(") T ") == true
-        })
+        let pid = try await bed.applyPaused(at: "verified:file-a", output: bed.root + "/run.out")
         kill(pid, SIGINT)
         kill(pid, SIGCONT)
         #expect(await Support.waitUntil(.seconds(20)) { kill(pid, 0) != 0 })
