@@ -21,13 +21,11 @@ public struct ErlangCookieStep: Step {
 
     public func check(_ context: StepContext) async throws(StepFailure) -> [Finding] {
         let seed = seed(context)
-        let r = await context.executor.run(CommandSpec(["cat", "--", seed.profile.cookieFile], on: seed.spec.target, timeout: .seconds(30),
-                                                       mutates: false, step: id.rawValue, stdoutIsSecret: true))
-        guard r.succeeded, let cookie = r.secretStdout else {
-            return [Finding("seed-cookie-unreadable", .error, node: seed.spec.name, message: "cannot read \(seed.profile.cookieFile)",
+        let cookie: Secret
+        do { cookie = try await seedCookie(context) } catch {
+            return [Finding("seed-cookie-unreadable", .error, node: seed.spec.name, message: error.cause,
                             fix: "the wizard needs root (or the rabbitmq user) on the seed")]
         }
-        context.executor.register(secret: cookie)
         return cookie.withBytes { bytes in
             switch CookieRules.problem(bytes) {
             case nil: []
