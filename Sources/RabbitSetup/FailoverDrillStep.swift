@@ -32,7 +32,7 @@ public struct FailoverDrillStep: Step {
         public var backInRunningSeconds: Double
     }
 
-    var probeHost: String { lb.listenAddress.value == "0.0.0.0" ? lb.host.value : lb.listenAddress.value }
+    var probeHost: String { lb.clientHost }
 
     public func check(_ context: StepContext) async throws(StepFailure) -> [Finding] {
         let running = await context.executor.run(CommandSpec(LoadBalancerLayout.layout(for: lb).running, on: lb.target, timeout: .seconds(30),

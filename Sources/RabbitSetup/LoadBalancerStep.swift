@@ -64,7 +64,7 @@ public struct LoadBalancerStep: Step {
     }
 
     /// Where the controller reaches the load balancer.
-    var probeHost: String { lb.listenAddress.value == "0.0.0.0" ? lb.host.value : lb.listenAddress.value }
+    var probeHost: String { lb.clientHost }
 
     static func listening(_ host: String, _ port: Int) -> Bool {
         do { _ = try AMQPProbe(host: host, port: port, timeout: .milliseconds(500)).hello(); return true } catch {

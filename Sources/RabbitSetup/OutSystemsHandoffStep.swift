@@ -26,7 +26,7 @@ public struct OutSystemsHandoffStep: Step {
     }
 
     var os: OutSystemsSpec { topology.outsystems }
-    var probeHost: String { lb.listenAddress.value == "0.0.0.0" ? lb.host.value : lb.listenAddress.value }
+    var probeHost: String { lb.clientHost }
     func seed(_ context: StepContext) -> RabbitNode { RabbitNode(topology.seed, executor: context.executor, step: id) }
 
     public func check(_ context: StepContext) async throws(StepFailure) -> [Finding] {

@@ -105,6 +105,10 @@ public struct LoadBalancerSpec: Sendable, Equatable {
     public var sandboxDir: String?
     /// Seconds a connection may stay idle; must exceed the AMQP heartbeat traffic interval.
     public var idleTimeout: Int = 3600
+
+    /// The address a client dials to reach the load balancer: the listen address, unless that is the
+    /// wildcard, then the host's name. Used by the probes, the drill and the OutSystems hand-off.
+    public var clientHost: String { listenAddress.value == "0.0.0.0" ? host.value : listenAddress.value }
 }
 
 /// What the OutSystems Configuration Tool's Cache tab will use.
