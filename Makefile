@@ -1,11 +1,14 @@
 # The README's commands. Both install the Debian packages they need first (as root).
-.PHONY: demo test deps build clean
+.PHONY: wizard demo test deps build clean
 
 deps:
 	scripts/install-deps.sh
 
 build:
 	swift build
+
+wizard: deps
+	scripts/wizard.sh
 
 demo: deps
 	scripts/demo.sh

@@ -45,6 +45,7 @@ let package = Package(
         .target(name: "TestKit", dependencies: ["Workflow", "Executor"], path: "Tests/TestKit"),
         .testTarget(name: "ExecutorTests", dependencies: ["Executor", "TestKit", "rabbit-wizard"]),
         .testTarget(name: "WorkflowTests", dependencies: ["Workflow"]),
+        .testTarget(name: "WizardTUITests", dependencies: ["WizardTUI", "Workflow"], exclude: ["Snapshots"]),
         .testTarget(name: "RabbitSetupTests", dependencies: ["RabbitSetup", "Workflow", "Executor", "TestKit", "rabbit-wizard"]),
     ]
 )

@@ -10,6 +10,7 @@ packages=(
   nginx-light        # the nginx load balancer ...
   libnginx-mod-stream  # ... with its TCP stream module
   haproxy            # the HAProxy load balancer
+  tmux               # the wizard screen's end-to-end tests drive it through tmux
 )
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: run as root (or with sudo): apt-get install ${packages[*]}" >&2

@@ -66,7 +66,7 @@ public final class Executor: Sendable {
         let started = Date()
         let clock = ContinuousClock()
         let start = clock.now
-        emit(.started(id: id, step: spec.step, target: spec.target.description, argv: argv))
+        emit(.started(id: id, step: spec.step, target: spec.target.description, argv: argv, mutates: spec.mutates))
 
         let transport: any Transport
         switch spec.target {

@@ -21,10 +21,15 @@ enum ErrorPresenter {
     }
 
     /// A message for the user and the exit code that goes with it.
-    static func fail(_ message: String, code: Code) -> any Error {
-        FileHandle.standardError.write(Data("rabbit-wizard: \(message)\n".utf8))
-        return ExitCode(code.rawValue)
+    /// An error for the operator: printed once, by ``RabbitWizard/main()``, as `rabbit-wizard: MESSAGE`,
+    /// and the process exits with `code`. Nothing prints it earlier, so the TUI can show it instead.
+    struct Failure: Error, CustomStringConvertible {
+        var message: String
+        var code: Code
+        var description: String { message }
     }
+
+    static func fail(_ message: String, code: Code) -> any Error { Failure(message: message, code: code) }
 
     static func fail(_ error: any Error, code: Code) -> any Error { fail(describe(error), code: code) }
 
@@ -69,6 +74,7 @@ enum ErrorPresenter {
         case let e as TopologyError: return describe(e)
         case let e as JournalProblem: return describe(WorkflowError.journal(e))
         case let e as StepFailure: return PlanText.failure(e)
+        case let e as Failure: return e.message
         default: return String(describing: error)
         }
     }
@@ -123,39 +129,47 @@ enum ErrorPresenter {
         }
     }
 
-    /// Words and exit code for how a run ended; returns normally on success.
-    static func exit(for state: RunnerState) throws {
-        guard let outcome = state.outcome else { return }
+    /// Words and exit code for how a run ended (nil while it has not ended). Pure: the CLI prints it, the
+    /// TUI shows it.
+    static func summary(for state: RunnerState) -> (message: String, code: Code)? {
+        guard let outcome = state.outcome else { return nil }
         switch outcome {
         case .completed:
             let done = state.statuses.values.filter { $0 == .done }.count
-            if state.mode != .plan { print("Done: \(done) of \(state.order.count) steps are done.") }
+            return (state.mode == .plan ? "Planned; nothing was changed." : "Done: \(done) of \(state.order.count) steps are done.", .success)
         case .rolledBack(let steps):
-            print(steps.isEmpty ? "Nothing needed rolling back." : "Rolled back: \(steps.map(\.rawValue).joined(separator: ", ")).")
+            return (steps.isEmpty ? "Nothing needed rolling back." : "Rolled back: \(steps.map(\.rawValue).joined(separator: ", ")).", .success)
         case .failed(let step, let failure):
             let next = failure.outcomeUnknown ? " Its outcome is unknown: run 'rabbit-wizard status', then apply (reconciles) or rollback \(step)."
                 : " Then: 'rabbit-wizard retry \(step)' or 'rabbit-wizard rollback \(step)'."
-            throw fail("\(step) failed: \(PlanText.failure(failure)).\(next)", code: .failed)
+            return ("\(step) failed: \(PlanText.failure(failure)).\(next)", .failed)
         case .blocked(let step, let findings):
             let list = findings.map { PlanText.finding($0, indent: "  ") }.joined(separator: "\n")
-            throw fail("\(step) is blocked by findings:\n\(list)\nFix them, or waive by name with --waive NAME.", code: .failed)
+            return ("\(step) is blocked by findings:\n\(list)\nFix them, or waive by name with --waive NAME.", .failed)
         case .stalePlan(let step, let reviewed, let now):
-            throw fail("the plan of \(step) changed since it was reviewed (\(reviewed) -> \(now)): run 'rabbit-wizard plan' again", code: .staleOrDirty)
+            return ("the plan of \(step) changed since it was reviewed (\(reviewed) -> \(now)): run 'rabbit-wizard plan' again", .staleOrDirty)
         case .needsConfirmation(let step, _):
-            throw fail("\(step) needs confirmation: run in a terminal, or pass --yes", code: .needsConfirmation)
+            return ("\(step) needs confirmation: run in a terminal, or pass --yes", .needsConfirmation)
         case .quit(let step):
             if state.statuses[step] == .failed, state.toReconcile.isEmpty, state.attempts[step] == nil {
-                throw fail("\(step) was interrupted in an earlier run and is not finished. Continue with 'rabbit-wizard apply --yes' "
-                           + "or undo it with 'rabbit-wizard rollback \(step)'", code: .staleOrDirty)
+                return ("\(step) was interrupted in an earlier run and is not finished. Continue with 'rabbit-wizard apply --yes' "
+                        + "or undo it with 'rabbit-wizard rollback \(step)'", .staleOrDirty)
             }
             let cause = state.failures[step].map { ": \(PlanText.failure($0))" } ?? ""
-            throw fail("stopped at \(step)\(cause). Then: 'rabbit-wizard retry \(step)' or 'rabbit-wizard rollback \(step)'.", code: .failed)
+            return ("stopped at \(step)\(cause). Then: 'rabbit-wizard retry \(step)' or 'rabbit-wizard rollback \(step)'.", .failed)
         case .journalFailed(let problem):
-            throw fail(WorkflowError.journal(problem), code: .staleOrDirty)
+            return (describe(WorkflowError.journal(problem)), .staleOrDirty)
         case .interrupted(let next):
-            throw fail("stopped by Ctrl-C at a safe point\(next.map { ", before \($0)" } ?? ""): nothing is half-done. "
-                       + "Run the same command again to go on.", code: .interrupted)
+            return ("stopped by Ctrl-C at a safe point\(next.map { ", before \($0)" } ?? ""): nothing is half-done. "
+                    + "Run the same command again to go on.", .interrupted)
         }
+    }
+
+    /// Prints how a run ended; throws the matching exit code unless it succeeded.
+    static func exit(for state: RunnerState) throws {
+        guard let (message, code) = summary(for: state) else { return }
+        guard code == .success else { throw fail(message, code: code) }
+        if state.mode != .plan { print(message) }
     }
 
     static func describe(_ p: HostName.Problem) -> String {

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Executor
+import Foundation
+import Logging
 import WizardTUI
 
 @main
@@ -9,7 +11,16 @@ struct RabbitWizard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rabbit-wizard",
         abstract: "Turn separate RabbitMQ servers into a cluster behind a TCP load balancer, step by step.",
+        usage: """
+            rabbit-wizard [--config FILE] [--ascii]     the wizard screen (a terminal is needed)
+            rabbit-wizard <subcommand> [options]         the same steps, for scripts and automation
+            """,
         discussion: """
+            Without a subcommand the wizard screen opens on the topology given with --config, or on the \
+            sandbox's topology when a sandbox is running (rabbit-wizard sandbox up). It lists the steps beside \
+            a live log; Enter runs every pending step, asking before each change; r retries a step, u rolls one \
+            back, p shows the plan with diffs, l the command log, ? all keys.
+
             Every command the wizard runs, locally or over ssh, goes through one executor that enforces a \
             deadline, scrubs secrets and appends a record to the command log in the state directory \
             (default: $XDG_STATE_HOME/rabbit-wizard or ~/.local/state/rabbit-wizard).
@@ -45,4 +56,71 @@ struct RabbitWizard: AsyncParsableCommand {
             LogCommand.self, JournalCommand.self, SandboxCommand.self, ExecCommand.self, KnownHostsCommand.self,
         ]
     )
+
+    @OptionGroup var options: WorkflowOptions
+
+    @Flag(help: "Draw with ASCII only (the default follows the terminal's locale).")
+    var ascii = false
+
+    /// Errors for the operator (``ErrorPresenter/Failure``) are printed here, once, after any screen is closed.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let failure as ErrorPresenter.Failure {
+            FileHandle.standardError.write(Data("rabbit-wizard: \(failure.message)\n".utf8))
+            Foundation.exit(failure.code.rawValue)
+        } catch {
+            exit(withError: error)
+        }
+    }
+
+    /// The wizard screen.
+    mutating func run() async throws {
+        guard isatty(0) == 1, isatty(1) == 1 else {
+            throw ErrorPresenter.fail("the wizard screen needs a terminal. For scripts and pipes use the subcommands: "
+                                      + "rabbit-wizard plan | apply | status | retry | rollback | log (see rabbit-wizard --help)", code: .badInput)
+        }
+        if options.outsystemsPasswordStdin {
+            throw ErrorPresenter.fail("--outsystems-password-stdin: the wizard screen reads the terminal; use --outsystems-password-file FILE", code: .badInput)
+        }
+        var options = self.options
+        if options.config == nil {
+            let sandbox = SandboxCommand.defaultDir() + "/topology.yml"
+            guard FileManager.default.fileExists(atPath: sandbox) else {
+                throw ErrorPresenter.fail("no topology: pass --config FILE (see Resources/topology.example.yml), or start a sandbox to try "
+                                          + "the wizard on: rabbit-wizard sandbox up", code: .badInput)
+            }
+            options.config = sandbox
+        }
+        let session = try Session.open(options)
+        // Nothing may write to the terminal behind the screen's back.
+        LoggingSystem.bootstrap { _ in SwiftLogNoOpLogHandler() }
+        let engine = TUIEngine(session: session, configPath: options.config!)
+        let ascii = self.ascii
+        let code: Int32 = try await MainActor.run {
+            let screen: CursesScreen
+            do throws(CursesScreen.Problem) {
+                screen = try CursesScreen(noColor: !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty)
+            } catch {
+                switch error {
+                case .notATerminal: throw ErrorPresenter.fail("the wizard screen needs a terminal; use the subcommands", code: .badInput)
+                case .unknownTerminal(let t):
+                    throw ErrorPresenter.fail("the terminal type TERM=\(t) is unknown to ncurses: set TERM (for example xterm-256color), "
+                                              + "or use the subcommands", code: .badInput)
+                }
+            }
+            let app = WizardApp(screen: screen, engine: engine, glyphs: ascii || !CursesScreen.utf8 ? .ascii : .unicode) { code, why in
+                FileHandle.standardError.write(Data("\nrabbit-wizard: \(why)\n".utf8))
+                _exit(code)
+            }
+            return app.run()
+        }
+        await session.executor.shutdown()
+        if code != 0 { throw ExitCode(code) }
+    }
 }

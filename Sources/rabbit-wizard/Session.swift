@@ -1,6 +1,7 @@
 import ArgumentParser
 import Executor
 import Foundation
+import RabbitSetup
 import Workflow
 
 /// Everything one workflow command needs: the state directory, the executor, the steps and the journal.
@@ -8,6 +9,8 @@ struct Session {
     let state: StateDirectory
     let executor: Executor
     let steps: [any Step]
+    /// nil for the test-only file steps.
+    var topology: Topology?
     var secrets: [String: Secret] = [:]
 
     var order: [StepID] { steps.map(\.id) }
@@ -19,13 +22,13 @@ struct Session {
     static let pauseVariable = "RABBIT_WIZARD_PAUSE_AT"
 
     static func open(_ options: WorkflowOptions, dryRun: Bool = false) throws -> Session {
-        let (steps, topologyState) = try StepCatalog.steps(config: options.config)
+        let (steps, topologyState, topology) = try StepCatalog.steps(config: options.config)
         var stateOptions = options.state
         if stateOptions.stateDir == nil { stateOptions.stateDir = topologyState }
         let (state, executor) = try stateOptions.open(dryRun: dryRun)
         let secrets = try options.secrets()
         for secret in secrets.values { executor.register(secret: secret) }
-        return Session(state: state, executor: executor, steps: steps, secrets: secrets)
+        return Session(state: state, executor: executor, steps: steps, topology: topology, secrets: secrets)
     }
 
     /// The journal folded into step states; a damaged journal is an error with its recovery path.
@@ -50,21 +53,62 @@ struct Session {
         }
     }
 
-    func context(waived: [String], quiet: Bool = false, journal: Journal? = nil) -> StepContext {
-        StepContext(executor: executor, waived: Set(waived), progress: { message in if !quiet { print("  ... \(message)") } },
+    /// What a run reports and asks, and how it is stopped: the CLI prints and prompts, the TUI posts
+    /// events to the screen.
+    struct RunHooks: Sendable {
+        var answerer: any Operator
+        var observe: @Sendable (RunnerState, RunnerEvent) -> Void
+        var progress: @Sendable (String) -> Void
+        var evidence: @Sendable (StepID, String, String) -> Void
+        var stopRequested: @Sendable () -> Bool
+        var takeOverStaleLock: Bool
+
+        /// Printing to the terminal (nothing with `quiet`), answering by prompt or by `--yes`, stopping on Ctrl-C.
+        static func cli(_ session: Session, yes: Bool, quiet: Bool) -> RunHooks {
+            let printer = ProgressPrinter(titles: Dictionary(uniqueKeysWithValues: session.steps.map { ($0.id, $0.title) }))
+            Interruption.install()
+            return RunHooks(answerer: CLIOperator(yes: yes),
+                            observe: { state, event in if !quiet { printer.observe(state, event) } },
+                            progress: { message in if !quiet { print("  ... \(message)") } },
+                            evidence: { _, title, text in if !quiet { print("  \(title):\n" + text) } },
+                            stopRequested: { Interruption.requested }, takeOverStaleLock: yes)
+        }
+    }
+
+    func context(waived: [String], journal: Journal? = nil, progress: @escaping @Sendable (String) -> Void = { _ in },
+                 evidence: @escaping @Sendable (StepID, String, String) -> Void = { _, _, _ in }) -> StepContext
+    {
+        StepContext(executor: executor, waived: Set(waived), progress: progress,
                     record: { event in
                         try? journal?.append(event)
-                        if case .evidence(_, let title, let text) = event, !quiet { print("  \(title):\n" + text) }
+                        if case .evidence(let step, let title, let text) = event { evidence(step, title, text) }
                     }, secrets: secrets)
+    }
+
+    /// What one step shows now, read-only: its plan, and whether an empty plan verifies (`status`, the TUI).
+    func observe(_ step: any Step, _ context: StepContext) async -> (live: String, pendingChanges: Int?) {
+        do {
+            let plan = try await step.plan(context)
+            guard plan.isEmpty else { return ("\(plan.changes.count) change(s) pending", plan.changes.count) }
+            do {
+                try await step.verify(context)
+                return ("up to date (verified)", 0)
+            } catch { return ("plan empty but not verified: \(PlanText.failure(error))", 0) }
+        } catch {
+            return ("cannot observe: \(PlanText.failure(error))", nil)
+        }
+    }
+
+    func run(_ initial: RunnerState, command: String, yes: Bool, waived: [String], quiet: Bool = false) async throws -> RunnerState {
+        try await run(initial, command: command, waived: waived, hooks: .cli(self, yes: yes, quiet: quiet))
     }
 
     /// Runs the interpreter under the lock with a new journal file; returns the final state.
     /// A read-only run (`plan`) takes no lock and writes no journal.
-    func run(_ initial: RunnerState, command: String, yes: Bool, waived: [String], quiet: Bool = false) async throws -> RunnerState {
+    func run(_ initial: RunnerState, command: String, waived: [String], hooks: RunHooks) async throws -> RunnerState {
         let readOnly = initial.mode == .plan
-        let lock = readOnly ? nil : try lock(command: command, takeOverStale: yes)
+        let lock = readOnly ? nil : try lock(command: command, takeOverStale: hooks.takeOverStaleLock)
         defer { lock?.release() }
-        let printer = ProgressPrinter(titles: Dictionary(uniqueKeysWithValues: steps.map { ($0.id, $0.title) }))
         let crashAt = ProcessInfo.processInfo.environment[Session.crashVariable]
         let pauseAt = ProcessInfo.processInfo.environment[Session.pauseVariable]
         let crashPoint: @Sendable (String) -> Void = { point in
@@ -81,12 +125,10 @@ struct Session {
                 throw ErrorPresenter.fail(WorkflowError.journal(error), code: .staleOrDirty)
             }
         }
-        Interruption.install()
         let interpreter = Interpreter(
-            steps: steps, journal: journal, context: context(waived: waived, quiet: quiet, journal: journal), operator: CLIOperator(yes: yes),
-            crashPoint: crashPoint,
-            observe: { state, event in if !quiet { printer.observe(state, event) } },
-            stopRequested: { Interruption.requested })
+            steps: steps, journal: journal,
+            context: context(waived: waived, journal: journal, progress: hooks.progress, evidence: hooks.evidence),
+            operator: hooks.answerer, crashPoint: crashPoint, observe: hooks.observe, stopRequested: hooks.stopRequested)
         let final = await interpreter.run(initial)
         await executor.shutdown()
         return final

@@ -36,25 +36,12 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         let session = try Session.open(options)
         let journal = try session.journalState()
-        let context = session.context(waived: options.waive, quiet: true)
+        let context = session.context(waived: options.waive)
         var rows: [Row] = []
         for step in session.steps {
             let recorded = journal.status(step.id)
             var row = Row(id: step.id, title: step.title, recorded: recorded, live: "", lastFailure: journal.records[step.id]?.failure.map(PlanText.failure))
-            do {
-                let plan = try await step.plan(context)
-                row.pendingChanges = plan.changes.count
-                if plan.isEmpty {
-                    do {
-                        try await step.verify(context)
-                        row.live = "up to date (verified)"
-                    } catch { row.live = "plan empty but not verified: \(PlanText.failure(error))" }
-                } else {
-                    row.live = "\(plan.changes.count) change(s) pending"
-                }
-            } catch {
-                row.live = "cannot observe: \(PlanText.failure(error))"
-            }
+            (row.live, row.pendingChanges) = await session.observe(step, context)
             rows.append(row)
         }
         await session.executor.shutdown()

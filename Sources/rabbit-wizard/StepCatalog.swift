@@ -31,13 +31,13 @@ enum StepCatalog {
         return steps
     }
 
-    /// The steps and the topology's own state folder (used when --state-dir is not given).
-    static func steps(config: String?) throws -> (steps: [any Step], stateDir: String?) {
+    /// The steps, the topology's own state folder (used when --state-dir is not given) and the topology.
+    static func steps(config: String?) throws -> (steps: [any Step], stateDir: String?, topology: Topology?) {
         if let file = ProcessInfo.processInfo.environment[testStepsVariable] {
             guard let data = FileManager.default.contents(atPath: file),
                 let files = try? JSONDecoder().decode([TestFile].self, from: data)
             else { throw ValidationError("\(testStepsVariable)=\(file): cannot read the test step list") }
-            return (files.map { FileContentStep(id: StepID($0.id), path: $0.path, content: Array($0.content.utf8), mode: $0.mode ?? "644") }, nil)
+            return (files.map { FileContentStep(id: StepID($0.id), path: $0.path, content: Array($0.content.utf8), mode: $0.mode ?? "644") }, nil, nil)
         }
         guard let config else {
             throw ValidationError("Missing --config FILE: the topology file that names your RabbitMQ servers "
@@ -45,7 +45,7 @@ enum StepCatalog {
         }
         do {
             let topology = try TopologyParser.load(path: config)
-            return (steps(for: topology), topology.stateDir)
+            return (steps(for: topology), topology.stateDir, topology)
         } catch {
             throw ErrorPresenter.fail(error, code: .badInput)
         }

@@ -64,7 +64,7 @@ import TestKit
         let seen = Mutex<[String]>([])
         executor.subscribe { event in
             switch event {
-            case .started(_, _, _, let argv): seen.withLock { $0.append(contentsOf: argv) }
+            case .started(_, _, _, let argv, _): seen.withLock { $0.append(contentsOf: argv) }
             case .output(_, _, let line): seen.withLock { $0.append(line) }
             case .finished(let record): seen.withLock { $0.append(String(describing: record)) }
             }
@@ -127,7 +127,7 @@ import TestKit
         let events = Mutex<[String]>([])
         executor.subscribe { event in
             switch event {
-            case .started(let id, _, _, _): events.withLock { $0.append("start \(id)") }
+            case .started(let id, _, _, _, _): events.withLock { $0.append("start \(id)") }
             case .output(let id, let s, let l): events.withLock { $0.append("\(s) \(id) \(l)") }
             case .finished(let r): events.withLock { $0.append("end \(r.id)") }
             }

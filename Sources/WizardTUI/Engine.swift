@@ -1,0 +1,130 @@
+import Workflow
+
+/// The seam between the screen and the work. The TUI never calls the executor or a step itself: it sends
+/// requests, and the engine (built by the executable from the topology) posts events back. Long work runs
+/// off the input loop; everything it reports arrives as ``EngineEvent`` values.
+public protocol WizardEngine: Sendable {
+    /// Starts the engine; `events` may be called from any thread, at any time, until the process ends.
+    func start(events: @escaping @Sendable (EngineEvent) -> Void)
+    func perform(_ request: EngineRequest)
+}
+
+/// What the screen asks for.
+public enum EngineRequest: Sendable, Equatable {
+    /// Read the journal and observe every step now (read-only).
+    case observe
+    /// Check and plan every default step (read-only).
+    case plan(waived: Set<String>)
+    /// Apply: the given steps, or every default step when nil; interrupted steps are reconciled first.
+    case apply(only: [StepID]?, waived: Set<String>)
+    /// Roll back these steps, in this order.
+    case rollback([StepID])
+    /// The answer to ``EngineEvent/confirm(_:_:)``.
+    case confirm(Bool)
+    /// The answer to ``EngineEvent/choose(_:_:_:)``.
+    case choose(Choice)
+    /// First Ctrl-C: stop at the next safe point.
+    case stop
+    /// The operator checked that the wizard named by ``EngineEvent/staleLock(_:)`` is gone: take its lock
+    /// over and run the refused request again.
+    case takeOverStaleLock
+}
+
+/// A step as the screen needs to know it.
+public struct StepInfo: Sendable, Equatable {
+    public var id: StepID
+    public var title: String
+    public var runsByDefault: Bool
+    public var rollbackScope: RollbackScope
+
+    public init(id: StepID, title: String, runsByDefault: Bool = true, rollbackScope: RollbackScope = .complete) {
+        self.id = id
+        self.title = title
+        self.runsByDefault = runsByDefault
+        self.rollbackScope = rollbackScope
+    }
+}
+
+/// What the journal says when the wizard opens.
+public struct EngineSnapshot: Sendable, Equatable {
+    /// Shown in the title bar: the topology file, and what it describes.
+    public var label: String
+    public var steps: [StepInfo]
+    public var journal: JournalState
+    /// Steps a previous run left without a recorded end.
+    public var interrupted: [StepID]
+    /// What to type into the OutSystems Configuration Tool once the cluster is up.
+    public var handoff: [HandoffValue]
+
+    public init(label: String, steps: [StepInfo], journal: JournalState = JournalState(), interrupted: [StepID] = [],
+                handoff: [HandoffValue] = [])
+    {
+        self.label = label
+        self.steps = steps
+        self.journal = journal
+        self.interrupted = interrupted
+        self.handoff = handoff
+    }
+}
+
+/// What the engine reports.
+public enum EngineEvent: Sendable, Equatable {
+    case opened(EngineSnapshot)
+    /// A live observation of one step (from ``EngineRequest/observe``).
+    case observed(StepID, live: String, pendingChanges: Int?)
+    case observeFinished
+    /// The runner moved: its state after `event`.
+    case runner(RunnerState, RunnerEvent)
+    /// What a step is waiting for ("waiting for rabbit-b@localhost to start").
+    case progress(String)
+    case commandStarted(step: String?, target: String, argv: [String], mutates: Bool)
+    /// One line of output of a running command that changes something, already scrubbed of secrets.
+    case output(String)
+    case commandFinished(CommandSummary)
+    case evidence(StepID, title: String, text: String)
+    /// The runner asks: apply this plan?
+    case confirm(StepID, Plan)
+    /// The runner asks: what now, after a failure or an interrupted step?
+    case choose(StepID, [Choice], StepFailure?)
+    /// The run ended; `message` is the outcome in words (from the one error presenter).
+    case finished(message: String, ok: Bool)
+    /// A run could not start (the lock is held, the journal is damaged); nothing was changed.
+    case refused(String)
+    /// A run could not start: a wizard that is no longer running left its lock (who, in words).
+    case staleLock(String)
+}
+
+/// A finished command for the log view.
+public struct CommandSummary: Sendable, Equatable {
+    public var step: String?
+    public var target: String
+    public var argv: [String]
+    public var mutates: Bool
+    public var exit: String
+    public var ok: Bool
+    public var seconds: Double
+
+    public init(step: String?, target: String, argv: [String], mutates: Bool, exit: String, ok: Bool, seconds: Double) {
+        self.step = step
+        self.target = target
+        self.argv = argv
+        self.mutates = mutates
+        self.exit = exit
+        self.ok = ok
+        self.seconds = seconds
+    }
+}
+
+/// Command lines as the screen shows them: a `sh -c SCRIPT NAME ARGS` (how remote and file commands run)
+/// becomes the script's first line and the arguments, on one line.
+public enum CommandText {
+    public static func brief(_ argv: [String]) -> String {
+        if argv.count >= 3, argv[0].hasSuffix("sh"), argv[1] == "-c" {
+            let lines = argv[2].split(separator: "\n")
+            let first = lines.first.map { String($0).trimmingCharacters(in: .whitespaces) } ?? ""
+            let more = lines.count > 1 ? " ...(\(lines.count) lines)" : ""
+            return (["sh -c '\(first)\(more)'"] + argv.dropFirst(4)).joined(separator: " ")
+        }
+        return argv.joined(separator: " ")
+    }
+}

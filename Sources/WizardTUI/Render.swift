@@ -1,0 +1,423 @@
+import Workflow
+
+/// `render(state, size)`: the whole screen as a pure function of the state. Snapshot-tested as text.
+public enum Render {
+    public static let minimum = TerminalSize(rows: 24, cols: 80)
+
+    typealias Line = (text: String, style: Style)
+
+    public static func render(_ s: AppState, _ size: TerminalSize, glyphs g: Glyphs = .unicode) -> ScreenBuffer {
+        var b = ScreenBuffer(size)
+        guard size.rows >= minimum.rows, size.cols >= minimum.cols else {
+            b.put(0, 0, "rabbit-wizard needs at least \(minimum.cols)x\(minimum.rows);", .bold)
+            b.put(1, 0, "this terminal is \(size.cols)x\(size.rows). Enlarge it, or use the CLI (rabbit-wizard --help).")
+            return b
+        }
+        titleBar(&b, s, g)
+        var body = (top: 1, height: size.rows - 3)
+        // A question takes the bottom of the body; the view keeps the rest, so nothing hides behind it.
+        let question = s.prompt.map { promptLines(s, $0, width: size.cols - 8) }
+        if let q = question { body.height -= min(q.lines.count + 2, body.height - 4) }
+        switch s.view {
+        case .overview: overview(&b, s, g, body)
+        case .findings:
+            let (lines, cursor) = findingLines(s, g, width: size.cols - 2)
+            page(&b, s, g, body, title: "Findings (by node, errors first; w waives the marked one)", lines: lines, highlight: cursor)
+        case .plan: page(&b, s, g, body, title: planTitle(s), lines: planLines(s, g, width: size.cols - 2))
+        case .log: page(&b, s, g, body, title: logTitle(s), lines: logLines(s, width: size.cols - 2))
+        case .help: page(&b, s, g, body, title: "Keys", lines: helpLines(width: size.cols - 2))
+        case .summary: page(&b, s, g, body, title: "Summary", lines: summaryLines(s, g, width: size.cols - 2))
+        }
+        if let q = question { promptBox(&b, g, q, top: body.top + body.height, bottom: size.rows - 2) }
+        messageLine(&b, s, size.rows - 2)
+        hintBar(&b, s, size.rows - 1)
+        return b
+    }
+
+    // MARK: frame
+
+    static func titleBar(_ b: inout ScreenBuffer, _ s: AppState, _ g: Glyphs) {
+        let cols = b.size.cols
+        b.fill(0, from: 0, width: cols, with: " ", .reverse)
+        var right = "idle"
+        if let a = s.activity {
+            right = "\(spinner(s, g)) \(a.kind.rawValue)\(a.step.map { " \($0)" } ?? "") \(duration(s.clock - a.startedAt))"
+            if a.stopping { right += " (stopping)" }
+        }
+        let left = " rabbit-wizard \(g.vertical) \(s.label)"
+        b.put(0, 0, TextWidth.clip(left, cols - TextWidth.columns(right) - 3, ellipsis: g.ellipsis), .reverse)
+        b.put(0, cols - TextWidth.columns(right) - 1, right, .reverse)
+    }
+
+    static func messageLine(_ b: inout ScreenBuffer, _ s: AppState, _ row: Int) {
+        guard let m = s.message else { return }
+        b.put(row, 1, TextWidth.clip(m.text.replacingOccurrences(of: "\n", with: " "), b.size.cols - 2, ellipsis: "..."), m.ok ? .ok : .error)
+    }
+
+    static func hintBar(_ b: inout ScreenBuffer, _ s: AppState, _ row: Int) {
+        b.fill(row, from: 0, width: b.size.cols, with: " ", .reverse)
+        b.put(row, 0, TextWidth.clip(" " + hints(s), b.size.cols, ellipsis: ""), .reverse)
+    }
+
+    /// The keys that do something now, shortest first in the bar.
+    static func hints(_ s: AppState) -> String {
+        if let p = s.prompt {
+            switch p {
+            case .confirmPlan(_, _?), .confirmRollback(_, _?): return "type the word, Enter confirm  Esc cancel"
+            case .confirmPlan, .confirmRollback, .quit, .takeOverLock: return "y yes  n no  Up/Down scroll"
+            case .choose(_, let choices, _):
+                return KeyMap.choiceKeys.filter { choices.contains($0.choice) }.map { "\($0.key) \($0.short)" }.joined(separator: "  ")
+                    + "  l log  f findings  Esc overview"
+            case .resume: return "c continue (reconcile)  u roll back  Esc look first  q quit"
+            }
+        }
+        switch s.view {
+        case .overview: return "Enter run all  r retry step  u roll back  p plan  f findings  l log  o summary  ? help  q quit"
+        case .findings: return "Up/Down move  w waive/unwaive  Enter run  Esc back  ? help  q quit"
+        case .log: return "Up/Down scroll  s step filter  n host filter  Esc back  q quit"
+        default: return "Up/Down scroll  Esc back  ? help  q quit"
+        }
+    }
+
+    // MARK: overview: steps beside the live log pane
+
+    static func overview(_ b: inout ScreenBuffer, _ s: AppState, _ g: Glyphs, _ body: (top: Int, height: Int)) {
+        let leftWidth = b.size.cols >= 110 ? 42 : 34
+        for r in body.top..<(body.top + body.height) { b.put(r, leftWidth, g.vertical, .dim) }
+        var row = body.top
+        b.put(row, 1, "Steps", .bold)
+        row += 1
+        for (i, step) in s.steps.enumerated() {
+            let selected = i == s.selected
+            let mark = selected ? g.pointer : " "
+            let status = "\(statusMark(step.status, s, g)) \(step.status.rawValue)"
+            let idWidth = leftWidth - 3 - TextWidth.columns(status) - 1
+            b.put(row, 0, mark, .bold)
+            b.put(row, 2, TextWidth.clip(step.id.rawValue + (step.info.runsByDefault ? "" : "*"), idWidth, ellipsis: g.ellipsis))
+            b.put(row, leftWidth - 1 - TextWidth.columns(status), status, statusStyle(step.status))
+            if selected { b.paint(row, from: 0, width: leftWidth, .selected) }
+            row += 1
+        }
+        row += 1
+        if let step = s.selectedStep {
+            var lines: [Line] = [(step.info.title, .bold), ("recorded: \(step.recorded.rawValue)", .normal)]
+            if !step.info.runsByDefault { lines.append(("* opt-in: Enter skips it; r runs it", .dim)) }
+            if let live = s.live[step.id] { lines.append(("now: \(live)", .normal)) }
+            if let f = s.failures[step.id], [.failed, .unknown].contains(step.status) {
+                lines.append(("cause: \(f.cause)", .error))
+                if let fix = f.fix { lines.append(("fix: \(fix)", .warn)) }
+            }
+            switch step.info.rollbackScope {
+            case .complete: lines.append(("rollback restores everything", .dim))
+            case .partial(let what): lines.append(("rollback cannot restore \(what)", .dim))
+            case .needsConfirmation(let what): lines.append(("rollback DESTROYS \(what)", .warn))
+            }
+            let wrapped = lines.flatMap { l in TextWidth.wrap(l.text, leftWidth - 2).map { ($0, l.style) } }
+            for l in wrapped where row < body.top + body.height {
+                b.put(row, 1, l.0, l.1, width: leftWidth - 2)
+                row += 1
+            }
+        }
+        livePane(&b, s, g, left: leftWidth + 2, top: body.top, height: body.height)
+    }
+
+    /// What runs now and the streamed output, newest at the bottom.
+    static func livePane(_ b: inout ScreenBuffer, _ s: AppState, _ g: Glyphs, left: Int, top: Int, height: Int) {
+        let width = b.size.cols - left - 1
+        var row = top
+        if let a = s.activity {
+            b.put(row, left, "\(spinner(s, g)) \(capitalized(a.kind.rawValue))\(a.step.map { " \($0)" } ?? "")  \(duration(s.clock - a.startedAt))", .bold, width: width)
+            row += 1
+            if let c = a.command {
+                b.put(row, left, TextWidth.clip("running on \(c.target) for \(duration(s.clock - c.startedAt)):", width, ellipsis: g.ellipsis), .normal)
+                row += 1
+                b.put(row, left, TextWidth.clip("$ " + c.line, width, ellipsis: g.ellipsis), .key)
+                row += 1
+            }
+            if let w = a.waitingFor {
+                b.put(row, left, TextWidth.clip("waiting for: " + w, width, ellipsis: g.ellipsis), .warn)
+                row += 1
+            }
+        } else {
+            b.put(row, left, "Output", .bold)
+            row += 1
+        }
+        b.fill(row, from: left, width: width, with: g.horizontal, .dim)
+        row += 1
+        let room = top + height - row
+        guard room > 0 else { return }
+        var wrapped: [Line] = []
+        for line in s.output.suffix(room * 2) {
+            let style: Style = switch line.kind {
+            case .command: .key
+            case .output: .normal
+            case .progress: .warn
+            case .failure: .error
+            case .note: .ok
+            }
+            wrapped += TextWidth.wrap(line.text, width).map { ($0, style) }
+        }
+        if s.output.isEmpty {
+            wrapped = TextWidth.wrap(s.busy ? "(no output yet)" : "Nothing has run in this session. Enter runs every pending step.", width).map { ($0, .dim) }
+        }
+        for l in wrapped.suffix(room) {
+            b.put(row, left, l.text, l.style, width: width)
+            row += 1
+        }
+    }
+
+    // MARK: full-width pages
+
+    static func page(_ b: inout ScreenBuffer, _ s: AppState, _ g: Glyphs, _ body: (top: Int, height: Int), title: String, lines: [Line],
+                     highlight: Range<Int>? = nil)
+    {
+        let room = body.height - 1
+        let maxScroll = max(0, lines.count - room)
+        var scroll = min(s.scroll, maxScroll)
+        if let h = highlight { scroll = min(max(0, h.lowerBound - room / 2), maxScroll) }
+        var header = title
+        if lines.count > room { header += "  (\(scroll + 1)-\(min(scroll + room, lines.count)) of \(lines.count))" }
+        b.put(body.top, 1, TextWidth.clip(header, b.size.cols - 2, ellipsis: g.ellipsis), .bold)
+        for (i, l) in lines.dropFirst(scroll).prefix(room).enumerated() {
+            b.put(body.top + 1 + i, 1, TextWidth.clip(l.text, b.size.cols - 2, ellipsis: g.ellipsis), l.style)
+            if let h = highlight, h.contains(scroll + i) { b.paint(body.top + 1 + i, from: 0, width: b.size.cols, .selected) }
+        }
+    }
+
+    static func planTitle(_ s: AppState) -> String {
+        if case .confirmPlan(let id, _) = s.prompt { return "Plan review: \(id)" }
+        return s.activity?.kind == .planning ? "Plan (planning...)" : "Plan: what apply would change now"
+    }
+
+    static func planLines(_ s: AppState, _ g: Glyphs, width: Int) -> [Line] {
+        var ids = s.steps.map(\.id).filter { s.plans[$0] != nil || s.findings[$0] != nil }
+        if case .confirmPlan(let id, _) = s.prompt { ids = [id] }
+        if ids.isEmpty { return [(s.busy ? "Planning: checks run on every node..." : "No plan yet: press p to plan.", .dim)] }
+        var out: [Line] = []
+        for id in ids {
+            let title = s.steps.first { $0.id == id }?.info.title ?? ""
+            out.append(("\(id): \(title)", .bold))
+            for f in (s.findings[id] ?? []).sorted(by: { $0.severity < $1.severity }) where f.severity != .info {
+                out += wrapIndented("  \(f.severity.rawValue) \(f.name)\(f.node.map { " (\($0))" } ?? ""): \(f.message)", width, f.severity == .error ? .error : .warn)
+            }
+            guard let plan = s.plans[id] else {
+                out.append(("  not planned (blocked by its checks, or a step before it stopped)", .dim))
+                continue
+            }
+            if plan.isEmpty { out.append(("  nothing to do: already done", .ok)) }
+            for c in plan.changes {
+                out += wrapIndented("  \(c.action.rawValue) \(c.target)  \(c.summary)", width, .normal)
+                if c.secret { out.append(("      (secret: will change; never shown)", .warn)) }
+                if let d = c.destructive { out += wrapIndented("      DESTROYS: \(d)", width, .error) }
+                if c.before != nil || c.after != nil {
+                    for d in LineDiff.render(LineDiff.diff(c.before ?? "", c.after ?? "")) {
+                        let style: Style = d.hasPrefix("+") ? .added : d.hasPrefix("-") ? .removed : .dim
+                        out.append(("      " + d, style))
+                    }
+                }
+            }
+            out.append(("", .normal))
+        }
+        return out
+    }
+
+    /// The findings as lines, and which lines belong to the finding under the cursor.
+    static func findingLines(_ s: AppState, _ g: Glyphs, width: Int) -> (lines: [Line], cursor: Range<Int>?) {
+        let all = s.allFindings
+        if all.isEmpty {
+            return ([(s.findings.isEmpty ? "No checks have run yet: Enter runs the steps, p plans (both run the checks)." : "No findings: every check passed.", .dim)], nil)
+        }
+        var out: [Line] = []
+        var cursor: Range<Int>?
+        var node: String?? = .none
+        for (i, item) in all.enumerated() {
+            let f = item.finding
+            if node != .some(f.node) {
+                out.append((f.node.map { "\($0):" } ?? "whole cluster:", .bold))
+                node = .some(f.node)
+            }
+            let first = out.count
+            let waived = s.waived.contains(f.name)
+            let style: Style = waived ? .dim : f.severity == .error ? .error : f.severity == .warning ? .warn : .normal
+            out += wrapIndented("  \(f.severity.rawValue.uppercased()) \(f.name)\(waived ? " (waived)" : ""): \(f.message)", width, style)
+            if let fix = f.fix { out += wrapIndented("      fix: \(fix)", width, waived ? .dim : .normal) }
+            if i == s.findingCursor { cursor = first..<out.count }
+        }
+        return (out, cursor)
+    }
+
+    static func logTitle(_ s: AppState) -> String {
+        "Command log (\(s.filteredCommands.count) of \(s.commands.count)) step: \(s.logStep?.rawValue ?? "all")  host: \(s.logNode ?? "all")"
+    }
+
+    static func logLines(_ s: AppState, width: Int) -> [Line] {
+        let shown = s.filteredCommands
+        if shown.isEmpty { return [("No commands yet in this session. The full log: rabbit-wizard log", .dim)] }
+        return shown.map { c in
+            let text = "\(String(format: "%6.2fs", c.seconds)) \(c.exit.padding(toLength: 8, withPad: " ", startingAt: 0)) [\(c.step ?? "-")] \(c.target)  \(CommandText.brief(c.argv))"
+            return (text, c.ok ? .normal : .error)
+        }
+    }
+
+    static func helpLines(width: Int) -> [Line] {
+        var out: [Line] = [("The wizard walks through the steps in order; each checks, plans, asks, applies and verifies.", .normal),
+                           ("Nothing changes before you confirm a plan. Every command is in the command log (l).", .normal), ("", .normal)]
+        for b in KeyMap.bindings {
+            let keys = b.keys.map(\.label).joined(separator: " ")
+            let scope = b.scope == .everywhere ? "" : " (\(b.scope.rawValue))"
+            out.append(("  " + keys.padding(toLength: 14, withPad: " ", startingAt: 0) + b.help + scope, .normal))
+        }
+        out.append(("", .normal))
+        out.append(("After a failure:", .bold))
+        for c in KeyMap.choiceKeys { out.append(("  \(c.key)             \(c.label)", .normal)) }
+        return out
+    }
+
+    static func summaryLines(_ s: AppState, _ g: Glyphs, width: Int) -> [Line] {
+        var out: [Line] = []
+        if let m = s.message { out += wrapIndented(m.text, width, m.ok ? .ok : .error) + [("", .normal)] }
+        for step in s.steps {
+            out.append(("  \(statusMark(step.status, s, g)) \(step.id.rawValue.padding(toLength: 22, withPad: " ", startingAt: 0)) \(step.status.rawValue)", statusStyle(step.status)))
+        }
+        out.append(("", .normal))
+        out.append(("OutSystems Configuration Tool, Cache Invalidation Service:", .bold))
+        if s.handoff.isEmpty { out.append(("  (no load balancer in the topology: nothing to hand over yet)", .dim)) }
+        for v in s.handoff { out.append(("  " + v.label.padding(toLength: 16, withPad: " ", startingAt: 0) + v.value, .normal)) }
+        for e in s.evidence {
+            out.append(("", .normal))
+            out.append(("\(e.title) (\(e.step))", .bold))
+            out += e.text.split(separator: "\n").map { ("  " + $0, .normal) }
+        }
+        return out
+    }
+
+    // MARK: questions
+
+    /// The question's title and its lines, wrapped to `inner` columns.
+    static func promptLines(_ s: AppState, _ p: Prompt, width inner: Int) -> (title: String, lines: [Line]) {
+        var lines: [Line] = []
+        var title = ""
+        switch p {
+        case .confirmPlan(let id, let typed):
+            let plan = s.plans[id]
+            title = "Apply \(id)?"
+            lines.append(("\(plan?.changes.count ?? 0) change(s), shown above. Nothing has changed yet.", .normal))
+            if let typed {
+                lines.append(("This DESTROYS: \((plan?.destructive ?? []).joined(separator: "; "))", .error))
+                lines.append(("Type \(id) and press Enter to go ahead, Esc to decline:", .bold))
+                lines.append(("> " + typed + "_", .key))
+            } else {
+                lines.append(("y: apply it   n: stop here (nothing more is changed)", .bold))
+            }
+        case .choose(let id, let choices, let failure):
+            if let failure {
+                title = "\(id) failed"
+                lines.append(("Cause: \(failure.cause)", .error))
+                if let node = failure.node { lines.append(("Node: \(node)", .normal)) }
+                if let fix = failure.fix { lines.append(("Fix: \(fix)", .warn)) }
+                if failure.outcomeUnknown { lines.append(("Its outcome is unknown: it may have changed something.", .warn)) }
+            } else {
+                title = "\(id) was interrupted and is not finished"
+                lines.append(("Observation shows it still has changes to make.", .normal))
+            }
+            lines.append((KeyMap.choiceKeys.filter { choices.contains($0.choice) }.map { "\($0.key): \($0.label)" }.joined(separator: "   "), .bold))
+        case .confirmRollback(let ids, let typed):
+            title = ids.count == 1 ? "Roll back \(ids[0])?" : "Roll back \(ids.count) steps?"
+            if ids.count > 1 { lines.append(("In this order: \(ids.map(\.rawValue).joined(separator: ", "))", .normal)) }
+            for id in ids {
+                switch s.steps.first(where: { $0.id == id })?.info.rollbackScope ?? .complete {
+                case .complete: lines.append(("\(id): restores everything it changed", .normal))
+                case .partial(let what): lines.append(("\(id): cannot restore \(what)", .warn))
+                case .needsConfirmation(let what): lines.append(("\(id): DESTROYS \(what)", .error))
+                }
+            }
+            if let typed {
+                lines.append(("Type \(Wizard.expectedWord(p)!) and press Enter to go ahead, Esc to cancel:", .bold))
+                lines.append(("> " + typed + "_", .key))
+            } else {
+                lines.append(("y: roll back   n: cancel", .bold))
+            }
+        case .takeOverLock(let who):
+            title = "A wizard that is no longer running left its lock"
+            lines.append(("Left by \(who). Its process is gone; make sure no other wizard works on these servers.", .warn))
+            lines.append(("y: take the lock over and go on   n: leave it", .bold))
+        case .quit:
+            title = "A run is in progress"
+            lines.append(("Stop it at the next safe point (nothing half-done) and quit?", .normal))
+            lines.append(("y: stop and quit   n: keep running", .bold))
+        case .resume(let ids):
+            title = "The last run did not finish"
+            let rollingBack = ids.allSatisfy { id in s.steps.first { $0.id == id }?.recorded == .rollbackUnknown }
+            if rollingBack {
+                lines.append(("It stopped while rolling back \(ids.map(\.rawValue).joined(separator: ", ")): the outcome is unknown (the rollback began and never recorded an end).", .warn))
+                lines.append(("c or Enter: finish that rollback (nothing else is started)", .bold))
+            } else {
+                lines.append(("It stopped during \(ids.map(\.rawValue).joined(separator: ", ")): the outcome is unknown (it began and never recorded an end).", .warn))
+                lines.append(("c or Enter: observe what the servers show (reconcile), then continue", .bold))
+            }
+            lines.append(("u: roll it back    Esc: look around first    q: quit", .bold))
+        }
+        return (title, lines.flatMap { l in TextWidth.wrap(l.text, inner).map { ($0, l.style) } })
+    }
+
+    /// The question in a box from row `top` to the row before `bottom`.
+    static func promptBox(_ b: inout ScreenBuffer, _ g: Glyphs, _ q: (title: String, lines: [Line]), top: Int, bottom: Int) {
+        let width = b.size.cols - 4
+        let inner = width - 4
+        let (title, wrapped) = q
+        let height = bottom - top
+        let left = 2
+        for r in top..<(top + height) { b.fill(r, from: left, width: width) }
+        b.put(top, left, g.corners.tl + String(repeating: g.horizontal, count: width - 2) + g.corners.tr)
+        b.put(top, left + 2, " \(TextWidth.clip(title, width - 6, ellipsis: g.ellipsis)) ", .bold)
+        for (i, l) in wrapped.prefix(height - 2).enumerated() {
+            b.put(top + 1 + i, left, g.vertical)
+            b.put(top + 1 + i, left + 2, l.0, l.1, width: inner)
+            b.put(top + 1 + i, left + width - 1, g.vertical)
+        }
+        b.put(top + height - 1, left, g.corners.bl + String(repeating: g.horizontal, count: width - 2) + g.corners.br)
+    }
+
+    // MARK: helpers
+
+    static func wrapIndented(_ text: String, _ width: Int, _ style: Style) -> [Line] {
+        let indent = String(text.prefix { $0 == " " })
+        let wrapped = TextWidth.wrap(String(text.dropFirst(indent.count)), max(10, width - indent.count - 2))
+        return wrapped.enumerated().map { (i, l) in ((i == 0 ? indent : indent + "  ") + l, style) }
+    }
+
+    static func statusMark(_ st: RowStatus, _ s: AppState, _ g: Glyphs) -> String {
+        let unicode = g == .unicode
+        switch st {
+        case .pending: return unicode ? "·" : "."
+        case .checking, .running, .rollingBack: return spinner(s, g)
+        case .ready: return unicode ? "●" : "*"
+        case .done: return unicode ? "✓" : "+"
+        case .failed: return unicode ? "✗" : "x"
+        case .unknown: return "?"
+        case .rolledBack: return unicode ? "↺" : "<"
+        case .skipped: return "-"
+        }
+    }
+
+    static func statusStyle(_ st: RowStatus) -> Style {
+        switch st {
+        case .done: .ok
+        case .failed, .unknown: .error
+        case .ready, .checking, .running, .rollingBack: .warn
+        case .pending: .normal
+        case .skipped, .rolledBack: .dim
+        }
+    }
+
+    static func spinner(_ s: AppState, _ g: Glyphs) -> String {
+        g.spinner[Int((s.clock * 8).rounded(.down)) % g.spinner.count]
+    }
+
+    public static func duration(_ seconds: Double) -> String {
+        let t = max(0, Int(seconds))
+        return t < 60 ? "\(t)s" : "\(t / 60)m\(String(format: "%02d", t % 60))s"
+    }
+
+    static func capitalized(_ s: String) -> String { s.prefix(1).uppercased() + s.dropFirst() }
+}

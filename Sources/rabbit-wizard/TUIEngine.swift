@@ -1,0 +1,176 @@
+import Executor
+import Foundation
+import RabbitSetup
+import Synchronization
+import WizardTUI
+import Workflow
+
+/// The wizard screen's engine: the same session, runner and journal as the CLI commands, with the
+/// screen as operator. Runs one thing at a time on the cooperative pool; reports through `events`.
+final class TUIEngine: WizardEngine {
+    let session: Session
+    let label: String
+    private let sink = Mutex<(@Sendable (EngineEvent) -> Void)?>(nil)
+    private let stop = Atomic<Bool>(false)
+    private let waiting = Mutex<CheckedContinuation<EngineRequest, Never>?>(nil)
+    /// The observation in progress; a run cancels it (its results would be stale anyway).
+    private let observation = Mutex<Task<Void, Never>?>(nil)
+    /// The last run request (repeated after the operator takes a stale lock over) and whether to take it.
+    private let lastRun = Mutex<EngineRequest?>(nil)
+    private let takeOver = Atomic<Bool>(false)
+    /// Ids of running commands that change something: their output is streamed.
+    private let streaming = Mutex<Set<String>>([])
+
+    init(session: Session, configPath: String) {
+        self.session = session
+        var label = configPath
+        if let t = session.topology {
+            label += " (\(t.nodes.count) nodes\(t.loadBalancer.map { ", \($0.kind.rawValue)" } ?? ""))"
+        }
+        self.label = label
+    }
+
+    func emit(_ e: EngineEvent) { sink.withLock { $0 }?(e) }
+
+    func start(events: @escaping @Sendable (EngineEvent) -> Void) {
+        sink.withLock { $0 = events }
+        _ = session.executor.subscribe { [weak self] event in
+            switch event {
+            case .started(let id, let step, let target, let argv, let mutates):
+                if mutates { self?.streaming.withLock { _ = $0.insert(id) } }
+                self?.emit(.commandStarted(step: step, target: target, argv: argv, mutates: mutates))
+            case .output(let id, _, let line):
+                // Only what changes the servers streams to the screen; every line is in the command log.
+                if self?.streaming.withLock({ $0.contains(id) }) == true { self?.emit(.output(line)) }
+            case .finished(let r):
+                self?.streaming.withLock { _ = $0.remove(r.id) }
+                let ok = r.termination == .exited(code: 0)
+                self?.emit(.commandFinished(CommandSummary(step: r.step, target: r.target, argv: r.argv, mutates: r.mutates,
+                                                          exit: ok ? "ok" : "\(r.termination)", ok: ok, seconds: r.durationSeconds)))
+            }
+        }
+        do {
+            let journal = try session.journalState()
+            emit(.opened(EngineSnapshot(
+                label: label,
+                steps: session.steps.map { StepInfo(id: $0.id, title: $0.title, runsByDefault: $0.runsByDefault, rollbackScope: $0.rollbackScope) },
+                journal: journal, interrupted: journal.needingReconcile(in: session.order), handoff: handoff())))
+        } catch {
+            emit(.opened(EngineSnapshot(label: label, steps: session.steps.map { StepInfo(id: $0.id, title: $0.title) })))
+            emit(.refused(ErrorPresenter.describe(error)))
+        }
+    }
+
+    /// The values the OutSystems Configuration Tool asks for on its Cache Invalidation Service tab.
+    func handoff() -> [HandoffValue] {
+        guard let t = session.topology, let lb = t.loadBalancer else { return [] }
+        return [HandoffValue("Host", lb.clientHost), HandoffValue("Port", "\(lb.listenPort)"),
+                HandoffValue("Virtual host", t.outsystems.vhost), HandoffValue("Username", t.outsystems.username),
+                HandoffValue("Password", session.secrets.isEmpty ? "(none given: --outsystems-password-file FILE)" : "the one in your password file (never shown)"),
+                HandoffValue("Use SSL", "no (plain AMQP through the TCP load balancer)")]
+    }
+
+    func perform(_ request: EngineRequest) {
+        switch request {
+        case .confirm, .choose:
+            waiting.withLock { c in
+                c?.resume(returning: request)
+                c = nil
+            }
+        case .stop:
+            stop.store(true, ordering: .relaxed)
+            // A question waiting for an answer is answered "no" / "quit": nothing more is changed.
+            waiting.withLock { c in
+                c?.resume(returning: request)
+                c = nil
+            }
+        case .takeOverStaleLock:
+            takeOver.store(true, ordering: .relaxed)
+            if let again = lastRun.withLock({ $0 }) { perform(again) }
+        case .observe:
+            let task = Task { await observeAll() }
+            observation.withLock { $0?.cancel(); $0 = task }
+        case .plan(let waived):
+            lastRun.withLock { $0 = request }
+            Task { await run(mode: .plan, queue: nil, waived: waived, command: "plan") }
+        case .apply(let only, let waived):
+            lastRun.withLock { $0 = request }
+            Task { await run(mode: .apply, queue: only, waived: waived, command: only.map { "retry " + $0.map(\.rawValue).joined(separator: " ") } ?? "apply") }
+        case .rollback(let ids):
+            lastRun.withLock { $0 = request }
+            Task { await run(mode: .rollback, queue: ids, waived: [], command: "rollback " + ids.map(\.rawValue).joined(separator: " ")) }
+        }
+    }
+
+    func observeAll() async {
+        let context = session.context(waived: [])
+        for step in session.steps {
+            if Task.isCancelled { break }
+            let (live, pending) = await session.observe(step, context)
+            if Task.isCancelled { break }
+            emit(.observed(step.id, live: live, pendingChanges: pending))
+        }
+        emit(.observeFinished)
+    }
+
+    func run(mode: RunMode, queue only: [StepID]?, waived: Set<String>, command: String) async {
+        if let previous = observation.withLock({ o in defer { o = nil }; return o }) {
+            previous.cancel()
+            await previous.value
+        }
+        stop.store(false, ordering: .relaxed)
+        let (holder, alive) = RunLock.holder(stateDirectory: session.state.path)
+        if mode != .plan, let holder, !alive, !takeOver.load(ordering: .relaxed) {
+            emit(.staleLock(holder.description))
+            return
+        }
+        do {
+            let journal = try session.journalState()
+            let queue: [StepID], skipped: [StepID]
+            switch mode {
+            case .rollback:
+                (queue, skipped) = (only ?? [], [])
+            default:
+                let optIn = Set(session.steps.filter { !$0.runsByDefault }.map(\.id))
+                (queue, skipped) = try Runner.select(order: session.order, only: only ?? [], skip: [], optIn: optIn)
+            }
+            let initial = RunnerState(mode: mode, order: session.order, queue: queue, skipped: skipped, journal: journal,
+                                      waived: waived, confirmEachPlan: true, continueAfterReconcile: false)
+            let hooks = Session.RunHooks(
+                answerer: ScreenOperator(engine: self),
+                observe: { [weak self] state, event in self?.emit(.runner(state, event)) },
+                progress: { [weak self] text in self?.emit(.progress(text)) },
+                evidence: { [weak self] step, title, text in self?.emit(.evidence(step, title: title, text: text)) },
+                stopRequested: { [weak self] in self?.stop.load(ordering: .relaxed) ?? true },
+                takeOverStaleLock: takeOver.exchange(false, ordering: .relaxed))
+            let final = try await session.run(initial, command: command, waived: Array(waived), hooks: hooks)
+            let (message, code) = ErrorPresenter.summary(for: final) ?? ("stopped", .failed)
+            emit(.finished(message: message, ok: code == .success))
+        } catch {
+            emit(.refused(ErrorPresenter.describe(error)))
+        }
+    }
+
+    /// Waits for the screen's answer to a question it was just sent.
+    func ask(_ event: EngineEvent) async -> EngineRequest {
+        await withCheckedContinuation { c in
+            waiting.withLock { $0 = c }
+            emit(event)
+        }
+    }
+}
+
+/// The runner's questions go to the screen; the answers come back as requests.
+struct ScreenOperator: Operator {
+    let engine: TUIEngine
+
+    func confirm(_ step: StepID, _ plan: Plan) async -> Bool {
+        if case .confirm(let yes) = await engine.ask(.confirm(step, plan)) { return yes }
+        return false
+    }
+
+    func choose(_ step: StepID, _ choices: [Choice], failure: StepFailure?) async -> Choice {
+        if case .choose(let c) = await engine.ask(.choose(step, choices, failure)) { return c }
+        return .quit
+    }
+}

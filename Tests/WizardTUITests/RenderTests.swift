@@ -1,0 +1,186 @@
+import Foundation
+import Glibc
+import Testing
+import WizardTUI
+import Workflow
+
+/// The main screens rendered at 80x24 and 120x40 and compared with golden text files in Snapshots/.
+/// A missing golden is written and the test fails, so every golden is read by a person before it counts;
+/// `RABBIT_WIZARD_RECORD=1 swift test --filter RenderTests` rewrites them after a deliberate change.
+@Suite struct RenderTests {
+    static let sizes = [TerminalSize(rows: 24, cols: 80), TerminalSize(rows: 40, cols: 120)]
+
+    init() { setlocale(LC_ALL, "C.UTF-8") }
+
+    // MARK: the screens
+
+    static func overview() -> AppState {
+        var s = Fixtures.opened(Fixtures.journal([.upToDate(step: Fixtures.ids[0])]))
+        _ = Wizard.update(&s, .engine(.observed(Fixtures.ids[0], live: "up to date (verified)", pendingChanges: 0)))
+        _ = Wizard.update(&s, .engine(.observed(Fixtures.ids[1], live: "3 change(s) pending", pendingChanges: 3)))
+        _ = Wizard.update(&s, .down)
+        return s
+    }
+
+    static func running() -> AppState {
+        var s = Fixtures.opened()
+        _ = Wizard.update(&s, .tick(10))
+        _ = Wizard.update(&s, .run)
+        let id = Fixtures.ids[2]
+        _ = Wizard.update(&s, .engine(.runner(Fixtures.runner(current: id, statuses: [Fixtures.ids[0]: .done, Fixtures.ids[1]: .done, id: .unknown],
+                                                              plans: [id: Fixtures.cookiePlan]), .prepared(id, Fixtures.undo))))
+        _ = Wizard.update(&s, .engine(.commandStarted(step: id.rawValue, target: "ServerB", argv: ["service", "rabbitmq-server", "stop"], mutates: true)))
+        _ = Wizard.update(&s, .engine(.output("Stopping rabbitmq-server (via systemctl): rabbitmq-server.service.")))
+        _ = Wizard.update(&s, .engine(.commandFinished(CommandSummary(step: id.rawValue, target: "ServerB", argv: ["service", "rabbitmq-server", "stop"],
+                                                                      mutates: true, exit: "ok", ok: true, seconds: 4.2))))
+        _ = Wizard.update(&s, .tick(71))
+        _ = Wizard.update(&s, .engine(.commandStarted(step: id.rawValue, target: "ServerB", argv: ["service", "rabbitmq-server", "start"], mutates: true)))
+        _ = Wizard.update(&s, .engine(.progress("ServerB: waiting until rabbit@ServerB is ready (often 5-15 s)")))
+        _ = Wizard.update(&s, .tick(83.4))
+        return s
+    }
+
+    static func findings() -> AppState {
+        var s = Fixtures.opened()
+        _ = Wizard.update(&s, .run)
+        _ = Wizard.update(&s, .engine(.runner(Fixtures.runner(current: Fixtures.ids[0]), .checked(Fixtures.ids[0], Fixtures.findings))))
+        _ = Wizard.update(&s, .engine(.finished(message: "installation-checks is blocked by findings: hostname-unresolved", ok: false)))
+        _ = Wizard.update(&s, .engine(.observeFinished))
+        _ = Wizard.update(&s, .down)
+        _ = Wizard.update(&s, .down)
+        _ = Wizard.update(&s, .down)
+        _ = Wizard.update(&s, .waive)
+        return s
+    }
+
+    static func planReview() -> AppState {
+        var s = Fixtures.opened()
+        _ = Wizard.update(&s, .run)
+        _ = Wizard.update(&s, .engine(.confirm(Fixtures.ids[1], Fixtures.confPlan)))
+        return s
+    }
+
+    static func failure() -> AppState {
+        var s = running()
+        let id = Fixtures.ids[3]
+        _ = Wizard.update(&s, .engine(.runner(Fixtures.runner(current: id, statuses: [Fixtures.ids[0]: .done, Fixtures.ids[1]: .done, Fixtures.ids[2]: .done,
+                                                                                      id: .failed]), .failed(id, Fixtures.nodeDown, .apply))))
+        _ = Wizard.update(&s, .engine(.choose(id, [.retry, .rollbackStep, .rollbackAll, .quit], Fixtures.nodeDown)))
+        return s
+    }
+
+    static func rollbackConfirmation() -> AppState {
+        var events: [JournalEvent] = []
+        for id in [Fixtures.ids[1], Fixtures.ids[2], Fixtures.ids[6]] { events += [.began(step: id, fingerprint: "f", undo: Fixtures.undo), .verified(step: id)] }
+        var s = Fixtures.opened(Fixtures.journal(events))
+        _ = Wizard.update(&s, .rollbackAll)
+        for c in "rollb" { _ = Wizard.update(&s, .type(c)) }
+        return s
+    }
+
+    static func resume() -> AppState {
+        Fixtures.opened(Fixtures.journal([.upToDate(step: Fixtures.ids[0]), .began(step: Fixtures.ids[1], fingerprint: "f", undo: Fixtures.undo),
+                                          .verified(step: Fixtures.ids[1]), .began(step: Fixtures.ids[2], fingerprint: "f", undo: Fixtures.undo)]),
+                        interrupted: [Fixtures.ids[2]])
+    }
+
+    static func summary() -> AppState {
+        var s = Fixtures.allDone()
+        _ = Wizard.update(&s, .engine(.evidence(Fixtures.ids[5], title: "Failover drill through nginx 10.0.0.10:5672", text: """
+            node             new connections  failed  slowest handshake
+            rabbit@ServerA   81               0       12 ms
+            """)))
+        _ = Wizard.update(&s, .engine(.finished(message: "Done: 6 of 7 steps are done.", ok: true)))
+        _ = Wizard.update(&s, .summary)
+        return s
+    }
+
+    static let screens: [(name: String, state: @Sendable () -> AppState)] = [
+        ("overview", overview), ("running", running), ("findings", findings), ("plan-review", planReview), ("failure", failure),
+        ("rollback-confirmation", rollbackConfirmation), ("resume", resume), ("summary", summary),
+    ]
+
+    // MARK: tests
+
+    @Test(arguments: screens.map(\.name), sizes)
+    func matchesItsGolden(_ name: String, _ size: TerminalSize) throws {
+        let state = Self.screens.first { $0.name == name }!.state()
+        let text = Render.render(state, size).text + "\n"
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Snapshots/\(name)-\(size.cols)x\(size.rows).txt").path
+        let record = ProcessInfo.processInfo.environment["RABBIT_WIZARD_RECORD"] == "1"
+        guard !record, let golden = try? String(contentsOfFile: path, encoding: .utf8) else {
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            Issue.record("wrote \(path): read it, then run the test again")
+            return
+        }
+        #expect(text == golden, "\(name) at \(size.cols)x\(size.rows) differs from \(path)")
+    }
+
+    @Test(arguments: screens.map(\.name), sizes + [TerminalSize(rows: 24, cols: 100), TerminalSize(rows: 30, cols: 81)])
+    func everyLineFitsAndAsciiModeIsPureAscii(_ name: String, _ size: TerminalSize) {
+        let state = Self.screens.first { $0.name == name }!.state()
+        for glyphs in [Glyphs.unicode, .ascii] {
+            let buffer = Render.render(state, size, glyphs: glyphs)
+            #expect(buffer.lines.count == size.rows)
+            for line in buffer.lines { #expect(TextWidth.columns(line) <= size.cols, "\(name): too wide: \(line)") }
+            if glyphs == .ascii {
+                let ascii = buffer.text.unicodeScalars.allSatisfy { $0.isASCII }
+                #expect(ascii, "\(name): non-ASCII in ASCII mode")
+            }
+        }
+    }
+
+    @Test func whatEachScreenMustSay() {
+        let at80 = TerminalSize(rows: 24, cols: 80)
+        let failure = Render.render(Self.failure(), at80).text
+        #expect(failure.contains("cluster-join failed"))
+        #expect(failure.contains("Cause: rabbit@ServerC is not running"))
+        #expect(failure.contains("r: retry"))
+        #expect(!failure.contains("s: skip"))
+        let plan = Render.render(Self.planReview(), at80).text
+        #expect(plan.contains("+ cluster_partition_handling = pause_minority"))
+        #expect(plan.contains("  listeners.tcp.default = 5672"))
+        let running = Render.render(Self.running(), at80).text
+        #expect(running.contains("running on ServerB for 12s:"))
+        #expect(running.contains("$ service rabbitmq-server start"))
+        #expect(running.contains("Stopping rabbitmq-server (via systemctl)"))
+        #expect(running.contains("1m13s"))  // the run started at 10 s, the clock is at 83.4 s
+        let rollback = Render.render(Self.rollbackConfirmation(), at80).text
+        #expect(rollback.contains("outsystems-handoff: DESTROYS the OutSystems user and its permissions"))
+        #expect(rollback.contains("> rollb_"))
+        let summary = Render.render(Self.summary(), at80).text
+        #expect(summary.contains("Host            10.0.0.10"))
+        #expect(summary.contains("rabbit@ServerA   81               0"))
+    }
+
+    @Test func aSecretChangeIsShownOnlyAsWillChange() {
+        var s = Fixtures.opened()
+        _ = Wizard.update(&s, .run)
+        _ = Wizard.update(&s, .engine(.confirm(Fixtures.ids[2], Fixtures.cookiePlan)))
+        let text = Render.render(s, TerminalSize(rows: 40, cols: 120)).text
+        #expect(text.contains("(secret: will change; never shown)"))
+        #expect(!text.contains("CANARY"))
+    }
+
+    @Test func aTerminalBelow80x24SaysSoInsteadOfDrawingGarbage() {
+        let text = Render.render(Self.overview(), TerminalSize(rows: 20, cols: 70)).text
+        #expect(text.contains("needs at least 80x24"))
+        #expect(text.contains("this terminal is 70x20"))
+    }
+
+    @Test func helpListsEveryBindingFromTheTable() {
+        var s = Fixtures.opened()
+        _ = Wizard.update(&s, .help)
+        let text = Render.render(s, TerminalSize(rows: 60, cols: 120)).text
+        for b in KeyMap.bindings { #expect(text.contains(b.help), "help does not mention: \(b.help)") }
+    }
+
+    @Test func wideAndControlCharactersKeepTheGrid() {
+        var b = ScreenBuffer(TerminalSize(rows: 1, cols: 10))
+        let end = b.put(0, 0, "a\u{7}日本語xyz")
+        #expect(b.lines == ["a?日本語xy"])
+        #expect(end == 10)
+        #expect(TextWidth.wrap("alpha beta gamma", 11) == ["alpha beta", "gamma"])
+        #expect(TextWidth.clip("abcdefgh", 5, ellipsis: "~") == "abcd~")
+    }
+}
