@@ -72,7 +72,7 @@ public enum Runner {
             fx.append(.journal(.reconciled(step: step, done: done, detail: detail)))
             if !done && s.mode == .apply {
                 if s.continueAfterReconcile {
-                    if !s.queue.contains(step) && !s.skipped.contains(step) { s.queue.insert(step, at: 0); s.queue = s.order.filter(s.queue.contains) }
+                    if !s.skipped.contains(step) { finishFirst(&s, step) }
                 } else {
                     s.current = step
                     fx.append(.offer(step, [.continue, .rollbackStep, .quit]))
@@ -173,7 +173,7 @@ public enum Runner {
                 s.current = step
                 fx.append(.check(step))
             case .continue:
-                if !s.queue.contains(step) { s.queue.insert(step, at: 0) }
+                finishFirst(&s, step)
                 fx += nextReconcileOrAdvance(&s)
             case .rollbackStep:
                 s.mode = .rollback
@@ -206,6 +206,13 @@ public enum Runner {
             fx += finish(&s, .interrupted(next: next))
         }
         return (s, fx)
+    }
+
+    /// An interrupted step that is not done runs before the rest of the queue: what it left half-done
+    /// (a node stopped mid-restart) would otherwise fail the checks of the steps before it.
+    static func finishFirst(_ s: inout RunnerState, _ step: StepID) {
+        s.queue.removeAll { $0 == step }
+        s.queue.insert(step, at: 0)
     }
 
     /// Interrupted steps first (a rollback in progress is completed, an apply is observed), then the queue.

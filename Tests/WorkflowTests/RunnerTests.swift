@@ -230,7 +230,7 @@ func state(_ mode: RunMode = .apply, queue: [StepID] = abc, journal: JournalStat
         #expect(!d.trace.contains("check a"))
     }
 
-    @Test func continueAfterReconcileReplansTheInterruptedStepInOrder() {
+    @Test func continueAfterReconcileFinishesTheInterruptedStepFirst() {
         var journal = JournalState()
         journal.apply(.began(step: "b", fingerprint: "f", undo: Undo(json: "{}")))
         var d = Drive(state: state(journal: journal, continueAfterReconcile: true))
@@ -238,8 +238,22 @@ func state(_ mode: RunMode = .apply, queue: [StepID] = abc, journal: JournalStat
             if case .reconcile(let s) = e { return .reconciled(s, done: false, detail: "1 change(s) still to make") }
             return happy(e)
         }
-        #expect(d.trace.prefix(3) == ["reconcile b", "check a", "plan a"])
-        #expect(d.trace.filter { $0.hasPrefix("apply") } == ["apply a", "apply b", "apply c"])
+        // b first: what it left half-done (a node stopped mid-restart) would fail the checks of a.
+        #expect(d.trace.prefix(3) == ["reconcile b", "check b", "plan b"])
+        #expect(d.trace.filter { $0.hasPrefix("apply") } == ["apply b", "apply a", "apply c"])
+    }
+
+    @Test func choosingContinueFinishesTheInterruptedStepFirst() {
+        var journal = JournalState()
+        journal.apply(.began(step: "b", fingerprint: "f", undo: Undo(json: "{}")))
+        var d = Drive(state: state(journal: journal))
+        d.run { e in
+            if case .reconcile(let s) = e { return .reconciled(s, done: false, detail: "1 change(s) still to make") }
+            if case .offer(let s, _) = e { return .chose(s, .continue) }
+            return happy(e)
+        }
+        #expect(Array(d.trace.prefix(4)) == ["reconcile b", "offer b continue,rollback-step,quit", "check b", "plan b"])
+        #expect(d.trace.filter { $0.hasPrefix("apply") } == ["apply b", "apply a", "apply c"])
     }
 
     @Test func interruptedRollbackIsFinishedFirst() {
