@@ -55,10 +55,13 @@ public struct EngineSnapshot: Sendable, Equatable {
     public var interrupted: [StepID]
     /// What to type into the OutSystems Configuration Tool once the cluster is up.
     public var handoff: [HandoffValue]
+    /// The command log so far (earlier runs included), oldest first, for the log view.
+    public var history: [CommandSummary]
 
     public init(label: String, steps: [StepInfo], journal: JournalState = JournalState(), interrupted: [StepID] = [],
-                handoff: [HandoffValue] = [])
+                handoff: [HandoffValue] = [], history: [CommandSummary] = [])
     {
+        self.history = history
         self.label = label
         self.steps = steps
         self.journal = journal

@@ -247,12 +247,12 @@ public enum Render {
     }
 
     static func logTitle(_ s: AppState) -> String {
-        "Command log (\(s.filteredCommands.count) of \(s.commands.count)) step: \(s.logStep?.rawValue ?? "all")  host: \(s.logNode ?? "all")"
+        "Command log, all runs (\(s.filteredCommands.count) of \(s.commands.count)) step: \(s.logStep?.rawValue ?? "all")  host: \(s.logNode ?? "all")"
     }
 
     static func logLines(_ s: AppState, width: Int) -> [Line] {
         let shown = s.filteredCommands
-        if shown.isEmpty { return [("No commands yet in this session. The full log: rabbit-wizard log", .dim)] }
+        if shown.isEmpty { return [("No commands logged yet. Output tails: rabbit-wizard log --output", .dim)] }
         return shown.map { c in
             let text = "\(String(format: "%6.2fs", c.seconds)) \(c.exit.padding(toLength: 8, withPad: " ", startingAt: 0)) [\(c.step ?? "-")] \(c.target)  \(CommandText.brief(c.argv))"
             return (text, c.ok ? .normal : .error)

@@ -216,6 +216,7 @@ public enum Wizard {
         case .opened(let snap):
             s.label = snap.label
             s.handoff = snap.handoff
+            s.commands = snap.history
             s.steps = snap.steps.map { info in
                 let record = snap.journal.records[info.id]
                 let recorded = snap.journal.status(info.id)

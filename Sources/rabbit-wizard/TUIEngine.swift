@@ -44,9 +44,7 @@ final class TUIEngine: WizardEngine {
                 if self?.streaming.withLock({ $0.contains(id) }) == true { self?.emit(.output(line)) }
             case .finished(let r):
                 self?.streaming.withLock { _ = $0.remove(r.id) }
-                let ok = r.termination == .exited(code: 0)
-                self?.emit(.commandFinished(CommandSummary(step: r.step, target: r.target, argv: r.argv, mutates: r.mutates,
-                                                          exit: ok ? "ok" : "\(r.termination)", ok: ok, seconds: r.durationSeconds)))
+                self?.emit(.commandFinished(TUIEngine.summary(r)))
             }
         }
         do {
@@ -54,11 +52,18 @@ final class TUIEngine: WizardEngine {
             emit(.opened(EngineSnapshot(
                 label: label,
                 steps: session.steps.map { StepInfo(id: $0.id, title: $0.title, runsByDefault: $0.runsByDefault, rollbackScope: $0.rollbackScope) },
-                journal: journal, interrupted: journal.needingReconcile(in: session.order), handoff: handoff())))
+                journal: journal, interrupted: journal.needingReconcile(in: session.order), handoff: handoff(),
+                history: ((try? CommandLog.read(path: session.state.commandLogPath)) ?? []).suffix(5000).map(TUIEngine.summary))))
         } catch {
             emit(.opened(EngineSnapshot(label: label, steps: session.steps.map { StepInfo(id: $0.id, title: $0.title) })))
             emit(.refused(ErrorPresenter.describe(error)))
         }
+    }
+
+    static func summary(_ r: CommandRecord) -> CommandSummary {
+        let ok = r.termination == .exited(code: 0)
+        return CommandSummary(step: r.step, target: r.target, argv: r.argv, mutates: r.mutates, exit: ok ? "ok" : "\(r.termination)", ok: ok,
+                              seconds: r.durationSeconds)
     }
 
     /// The values the OutSystems Configuration Tool asks for on its Cache Invalidation Service tab.

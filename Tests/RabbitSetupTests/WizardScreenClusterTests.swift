@@ -1,0 +1,135 @@
+import Executor
+import Foundation
+import Glibc
+import TestKit
+import Testing
+
+extension ClusterScenarioTests {
+    /// The whole setup from the keyboard on a real 3-node sandbox behind nginx, asserting the screen after
+    /// every key: Ctrl-C twice during the cookie restarts, reopening shows the unknown step and reconciles
+    /// it; a node stopped by the test makes cluster-join fail, r retries it once the node is back; the
+    /// load balancer is rolled back from the screen. The terminal is the same afterwards and the cookie
+    /// never appears on any screen. Runs in the serialized cluster suite (one sandbox at a time).
+    @Test func wizardScreenFromTheKeyboard() async throws {
+        try await SandboxBed.with(nodes: 3, basePort: 5861, loadBalancer: "nginx") { bed in
+            let canary = Support.read(bed.nodeDir("a") + "/home/.erlang.cookie")
+            #expect(canary.count == 20)
+            let lbPort = try #require(bed.ports().loadBalancer)
+            let argv = [Support.productBinary, "--config", bed.topology]
+            let tmux = try await Tmux(argv)
+            do {
+                try await Self.screenScenario(bed, tmux, argv: argv, lbPort: lbPort)
+            } catch {
+                await tmux.stop()
+                throw error
+            }
+            for screen in tmux.captures { #expect(!screen.contains(canary), "the cookie was on screen") }
+            #expect(!tmux.stderr.contains(canary))
+            #expect(!bed.stateTexts().contains(canary), "cookie in the command log or journal")
+            await tmux.stop()
+        }
+    }
+
+    static func screenScenario(_ bed: SandboxBed, _ tmux: Tmux, argv: [String], lbPort: Int) async throws {
+        func screen(_ text: String, _ limit: Duration = .seconds(60)) async throws -> String {
+            try #require(await tmux.wait(for: text, limit), "waited \(limit) for \"\(text)\"; the screen:\n\(tmux.lastScreen)")
+        }
+
+        // 1. The overview: seven steps, none done.
+        let overview = try await screen("Enter run all")
+        #expect(overview.contains("failover-drill*"))
+        #expect(overview.components(separatedBy: "· pending").count - 1 == 7)
+
+        // 2. Enter: the partition-handling plan with its diff; y applies it.
+        await tmux.send("Enter")
+        let plan = try await screen("Apply partition-handling?")
+        #expect(plan.contains("+ cluster_partition_handling = pause_minority"))
+        await tmux.send("y")
+
+        // 3. The cookie plan shows the cookie only as "will change"; Ctrl-C twice during its restarts.
+        let cookie = try await screen("Apply erlang-cookie?", .seconds(90))
+        #expect(cookie.contains("(secret: will change; never shown)"))
+        await tmux.send("y")
+        _ = try #require(await tmux.wait(.seconds(60)) { $0.contains("erlang-cookie") && ($0.contains("/bin/stop") || $0.contains("/bin/start")) },
+                         "no restart on screen:\n\(tmux.lastScreen)")
+        await tmux.send("C-c")
+        _ = try await screen("stopping at the next safe point", .seconds(5))
+        await tmux.send("C-c")
+        #expect(await tmux.exitStatus(.seconds(30)) == 130)
+        #expect(tmux.stderr.contains("aborted; the current step's outcome is unknown"), "\(tmux.stderr)")
+        #expect(tmux.terminalSettings.before == tmux.terminalSettings.after, "the terminal was not given back after the abort")
+
+        // 4. Reopening shows the unknown step; c reconciles (after taking over the dead wizard's lock).
+        await tmux.respawn(argv)
+        let resume = try await screen("The last run did not finish")
+        #expect(resume.contains("It stopped during erlang-cookie"))
+        #expect(resume.contains("? unknown"))
+        await tmux.send("c")
+        let lock = try await screen("left its lock")
+        #expect(lock.contains("process is gone"))
+        await tmux.send("y")
+        // Observation decides: still changes to make (continue asks), the plan again, or already done.
+        var next = try #require(await tmux.wait(.seconds(120)) {
+            $0.contains("was interrupted and is not finished") || $0.contains("Apply erlang-cookie?") || $0.contains("Apply cluster-join?")
+        }, "after reconcile:\n\(tmux.lastScreen)")
+        if next.contains("was interrupted and is not finished") {
+            #expect(next.contains("c: continue"))
+            await tmux.send("c")
+            next = try await screen("Apply erlang-cookie?")
+        }
+        if next.contains("Apply erlang-cookie?") {
+            await tmux.send("y")
+            next = try await screen("Apply cluster-join?", .seconds(120))
+        }
+
+        // 5. cluster-join destroys the joiners' own data: the step id must be typed. Node c is stopped by
+        //    the test first, so the join fails; the failure box names the cause and offers retry.
+        #expect(next.contains("This DESTROYS: the own data of rabbit-b@localhost"))
+        #expect(await bed.stop("c"))
+        await tmux.send("y")
+        #expect(try await screen("> y_", .seconds(5)).contains("Type cluster-join"))  // y is only a letter here
+        await tmux.send("BSpace")
+        await tmux.type("cluster-join")
+        await tmux.send("Enter")
+        let failed = try await screen("cluster-join failed", .seconds(180))
+        #expect(failed.contains("Cause:"))
+        #expect(failed.contains("rabbit-c@localhost"))
+        #expect(failed.contains("r: retry"))
+        #expect(failed.contains("✗ failed"))
+
+        // 6. The node is back: r retries, the plan is asked for again, then the load balancer; the summary.
+        #expect(await bed.start("c"))
+        await tmux.send("r")
+        _ = try await screen("Apply cluster-join?", .seconds(120))
+        await tmux.type("cluster-join")
+        await tmux.send("Enter")
+        let lb = try await screen("Apply load-balancer?", .seconds(180))
+        #expect(lb.contains("nginx"))
+        await tmux.send("y")
+        let summary = try await screen("Done: 6 of 7 steps are done.", .seconds(120))
+        #expect(summary.contains("Port            \(lbPort)"))
+        for letter in bed.letters {
+            let seen = await bed.runningNodes(seenFrom: letter)
+            #expect(seen?.running == bed.letters.map(bed.nodeName), "running_nodes seen from \(letter): \(String(describing: seen))")
+            #expect(seen?.partitions == 0)
+        }
+        #expect(Support.canConnect(port: lbPort))
+
+        // 7. Roll the load balancer back from the screen.
+        await tmux.send("Escape", "g", "j", "j", "j", "j")
+        let selected = try #require(await tmux.wait { $0.contains("▶ load-balancer") }, "\(tmux.lastScreen)")
+        #expect(selected.contains("put nginx in front"))
+        await tmux.send("u")
+        let confirm = try await screen("Roll back load-balancer?")
+        #expect(confirm.contains("restores everything it changed"))
+        await tmux.send("y")
+        let rolledBack = try await screen("Rolled back: load-balancer.", .seconds(60))
+        #expect(rolledBack.contains("↺ rolled back"))
+        #expect(await Support.waitUntil(.seconds(10)) { !Support.canConnect(port: lbPort) }, "nginx still listens after the rollback")
+
+        // 8. q quits; the terminal is as it was.
+        await tmux.send("q")
+        #expect(await tmux.exitStatus() == 0)
+        #expect(tmux.terminalSettings.before == tmux.terminalSettings.after)
+    }
+}

@@ -1,0 +1,119 @@
+import Executor
+import Foundation
+import Glibc
+import TestKit
+import Testing
+
+/// The wizard screen through tmux, on the engine's file steps (no RabbitMQ needed): a run from the
+/// keyboard, views, resize, colours and ASCII, no terminal, an unknown terminal, and the terminal given
+/// back after a crash or a hang-up. The full cluster from the keyboard is in ClusterScenarioTests.
+@Suite struct WizardScreenTests {
+    static func open(_ bed: WorkflowCLITests.Bed, cols: Int = 80, rows: Int = 24, env: [String: String] = [:]) async throws -> Tmux {
+        try await Tmux([Support.productBinary, "--config", "/dev/null", "--state-dir", bed.state], cols: cols, rows: rows,
+                       environment: bed.env.merging(env) { $1 })
+    }
+
+    @Test func aRunFromTheKeyboardThenTheViewsAndResizing() async throws {
+        let bed = WorkflowCLITests.Bed()
+        let tmux = try await Self.open(bed)
+        defer { Support.remove(bed.root) }
+        let first = try #require(await tmux.wait(for: "Enter run all"), "no overview: \(tmux.lastScreen)")
+        #expect(first.contains("file-a") && first.contains("file-c"))
+        #expect(first.contains("· pending"))
+
+        await tmux.send("Enter")
+        let planA = try #require(await tmux.wait(for: "Apply file-a?"), "\(tmux.lastScreen)")
+        #expect(planA.contains("- old = 1"))
+        #expect(planA.contains("+ new = 2"))
+        #expect(!bed.converged())
+        await tmux.send("y")
+        _ = try #require(await tmux.wait(for: "Apply file-b?"), "\(tmux.lastScreen)")
+        await tmux.send("y")
+        _ = try #require(await tmux.wait(for: "Apply file-c?"), "\(tmux.lastScreen)")
+        await tmux.send("y")
+        let summary = try #require(await tmux.wait(for: "Done: 3 of 3 steps are done."), "\(tmux.lastScreen)")
+        #expect(summary.contains("Summary"))
+        #expect(bed.converged())
+
+        await tmux.send("Escape")
+        _ = try #require(await tmux.wait { $0.contains("✓ done") && $0.contains("Output") }, "\(tmux.lastScreen)")
+        await tmux.send("l")
+        let log = try #require(await tmux.wait(for: "Command log"), "\(tmux.lastScreen)")
+        #expect(log.contains("[file-a]"))
+        await tmux.send("?")
+        _ = try #require(await tmux.wait(for: "The wizard walks through the steps"), "\(tmux.lastScreen)")
+
+        await tmux.resize(cols: 120, rows: 40)
+        let wide = try #require(await tmux.wait { $0.split(separator: "\n").first.map { $0.count > 100 } == true }, "\(tmux.lastScreen)")
+        #expect(wide.split(separator: "\n", omittingEmptySubsequences: false).count >= 40)
+        await tmux.resize(cols: 70, rows: 20)
+        _ = try #require(await tmux.wait(for: "needs at least 80x24"), "\(tmux.lastScreen)")
+        await tmux.resize(cols: 80, rows: 24)
+        _ = try #require(await tmux.wait(for: "The wizard walks through the steps"), "\(tmux.lastScreen)")
+
+        await tmux.send("q")
+        #expect(await tmux.exitStatus() == 0)
+        let stty = tmux.terminalSettings
+        #expect(!stty.before.isEmpty)
+        #expect(stty.before == stty.after, "the terminal settings changed")
+        #expect(tmux.stderr.isEmpty, "\(tmux.stderr)")
+        await tmux.stop()
+    }
+
+    /// Foreground colour escape sequences (SGR 30-37, 38;5;N) in a capture.
+    static func hasColour(_ s: String) -> Bool {
+        s.range(of: "\u{1B}\\[([0-9]+;)*(3[0-7]|38;5;[0-9]+)(;[0-9]+)*m", options: .regularExpression) != nil
+    }
+
+    @Test func coloursUnlessNoColorAndAsciiUnderACLocale() async throws {
+        for (env, colour, ascii) in [([String: String](), true, false), (["NO_COLOR": "1"], false, false), (["LANG": "C", "LC_ALL": "C"], true, true)] {
+            let bed = WorkflowCLITests.Bed()
+            defer { Support.remove(bed.root) }
+            let tmux = try await Self.open(bed, env: env)
+            _ = try #require(await tmux.wait(for: "Enter run all"), "\(tmux.lastScreen)")
+            await tmux.send("p")
+            _ = try #require(await tmux.wait { $0.contains("+ new = 2") && $0.contains("idle") }, "\(env): \(tmux.lastScreen)")
+            let escaped = await tmux.capture(escapes: true)
+            #expect(Self.hasColour(escaped) == colour, "\(env): colour sequences \(Self.hasColour(escaped) ? "present" : "absent")")
+            let plain = await tmux.capture()
+            #expect(plain.unicodeScalars.allSatisfy(\.isASCII) == ascii, "\(env): \(plain)")
+            await tmux.send("q")
+            #expect(await tmux.exitStatus() == 0)
+            #expect(tmux.terminalSettings.before == tmux.terminalSettings.after)
+            await tmux.stop()
+        }
+    }
+
+    @Test func withoutATerminalItPointsToTheSubcommands() async throws {
+        let out = await Support.run([Support.productBinary, "--config", "/dev/null"])
+        #expect(out.termination == .exited(code: 64))
+        #expect(out.stderr.text.contains("the wizard screen needs a terminal"))
+        #expect(out.stderr.text.contains("rabbit-wizard plan | apply | status"))
+        #expect(out.stdout.text.isEmpty)
+    }
+
+    @Test func anUnknownTerminalTypeIsNamedNotACrash() async throws {
+        let bed = WorkflowCLITests.Bed()
+        defer { Support.remove(bed.root) }
+        let tmux = try await Self.open(bed, env: ["TERM": "no-such-terminal"])
+        #expect(await tmux.exitStatus() == 64)
+        #expect(tmux.stderr.contains("TERM=no-such-terminal is unknown to ncurses"), "\(tmux.stderr)")
+        #expect(tmux.terminalSettings.before == tmux.terminalSettings.after)
+        await tmux.stop()
+    }
+
+    @Test(arguments: [(SIGSEGV, 128 + SIGSEGV, ""), (SIGHUP, 128 + SIGHUP, "terminal gone"), (SIGTERM, 128 + SIGTERM, "terminated")])
+    func theTerminalIsGivenBackOnACrashOrASignal(signal: Int32, status: Int32, words: String) async throws {
+        let bed = WorkflowCLITests.Bed()
+        defer { Support.remove(bed.root) }
+        let tmux = try await Self.open(bed)
+        _ = try #require(await tmux.wait(for: "Enter run all"), "\(tmux.lastScreen)")
+        let pid = try #require(await tmux.productPID())
+        kill(pid, signal)
+        #expect(await tmux.exitStatus() == status)
+        let stty = tmux.terminalSettings
+        #expect(stty.before == stty.after, "after signal \(signal) the terminal settings differ")
+        if !words.isEmpty { #expect(tmux.stderr.contains(words), "\(tmux.stderr)") }
+        await tmux.stop()
+    }
+}
