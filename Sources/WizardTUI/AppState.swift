@@ -84,13 +84,15 @@ public struct Activity: Sendable, Equatable {
 
 /// The whole screen's state: a value, changed only by ``Wizard/update(_:_:)``.
 public struct AppState: Sendable, Equatable {
-    public enum View: String, Sendable, Equatable { case overview, findings, plan, log, help, summary }
+    public enum View: String, Sendable, Equatable { case setup, overview, findings, plan, log, help, summary }
 
     public var label = "opening"
     public var steps: [StepRow] = []
     public var selected = 0
     public var view: View = .overview
     public var prompt: Prompt?
+    /// The first-time setup form, while there is no topology file.
+    public var form: SetupForm?
     public var activity: Activity?
     /// The last lines streamed by commands and steps (at most ``outputLimit``).
     public var output: [OutputLine] = []
@@ -130,7 +132,7 @@ public struct AppState: Sendable, Equatable {
     public var selectedStep: StepRow? { steps.indices.contains(selected) ? steps[selected] : nil }
 
     public static func == (a: AppState, b: AppState) -> Bool {
-        a.label == b.label && a.steps == b.steps && a.selected == b.selected && a.view == b.view && a.prompt == b.prompt
+        a.form == b.form && a.label == b.label && a.steps == b.steps && a.selected == b.selected && a.view == b.view && a.prompt == b.prompt
             && a.activity == b.activity && a.output == b.output && a.commands == b.commands && a.logStep == b.logStep
             && a.logNode == b.logNode && a.scroll == b.scroll && a.findingCursor == b.findingCursor && a.findings == b.findings
             && a.plans == b.plans && a.failures == b.failures && a.live == b.live && a.waived == b.waived

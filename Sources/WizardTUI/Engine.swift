@@ -25,6 +25,10 @@ public enum EngineRequest: Sendable, Equatable {
     case choose(Choice)
     /// First Ctrl-C: stop at the next safe point.
     case stop
+    /// Check the setup form's values (the topology file's field paths to values) as a topology.
+    case validate([String: String], nodes: Int)
+    /// Write the topology file from the setup form's values, then open it.
+    case save([String: String], nodes: Int, path: String)
     /// The operator checked that the wizard named by ``EngineEvent/staleLock(_:)`` is gone: take its lock
     /// over and run the refused request again.
     case takeOverStaleLock
@@ -72,6 +76,12 @@ public struct EngineSnapshot: Sendable, Equatable {
 
 /// What the engine reports.
 public enum EngineEvent: Sendable, Equatable {
+    /// There is no topology file yet: the setup form writes one at `path`.
+    case setup(path: String)
+    /// What is wrong with the setup form's values (empty: nothing).
+    case validated([SetupForm.Problem])
+    /// The topology file was written; `opened` follows.
+    case saved(path: String)
     case opened(EngineSnapshot)
     /// A live observation of one step (from ``EngineRequest/observe``).
     case observed(StepID, live: String, pendingChanges: Int?)

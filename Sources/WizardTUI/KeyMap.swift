@@ -59,6 +59,16 @@ public enum Action: Sendable, Equatable {
     case resize(TerminalSize)
 }
 
+extension Action {
+    /// Engine events, the clock and resizes: not keys.
+    var isFromEngine: Bool {
+        switch self {
+        case .engine, .tick, .resize: true
+        default: false
+        }
+    }
+}
+
 /// Key bindings as data: the table drives both the input handling and the help screen.
 public enum KeyMap {
     /// Where a binding applies.
@@ -121,10 +131,26 @@ public enum KeyMap {
     public static func action(for key: Key, in state: AppState) -> Action? {
         if case .resize(let size) = key { return .resize(size) }
         if key == .ctrlC { return .interrupt }
+        if state.form != nil { return formAction(key) }
         if let prompt = state.prompt { return promptAction(key, prompt) }
         let scope = scope(of: state.view)
         for b in bindings where b.keys.contains(key) && (b.scope == .everywhere || b.scope == scope) { return b.action }
         return nil
+    }
+
+    /// The setup form takes text, so letters type instead of acting.
+    static func formAction(_ key: Key) -> Action? {
+        switch key {
+        case .up: .up
+        case .down, .tab: .down
+        case .pageUp: .pageUp
+        case .pageDown: .pageDown
+        case .enter: .run
+        case .escape: .back
+        case .backspace: .erase
+        case .char(let c): .type(c)
+        default: nil
+        }
     }
 
     static func promptAction(_ key: Key, _ prompt: Prompt) -> Action? {

@@ -19,6 +19,11 @@ public enum Render {
         let question = s.prompt.map { promptLines(s, $0, width: size.cols - 8) }
         if let q = question { body.height -= min(q.lines.count + 2, body.height - 4) }
         switch s.view {
+        case .setup:
+            if let form = s.form {
+                let (lines, cursor) = formLines(form, g, width: size.cols - 2)
+                page(&b, s, g, body, title: "New topology, to be written to \(form.path)", lines: lines, highlight: cursor)
+            }
         case .overview: overview(&b, s, g, body)
         case .findings:
             let (lines, cursor) = findingLines(s, g, width: size.cols - 2)
@@ -72,6 +77,7 @@ public enum Render {
             }
         }
         switch s.view {
+        case .setup: return "Up/Down move  type to edit  Space cycles a choice  Enter save  Esc Esc quit"
         case .overview: return "Enter run all  r retry step  u roll back  p plan  f findings  l log  o summary  ? help  q quit"
         case .findings: return "Up/Down move  w waive/unwaive  Enter run  Esc back  ? help  q quit"
         case .log: return "Up/Down scroll  s step filter  n host filter  Esc back  q quit"
@@ -242,6 +248,32 @@ public enum Render {
             out += wrapIndented("  \(f.severity.rawValue.uppercased()) \(f.name)\(waived ? " (waived)" : ""): \(f.message)", width, style)
             if let fix = f.fix { out += wrapIndented("      fix: \(fix)", width, waived ? .dim : .normal) }
             if i == s.findingCursor { cursor = first..<out.count }
+        }
+        return (out, cursor)
+    }
+
+    /// The form as lines: each field with its value, its problems under it; the cursor's field marked.
+    static func formLines(_ form: SetupForm, _ g: Glyphs, width: Int) -> (lines: [Line], cursor: Range<Int>?) {
+        var out: [Line] = []
+        let general = form.generalProblems
+        if general.isEmpty && form.problems.isEmpty {
+            out.append(("Everything checks out: Enter writes the file and opens it.", .ok))
+        } else {
+            out.append(("\(form.problems.count) problem(s); the file is written once there are none.", .warn))
+        }
+        for p in general { out += wrapIndented("  " + p, width, .error) }
+        out.append(("", .normal))
+        var cursor: Range<Int>?
+        for (i, field) in form.fields.enumerated() {
+            let first = out.count
+            var value = field.value
+            if case .choice = field.kind { value = "< \(value) >" }
+            if i == form.cursor, case .text = field.kind { value += "_" }
+            let optional = field.key.hasSuffix(".node_name") ? "  (optional: rabbit@<host>)" : ""
+            out.append(("  " + field.label.padding(toLength: 22, withPad: " ", startingAt: 0) + value + (field.value.isEmpty ? optional : ""), .normal))
+            if field.key == "cluster.partition_handling" { out += wrapIndented("      " + form.partitionAdvice, width, .dim) }
+            for p in form.problems(of: field.key) { out += wrapIndented("      " + p, width, .error) }
+            if i == form.cursor { cursor = first..<(first + 1) }
         }
         return (out, cursor)
     }

@@ -4,6 +4,7 @@ import Workflow
 /// what to ask the engine for. No IO, no clock, no curses: tested key by key in WizardTUITests.
 public enum Wizard {
     public static func update(_ s: inout AppState, _ action: Action) -> [EngineRequest] {
+        if s.form != nil, !action.isFromEngine { return updateForm(&s, action) }
         switch action {
         case .engine(let event): return receive(&s, event)
         case .tick(let now): s.clock = now
@@ -132,6 +133,44 @@ public enum Wizard {
         return [.observe]
     }
 
+    /// Keys while the setup form is open: move, type, cycle choices, save, leave.
+    static func updateForm(_ s: inout AppState, _ action: Action) -> [EngineRequest] {
+        guard var form = s.form else { return [] }
+        var edited = false
+        switch action {
+        case .up: form.cursor = max(0, form.cursor - 1)
+        case .down: form.cursor = min(form.fields.count - 1, form.cursor + 1)
+        case .pageUp: form.cursor = max(0, form.cursor - 10)
+        case .pageDown: form.cursor = min(form.fields.count - 1, form.cursor + 10)
+        case .type(let c):
+            form.type(c)
+            edited = true
+        case .erase:
+            form.erase()
+            edited = true
+        case .run:
+            if form.problems.isEmpty {
+                s.message = ("writing \(form.path)", true)
+                s.form = form
+                return [.save(form.values, nodes: form.nodeCount, path: form.path)]
+            }
+            s.message = ("fix the \(form.problems.count) problem(s) marked in red first", false)
+        case .back:
+            if form.escapePressed {
+                s.exit = (0, false)
+            } else {
+                s.message = ("Esc again quits without saving", false)
+            }
+        case .interrupt:
+            s.exit = (130, false)
+        default:
+            break
+        }
+        if case .back = action { form.escapePressed = true } else { form.escapePressed = false }
+        s.form = form
+        return edited ? [.validate(form.values, nodes: form.nodeCount)] : []
+    }
+
     static func isChoice(_ p: Prompt?) -> Bool {
         if case .choose = p { return true }
         return false
@@ -213,6 +252,18 @@ public enum Wizard {
     /// Engine events: what the work reports changes the state the same way keys do.
     static func receive(_ s: inout AppState, _ event: EngineEvent) -> [EngineRequest] {
         switch event {
+        case .setup(let path):
+            let form = SetupForm(path: path)
+            s.form = form
+            s.view = .setup
+            s.label = "new topology: \(path)"
+            return [.validate(form.values, nodes: form.nodeCount)]
+        case .validated(let problems):
+            s.form?.problems = problems
+        case .saved(let path):
+            s.form = nil
+            s.view = .overview
+            s.message = ("wrote \(path); Enter runs the steps", true)
         case .opened(let snap):
             s.label = snap.label
             s.handoff = snap.handoff

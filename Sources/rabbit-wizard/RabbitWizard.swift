@@ -90,17 +90,23 @@ struct RabbitWizard: AsyncParsableCommand {
         }
         var options = self.options
         if options.config == nil {
+            // The sandbox's topology when there is one; else the setup form writes ./topology.yml.
             let sandbox = SandboxCommand.defaultDir() + "/topology.yml"
-            guard FileManager.default.fileExists(atPath: sandbox) else {
-                throw ErrorPresenter.fail("no topology: pass --config FILE (see Resources/topology.example.yml), or start a sandbox to try "
-                                          + "the wizard on: rabbit-wizard sandbox up", code: .badInput)
-            }
-            options.config = sandbox
+            options.config = FileManager.default.fileExists(atPath: sandbox) ? sandbox : "topology.yml"
         }
-        let session = try Session.open(options)
+        if let c = options.config, !c.hasPrefix("/") { options.config = FileManager.default.currentDirectoryPath + "/" + c }
+        let path = options.config!
+        let testSteps = ProcessInfo.processInfo.environment[StepCatalog.testStepsVariable] != nil
+        // A topology that exists is opened now, so its problems are printed before the screen starts.
+        let session = FileManager.default.fileExists(atPath: path) || testSteps ? try Session.open(options) : nil
         // Nothing may write to the terminal behind the screen's back.
         LoggingSystem.bootstrap { _ in SwiftLogNoOpLogHandler() }
-        let engine = TUIEngine(session: session, configPath: options.config!)
+        nonisolated(unsafe) let base = options
+        let engine = TUIEngine(session: session, setupPath: session == nil ? path : nil) { file in
+            var o = base
+            o.config = file
+            return try Session.open(o)
+        }
         let ascii = self.ascii
         let code: Int32 = try await MainActor.run {
             let screen: CursesScreen
@@ -120,7 +126,7 @@ struct RabbitWizard: AsyncParsableCommand {
             }
             return app.run()
         }
-        await session.executor.shutdown()
+        if engine.isOpen { await engine.session.executor.shutdown() }
         if code != 0 { throw ExitCode(code) }
     }
 }

@@ -11,6 +11,7 @@ struct Session {
     let steps: [any Step]
     /// nil for the test-only file steps.
     var topology: Topology?
+    var configPath: String?
     var secrets: [String: Secret] = [:]
 
     var order: [StepID] { steps.map(\.id) }
@@ -28,7 +29,7 @@ struct Session {
         let (state, executor) = try stateOptions.open(dryRun: dryRun)
         let secrets = try options.secrets()
         for secret in secrets.values { executor.register(secret: secret) }
-        return Session(state: state, executor: executor, steps: steps, topology: topology, secrets: secrets)
+        return Session(state: state, executor: executor, steps: steps, topology: topology, configPath: options.config, secrets: secrets)
     }
 
     /// The journal folded into step states; a damaged journal is an error with its recovery path.

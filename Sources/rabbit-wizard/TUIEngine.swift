@@ -8,8 +8,13 @@ import Workflow
 /// The wizard screen's engine: the same session, runner and journal as the CLI commands, with the
 /// screen as operator. Runs one thing at a time on the cooperative pool; reports through `events`.
 final class TUIEngine: WizardEngine {
-    let session: Session
-    let label: String
+    /// nil until the setup form has written a topology file.
+    private let current: Mutex<Session?>
+    /// Opens a session on a topology file (after the setup form saved it).
+    private let openSession: @Sendable (String) throws -> Session
+    private let setupPath: String?
+    var session: Session { current.withLock { $0! } }
+    var isOpen: Bool { current.withLock { $0 != nil } }
     private let sink = Mutex<(@Sendable (EngineEvent) -> Void)?>(nil)
     private let stop = Atomic<Bool>(false)
     private let waiting = Mutex<CheckedContinuation<EngineRequest, Never>?>(nil)
@@ -21,19 +26,34 @@ final class TUIEngine: WizardEngine {
     /// Ids of running commands that change something: their output is streamed.
     private let streaming = Mutex<Set<String>>([])
 
-    init(session: Session, configPath: String) {
-        self.session = session
-        var label = configPath
+    /// On an open session, or (session nil) starting with the setup form that writes `setupPath`.
+    init(session: Session?, setupPath: String?, open: @escaping @Sendable (String) throws -> Session) {
+        current = Mutex(session)
+        self.setupPath = setupPath
+        openSession = open
+    }
+
+    var label: String {
+        var label = session.configPath ?? "test steps"
         if let t = session.topology {
             label += " (\(t.nodes.count) nodes\(t.loadBalancer.map { ", \($0.kind.rawValue)" } ?? ""))"
         }
-        self.label = label
+        return label
     }
 
     func emit(_ e: EngineEvent) { sink.withLock { $0 }?(e) }
 
     func start(events: @escaping @Sendable (EngineEvent) -> Void) {
         sink.withLock { $0 = events }
+        if current.withLock({ $0 == nil }), let setupPath {
+            emit(.setup(path: setupPath))
+            return
+        }
+        opened()
+    }
+
+    /// Subscribes to the session's commands and tells the screen what the journal says.
+    func opened() {
         _ = session.executor.subscribe { [weak self] event in
             switch event {
             case .started(let id, let step, let target, let argv, let mutates):
@@ -89,6 +109,10 @@ final class TUIEngine: WizardEngine {
                 c?.resume(returning: request)
                 c = nil
             }
+        case .validate(let values, let nodes):
+            emit(.validated(TUIEngine.formProblems(values, nodes: nodes)))
+        case .save(let values, let nodes, let path):
+            Task { save(values, nodes: nodes, path: path) }
         case .takeOverStaleLock:
             takeOver.store(true, ordering: .relaxed)
             if let again = lastRun.withLock({ $0 }) { perform(again) }
@@ -105,6 +129,36 @@ final class TUIEngine: WizardEngine {
             lastRun.withLock { $0 = request }
             Task { await run(mode: .rollback, queue: ids, waived: [], command: "rollback " + ids.map(\.rawValue).joined(separator: " ")) }
         }
+    }
+
+    /// The topology parser's problems, by the form's field keys.
+    static func formProblems(_ values: [String: String], nodes: Int) -> [SetupForm.Problem] {
+        TopologyDraft.problems(values, nodes: nodes).map { p in
+            SetupForm.Problem(field: p.field, message: "\(p.message). Fix: \(p.fix)")
+        }
+    }
+
+    /// Writes the topology file (0600, never over an existing file), then opens it like --config.
+    func save(_ values: [String: String], nodes: Int, path: String) {
+        let problems = TUIEngine.formProblems(values, nodes: nodes)
+        guard problems.isEmpty else { return emit(.validated(problems)) }
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            return emit(.refused("cannot write \(path): \(String(cString: strerror(errno))) (an existing file is never overwritten)"))
+        }
+        let bytes = Array(TopologyDraft.yaml(values, nodes: nodes).utf8)
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd) == 0
+        close(fd)
+        guard written == bytes.count, synced else { return emit(.refused("cannot write \(path): \(String(cString: strerror(errno)))")) }
+        do {
+            let session = try openSession(path)
+            current.withLock { $0 = session }
+        } catch {
+            return emit(.refused("\(path) was written but cannot be opened: \(ErrorPresenter.describe(error))"))
+        }
+        emit(.saved(path: path))
+        opened()
     }
 
     func observeAll() async {

@@ -53,10 +53,41 @@ import Testing
 
         await tmux.send("q")
         #expect(await tmux.exitStatus() == 0)
-        let stty = tmux.terminalSettings
-        #expect(!stty.before.isEmpty)
-        #expect(stty.before == stty.after, "the terminal settings changed")
+        #expect(!tmux.terminalSettings.before.isEmpty)
+        #expect(tmux.terminalChanges.isEmpty, "the terminal changed: \(tmux.terminalChanges)")
         #expect(tmux.stderr.isEmpty, "\(tmux.stderr)")
+        await tmux.stop()
+    }
+
+    @Test func aTopologyWrittenFromTheSetupForm() async throws {
+        let dir = Support.temporaryDirectory()
+        defer { Support.remove(dir) }
+        let path = dir + "/topology.yml"
+        let tmux = try await Tmux([Support.productBinary, "--config", path, "--state-dir", dir + "/state"])
+        let form = try #require(await tmux.wait(for: "New topology, to be written to \(path)"), "\(tmux.lastScreen)")
+        #expect(form.contains("pause_minority is recommended for 3 nodes"))
+        for _ in 0..<8 { await tmux.send("Down") }  // node 2's host
+        for _ in 0..<7 { await tmux.send("BSpace") }
+        await tmux.type("bad;host")
+        let bad = try #require(await tmux.wait { $0.contains("bad;host_") && $0.contains("not a valid host name") }, "\(tmux.lastScreen)")
+        #expect(bad.contains("character \";\" is not allowed"))
+        await tmux.send("Enter")
+        _ = try #require(await tmux.wait(for: "fix the 1 problem(s)"), "\(tmux.lastScreen)")
+        #expect(!FileManager.default.fileExists(atPath: path))
+        for _ in 0..<8 { await tmux.send("BSpace") }
+        await tmux.type("ServerB")
+        _ = try #require(await tmux.wait { !$0.contains("not a valid host name") && $0.contains("ServerB_") }, "\(tmux.lastScreen)")
+        await tmux.send("Enter")
+        let overview = try #require(await tmux.wait(for: "Enter run all"), "\(tmux.lastScreen)")
+        #expect(overview.contains("\(path) (3 nodes, nginx)"))
+        #expect(overview.contains("cluster-join"))
+        var st = stat()
+        #expect(stat(path, &st) == 0)
+        #expect(st.st_mode & 0o777 == 0o600)
+        #expect(Support.read(path).contains("host: \"ServerB\""))
+        await tmux.send("q")
+        #expect(await tmux.exitStatus() == 0)
+        #expect(tmux.terminalChanges.isEmpty, "the terminal changed: \(tmux.terminalChanges)")
         await tmux.stop()
     }
 
@@ -79,7 +110,7 @@ import Testing
             #expect(plain.unicodeScalars.allSatisfy(\.isASCII) == ascii, "\(env): \(plain)")
             await tmux.send("q")
             #expect(await tmux.exitStatus() == 0)
-            #expect(tmux.terminalSettings.before == tmux.terminalSettings.after)
+            #expect(tmux.terminalChanges.isEmpty, "the terminal changed: \(tmux.terminalChanges)")
             await tmux.stop()
         }
     }
@@ -98,7 +129,7 @@ import Testing
         let tmux = try await Self.open(bed, env: ["TERM": "no-such-terminal"])
         #expect(await tmux.exitStatus() == 64)
         #expect(tmux.stderr.contains("TERM=no-such-terminal is unknown to ncurses"), "\(tmux.stderr)")
-        #expect(tmux.terminalSettings.before == tmux.terminalSettings.after)
+        #expect(tmux.terminalChanges.isEmpty, "the terminal changed: \(tmux.terminalChanges)")
         await tmux.stop()
     }
 
@@ -111,8 +142,7 @@ import Testing
         let pid = try #require(await tmux.productPID())
         kill(pid, signal)
         #expect(await tmux.exitStatus() == status)
-        let stty = tmux.terminalSettings
-        #expect(stty.before == stty.after, "after signal \(signal) the terminal settings differ")
+        #expect(tmux.terminalChanges.isEmpty, "after signal \(signal) the terminal changed: \(tmux.terminalChanges)")
         if !words.isEmpty { #expect(tmux.stderr.contains(words), "\(tmux.stderr)") }
         await tmux.stop()
     }

@@ -36,7 +36,7 @@ public final class Tmux: Sendable {
     static func wrapper(_ argv: [String], env: [String: String], dir: String) -> String {
         func q(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
         let command = (["env", "-u", "NO_COLOR"] + env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" } + argv).map(q).joined(separator: " ")
-        return "stty -a > \(dir)/stty-before; \(command) 2> \(dir)/stderr; echo $? > \(dir)/rc; stty -a > \(dir)/stty-after; exec sleep 3600"
+        return "stty -a > \(dir)/stty-before; \(command) 2> \(dir)/stderr; echo $? > \(dir)/rc; stty -a > \(dir)/stty-after.tmp; mv \(dir)/stty-after.tmp \(dir)/stty-after; exec sleep 3600"
     }
 
     /// Runs the product again in the same pane (after it exited).
@@ -93,6 +93,14 @@ public final class Tmux: Sendable {
 
     /// `stty -a` before the product started and after it exited.
     public var terminalSettings: (before: String, after: String) { (Support.read(dir + "/stty-before"), Support.read(dir + "/stty-after")) }
+
+    /// The settings that differ between before and after, as `before -> after` words; empty when the same.
+    public var terminalChanges: [String] {
+        let (b, a) = terminalSettings
+        let words = { (s: String) in Set(s.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == ";" }).map(String.init)) }
+        let (wb, wa) = (words(b), words(a))
+        return wb.subtracting(wa).sorted().map { "-\($0)" } + wa.subtracting(wb).sorted().map { "+\($0)" }
+    }
 
     /// What the product wrote to stderr (after the screen closed).
     public var stderr: String { Support.read(dir + "/stderr") }

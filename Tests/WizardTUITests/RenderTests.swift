@@ -95,7 +95,18 @@ import Workflow
         return s
     }
 
+    static func setup() -> AppState {
+        var s = AppState()
+        _ = Wizard.update(&s, .engine(.setup(path: "/etc/rabbit-wizard/prod.yml")))
+        for _ in 0..<4 { _ = Wizard.update(&s, .down) }
+        _ = Wizard.update(&s, .type("!"))
+        _ = Wizard.update(&s, .engine(.validated([SetupForm.Problem(
+            field: "nodes[0].host", message: "not a valid host name (character \"!\" is not allowed). Fix: use letters, digits, - and . only")])))
+        return s
+    }
+
     static let screens: [(name: String, state: @Sendable () -> AppState)] = [
+        ("setup", setup),
         ("overview", overview), ("running", running), ("findings", findings), ("plan-review", planReview), ("failure", failure),
         ("rollback-confirmation", rollbackConfirmation), ("resume", resume), ("summary", summary),
     ]

@@ -1,0 +1,59 @@
+import Foundation
+
+/// A topology as the setup screen fills it in: field paths (`nodes[1].host`) to values, written as the
+/// topology file's YAML and checked by the same parser as a file, so the screen and `--config` agree on
+/// every rule (host names, ports, duplicates, the seed).
+public enum TopologyDraft {
+    /// The per-node fields, in the order the form shows them.
+    public static let nodeFields = ["name", "host", "node_name", "reach"]
+    public static let loadBalancerFields = ["kind", "host", "listen_port", "reach"]
+
+    /// The topology file for these values: every string double-quoted, empty optional values left out,
+    /// the load balancer only when its kind is not `none`. `nodes` is the number of node blocks.
+    public static func yaml(_ values: [String: String], nodes: Int) -> String {
+        func v(_ key: String) -> String { values[key]?.trimmingCharacters(in: .whitespaces) ?? "" }
+        func q(_ s: String) -> String {
+            "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }
+        func number(_ s: String) -> String { !s.isEmpty && s.allSatisfy(\.isASCII) && s.allSatisfy(\.isNumber) ? s : q(s) }
+        var out = ["# Written by the rabbit-wizard setup screen; see Resources/topology.example.yml for every key.", "cluster:"]
+        if !v("cluster.seed").isEmpty { out.append("  seed: \(q(v("cluster.seed")))") }
+        out.append("  partition_handling: \(q(v("cluster.partition_handling")))")
+        out.append("nodes:")
+        for i in 0..<nodes {
+            var first = true
+            for f in nodeFields {
+                let value = v("nodes[\(i)].\(f)")
+                if value.isEmpty && f == "node_name" { continue }
+                out.append("\(first ? "  - " : "    ")\(f): \(q(value))")
+                first = false
+            }
+            out.append("    profile: debian")
+        }
+        let kind = v("load_balancer.kind")
+        if !kind.isEmpty && kind != "none" {
+            out.append("load_balancer:")
+            for f in loadBalancerFields {
+                let value = v("load_balancer.\(f)")
+                out.append("  \(f): \(f == "listen_port" ? number(value) : q(value))")
+            }
+            out.append("  profile: debian")
+        }
+        return out.joined(separator: "\n") + "\n"
+    }
+
+    /// What is wrong with these values, as the topology file's parser sees it; empty when they make a
+    /// valid topology.
+    public static func problems(_ values: [String: String], nodes: Int) -> [TopologyProblem] {
+        do {
+            _ = try TopologyParser.parse(yaml(values, nodes: nodes), file: "setup")
+            return []
+        } catch {
+            switch error {
+            case .invalid(_, let problems): return problems
+            case .syntax(_, let why): return [TopologyProblem(field: "(file)", message: why, fix: "remove unusual characters")]
+            case .unreadable(_, let why): return [TopologyProblem(field: "(file)", message: why, fix: "")]
+            }
+        }
+    }
+}

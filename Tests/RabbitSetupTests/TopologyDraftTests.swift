@@ -1,0 +1,52 @@
+import RabbitSetup
+import Testing
+
+/// The setup form's values become a topology file checked by the topology parser.
+@Suite struct TopologyDraftTests {
+    static let good: [String: String] = [
+        "cluster.seed": "server-a", "cluster.partition_handling": "pause_minority",
+        "nodes[0].name": "server-a", "nodes[0].host": "ServerA", "nodes[0].reach": "ssh://root@ServerA",
+        "nodes[1].name": "server-b", "nodes[1].host": "ServerB", "nodes[1].reach": "ssh://root@ServerB",
+        "nodes[2].name": "server-c", "nodes[2].host": "ServerC", "nodes[2].reach": "ssh://root@ServerC", "nodes[2].node_name": "rabbit@ServerC",
+        "load_balancer.kind": "haproxy", "load_balancer.host": "LB", "load_balancer.listen_port": "5672", "load_balancer.reach": "local",
+    ]
+
+    @Test func goodValuesMakeTheTopologyTheyDescribe() throws {
+        #expect(TopologyDraft.problems(Self.good, nodes: 3) == [])
+        let t = try TopologyParser.parse(TopologyDraft.yaml(Self.good, nodes: 3))
+        #expect(t.nodes.map(\.name) == ["server-a", "server-b", "server-c"])
+        #expect(t.nodes.map { "\($0.nodeName)" } == ["rabbit@ServerA", "rabbit@ServerB", "rabbit@ServerC"])
+        #expect(t.seed.name == "server-a")
+        #expect(t.partitionHandling.rawValue == "pause_minority")
+        #expect(t.loadBalancer?.kind == .haproxy)
+        #expect(t.loadBalancer?.listenPort == 5672)
+    }
+
+    @Test func onlyTheShownNodesAndNoLoadBalancerWhenItIsNone() throws {
+        var v = Self.good
+        v["load_balancer.kind"] = "none"
+        v["load_balancer.listen_port"] = "not a port"
+        let t = try TopologyParser.parse(TopologyDraft.yaml(v, nodes: 2))
+        #expect(t.nodes.count == 2)
+        #expect(t.loadBalancer == nil)
+    }
+
+    @Test(arguments: [
+        ("nodes[1].host", "Bad;host", "nodes[1].host"),
+        ("nodes[1].host", "ServerA", "nodes"),  // the same host and ports as node 1
+        ("nodes[0].name", "server-b", "nodes"),  // two nodes with one name
+        ("cluster.seed", "server-x", "cluster.seed"),
+        ("load_balancer.listen_port", "70000", "load_balancer.listen_port"),
+        ("load_balancer.listen_port", "56a", "load_balancer.listen_port"),
+        ("nodes[2].reach", "ssh://root@ServerC:0", "nodes[2].reach"),
+        // Quotes and backslashes stay inside the one value: no YAML of the operator's making gets in.
+        ("nodes[0].host", "a\"\nkind: haproxy", "nodes[0].host"),
+        ("nodes[0].host", "x\\\" , y", "nodes[0].host"),
+    ])
+    func aBadValueIsReportedOnItsField(key: String, value: String, field: String) {
+        var v = Self.good
+        v[key] = value
+        let problems = TopologyDraft.problems(v, nodes: 3)
+        #expect(problems.contains { $0.field == field }, "\(key) = \(value.debugDescription): \(problems.map(\.description))")
+    }
+}
