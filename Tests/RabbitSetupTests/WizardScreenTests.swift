@@ -8,87 +8,88 @@ import Testing
 /// keyboard, views, resize, colours and ASCII, no terminal, an unknown terminal, and the terminal given
 /// back after a crash or a hang-up. The full cluster from the keyboard is in ClusterScenarioTests.
 @Suite struct WizardScreenTests {
-    static func open(_ bed: WorkflowCLITests.Bed, cols: Int = 80, rows: Int = 24, env: [String: String] = [:]) async throws -> Tmux {
-        try await Tmux([Support.productBinary, "--config", "/dev/null", "--state-dir", bed.state], cols: cols, rows: rows,
-                       environment: bed.env.merging(env) { $1 })
+    /// The product on the bed's file steps in tmux; the server is stopped whatever `body` does.
+    static func with(_ bed: WorkflowCLITests.Bed, env: [String: String] = [:], _ body: (Tmux) async throws -> Void) async throws {
+        try await Tmux.with([Support.productBinary, "--config", "/dev/null", "--state-dir", bed.state],
+                            environment: bed.env.merging(env) { $1 }, body)
     }
 
     @Test func aRunFromTheKeyboardThenTheViewsAndResizing() async throws {
         let bed = WorkflowCLITests.Bed()
-        let tmux = try await Self.open(bed)
-        defer { Support.remove(bed.root) }
-        let first = try #require(await tmux.wait(for: "Enter run all"), "no overview: \(tmux.lastScreen)")
-        #expect(first.contains("file-a") && first.contains("file-c"))
-        #expect(first.contains("· pending"))
+        try await Self.with(bed) { tmux in
+            defer { Support.remove(bed.root) }
+            let first = try #require(await tmux.wait(for: "Enter run all"), "no overview: \(tmux.lastScreen)")
+            #expect(first.contains("file-a") && first.contains("file-c"))
+            #expect(first.contains("· pending"))
 
-        await tmux.send("Enter")
-        let planA = try #require(await tmux.wait(for: "Apply file-a?"), "\(tmux.lastScreen)")
-        #expect(planA.contains("- old = 1"))
-        #expect(planA.contains("+ new = 2"))
-        #expect(!bed.converged())
-        await tmux.send("y")
-        _ = try #require(await tmux.wait(for: "Apply file-b?"), "\(tmux.lastScreen)")
-        await tmux.send("y")
-        _ = try #require(await tmux.wait(for: "Apply file-c?"), "\(tmux.lastScreen)")
-        await tmux.send("y")
-        let summary = try #require(await tmux.wait(for: "Done: 3 of 3 steps are done."), "\(tmux.lastScreen)")
-        #expect(summary.contains("Summary"))
-        #expect(bed.converged())
+            await tmux.send("Enter")
+            let planA = try #require(await tmux.wait(for: "Apply file-a?"), "\(tmux.lastScreen)")
+            #expect(planA.contains("- old = 1"))
+            #expect(planA.contains("+ new = 2"))
+            #expect(!bed.converged())
+            await tmux.send("y")
+            _ = try #require(await tmux.wait(for: "Apply file-b?"), "\(tmux.lastScreen)")
+            await tmux.send("y")
+            _ = try #require(await tmux.wait(for: "Apply file-c?"), "\(tmux.lastScreen)")
+            await tmux.send("y")
+            let summary = try #require(await tmux.wait(for: "Done: 3 of 3 steps are done."), "\(tmux.lastScreen)")
+            #expect(summary.contains("Summary"))
+            #expect(bed.converged())
 
-        await tmux.send("Escape")
-        _ = try #require(await tmux.wait { $0.contains("✓ done") && $0.contains("Output") }, "\(tmux.lastScreen)")
-        await tmux.send("l")
-        let log = try #require(await tmux.wait(for: "Command log"), "\(tmux.lastScreen)")
-        #expect(log.contains("[file-a]"))
-        await tmux.send("?")
-        _ = try #require(await tmux.wait(for: "The wizard walks through the steps"), "\(tmux.lastScreen)")
+            await tmux.send("Escape")
+            _ = try #require(await tmux.wait { $0.contains("✓ done") && $0.contains("Output") }, "\(tmux.lastScreen)")
+            await tmux.send("l")
+            let log = try #require(await tmux.wait(for: "Command log"), "\(tmux.lastScreen)")
+            #expect(log.contains("[file-a]"))
+            await tmux.send("?")
+            _ = try #require(await tmux.wait(for: "The wizard walks through the steps"), "\(tmux.lastScreen)")
 
-        await tmux.resize(cols: 120, rows: 40)
-        let wide = try #require(await tmux.wait { $0.split(separator: "\n").first.map { $0.count > 100 } == true }, "\(tmux.lastScreen)")
-        #expect(wide.split(separator: "\n", omittingEmptySubsequences: false).count >= 40)
-        await tmux.resize(cols: 70, rows: 20)
-        _ = try #require(await tmux.wait(for: "needs at least 80x24"), "\(tmux.lastScreen)")
-        await tmux.resize(cols: 80, rows: 24)
-        _ = try #require(await tmux.wait(for: "The wizard walks through the steps"), "\(tmux.lastScreen)")
+            await tmux.resize(cols: 120, rows: 40)
+            let wide = try #require(await tmux.wait { $0.split(separator: "\n").first.map { $0.count > 100 } == true }, "\(tmux.lastScreen)")
+            #expect(wide.split(separator: "\n", omittingEmptySubsequences: false).count >= 40)
+            await tmux.resize(cols: 70, rows: 20)
+            _ = try #require(await tmux.wait(for: "needs at least 80x24"), "\(tmux.lastScreen)")
+            await tmux.resize(cols: 80, rows: 24)
+            _ = try #require(await tmux.wait(for: "The wizard walks through the steps"), "\(tmux.lastScreen)")
 
-        await tmux.send("q")
-        #expect(await tmux.exitStatus() == 0)
-        #expect(!tmux.terminalSettings.before.isEmpty)
-        #expect(tmux.terminalChanges.isEmpty, "the terminal changed: \(tmux.terminalChanges)")
-        #expect(tmux.stderr.isEmpty, "\(tmux.stderr)")
-        await tmux.stop()
+            await tmux.send("q")
+            #expect(await tmux.exitStatus() == 0)
+            #expect(!tmux.terminalSettings.before.isEmpty)
+            #expect(tmux.terminalChanges.isEmpty, "the terminal changed: \(tmux.terminalChanges)")
+            #expect(tmux.stderr.isEmpty, "\(tmux.stderr)")
+        }
     }
 
     @Test func aTopologyWrittenFromTheSetupForm() async throws {
         let dir = Support.temporaryDirectory()
         defer { Support.remove(dir) }
         let path = dir + "/topology.yml"
-        let tmux = try await Tmux([Support.productBinary, "--config", path, "--state-dir", dir + "/state"])
-        let form = try #require(await tmux.wait(for: "New topology, to be written to \(path)"), "\(tmux.lastScreen)")
-        #expect(form.contains("pause_minority is recommended for 3 nodes"))
-        for _ in 0..<8 { await tmux.send("Down") }  // node 2's host
-        for _ in 0..<7 { await tmux.send("BSpace") }
-        await tmux.type("bad;host")
-        let bad = try #require(await tmux.wait { $0.contains("bad;host_") && $0.contains("not a valid host name") }, "\(tmux.lastScreen)")
-        #expect(bad.contains("character \";\" is not allowed"))
-        await tmux.send("Enter")
-        _ = try #require(await tmux.wait(for: "fix the 1 problem(s)"), "\(tmux.lastScreen)")
-        #expect(!FileManager.default.fileExists(atPath: path))
-        for _ in 0..<8 { await tmux.send("BSpace") }
-        await tmux.type("ServerB")
-        _ = try #require(await tmux.wait { !$0.contains("not a valid host name") && $0.contains("ServerB_") }, "\(tmux.lastScreen)")
-        await tmux.send("Enter")
-        let overview = try #require(await tmux.wait(for: "Enter run all"), "\(tmux.lastScreen)")
-        #expect(overview.contains("\(path) (3 nodes, nginx)"))
-        #expect(overview.contains("cluster-join"))
-        var st = stat()
-        #expect(stat(path, &st) == 0)
-        #expect(st.st_mode & 0o777 == 0o600)
-        #expect(Support.read(path).contains("host: \"ServerB\""))
-        await tmux.send("q")
-        #expect(await tmux.exitStatus() == 0)
-        #expect(tmux.terminalChanges.isEmpty, "the terminal changed: \(tmux.terminalChanges)")
-        await tmux.stop()
+        try await Tmux.with([Support.productBinary, "--config", path, "--state-dir", dir + "/state"]) { tmux in
+            let form = try #require(await tmux.wait(for: "New topology, to be written to \(path)"), "\(tmux.lastScreen)")
+            #expect(form.contains("pause_minority is recommended for 3 nodes"))
+            for _ in 0..<8 { await tmux.send("Down") }  // node 2's host
+            for _ in 0..<7 { await tmux.send("BSpace") }
+            await tmux.type("bad;host")
+            let bad = try #require(await tmux.wait { $0.contains("bad;host_") && $0.contains("not a valid host name") }, "\(tmux.lastScreen)")
+            #expect(bad.contains("character \";\" is not allowed"))
+            await tmux.send("Enter")
+            _ = try #require(await tmux.wait(for: "fix the 1 problem(s)"), "\(tmux.lastScreen)")
+            #expect(!FileManager.default.fileExists(atPath: path))
+            for _ in 0..<8 { await tmux.send("BSpace") }
+            await tmux.type("ServerB")
+            _ = try #require(await tmux.wait { !$0.contains("not a valid host name") && $0.contains("ServerB_") }, "\(tmux.lastScreen)")
+            await tmux.send("Enter")
+            let overview = try #require(await tmux.wait(for: "Enter run all"), "\(tmux.lastScreen)")
+            #expect(overview.contains("\(path) (3 nodes, nginx)"))
+            #expect(overview.contains("cluster-join"))
+            var st = stat()
+            #expect(stat(path, &st) == 0)
+            #expect(st.st_mode & 0o777 == 0o600)
+            #expect(Support.read(path).contains("host: \"ServerB\""))
+            await tmux.send("q")
+            #expect(await tmux.exitStatus() == 0)
+            #expect(tmux.terminalChanges.isEmpty, "the terminal changed: \(tmux.terminalChanges)")
+        }
     }
 
     /// Foreground colour escape sequences (SGR 30-37, 38;5;N) in a capture.
@@ -100,18 +101,18 @@ import Testing
         for (env, colour, ascii) in [([String: String](), true, false), (["NO_COLOR": "1"], false, false), (["LANG": "C", "LC_ALL": "C"], true, true)] {
             let bed = WorkflowCLITests.Bed()
             defer { Support.remove(bed.root) }
-            let tmux = try await Self.open(bed, env: env)
-            _ = try #require(await tmux.wait(for: "Enter run all"), "\(tmux.lastScreen)")
-            await tmux.send("p")
-            _ = try #require(await tmux.wait { $0.contains("+ new = 2") && $0.contains("idle") }, "\(env): \(tmux.lastScreen)")
-            let escaped = await tmux.capture(escapes: true)
-            #expect(Self.hasColour(escaped) == colour, "\(env): colour sequences \(Self.hasColour(escaped) ? "present" : "absent")")
-            let plain = await tmux.capture()
-            #expect(plain.unicodeScalars.allSatisfy(\.isASCII) == ascii, "\(env): \(plain)")
-            await tmux.send("q")
-            #expect(await tmux.exitStatus() == 0)
-            #expect(tmux.terminalChanges.isEmpty, "the terminal changed: \(tmux.terminalChanges)")
-            await tmux.stop()
+            try await Self.with(bed, env: env) { tmux in
+                _ = try #require(await tmux.wait(for: "Enter run all"), "\(tmux.lastScreen)")
+                await tmux.send("p")
+                _ = try #require(await tmux.wait { $0.contains("+ new = 2") && $0.contains("idle") }, "\(env): \(tmux.lastScreen)")
+                let escaped = await tmux.capture(escapes: true)
+                #expect(Self.hasColour(escaped) == colour, "\(env): colour sequences \(Self.hasColour(escaped) ? "present" : "absent")")
+                let plain = await tmux.capture()
+                #expect(plain.unicodeScalars.allSatisfy(\.isASCII) == ascii, "\(env): \(plain)")
+                await tmux.send("q")
+                #expect(await tmux.exitStatus() == 0)
+                #expect(tmux.terminalChanges.isEmpty, "the terminal changed: \(tmux.terminalChanges)")
+            }
         }
     }
 
@@ -126,24 +127,24 @@ import Testing
     @Test func anUnknownTerminalTypeIsNamedNotACrash() async throws {
         let bed = WorkflowCLITests.Bed()
         defer { Support.remove(bed.root) }
-        let tmux = try await Self.open(bed, env: ["TERM": "no-such-terminal"])
-        #expect(await tmux.exitStatus() == 64)
-        #expect(tmux.stderr.contains("TERM=no-such-terminal is unknown to ncurses"), "\(tmux.stderr)")
-        #expect(tmux.terminalChanges.isEmpty, "the terminal changed: \(tmux.terminalChanges)")
-        await tmux.stop()
+        try await Self.with(bed, env: ["TERM": "no-such-terminal"]) { tmux in
+            #expect(await tmux.exitStatus() == 64)
+            #expect(tmux.stderr.contains("TERM=no-such-terminal is unknown to ncurses"), "\(tmux.stderr)")
+            #expect(tmux.terminalChanges.isEmpty, "the terminal changed: \(tmux.terminalChanges)")
+        }
     }
 
     @Test(arguments: [(SIGSEGV, 128 + SIGSEGV, ""), (SIGHUP, 128 + SIGHUP, "terminal gone"), (SIGTERM, 128 + SIGTERM, "terminated")])
     func theTerminalIsGivenBackOnACrashOrASignal(signal: Int32, status: Int32, words: String) async throws {
         let bed = WorkflowCLITests.Bed()
         defer { Support.remove(bed.root) }
-        let tmux = try await Self.open(bed)
-        _ = try #require(await tmux.wait(for: "Enter run all"), "\(tmux.lastScreen)")
-        let pid = try #require(await tmux.productPID())
-        kill(pid, signal)
-        #expect(await tmux.exitStatus() == status)
-        #expect(tmux.terminalChanges.isEmpty, "after signal \(signal) the terminal changed: \(tmux.terminalChanges)")
-        if !words.isEmpty { #expect(tmux.stderr.contains(words), "\(tmux.stderr)") }
-        await tmux.stop()
+        try await Self.with(bed) { tmux in
+            _ = try #require(await tmux.wait(for: "Enter run all"), "\(tmux.lastScreen)")
+            let pid = try #require(await tmux.productPID())
+            kill(pid, signal)
+            #expect(await tmux.exitStatus() == status)
+            #expect(tmux.terminalChanges.isEmpty, "after signal \(signal) the terminal changed: \(tmux.terminalChanges)")
+            if !words.isEmpty { #expect(tmux.stderr.contains(words), "\(tmux.stderr)") }
+        }
     }
 }

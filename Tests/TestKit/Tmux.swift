@@ -30,6 +30,18 @@ public final class Tmux: Sendable {
         serverPID = p
     }
 
+    /// Starts the product in tmux, runs `body`, and always stops the server, also when `body` throws.
+    public static func with(_ argv: [String], cols: Int = 80, rows: Int = 24, environment: [String: String] = [:],
+                            _ body: (Tmux) async throws -> Void) async throws
+    {
+        let tmux = try await Tmux(argv, cols: cols, rows: rows, environment: environment)
+        do { try await body(tmux) } catch {
+            await tmux.stop()
+            throw error
+        }
+        await tmux.stop()
+    }
+
     /// `sh -c` that records the terminal settings around the product and its exit status. The environment
     /// is set here, not with `new-session -e`: tmux sets TERM in a pane itself. `swift test` runs tests with
     /// NO_COLOR=1; the product gets it only when the test asks for it.
