@@ -1,5 +1,5 @@
 # The README's commands. Both install the Debian packages they need first (as root).
-.PHONY: wizard demo test deps build clean
+.PHONY: wizard demo test bench deps build clean
 
 deps:
 	scripts/install-deps.sh
@@ -16,6 +16,11 @@ demo: deps
 test: deps
 	swift build --build-tests
 	swift test --skip-build
+
+# Timings against the seed guide and the floor (bench/bench.py); writes bench/results/latest.{md,json}.
+bench: deps
+	swift build -c release
+	python3 bench/bench.py
 
 clean:
 	rm -rf .build

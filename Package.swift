@@ -6,7 +6,8 @@ let package = Package(
     name: "rabbit-wizard",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "rabbit-wizard", targets: ["rabbit-wizard"])
+        .executable(name: "rabbit-wizard", targets: ["rabbit-wizard"]),
+        .executable(name: "rabbit-wizard-bench", targets: ["rabbit-wizard-bench"]),
     ],
     dependencies: [
         // Minor releases of swift-subprocess may raise the required toolchain: pin to 1.0.x.
@@ -40,6 +41,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // make bench: the executor's cost per command against a bare posix_spawn.
+        .executableTarget(name: "rabbit-wizard-bench", dependencies: ["Executor"]),
         // Shared by the test targets: process helpers, a real sshd, and the conformance suite every step
         // must pass (check/plan read-only, plan stable, apply converges, rollback exact).
         .target(name: "TestKit", dependencies: ["Workflow", "Executor"], path: "Tests/TestKit"),

@@ -97,10 +97,11 @@ public struct Sandbox: Sendable {
             kill(pid, SIGTERM)
             _ = await Sandbox.waitGone(pid)
         }
-        for letter in existingLetters() {
-            let stop = nodeDir(letter) + "/bin/stop"
-            if FileManager.default.isExecutableFile(atPath: stop) {
-                _ = await executor.run(CommandSpec([stop], timeout: .seconds(90), mutates: true, step: "sandbox"))
+        // The nodes are independent until clustered and stop gracefully in a few seconds each: all at once.
+        let stops = existingLetters().map { nodeDir($0) + "/bin/stop" }.filter { FileManager.default.isExecutableFile(atPath: $0) }
+        await withTaskGroup(of: Void.self) { group in
+            for stop in stops {
+                group.addTask { _ = await self.executor.run(CommandSpec([stop], timeout: .seconds(90), mutates: true, step: "sandbox")) }
             }
         }
         if let pid = Sandbox.readPid(epmdPidFile) {

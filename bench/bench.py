@@ -1,0 +1,339 @@
+#!/usr/bin/env python3
+"""make bench: how fast and how light rabbit-wizard is, against the seed guide followed literally, the
+leanest bare sequence, and the floor. Writes bench/results/latest.json and bench/results/latest.md.
+
+Every apply runs on a fresh loopback sandbox of real RabbitMQ nodes (made by `rabbit-wizard sandbox up`),
+timed from the first command to the last; sandbox creation and removal are not timed. Variants are
+interleaved (wizard, literal, lean, wizard, ...) so that drift hits all of them alike.
+Environment: BENCH_RUNS (default 3) runs per measurement; BENCH_SCALING_RUNS (default 1) for 4 and 5 nodes.
+"""
+import json, os, platform, re, shutil, statistics, subprocess, sys, tempfile, threading, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, ".build/release/rabbit-wizard")
+BENCH_BIN = os.path.join(ROOT, ".build/release/rabbit-wizard-bench")
+HERE = os.path.join(ROOT, "bench")
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+SCALING_RUNS = int(os.environ.get("BENCH_SCALING_RUNS", "1"))
+BASE_PORT = 6201
+started = time.monotonic()
+
+
+def log(msg):
+    print(f"[{time.monotonic() - started:6.0f}s] {msg}", flush=True)
+
+
+def run(argv, check=True, timeout=900, **kw):
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kw)
+    if check and p.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(argv)} exited {p.returncode}:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
+    return p
+
+
+def timed(argv, **kw):
+    t = time.monotonic()
+    p = run(argv, **kw)
+    return time.monotonic() - t, p
+
+
+class Sandbox:
+    def __init__(self, nodes, lb="nginx"):
+        self.nodes = nodes
+        self.dir = tempfile.mkdtemp(prefix=f"rw-bench-{nodes}-")
+        os.rmdir(self.dir)
+        run([BIN, "sandbox", "up", "--dir", self.dir, "--nodes", str(nodes), "--base-port", str(BASE_PORT), "--lb", lb])
+        self.topology = os.path.join(self.dir, "topology.yml")
+
+    def wizard(self, *args, **kw):
+        return timed([BIN, *args, "--config", self.topology], **kw)
+
+    def running_nodes(self):
+        out = run([f"{self.dir}/nodes/a/bin/rabbitmqctl", "-n", "rabbit-a@localhost", "cluster_status", "--formatter", "json"]).stdout
+        return sorted(json.loads(out)["running_nodes"])
+
+    def down(self):
+        run([BIN, "sandbox", "down", "--dir", self.dir], check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Teardown:
+    """Removes sandboxes in the background while the next one starts (neither is timed); waits for them
+    before a timed run begins, so a measurement never shares the machine with a teardown."""
+
+    def __init__(self):
+        self.threads = []
+
+        self.failures = []
+
+    def later(self, box, check=None):
+        """Removes `box` in the background, after `check(box)` (a correctness check, not timed) if given."""
+        def work():
+            try:
+                if check:
+                    check(box)
+            except BaseException as e:
+                self.failures.append(str(e))
+            finally:
+                box.down()
+        t = threading.Thread(target=work)
+        t.start()
+        self.threads.append(t)
+
+    def wait(self):
+        for t in self.threads:
+            t.join()
+        self.threads = []
+        if self.failures:
+            raise SystemExit("bench: " + "; ".join(self.failures))
+
+
+teardown = Teardown()
+
+
+def formed(variant, nodes):
+    """The check that a run really formed the cluster (run in the background, before the teardown)."""
+    def check(box):
+        want = [f"rabbit-{chr(97 + i)}@localhost" for i in range(nodes)]
+        seen = box.running_nodes()
+        if seen != want:
+            raise RuntimeError(f"{variant} on {nodes} nodes did not form the cluster: {seen}")
+    return check
+
+
+def apply_once(variant, nodes):
+    """One apply on a fresh sandbox; returns seconds and the sandbox (the caller checks and removes it)."""
+    box = Sandbox(nodes)
+    teardown.wait()
+    try:
+        if variant == "wizard":
+            seconds, _ = box.wizard("apply", "--yes")
+        else:
+            seconds, _ = timed([os.path.join(HERE, f"{variant}.sh"), box.dir, str(nodes)])
+        return seconds, box
+    except BaseException:
+        box.down()
+        raise
+
+
+def stats(values):
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": values}
+
+
+def drill(box, kind):
+    """The failover drill through the load balancer: new connections every 100 ms while each node is out."""
+    seconds, p = box.wizard("apply", "--yes", "--only", "failover-drill")
+    rows = []
+    for line in p.stdout.splitlines():
+        m = re.match(r"\s+(rabbit-\w@localhost)\s+(\d+)\s+(\d+)\s+(\d+) ms\s+([\d.]+) s", line)
+        if m:
+            rows.append({"node": m[1], "attempts": int(m[2]), "failed": int(m[3]), "worst_ms": int(m[4]), "back_s": float(m[5])})
+    if not rows:
+        raise SystemExit(f"bench: no drill table in:\n{p.stdout}")
+    return {"kind": kind, "attempts": sum(r["attempts"] for r in rows), "failed": sum(r["failed"] for r in rows),
+            "worst_ms": max(r["worst_ms"] for r in rows), "nodes": rows, "seconds": seconds}
+
+
+def tmux_tui(box):
+    """The release build in tmux on the finished cluster: first frame, memory, idle CPU."""
+    tdir = tempfile.mkdtemp(prefix="rw-bench-tmux-")
+    env = dict(os.environ)
+    env.pop("NO_COLOR", None)
+    servers = []
+    tmux = []
+
+    def start(cmd):
+        # A new server on a new socket each time, stopped by its pid (a socket just freed can refuse).
+        tmux[:] = ["tmux", "-S", os.path.join(tdir, f"sock{len(servers)}"), "-f", "/dev/null"]
+        t = time.monotonic()
+        run(tmux + ["new-session", "-d", "-x", "80", "-y", "24", cmd], env=env)
+        servers.append(int(run(tmux + ["display-message", "-p", "#{pid}"]).stdout.strip()))
+        return t
+
+    def stop_servers():
+        for pid in servers:
+            try:
+                os.kill(pid, 15)
+            except ProcessLookupError:
+                pass
+
+    def wait_for(text, limit=120):
+        end = time.monotonic() + limit
+        while time.monotonic() < end:
+            screen = run(tmux + ["capture-pane", "-p"]).stdout
+            if text in screen:
+                return time.monotonic(), screen
+            time.sleep(0.005)
+        raise SystemExit(f"bench: tmux never showed {text!r}")
+
+    def rss_kib(pid):
+        with open(f"/proc/{pid}/status") as f:
+            return int(re.search(r"VmRSS:\s+(\d+)", f.read())[1])
+
+    def cpu_ticks(pid):
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+
+    try:
+        # The floor: the same tmux path showing a word from a shell.
+        floor = []
+        for _ in range(RUNS):
+            t = start("echo ready; sleep 30")
+            floor.append(wait_for("ready")[0] - t)
+        first = []
+        for i in range(RUNS):
+            t = start(f"env TERM=tmux-256color LANG=C.UTF-8 {BIN} --config {box.topology}; sleep 30")
+            first.append(wait_for("rabbit-wizard")[0] - t)
+            if i < RUNS - 1:
+                run(tmux + ["send-keys", "q"])
+        server = run(tmux + ["display-message", "-p", "#{pane_pid}"]).stdout.strip()
+        pid = int(run(["pgrep", "-P", server]).stdout.split()[0])
+        wait_for("idle")
+        time.sleep(1)
+        rss_idle = rss_kib(pid)
+        hz = os.sysconf("SC_CLK_TCK")
+        c0, t0 = cpu_ticks(pid), time.monotonic()
+        time.sleep(5)
+        idle_cpu = (cpu_ticks(pid) - c0) / hz / (time.monotonic() - t0) * 100
+        run(tmux + ["send-keys", "Enter"])
+        wait_for("Done:", 300)
+        rss_after = rss_kib(pid)
+        run(tmux + ["send-keys", "q"])
+        return {"first_frame_ms": stats([x * 1000 for x in first]), "tmux_floor_ms": stats([x * 1000 for x in floor]),
+                "rss_idle_mib": rss_idle / 1024, "rss_after_run_mib": rss_after / 1024, "idle_cpu_percent": idle_cpu}
+    finally:
+        stop_servers()
+        shutil.rmtree(tdir, ignore_errors=True)
+
+
+def versions():
+    def first_line(argv):
+        try:
+            p = subprocess.run(argv, capture_output=True, text=True)
+            return (p.stdout or p.stderr).strip().splitlines()[0]
+        except Exception as e:
+            return f"unknown ({e})"
+
+    rabbit = run(["dpkg-query", "-W", "-f=${Version}", "rabbitmq-server"], check=False).stdout
+    erlang = run(["dpkg-query", "-W", "-f=${Version}", "erlang-base"], check=False).stdout
+    return {"rabbit-wizard": first_line([BIN, "--version"]), "swift": first_line(["swift", "--version"]),
+            "rabbitmq-server": rabbit, "erlang": erlang, "nginx": first_line(["nginx", "-v"]), "haproxy": first_line(["haproxy", "-v"])}
+
+
+def machine():
+    with open("/proc/cpuinfo") as f:
+        model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "unknown")
+    with open("/proc/meminfo") as f:
+        mem = int(re.search(r"MemTotal:\s+(\d+)", f.read())[1]) / 1024 / 1024
+    return {"cpu": model, "cores": os.cpu_count(), "memory_gib": round(mem, 1), "kernel": platform.release(),
+            "os": platform.freedesktop_os_release().get("PRETTY_NAME", "") if hasattr(platform, "freedesktop_os_release") else ""}
+
+
+def main():
+    for b in (BIN, BENCH_BIN):
+        if not os.access(b, os.X_OK):
+            raise SystemExit(f"bench: {b} is missing: run swift build -c release first (make bench does)")
+    result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(), "versions": versions(), "runs": RUNS}
+
+    log("executor: 1000 x /bin/true")
+    result["executor"] = json.loads(run([BENCH_BIN, "1000"]).stdout)
+
+    applies = {2: {"wizard": [], "literal": [], "lean": []}, 3: {"wizard": [], "literal": [], "lean": []}}
+    finished = None
+    for nodes in (2, 3):
+        for i in range(RUNS):
+            for variant in ("wizard", "literal", "lean"):
+                seconds, box = apply_once(variant, nodes)
+                applies[nodes][variant].append(seconds)
+                log(f"{nodes} nodes, {variant}: {seconds:.1f} s")
+                if nodes == 3 and variant == "wizard" and i == RUNS - 1:
+                    finished = box  # kept: the re-run, the drills and the TUI use it
+                    formed(variant, nodes)(box)
+                else:
+                    teardown.later(box, formed(variant, nodes))
+    teardown.wait()
+    result["apply"] = {str(n): {v: stats(x) for v, x in vs.items()} for n, vs in applies.items()}
+
+    try:
+        rerun = []
+        for _ in range(RUNS):
+            seconds, _ = finished.wizard("apply", "--yes")
+            rerun.append(seconds)
+        result["rerun_3_nodes"] = stats(rerun)
+        log(f"re-run on the finished 3-node cluster: {statistics.median(rerun):.2f} s")
+
+        failover = [drill(finished, "nginx")]
+        finished.wizard("rollback", "load-balancer", "--yes")
+        with open(finished.topology) as f:
+            topo = f.read()
+        with open(finished.topology, "w") as f:
+            f.write(topo.replace("kind: nginx", "kind: haproxy"))
+        finished.wizard("apply", "--yes", "--only", "load-balancer")
+        failover.append(drill(finished, "haproxy"))
+        result["failover"] = failover
+        log("failover: " + ", ".join(f"{d['kind']} {d['failed']} failed of {d['attempts']}, worst {d['worst_ms']} ms" for d in failover))
+
+        log("TUI in tmux")
+        result["tui"] = tmux_tui(finished)
+    finally:
+        teardown.later(finished)
+
+    scaling = {"2": result["apply"]["2"]["wizard"], "3": result["apply"]["3"]["wizard"]}
+    for nodes in (4, 5):
+        xs = []
+        for _ in range(SCALING_RUNS):
+            seconds, box = apply_once("wizard", nodes)
+            teardown.later(box, formed("wizard", nodes))
+            xs.append(seconds)
+            log(f"{nodes} nodes, wizard: {seconds:.1f} s")
+        scaling[str(nodes)] = stats(xs)
+    teardown.wait()
+    result["scaling"] = scaling
+    result["bench_seconds"] = time.monotonic() - started
+
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    with open(os.path.join(HERE, "results/latest.json"), "w") as f:
+        json.dump(result, f, indent=2, sort_keys=True)
+    md = markdown(result)
+    with open(os.path.join(HERE, "results/latest.md"), "w") as f:
+        f.write(md)
+    print(md)
+
+
+def markdown(r):
+    a = r["apply"]
+    f = lambda s: f"{s['median']:.1f} s ({s['min']:.1f}-{s['max']:.1f})"
+    lines = [f"Measured {r['date']} on {r['machine']['cpu']}, {r['machine']['cores']} cores, {r['machine']['memory_gib']} GiB; "
+             f"RabbitMQ {r['versions']['rabbitmq-server']}, Erlang {r['versions']['erlang']}; {r['versions']['rabbit-wizard']}. "
+             f"Median (min-max) of {r['runs']} runs; the whole benchmark took {r['bench_seconds'] / 60:.1f} min.", "",
+             "| measurement | result | target |", "|---|---|---|"]
+    for n in ("2", "3"):
+        w, lit, lean = a[n]["wizard"], a[n]["literal"], a[n]["lean"]
+        lines.append(f"| apply, {n} nodes: wizard / guide literally / lean bare sequence | {f(w)} / {f(lit)} / {f(lean)} | |")
+        wl, wn = w["median"] / lit["median"], w["median"] / lean["median"]
+        lines.append(f"| {n} nodes: wizard/literal, wizard/lean | {wl:.2f}, {wn:.2f} | <= 0.80 {'met' if wl <= 0.80 else 'MISSED'}, "
+                     f"<= 1.10 {'met' if wn <= 1.10 else 'MISSED'} |")
+    rr = r["rerun_3_nodes"]
+    lines.append(f"| re-run on a finished 3-node cluster (0 changes) | {f(rr)} | <= 5 s {'met' if rr['median'] <= 5 else 'MISSED'} |")
+    e = r["executor"]
+    lines.append(f"| executor overhead per command (/bin/true x {e['commands']}; bare spawn {e['direct_per_command_ms']:.2f} ms) | "
+                 f"{e['overhead_per_command_ms']:.2f} ms, +{e['log_cost_per_command_ms']:.2f} ms with the command log | "
+                 f"<= 2 ms {'met' if e['overhead_with_log_per_command_ms'] <= 2 else 'MISSED'} |")
+    for d in r["failover"]:
+        lines.append(f"| failover drill through {d['kind']}: failed new connections, worst connect | {d['failed']} of {d['attempts']}, "
+                     f"{d['worst_ms']} ms | 0 {'met' if d['failed'] == 0 else 'MISSED'} |")
+    t = r["tui"]
+    ff = t["first_frame_ms"]
+    lines.append(f"| TUI first frame in tmux (tmux's own floor {t['tmux_floor_ms']['median']:.0f} ms) | {ff['median']:.0f} ms "
+                 f"({ff['min']:.0f}-{ff['max']:.0f}) | <= 100 ms {'met' if ff['median'] <= 100 else 'MISSED'} |")
+    lines.append(f"| TUI resident memory idle / after a run | {t['rss_idle_mib']:.1f} / {t['rss_after_run_mib']:.1f} MiB | "
+                 f"<= 30 MB {'met' if max(t['rss_idle_mib'], t['rss_after_run_mib']) <= 30 else 'MISSED'} |")
+    lines.append(f"| TUI CPU at idle | {t['idle_cpu_percent']:.1f} % | ~0 |")
+    s = r["scaling"]
+    lines.append("| apply by node count, wizard: " + ", ".join(f"{n}: {s[n]['median']:.1f} s" for n in sorted(s)) + " | " +
+                 ", ".join(f"+{s[str(n)]['median'] - s[str(n - 1)]['median']:.1f} s" for n in (3, 4, 5)) + " per extra node | about one join |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
