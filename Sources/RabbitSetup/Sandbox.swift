@@ -211,7 +211,9 @@ public struct Sandbox: Sendable {
                 [ $i -eq 80 ] && kill -KILL "$pid"
                 sleep 0.25; i=$((i + 1))
             done
-            rm -f "$RABBITMQ_PID_FILE"
+            # Only our node's pid file: a start that ran meanwhile (after an aborted wizard left this stop
+            # running) has written its own, and removing it would make that start wait forever.
+            [ "$(cat "$RABBITMQ_PID_FILE" 2>/dev/null)" = "$pid" ] && rm -f "$RABBITMQ_PID_FILE"
             ! kill -0 "$pid" 2>/dev/null
 
             """, mode: 0o700)
