@@ -32,7 +32,6 @@ public struct FailoverDrillStep: Step {
         public var backInRunningSeconds: Double
     }
 
-    var probeHost: String { lb.clientHost }
 
     public func check(_ context: StepContext) async throws(StepFailure) -> [Finding] {
         let running = await context.executor.run(CommandSpec(LoadBalancerLayout.layout(for: lb).running, on: lb.target, timeout: .seconds(30),
@@ -58,7 +57,7 @@ public struct FailoverDrillStep: Step {
         for spec in topology.nodes {
             let node = RabbitNode(spec, executor: context.executor, step: id)
             let watcher = RabbitNode(observer.first { $0.name != spec.name } ?? spec, executor: context.executor, step: id)
-            let loop = ConnectionLoop(probe: AMQPProbe(host: probeHost, port: lb.listenPort, timeout: .seconds(3)))
+            let loop = ConnectionLoop(probe: AMQPProbe(host: lb.clientHost, port: lb.listenPort, timeout: .seconds(3)))
             loop.start()
             try? await Task.sleep(for: .milliseconds(500))
             context.progress("\(spec.name): stop_app; connecting through \(lb.kind.rawValue) every 100 ms")
@@ -90,7 +89,7 @@ public struct FailoverDrillStep: Step {
                             worstMilliseconds: stats.worstMilliseconds,
                             backInRunningSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
         }
-        context.record(.evidence(step: id, title: "Failover drill through \(lb.kind.rawValue) \(probeHost):\(lb.listenPort)",
+        context.record(.evidence(step: id, title: "Failover drill through \(lb.kind.rawValue) \(lb.clientHost):\(lb.listenPort)",
                                  text: FailoverDrillStep.table(rows)))
         return .none
     }

@@ -52,8 +52,8 @@ public struct LoadBalancerStep: Step {
         }
         // The listen port: free, or held by our own load balancer.
         if !(await run(layout.running, context, mutates: false)).succeeded {
-            if (try? AMQPProbe(host: probeHost, port: lb.listenPort, timeout: .milliseconds(500)).hello()) != nil
-                || LoadBalancerStep.listening(probeHost, lb.listenPort)
+            if (try? AMQPProbe(host: lb.clientHost, port: lb.listenPort, timeout: .milliseconds(500)).hello()) != nil
+                || LoadBalancerStep.listening(lb.clientHost, lb.listenPort)
             {
                 out.append(Finding("lb-port-in-use", .error, node: lb.host.value,
                                    message: "\(lb.listenAddress):\(lb.listenPort) is already in use by another process",
@@ -64,7 +64,6 @@ public struct LoadBalancerStep: Step {
     }
 
     /// Where the controller reaches the load balancer.
-    var probeHost: String { lb.clientHost }
 
     static func listening(_ host: String, _ port: Int) -> Bool {
         do { _ = try AMQPProbe(host: host, port: port, timeout: .milliseconds(500)).hello(); return true } catch {
@@ -146,7 +145,7 @@ public struct LoadBalancerStep: Step {
         let names = Set(try await forEachNode(topology.nodes) { spec throws(StepFailure) -> String? in
             try await RabbitNode(spec, executor: context.executor, step: "load-balancer").clusterStatus().clusterName
         }.compactMap { $0 })
-        let host = probeHost, port = lb.listenPort
+        let host = lb.clientHost, port = lb.listenPort
         let info: AMQPProbe.ServerInfo
         do { info = try await Task.detached { () throws(AMQPProbe.Failure) -> AMQPProbe.ServerInfo in
                 try AMQPProbe(host: host, port: port).hello()

@@ -26,7 +26,6 @@ public struct OutSystemsHandoffStep: Step {
     }
 
     var os: OutSystemsSpec { topology.outsystems }
-    var probeHost: String { lb.clientHost }
     func seed(_ context: StepContext) -> RabbitNode { RabbitNode(topology.seed, executor: context.executor, step: id) }
 
     public func check(_ context: StepContext) async throws(StepFailure) -> [Finding] {
@@ -92,7 +91,7 @@ public struct OutSystemsHandoffStep: Step {
     /// A real login with those credentials and that vhost, through the load balancer.
     public func verify(_ context: StepContext) async throws(StepFailure) {
         guard let password = context.secrets[Self.passwordKey] else { return }
-        let host = probeHost, port = lb.listenPort, user = os.username, vhost = os.vhost
+        let host = lb.clientHost, port = lb.listenPort, user = os.username, vhost = os.vhost
         do {
             _ = try await Task.detached { () throws(AMQPProbe.Failure) -> AMQPProbe.ServerInfo in
                 try AMQPProbe(host: host, port: port).login(user: user, password: password, vhost: vhost)
