@@ -30,6 +30,16 @@ extension ClusterScenarioTests {
         }
     }
 
+    /// Pids of the sandbox's own start/stop scripts that are running.
+    static func controlScripts(of bed: SandboxBed) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            guard let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            let cmd = String(decoding: raw.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+            return cmd.contains(bed.dir + "/nodes/") && (cmd.contains("/bin/stop") || cmd.contains("/bin/start"))
+        }
+    }
+
     static func screenScenario(_ bed: SandboxBed, _ tmux: Tmux, argv: [String], lbPort: Int) async throws {
         func screen(_ text: String, _ limit: Duration = .seconds(60)) async throws -> String {
             try #require(await tmux.wait(for: text, limit), "waited \(limit) for \"\(text)\"; the screen:\n\(tmux.lastScreen)")
@@ -58,6 +68,10 @@ extension ClusterScenarioTests {
         #expect(await tmux.exitStatus(.seconds(30)) == 130)
         #expect(tmux.stderr.contains("aborted; the current step's outcome is unknown"), "\(tmux.stderr)")
         #expect(tmux.terminalChanges.isEmpty, "the terminal was not given back after the abort: \(tmux.terminalChanges)")
+
+        // The aborted wizard's commands run on in their own sessions; the operator reopens once they have
+        // ended (a run started while they still run can meet them: see the issue note).
+        #expect(await Support.waitUntil(.seconds(120)) { Self.controlScripts(of: bed).isEmpty }, "still running: \(Self.controlScripts(of: bed))")
 
         // 4. Reopening shows the unknown step; c reconciles (after taking over the dead wizard's lock).
         await tmux.respawn(argv)
