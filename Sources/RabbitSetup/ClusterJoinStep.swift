@@ -61,22 +61,35 @@ public struct ClusterJoinStep: Step {
         for spec in topology.joiners {
             definitions[spec.name] = "\(node(spec, context).profile.backupDir)/rabbit-wizard-definitions-\(spec.name)-\(stamp).json"
         }
-        let pending = Set(try await pending(context).map(\.name))
+        let pending = Set(planned(plan).map(\.name))
         return try UndoCoding.encode(Saved(definitions: definitions, alreadyMembers: topology.joiners.map(\.name).filter { !pending.contains($0) }))
+    }
+
+    /// The joiners the plan joins, in topology order. `apply` acts on the plan it was given (just made
+    /// from what the servers showed); a node that became a member meanwhile is still fine: "already a
+    /// member" counts as success.
+    func planned(_ plan: Plan) -> [NodeSpec] {
+        let names = Set(plan.changes.compactMap(\.node))
+        return topology.joiners.filter { names.contains($0.name) }
     }
 
     public func apply(_ plan: Plan, prepared: Undo, _ context: StepContext) async throws(StepFailure) -> Undo {
         let saved = try UndoCoding.decode(Saved.self, prepared)
         let seedName = topology.seed.nodeName
-        for spec in try await pending(context) {
+        let joiners = planned(plan)
+        let step = id
+        // Exports first, all at once (each node's own data, nothing shared); then the joins one by one.
+        _ = try await forEachNode(joiners) { spec throws(StepFailure) in
+            guard let file = saved.definitions[spec.name] else { return }
+            let joiner = RabbitNode(spec, executor: context.executor, step: step)
+            context.progress("\(spec.name): exporting definitions to \(file)")
+            let r = await context.executor.run(CommandSpec(["sh", "-c", "umask 077; exec \"$@\"", "sh"] + joiner.profile.cli
+                                                            + ["-n", spec.nodeName.description, "export_definitions", file],
+                                                            on: spec.target, timeout: .seconds(60), mutates: true, step: step.rawValue))
+            guard r.succeeded else { throw RabbitCLIError.failure(r, doing: "export its definitions", node: spec.nodeName, on: spec) }
+        }
+        for spec in joiners {
             let joiner = node(spec, context)
-            if let file = saved.definitions[spec.name] {
-                context.progress("\(spec.name): exporting definitions to \(file)")
-                let r = await context.executor.run(CommandSpec(["sh", "-c", "umask 077; exec \"$@\"", "sh"] + joiner.profile.cli
-                                                                + ["-n", spec.nodeName.description, "export_definitions", file],
-                                                                on: spec.target, timeout: .seconds(60), mutates: true, step: id.rawValue))
-                guard r.succeeded else { throw RabbitCLIError.failure(r, doing: "export its definitions", node: spec.nodeName, on: spec) }
-            }
             do throws(StepFailure) {
                 context.progress("\(spec.name): stop_app, join_cluster \(seedName), start_app")
                 try await joiner.ctlChecked(["stop_app"], doing: "stop the RabbitMQ application", mutates: true)
@@ -85,8 +98,9 @@ public struct ClusterJoinStep: Step {
                     _ = try? await joiner.ctlChecked(["start_app"], doing: "start the RabbitMQ application again", mutates: true)
                     throw RabbitCLIError.failure(join, doing: "join \(seedName)", node: spec.nodeName, on: spec)
                 }
+                // start_app returns once the broker has booted (rabbit:start waits for it); verify then
+                // reads cluster_status from every node.
                 try await joiner.ctlChecked(["start_app"], doing: "start the RabbitMQ application", timeout: .seconds(180), mutates: true)
-                try await joiner.waitReady(progress: context.progress)
             } catch {
                 var failure = error
                 failure.partialUndo = try? UndoCoding.encode(saved)

@@ -3,7 +3,8 @@ import Workflow
 
 /// `erlang-cookie`: every node gets the seed's cookie. Cookies are compared by hash and never shown,
 /// logged or put in argv: the seed's is read as a secret and written on the other nodes through stdin.
-/// Each node is stopped, its cookie replaced atomically (mode 0400, the service user's), and started.
+/// Each node is stopped, its cookie replaced atomically (mode 0400, the service user's), and started; all
+/// at once, together with the restarts earlier steps left to this round (journaled as owed).
 public struct ErlangCookieStep: Step {
     public let id: StepID = "erlang-cookie"
     public let title = "give every node the seed's Erlang cookie"
@@ -48,11 +49,26 @@ public struct ErlangCookieStep: Step {
         }.compactMap { $0 }
     }
 
+    /// Nodes with a restart owed by an earlier step (journaled), other than `except`, with the reason:
+    /// they join this step's restart round, so that no node is restarted twice.
+    func owed(_ context: StepContext, except: [RabbitNode]) -> [(node: RabbitNode, reason: String)] {
+        guard !except.isEmpty else { return [] }
+        let pending = context.pendingRestarts()
+        let skip = Set(except.map(\.spec.name))
+        return topology.nodes.compactMap { spec in
+            guard !skip.contains(spec.name), let reason = pending[spec.name] else { return nil }
+            return (RabbitNode(spec, executor: context.executor, step: id), reason)
+        }
+    }
+
     public func plan(_ context: StepContext) async throws(StepFailure) -> Plan {
-        Plan(step: id, changes: try await differing(context).flatMap { node in
+        let differing = try await differing(context)
+        return Plan(step: id, changes: differing.flatMap { node in
             [Change(.modify, target: "\(node.spec.name):\(node.profile.cookieFile)", node: node.spec.name,
                     summary: "the seed's cookie, mode 0400", secret: true),
              Change(.run, target: "\(node.spec.name): restart", node: node.spec.name, summary: "stop, replace the cookie, start")]
+        } + owed(context, except: differing).map { node, reason in
+            Change(.run, target: "\(node.spec.name): restart", node: node.spec.name, summary: "restart owed (\(reason)), in the same round")
         })
     }
 
@@ -78,16 +94,24 @@ public struct ErlangCookieStep: Step {
     public func apply(_ plan: Plan, prepared: Undo, _ context: StepContext) async throws(StepFailure) -> Undo {
         let saved = try UndoCoding.decode(Saved.self, prepared)
         let cookie = try await seedCookie(context)
-        _ = try await forEachNode(try await differing(context)) { node throws(StepFailure) in
-            guard let file = saved.files[node.spec.name] else { return }
-            context.progress("\(node.spec.name): stopping to replace the cookie")
-            try await node.stopService()
-            try await node.files.write(file.path, .secret(cookie), mode: "400",
-                                       owner: node.profile.cookieOwner.isEmpty ? file.ownerSpec : node.profile.cookieOwner, backup: file.backup)
-            for cli in node.profile.cliCookieFiles {
-                try await node.files.write(cli, .secret(cookie), mode: "400", backup: nil)
+        let differing = try await differing(context)
+        // One round, all nodes at once (none is clustered yet: their cookies differ): the cookie changes
+        // and the restarts other steps left to this round.
+        let round = differing.map { ($0, true) } + owed(context, except: differing).map { ($0.node, false) }
+        _ = try await forEachNode(round) { node, replaceCookie throws(StepFailure) in
+            if replaceCookie {
+                guard let file = saved.files[node.spec.name] else { return }
+                context.progress("\(node.spec.name): stopping to replace the cookie")
+                try await node.stopService()
+                try await node.files.write(file.path, .secret(cookie), mode: "400",
+                                           owner: node.profile.cookieOwner.isEmpty ? file.ownerSpec : node.profile.cookieOwner, backup: file.backup)
+                for cli in node.profile.cliCookieFiles {
+                    try await node.files.write(cli, .secret(cookie), mode: "400", backup: nil)
+                }
+                try await node.startService(progress: context.progress)
+            } else {
+                try await node.restartService(progress: context.progress)
             }
-            try await node.startService(progress: context.progress)
             context.record(.restartDone(node: node.spec.name))
         }
         return prepared

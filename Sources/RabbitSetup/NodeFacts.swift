@@ -50,6 +50,13 @@ public struct NodeFacts: Sendable, Equatable {
         }
     }
 
+    /// The facts the partition-handling step needs (effective strategy, members), in one short `eval`.
+    static let partitionExpression = """
+        io:format("partition_handling=~p~n", [application:get_env(rabbit, cluster_partition_handling)]),
+        io:format("cluster_nodes=~s~n", [string:join([atom_to_list(N) || N <- rabbit_nodes:all()], ",")]),
+        ok.
+        """
+
     /// The Erlang expression. Host names and ports come from validated types (RFC 1123 names and
     /// integers), so they cannot break out of the string literals.
     static func expression(peers: [NodeSpec]) -> String {

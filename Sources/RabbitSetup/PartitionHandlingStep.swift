@@ -3,8 +3,9 @@ import Workflow
 
 /// `partition-handling`: `cluster_partition_handling = STRATEGY` in every node's `rabbitmq.conf`,
 /// replaced in place (every other byte kept), written atomically with a backup; the node restarted so
-/// that the value is effective, which is what verify checks. When the erlang-cookie step will restart a
-/// node anyway (its cookie differs from the seed's), the restart is left to it: one restart per node.
+/// that the value is effective, which is what verify checks. When the erlang-cookie step will restart
+/// nodes anyway (a cookie differs from the seed's), every restart is left to its round, the seed's too
+/// (journaled as owed): one restart per node, all at once.
 public struct PartitionHandlingStep: Step {
     public let id: StepID = "partition-handling"
     public let topology: Topology
@@ -46,20 +47,15 @@ public struct PartitionHandlingStep: Step {
         }.flatMap { $0 }
     }
 
-    /// The effective value, as the running node has it (`ignore` when unset).
-    static func effective(_ node: RabbitNode) async throws(StepFailure) -> String {
-        let out = try await node.ctlChecked(["eval", "application:get_env(rabbit, \(key))."], doing: "read the effective \(key)", mutates: false)
-        let text = out.trimmingCharacters(in: .whitespacesAndNewlines)
-        if text.hasPrefix("{ok,") && text.hasSuffix("}") { return String(text.dropFirst(4).dropLast()) }
-        return "ignore"
-    }
-
     func nodePlans(_ context: StepContext) async throws(StepFailure) -> [NodePlan] {
         let all = nodes(context)
-        let seedCookie = try await all.first { $0.spec.name == topology.seedName }!.files.observe(
-            PlatformProfile.named(topology.seed.profile).resolved(for: topology.seed).cookieFile).sha256
-        let desired = self.desired
+        // The erlang-cookie step restarts every node whose cookie differs from the seed's, all at once, and
+        // takes the restarts owed by this step into that round (the seed's too): one restart per node.
+        let cookies = try await forEachNode(all) { node throws(StepFailure) -> String? in try await node.files.observe(node.profile.cookieFile).sha256 }
         let seedName = topology.seedName
+        let seedCookie = zip(all, cookies).first { $0.0.spec.name == seedName }?.1
+        let differing = Set(zip(all, cookies).filter { $0.1 != seedCookie }.map(\.0.spec.name))
+        let desired = self.desired
         return try await forEachNode(all) { node throws(StepFailure) -> NodePlan in
             let conf = try await node.files.observe(node.profile.configFile, bytes: true)
             guard conf.kind == .regular || conf.kind == .missing else {
@@ -67,15 +63,13 @@ public struct PartitionHandlingStep: Step {
                                   node: node.spec.name)
             }
             let before = conf.bytes ?? []
-            let effective = try await PartitionHandlingStep.effective(node)
-            let status = try await node.clusterStatus()
-            var deferred = false
-            if effective != desired && node.spec.name != seedName {
-                deferred = try await node.files.observe(node.profile.cookieFile).sha256 != seedCookie
-            }
+            let facts = try await node.partitionFacts()
+            let effective = facts.effectivePartitionHandling ?? "ignore"
+            let name = node.spec.name
+            let deferred = effective != desired && (name == seedName ? !differing.isEmpty : differing.contains(name))
             return NodePlan(node: node, before: before, after: RabbitConf.setting(PartitionHandlingStep.key, to: desired, in: before),
                             existed: conf.kind == .regular, effective: effective, restartDeferred: deferred,
-                            clustered: status.allNodes.count > 1, needsRestart: effective != desired)
+                            clustered: facts.clusterNodes.count > 1, needsRestart: effective != desired)
         }
     }
 
@@ -84,7 +78,7 @@ public struct PartitionHandlingStep: Step {
         for p in try await nodePlans(context) {
             let name = p.node.spec.name
             if p.needsWrite {
-                let when = p.restartDeferred ? " (takes effect when erlang-cookie restarts the node: one restart)" : ""
+                let when = p.restartDeferred ? " (takes effect in erlang-cookie's restart round: one restart)" : ""
                 changes.append(Change(p.existed ? .modify : .add, target: "\(name):\(p.node.profile.configFile)", node: name,
                                       summary: "\(Self.key) = \(desired)\(when)", before: String(decoding: p.before, as: UTF8.self),
                                       after: String(decoding: p.after, as: UTF8.self)))
@@ -119,6 +113,7 @@ public struct PartitionHandlingStep: Step {
                     context.record(.restartPending(node: name, reason: "\(PartitionHandlingStep.key); the erlang-cookie step restarts it"))
                 } else {
                     try await p.node.restartService(progress: context.progress)
+                    context.record(.restartDone(node: name))
                 }
             }
         }
@@ -149,6 +144,7 @@ public struct PartitionHandlingStep: Step {
             guard let file = saved.files[node.spec.name] else { return }
             if try await file.restore(with: node.files) {
                 try await node.restartService(progress: context.progress)
+                context.record(.restartDone(node: node.spec.name))
             }
         }
     }

@@ -48,14 +48,20 @@ public struct StepContext: Sendable {
     public let record: @Sendable (JournalEvent) -> Void
     /// Secrets the operator handed over (prompt, stdin or file; never argv), by name.
     public let secrets: [String: Secret]
+    /// Restarts owed now, node name -> reason, as the journal has them (``JournalEvent/restartPending(node:reason:)``
+    /// not yet followed by ``JournalEvent/restartDone(node:)``, from any run). A step that restarts nodes
+    /// anyway can take these into its round instead of leaving them to a restart of their own.
+    public let pendingRestarts: @Sendable () -> [String: String]
 
     public init(executor: Executor, waived: Set<String> = [], progress: @escaping @Sendable (String) -> Void = { _ in },
-                record: @escaping @Sendable (JournalEvent) -> Void = { _ in }, secrets: [String: Secret] = [:])
+                record: @escaping @Sendable (JournalEvent) -> Void = { _ in }, secrets: [String: Secret] = [:],
+                pendingRestarts: @escaping @Sendable () -> [String: String] = { [:] })
     {
         self.executor = executor
         self.waived = waived
         self.progress = progress
         self.record = record
         self.secrets = secrets
+        self.pendingRestarts = pendingRestarts
     }
 }

@@ -15,8 +15,11 @@ struct LogCommand: AsyncParsableCommand {
     @OptionGroup var options: WorkflowOptions
 
     func run() async throws {
+        // --state-dir wins; else the topology's state_dir (where apply logged), else the default.
+        var path = options.state.stateDir
+        if path == nil, options.config != nil { path = try StepCatalog.steps(config: options.config).stateDir }
         let state: StateDirectory
-        do { state = try StateDirectory(path: options.state.stateDir) } catch { throw ErrorPresenter.fail(error, code: .badInput) }
+        do { state = try StateDirectory(path: path) } catch { throw ErrorPresenter.fail(error, code: .badInput) }
         let records: [CommandRecord]
         do {
             records = try CommandLog.read(path: state.commandLogPath).filter { step == nil || $0.step == step }

@@ -83,7 +83,11 @@ struct Session {
                     record: { event in
                         try? journal?.append(event)
                         if case .evidence(let step, let title, let text) = event { evidence(step, title, text) }
-                    }, secrets: secrets)
+                    }, secrets: secrets,
+                    pendingRestarts: { [journalDirectory] in
+                        // Read-only, from every run's file: a restart owed by an earlier, interrupted run counts too.
+                        (try? JournalState(events: Journal.readAll(in: journalDirectory).map(\.event)))?.pendingRestarts ?? [:]
+                    })
     }
 
     /// What one step shows now, read-only: its plan, and whether an empty plan verifies (`status`, the TUI).

@@ -34,6 +34,22 @@ import Workflow
         #expect(cookies == [canary], "every node has the seed's cookie")
         #expect(SandboxBed.file(bed.nodeDir("b") + "/home/.erlang.cookie").mode == 0o400)
 
+        // The command log is found through the topology's state_dir (no --state-dir given).
+        let log = await bed.wizard(["log", "--step", "cluster-join"])
+        #expect(log.termination == .exited(code: 0))
+        #expect(log.stdout.text.contains("join_cluster rabbit-a@localhost"), "\(log.stdout.text.prefix(2000))")
+        // One restart per node, all in erlang-cookie's round: the seed's restart owed by partition-handling too.
+        let records = await bed.wizard(["log", "--json"])
+        let stops = records.stdout.text.split(separator: "\n").compactMap { line -> (argv: [String], step: String)? in
+            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let argv = o["argv"] as? [String],
+                argv.first?.hasSuffix("/bin/stop") == true else { return nil }
+            return (argv, o["step"] as? String ?? "-")
+        }
+        for l in bed.letters {
+            let mine = stops.filter { $0.argv.first == bed.nodeDir(l) + "/bin/stop" }
+            #expect(mine.map(\.step) == ["erlang-cookie"], "node \(l) stopped by: \(mine.map(\.step))")
+        }
+
         // 2. A second apply: 0 changes, no restart.
         let pids = bed.letters.map(bed.pid)
         let again = await bed.wizard(["apply", "--yes"])
