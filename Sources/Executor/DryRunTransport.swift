@@ -5,10 +5,10 @@ public struct DryRunTransport: Transport {
 
     public init(wrapping inner: any Transport) { self.inner = inner }
 
-    public func run(_ spec: CommandSpec, limits: OutputLimits, redactor: Redactor,
+    public func run(_ spec: CommandSpec, limits: OutputLimits, redactor: Redactor, onStart: @escaping @Sendable (Int32) -> Void,
                     onLine: @escaping @Sendable (OutputStreamKind, String) -> Void) async -> TransportOutcome
     {
         guard !spec.mutates else { return TransportOutcome(termination: .notRun(reason: "dry run")) }
-        return await inner.run(spec, limits: limits, redactor: redactor, onLine: onLine)
+        return await inner.run(spec, limits: limits, redactor: redactor, onStart: onStart, onLine: onLine)
     }
 }

@@ -10,6 +10,8 @@ public final class Executor: Sendable {
     public let commandLog: CommandLog?
     public let limits: OutputLimits
     public let dryRun: Bool
+    /// Where commands that change something are listed while they run (nil: not tracked).
+    public let inFlight: InFlight?
     let local: any Transport
     let ssh: SSHTransport?
     private let subscribers = Mutex<[Int: @Sendable (CommandEvent) -> Void]>([:])
@@ -23,9 +25,10 @@ public final class Executor: Sendable {
     ///   - ssh: options for `ssh://` targets; without them such commands cannot start.
     ///   - dryRun: run only commands with `mutates == false`.
     public init(commandLog: CommandLog?, ssh: SSHOptions? = nil, dryRun: Bool = false,
-                limits: OutputLimits = OutputLimits(), local: any Transport = LocalTransport())
+                limits: OutputLimits = OutputLimits(), local: any Transport = LocalTransport(), inFlight: InFlight? = nil)
     {
         self.commandLog = commandLog
+        self.inFlight = inFlight
         self.ssh = ssh.map { SSHTransport(options: $0) }
         self.dryRun = dryRun
         self.limits = limits
@@ -38,7 +41,7 @@ public final class Executor: Sendable {
         let log = try CommandLog(path: state.commandLogPath)
         let ssh = SSHOptions(knownHostsFile: state.knownHostsPath, controlDirectory: try state.controlSocketDirectory(),
                              identityFile: identityFile)
-        self.init(commandLog: log, ssh: ssh, dryRun: dryRun)
+        self.init(commandLog: log, ssh: ssh, dryRun: dryRun, inFlight: try InFlight(directory: state.file("running")))
     }
 
     /// Adds a value to scrub from every later command's output and argv (for example a cookie that was
@@ -74,9 +77,15 @@ public final class Executor: Sendable {
         case .ssh: transport = ssh.map { $0 as any Transport } ?? MissingSSHTransport()
         }
         let chosen: any Transport = dryRun ? DryRunTransport(wrapping: transport) : transport
-        var outcome = await chosen.run(spec, limits: limits, redactor: redactor) { [weak self] stream, line in
+        let tracking = spec.mutates ? inFlight : nil
+        let step = spec.step, timeout = spec.timeout
+        var outcome = await chosen.run(spec, limits: limits, redactor: redactor, onStart: { pid in
+            tracking?.add(InFlight.Entry(pid: pid, startTicks: InFlight.startTicks(of: pid), argv: argv, target: spec.target.description,
+                                         step: step, started: started, timeoutSeconds: Double(timeout.components.seconds)))
+        }) { [weak self] stream, line in
             self?.emit(.output(id: id, stream: stream, line: line))
         }
+        if let pid = outcome.pid { tracking?.remove(pid: pid) }
         let elapsed = clock.now - start
         let record = CommandRecord(
             id: id, step: spec.step, target: spec.target.description, argv: argv, mutates: spec.mutates,
@@ -112,7 +121,7 @@ public final class Executor: Sendable {
 
 /// Used when a command targets a host over ssh but the executor was built without ssh options.
 struct MissingSSHTransport: Transport {
-    func run(_ spec: CommandSpec, limits: OutputLimits, redactor: Redactor,
+    func run(_ spec: CommandSpec, limits: OutputLimits, redactor: Redactor, onStart: @escaping @Sendable (Int32) -> Void,
              onLine: @escaping @Sendable (OutputStreamKind, String) -> Void) async -> TransportOutcome
     {
         TransportOutcome(termination: .couldNotStart(reason: "no ssh configuration for \(spec.target)"))

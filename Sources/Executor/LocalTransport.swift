@@ -21,7 +21,7 @@ public struct LocalTransport: Transport {
         signal(SIGPIPE, SIG_IGN)
     }
 
-    public func run(_ spec: CommandSpec, limits: OutputLimits, redactor: Redactor,
+    public func run(_ spec: CommandSpec, limits: OutputLimits, redactor: Redactor, onStart: @escaping @Sendable (Int32) -> Void,
                     onLine: @escaping @Sendable (OutputStreamKind, String) -> Void) async -> TransportOutcome
     {
         guard let program = spec.argv.first, !program.isEmpty else {
@@ -77,6 +77,7 @@ public struct LocalTransport: Transport {
                     error: .sequence
                 ) { execution in
                     watch.started(pid: execution.processIdentifier.value)
+                    onStart(execution.processIdentifier.value)
                     async let out = LocalTransport.collect(
                         execution.standardOutput, kind: .stdout, redactor: redactor, limits: limits,
                         secret: secretStdout, onLine: onLine)

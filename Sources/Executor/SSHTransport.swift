@@ -41,11 +41,11 @@ public final class SSHTransport: Transport {
             + ["-T", "--", destination.host.value, SSHTransport.remoteCommand(for: spec)]
     }
 
-    public func run(_ spec: CommandSpec, limits: OutputLimits, redactor: Redactor,
+    public func run(_ spec: CommandSpec, limits: OutputLimits, redactor: Redactor, onStart: @escaping @Sendable (Int32) -> Void,
                     onLine: @escaping @Sendable (OutputStreamKind, String) -> Void) async -> TransportOutcome
     {
         guard case .ssh(let destination) = spec.target else {
-            return await local.run(spec, limits: limits, redactor: redactor, onLine: onLine)
+            return await local.run(spec, limits: limits, redactor: redactor, onStart: onStart, onLine: onLine)
         }
         for name in spec.environment.keys where !SSHTransport.isEnvironmentName(name) {
             return TransportOutcome(termination: .couldNotStart(reason: "bad environment variable name \(name)"))
@@ -56,7 +56,8 @@ public final class SSHTransport: Transport {
         sshSpec.target = .local
         sshSpec.environment = [:]
         sshSpec.workingDirectory = nil
-        var outcome = await local.run(sshSpec, limits: limits, redactor: redactor, onLine: onLine)
+        // The ssh client lives as long as the remote command: waiting for it is waiting for the command.
+        var outcome = await local.run(sshSpec, limits: limits, redactor: redactor, onStart: onStart, onLine: onLine)
         if case .exited(255) = outcome.termination,
             let failure = SSHTransport.classify(stderr: outcome.stderr.text)
         {

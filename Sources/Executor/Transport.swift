@@ -1,8 +1,17 @@
 /// Runs one command somewhere and reports how it ended. Transports never log and never throw: a
 /// failure to run is a ``Termination`` too. The ``Executor`` wraps them with ids, logging and events.
 public protocol Transport: Sendable {
-    func run(_ spec: CommandSpec, limits: OutputLimits, redactor: Redactor,
+    /// `onStart` gets the pid of the started process (its own process group) before any output.
+    func run(_ spec: CommandSpec, limits: OutputLimits, redactor: Redactor, onStart: @escaping @Sendable (Int32) -> Void,
              onLine: @escaping @Sendable (OutputStreamKind, String) -> Void) async -> TransportOutcome
+}
+
+extension Transport {
+    public func run(_ spec: CommandSpec, limits: OutputLimits, redactor: Redactor,
+                    onLine: @escaping @Sendable (OutputStreamKind, String) -> Void) async -> TransportOutcome
+    {
+        await run(spec, limits: limits, redactor: redactor, onStart: { _ in }, onLine: onLine)
+    }
 }
 
 /// Bounds on what is kept of a command's output.

@@ -64,6 +64,8 @@ struct RabbitWizard: AsyncParsableCommand {
 
     /// Errors for the operator (``ErrorPresenter/Failure``) are printed here, once, after any screen is closed.
     static func main() async {
+        // Progress must reach a pipe or a log file when it happens, not when the buffer fills.
+        StandardOutput.lineBuffered()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

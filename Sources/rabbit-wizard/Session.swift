@@ -120,6 +120,9 @@ struct Session {
             if point == crashAt { kill(getpid(), SIGKILL) }
             if point == pauseAt { kill(getpid(), SIGSTOP) }
         }
+        // Commands an aborted run left running (own sessions, by design) end before this run looks at
+        // anything: a restart still under way would otherwise meet this run's own.
+        _ = await executor.inFlight?.wait(progress: hooks.progress)
         var journal: Journal?
         if !readOnly {
             do {

@@ -30,6 +30,8 @@ struct StatusCommand: AsyncParsableCommand {
         var steps: [Row]
         var interrupted: [StepID]
         var pendingRestarts: [String: String]
+        /// Commands an interrupted run left running (they are waited for by the next run).
+        var stillRunning: [String]
         var lock: String?
     }
 
@@ -48,10 +50,13 @@ struct StatusCommand: AsyncParsableCommand {
         let interrupted = journal.needingReconcile(in: session.order)
         let (holder, alive) = RunLock.holder(stateDirectory: session.state.path)
         let lock = holder.map { "\(alive ? "held" : "stale, left") by \($0)" }
+        // While a run holds the lock its commands are its own, not left-overs.
+        let stillRunning = alive ? [] : (session.executor.inFlight?.leftovers() ?? []).map(\.summary)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(Output(steps: rows, interrupted: interrupted, pendingRestarts: journal.pendingRestarts, lock: lock)), as: UTF8.self))
+            print(String(decoding: try encoder.encode(Output(steps: rows, interrupted: interrupted, pendingRestarts: journal.pendingRestarts,
+                                                                           stillRunning: stillRunning, lock: lock)), as: UTF8.self))
             return
         }
         for row in rows {
@@ -62,6 +67,7 @@ struct StatusCommand: AsyncParsableCommand {
             print("\(id): interrupted (outcome unknown). Run 'rabbit-wizard apply' to reconcile and continue, or 'rabbit-wizard rollback \(id)'.")
         }
         for (node, reason) in journal.pendingRestarts.sorted(by: { $0.key < $1.key }) { print("restart pending on \(node): \(reason)") }
+        for command in stillRunning { print("still running, left by an interrupted run (the next run waits for it): \(command)") }
         if let lock { print("lock: \(lock)") }
     }
 }

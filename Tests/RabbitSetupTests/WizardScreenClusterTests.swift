@@ -69,9 +69,12 @@ extension ClusterScenarioTests {
         #expect(tmux.stderr.contains("aborted; the current step's outcome is unknown"), "\(tmux.stderr)")
         #expect(tmux.terminalChanges.isEmpty, "the terminal was not given back after the abort: \(tmux.terminalChanges)")
 
-        // The aborted wizard's commands run on in their own sessions; the operator reopens once they have
-        // ended (a run started while they still run can meet them: see the issue note).
-        #expect(await Support.waitUntil(.seconds(120)) { Self.controlScripts(of: bed).isEmpty }, "still running: \(Self.controlScripts(of: bed))")
+        // The aborted wizard's restarts run on in their own sessions (a restart cut in half is worse), each
+        // listed in STATE/running by pid; nobody removes those files now, so the listing is stable. The
+        // wizard is reopened at once: its run waits for them before it acts.
+        let scripts = Self.controlScripts(of: bed)
+        let listed = Set(((try? FileManager.default.contentsOfDirectory(atPath: bed.state + "/running")) ?? []).compactMap { Int32($0.prefix { $0 != "." }) })
+        #expect(Set(scripts).isSubset(of: listed), "running \(scripts), listed \(listed.sorted())")
 
         // 4. Reopening shows the unknown step; c reconciles (after taking over the dead wizard's lock).
         await tmux.respawn(argv)
@@ -95,6 +98,9 @@ extension ClusterScenarioTests {
             await tmux.send("y")
             next = try await screen("Apply cluster-join?", .seconds(120))
         }
+        // The commands left by the abort have ended, and their entries are gone with them.
+        #expect(Self.controlScripts(of: bed).isEmpty)
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: bed.state + "/running")) ?? ["?"]).isEmpty)
 
         // 5. cluster-join destroys the joiners' own data: the step id must be typed. Node c is stopped by
         //    the test first, so the join fails; the failure box names the cause and offers retry.

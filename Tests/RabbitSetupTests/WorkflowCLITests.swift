@@ -60,6 +60,24 @@ import Testing
             return pid
         }
 
+        /// Runs `exec -- argv` (a command that changes something), kills the wizard with SIGKILL once the
+        /// command is listed in STATE/running, and returns the command's pid (its process group).
+        func execKilled(_ argv: [String], timeout: Int) async throws -> Int32 {
+            let before = Set((try? FileManager.default.contentsOfDirectory(atPath: state + "/running")) ?? [])
+            let started = await Support.run(
+                ["sh", "-c", "\"$@\" >/dev/null 2>&1 & echo $!", "sh", Support.productBinary, "exec", "--state-dir", state,
+                 "--timeout", String(timeout), "--"] + argv)
+            let wizard = try #require(Int32(started.stdout.text.trimmingCharacters(in: .whitespacesAndNewlines)))
+            var listed: String?
+            #expect(await Support.waitUntil(.seconds(20)) {
+                listed = Set((try? FileManager.default.contentsOfDirectory(atPath: state + "/running")) ?? []).subtracting(before).first
+                return listed != nil
+            }, "the command was not listed")
+            kill(wizard, SIGKILL)
+            #expect(await Support.waitUntil(.seconds(10)) { Support.hasEnded(wizard) })
+            return try #require(listed.flatMap { Int32($0.prefix { $0 != "." }) })
+        }
+
         func mutatingCommands() -> Int {
             ((try? CommandLog.read(path: state + "/commands.jsonl")) ?? []).filter(\.mutates).count
         }
@@ -143,6 +161,43 @@ import Testing
         let resumed = await bed.wizard(["apply", "--yes"])
         #expect(resumed.termination == .exited(code: 0))
         #expect(bed.converged())
+    }
+
+    /// Commands of a run that is killed go on in their own sessions and stay listed in STATE/running;
+    /// the next run waits for them before it acts, and stops one that is past its own time-out.
+    @Test func commandsLeftByAKilledRunAreWaitedForOrStoppedAtTheirTimeOut() async throws {
+        let bed = Bed()
+        defer { Support.remove(bed.root) }
+        let done = bed.root + "/slow-done", release = bed.root + "/release"
+        // The slow command ends only once the test says so: it is surely running while the next run starts.
+        let slow = try await bed.execKilled(["sh", "-c", "while [ ! -e \"$0\" ]; do sleep 0.05; done; touch \"$1\"", release, done], timeout: 60)
+        let stuck = try await bed.execKilled(["sleep", "600"], timeout: 1)
+        #expect(!Support.members(ofProcessGroup: slow).isEmpty && !Support.members(ofProcessGroup: stuck).isEmpty)
+
+        let status = await bed.wizard(["status"])
+        #expect(status.stdout.text.contains("still running, left by an interrupted run (the next run waits for it): sh -c"), "\(status.stdout.text)")
+
+        let output = bed.root + "/apply.out"
+        let started = await Support.run(["sh", "-c", "\"$@\" > \"$0\" 2>&1 & echo $!", output, Support.productBinary, "apply", "--yes", "--state-dir", bed.state],
+                                        environment: bed.env)
+        let apply = try #require(Int32(started.stdout.text.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(await Support.waitUntil(.seconds(20)) { Support.read(output).contains("waiting for 2 command(s) left running by an interrupted run") },
+                "\(Support.read(output))")
+        #expect(!FileManager.default.fileExists(atPath: bed.path("file-a")) || Support.read(bed.path("file-a")).contains("old = 1"),
+                "the run acted while a left-over command still ran")
+        Support.write("", to: release)
+        #expect(await Support.waitUntil(.seconds(30)) { Support.hasEnded(apply) })
+        let out = Support.read(output)
+        #expect(out.contains("Done: 3 of 3 steps are done."), "\(out)")
+        #expect(out.contains("sleep 600 on local (pid \(stuck)), left running by an interrupted run, is past its time-out of 1 s: stopping it"), "\(out)")
+        #expect(Support.members(ofProcessGroup: stuck).isEmpty, "the stuck command still runs")
+        // The run acted only after the slow command had ended.
+        var a = stat(), d = stat()
+        #expect(stat(done, &d) == 0, "the slow command did not finish")
+        #expect(stat(bed.path("file-a"), &a) == 0)
+        #expect((a.st_mtim.tv_sec, a.st_mtim.tv_nsec) >= (d.st_mtim.tv_sec, d.st_mtim.tv_nsec), "file-a was written before the slow command ended")
+        #expect(bed.converged())
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: bed.state + "/running")) == [])
     }
 
     @Test func planIsWhatApplyDoes() async throws {

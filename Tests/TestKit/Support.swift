@@ -49,6 +49,13 @@ public enum Support {
         return condition()
     }
 
+    /// Whether the process has ended: gone, or a zombie nobody has reaped yet (this machine's pid 1 does
+    /// not reap orphans).
+    public static func hasEnded(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return true }
+        return stat[stat.index(after: close)...].split(separator: " ").first == "Z"
+    }
+
     /// Pids of live processes whose process group is `pgid`.
     public static func members(ofProcessGroup pgid: Int32) -> [Int32] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
