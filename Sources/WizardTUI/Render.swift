@@ -419,16 +419,15 @@ public enum Render {
     }
 
     static func statusMark(_ st: RowStatus, _ s: AppState, _ g: Glyphs) -> String {
-        let unicode = g == .unicode
         switch st {
-        case .pending: return unicode ? "·" : "."
-        case .checking, .running, .rollingBack: return spinner(s, g)
-        case .ready: return unicode ? "●" : "*"
-        case .done: return unicode ? "✓" : "+"
-        case .failed: return unicode ? "✗" : "x"
-        case .unknown: return "?"
-        case .rolledBack: return unicode ? "↺" : "<"
-        case .skipped: return "-"
+        case .pending: g.marks.pending
+        case .checking, .running, .rollingBack: spinner(s, g)
+        case .ready: g.marks.ready
+        case .done: g.marks.done
+        case .failed: g.marks.failed
+        case .unknown: g.marks.unknown
+        case .rolledBack: g.marks.rolledBack
+        case .skipped: g.marks.skipped
         }
     }
 

@@ -135,17 +135,27 @@ public enum TextWidth {
 
 /// Characters for boxes and marks: Unicode in a UTF-8 terminal, ASCII otherwise.
 public struct Glyphs: Sendable, Equatable {
+    public struct Corners: Sendable, Equatable {
+        public var tl, tr, bl, br: String
+    }
+
+    /// A step's status at a glance; the word beside it says the same for screen readers and ASCII.
+    public struct Marks: Sendable, Equatable {
+        public var pending, ready, done, failed, unknown, rolledBack, skipped: String
+    }
+
     public var vertical: String
     public var horizontal: String
-    public var corners: (tl: String, tr: String, bl: String, br: String)
+    public var corners: Corners
     public var ellipsis: String
     public var pointer: String
     public var spinner: [String]
+    public var marks: Marks
 
-    public static func == (a: Glyphs, b: Glyphs) -> Bool { a.vertical == b.vertical && a.ellipsis == b.ellipsis }
-
-    public static let unicode = Glyphs(vertical: "│", horizontal: "─", corners: ("┌", "┐", "└", "┘"), ellipsis: "…", pointer: "▶",
-                                       spinner: ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"])
-    public static let ascii = Glyphs(vertical: "|", horizontal: "-", corners: ("+", "+", "+", "+"), ellipsis: "~", pointer: ">",
-                                     spinner: ["|", "/", "-", "\\"])
+    public static let unicode = Glyphs(vertical: "│", horizontal: "─", corners: Corners(tl: "┌", tr: "┐", bl: "└", br: "┘"), ellipsis: "…",
+                                       pointer: "▶", spinner: ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"],
+                                       marks: Marks(pending: "·", ready: "●", done: "✓", failed: "✗", unknown: "?", rolledBack: "↺", skipped: "-"))
+    public static let ascii = Glyphs(vertical: "|", horizontal: "-", corners: Corners(tl: "+", tr: "+", bl: "+", br: "+"), ellipsis: "~",
+                                     pointer: ">", spinner: ["|", "/", "-", "\\"],
+                                     marks: Marks(pending: ".", ready: "*", done: "+", failed: "x", unknown: "?", rolledBack: "<", skipped: "-"))
 }
