@@ -173,6 +173,14 @@ public struct InstallationChecksStep: Step {
     public func plan(_ context: StepContext) async throws(StepFailure) -> Plan { Plan(step: id, changes: []) }
     public func prepare(_ plan: Plan, _ context: StepContext) async throws(StepFailure) -> Undo { .none }
     public func apply(_ plan: Plan, prepared: Undo, _ context: StepContext) async throws(StepFailure) -> Undo { .none }
-    public func verify(_ context: StepContext) async throws(StepFailure) {}
+    /// Nothing to apply: what this step guarantees is that its checks pass, so that is what it verifies
+    /// (`status` and reconcile then report unreachable nodes instead of "up to date").
+    public func verify(_ context: StepContext) async throws(StepFailure) {
+        let blocking = try await check(context).filter { $0.blocks(waived: context.waived) }
+        guard blocking.isEmpty else {
+            throw StepFailure("\(blocking.count) finding(s) block: " + blocking.map { f in f.node.map { "\(f.name) (\($0))" } ?? f.name }.joined(separator: ", "),
+                              fix: "run 'rabbit-wizard plan' to see each finding with its fix", node: blocking.count == 1 ? blocking[0].node : nil)
+        }
+    }
     public func rollback(_ undo: Undo, _ context: StepContext) async throws(StepFailure) {}
 }

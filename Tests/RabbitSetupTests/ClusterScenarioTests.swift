@@ -64,6 +64,10 @@ import Workflow
         #expect(undoJoin.termination == .exited(code: 0), "\(undoJoin.stdout.text)\(undoJoin.stderr.text)")
         #expect(await bed.runningNodes(seenFrom: "b")?.running == [bed.nodeName("b")])
         #expect(await bed.stop("c"))
+        // status does not call the checks "up to date" while a node is down: their verify runs them.
+        let down = await bed.wizard(["status"])
+        let checksRow = down.stdout.text.split(separator: "\n").first { $0.hasPrefix("installation-checks") } ?? ""
+        #expect(checksRow.contains("not verified") && checksRow.contains("node-not-running (node-c)"), "\(down.stdout.text)")
         let failed = await bed.wizard(["apply", "--yes", "--only", "cluster-join"])
         outputs += failed.stdout.text + failed.stderr.text
         #expect(failed.termination == .exited(code: 1))
