@@ -15,6 +15,9 @@ public struct RunnerState: Sendable, Equatable {
     public var attempts: [StepID: Int] = [:]
     /// The last failure of each step in this run.
     public var failures: [StepID: StepFailure] = [:]
+    /// Steps whose apply or verify failed in this run: their changes may be in place but unproven, so an
+    /// empty plan on a retry is verified before the step counts as done.
+    public var unverified: Set<StepID> = []
     public var plans: [StepID: Plan] = [:]
     public var findings: [StepID: [Finding]] = [:]
     public var waived: Set<String>
@@ -99,6 +102,10 @@ public enum Runner {
             s.plans[step] = plan
             if s.mode == .plan {
                 fx += advance(&s)
+            } else if plan.isEmpty && s.unverified.contains(step) {
+                // Nothing left to change after a failed apply or verify: prove the effect, not the plan.
+                s.statuses[step] = .applied
+                fx.append(.verify(step))
             } else if plan.isEmpty {
                 s.statuses[step] = .done
                 fx.append(.journal(.upToDate(step: step)))
@@ -132,6 +139,7 @@ public enum Runner {
             fx.append(.verify(step))
 
         case .verified(let step):
+            s.unverified.remove(step)
             s.statuses[step] = .done
             fx.append(.journal(.verified(step: step)))
             fx += advance(&s)
@@ -146,6 +154,7 @@ public enum Runner {
                 break
             }
             s.statuses[step] = failure.outcomeUnknown ? .unknown : .failed
+            if phase == .apply || phase == .verify { s.unverified.insert(step) }
             fx.append(.journal(.failed(step: step, failure: failure)))
             let failures = s.attempts[step, default: 0] + 1
             s.attempts[step] = failures

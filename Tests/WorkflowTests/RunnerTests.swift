@@ -158,6 +158,33 @@ func state(_ mode: RunMode = .apply, queue: [StepID] = abc, journal: JournalStat
         #expect(Array(trace) == tail)
     }
 
+    /// A verify that fails (a backend still starting) is retried; the retry's plan is empty because the
+    /// change is in place, and the step is verified again instead of being called up to date.
+    @Test(arguments: [(1, ["verify b", "wait 2s b", "plan b", "verify b", "finish completed"]),
+                      (3, ["verify b", "wait 2s b", "plan b", "verify b", "wait 4s b", "plan b", "verify b",
+                           "offer b retry,rollback-step,rollback-all,quit", "finish quit b"])])
+    func emptyPlanAfterAFailedVerifyIsVerifiedAgain(failures: Int, tail: [String]) {
+        var s = state(queue: ["b"])
+        s.retry = RetryPolicy(maxAttempts: 3, baseDelay: .seconds(2), maxDelay: .seconds(30))
+        var d = Drive(state: s)
+        var failed = 0, applied = false
+        d.run { e in
+            switch e {
+            case .plan("b") where applied: return .planned("b", Plan(step: "b", changes: []))
+            case .apply("b", _, let undo):
+                applied = true
+                return .applied("b", undo)
+            case .verify("b") where failed < failures:
+                failed += 1
+                return .failed("b", StepFailure("backend still starting", retryable: true), .verify)
+            default: return happy(e)
+            }
+        }
+        #expect(Array(d.trace.drop { $0 != "verify b" }) == tail)
+        #expect(!d.journal.contains("up-to-date b"))
+        #expect(d.journal.contains("verified b") == (failures < 3))
+    }
+
     @Test func backoffDoublesAndIsCapped() {
         let p = RetryPolicy(maxAttempts: 10, baseDelay: .seconds(2), maxDelay: .seconds(30))
         #expect((1...6).map { p.delay(afterAttempt: $0) } == [.seconds(2), .seconds(4), .seconds(8), .seconds(16), .seconds(30), .seconds(30)])
