@@ -28,10 +28,12 @@ public struct PlatformProfile: Sendable, Equatable {
     public var backupDir: String
 
     /// The Debian/Ubuntu package layout. The CLI runs as `rabbitmq` with its HOME, like Debian's
-    /// `/usr/sbin/rabbitmqctl` wrapper, but without the wrapper's re-quoting through `su -c`.
+    /// `/usr/sbin/rabbitmqctl` wrapper, but without the wrapper's re-quoting through `su -c`; in
+    /// `/var/lib/rabbitmq`, since the Erlang VM reads its working folder (over ssh that is root's home,
+    /// which `rabbitmq` may not read: every module load then logs `eacces` into the command's output).
     public static let debian = PlatformProfile(
         name: .debian,
-        cli: ["runuser", "-u", "rabbitmq", "--", "env", "HOME=/var/lib/rabbitmq", "/usr/lib/rabbitmq/bin/rabbitmqctl"],
+        cli: ["runuser", "-u", "rabbitmq", "--", "env", "-C", "/var/lib/rabbitmq", "HOME=/var/lib/rabbitmq", "/usr/lib/rabbitmq/bin/rabbitmqctl"],
         configFile: "/etc/rabbitmq/rabbitmq.conf",
         advancedConfigFile: "/etc/rabbitmq/advanced.config",
         cookieFile: "/var/lib/rabbitmq/.erlang.cookie",
