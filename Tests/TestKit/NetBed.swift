@@ -1,0 +1,68 @@
+import Executor
+import Foundation
+import Glibc
+
+/// Real separate hosts on this machine (`Tests/netbed/netbed.sh`): ServerA, ServerB, ServerC and LB, each
+/// with its own network, hostname, Debian layout and sshd. The tests start RabbitMQ through the Debian
+/// service command inside each host and run the product over ssh from this namespace (the controller).
+public struct NetBed: Sendable {
+    public let dir: String
+    public static let servers = ["ServerA", "ServerB", "ServerC"]
+    /// Prefix of the bed's namespace and link names (`rwt-ServerA`) and its subnet, apart from a bed made
+    /// by hand (`rwb`, 10.231.0.0/24).
+    public static let prefix = "rwt"
+
+    public static var script: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("netbed/netbed.sh").path
+    }
+
+    public init(dir: String) { self.dir = dir }
+
+    static func netbed(_ args: [String], timeout: Duration = .seconds(120)) async -> TransportOutcome {
+        await Support.run(["bash", script] + args, timeout: timeout, environment: ["NETBED_PREFIX": prefix, "NETBED_NET": "10.232.0"])
+    }
+
+    /// Creates the bed in `dir`; a bed left there by a failed run is removed first.
+    public static func up(dir: String) async throws -> NetBed {
+        _ = await netbed(["down", dir])
+        let out = await netbed(["up", dir])
+        guard out.termination == .exited(code: 0) else {
+            _ = await netbed(["down", dir])
+            throw SSHServer.Failure.setup("netbed up failed: \(out.stdout.text) \(out.stderr.text)")
+        }
+        return NetBed(dir: dir)
+    }
+
+    public func down() async -> TransportOutcome { await NetBed.netbed(["down", dir]) }
+
+    /// A command inside a host (its network, hostname and mounts), as root.
+    public func run(_ host: String, _ argv: [String], timeout: Duration = .seconds(120)) async -> TransportOutcome {
+        await NetBed.netbed(["run", dir, host] + argv, timeout: timeout)
+    }
+
+    /// The host's rabbitmqctl as an admin types it there (Debian's wrapper), not the product's code path.
+    public func ctl(_ host: String, _ args: [String]) async -> TransportOutcome {
+        await run(host, ["rabbitmqctl"] + args)
+    }
+
+    /// `KEY`, `ADDR_ServerA`, `FP_ServerA`, ... as `up` wrote them.
+    public var env: [String: String] {
+        Dictionary(Support.read(dir + "/env").split(separator: "\n").compactMap { line -> (String, String)? in
+            guard let eq = line.firstIndex(of: "=") else { return nil }
+            return (String(line[..<eq]), String(line[line.index(after: eq)...]))
+        }, uniquingKeysWith: { $1 })
+    }
+
+    public func address(_ host: String) -> String { env["ADDR_\(host)"] ?? "?" }
+
+    /// Pids of the processes in the host's network namespace.
+    public func processes(_ host: String) async -> [Int32] {
+        await Support.run(["ip", "netns", "pids", "\(NetBed.prefix)-\(host)"]).stdout.text.split(separator: "\n").compactMap { Int32($0) }
+    }
+
+    /// The bed's namespaces that exist now.
+    public static func namespaces() async -> [String] {
+        await Support.run(["ip", "netns", "list"]).stdout.text.split(separator: "\n").map { String($0.split(separator: " ")[0]) }
+            .filter { $0.hasPrefix(prefix + "-") }
+    }
+}
