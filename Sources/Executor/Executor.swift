@@ -16,6 +16,8 @@ public final class Executor: Sendable {
     let ssh: SSHTransport?
     private let subscribers = Mutex<[Int: @Sendable (CommandEvent) -> Void]>([:])
     private let knownSecrets = Mutex<[Secret]>([])
+    /// Process groups of read-only commands running now; ``shutdown()`` ends them.
+    private let readOnlyRunning = Mutex<Set<Int32>>([])
     private let counter = Atomic<Int>(0)
     private let runID: String
     private let logger = Logger(label: "rabbit-wizard.executor")
@@ -78,14 +80,21 @@ public final class Executor: Sendable {
         }
         let chosen: any Transport = dryRun ? DryRunTransport(wrapping: transport) : transport
         let tracking = spec.mutates ? inFlight : nil
-        let step = spec.step, timeout = spec.timeout
+        let step = spec.step, timeout = spec.timeout, mutates = spec.mutates
         var outcome = await chosen.run(spec, limits: limits, redactor: redactor, onStart: { pid in
-            tracking?.add(InFlight.Entry(pid: pid, startTicks: InFlight.startTicks(of: pid), argv: argv, target: spec.target.description,
-                                         step: step, started: started, timeoutSeconds: Double(timeout.components.seconds)))
+            if mutates {
+                tracking?.add(InFlight.Entry(pid: pid, startTicks: InFlight.startTicks(of: pid), argv: argv, target: spec.target.description,
+                                             step: step, started: started, timeoutSeconds: Double(timeout.components.seconds)))
+            } else {
+                self.readOnlyRunning.withLock { _ = $0.insert(pid) }
+            }
         }) { [weak self] stream, line in
             self?.emit(.output(id: id, stream: stream, line: line))
         }
-        if let pid = outcome.pid { tracking?.remove(pid: pid) }
+        if let pid = outcome.pid {
+            tracking?.remove(pid: pid)
+            if !mutates { readOnlyRunning.withLock { _ = $0.remove(pid) } }
+        }
         let elapsed = clock.now - start
         let record = CommandRecord(
             id: id, step: spec.step, target: spec.target.description, argv: argv, mutates: spec.mutates,
@@ -115,8 +124,13 @@ public final class Executor: Sendable {
         return result
     }
 
-    /// Closes shared ssh connections; call before the wizard exits.
-    public func shutdown() async { await ssh?.closeSharedConnections() }
+    /// Call before the wizard exits: ends read-only commands still running (the screen quits while it
+    /// observes; nothing they do matters any more, and they would outlive it in their own sessions) and
+    /// closes shared ssh connections. Commands that change something are left to finish.
+    public func shutdown() async {
+        for pid in readOnlyRunning.withLock({ Array($0) }) { kill(-pid, SIGTERM) }
+        await ssh?.closeSharedConnections()
+    }
 }
 
 /// Used when a command targets a host over ssh but the executor was built without ssh options.

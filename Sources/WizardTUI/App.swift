@@ -32,7 +32,7 @@ public final class WizardApp {
     /// Runs until the operator quits; returns the exit status. `maxIterations` bounds tests.
     public func run(maxIterations: Int = .max) -> Int32 {
         let inbox = self.inbox
-        engine.start { inbox.post($0) }
+        var started = false
         let clock = ContinuousClock()
         let t0 = clock.now
         var drawn: ScreenBuffer?
@@ -63,6 +63,13 @@ public final class WizardApp {
             if frame != drawn {
                 screen.draw(frame)
                 drawn = frame
+            }
+            // The engine starts once the first frame is up: the operator sees the screen at once, before
+            // the first observations (Erlang VMs, ~1 s of CPU each) compete with it for the cores.
+            if !started {
+                started = true
+                engine.start { inbox.post($0) }
+                continue
             }
             guard let key = screen.readKey(timeoutMilliseconds: 50), let action = KeyMap.action(for: key, in: state) else { continue }
             for r in Wizard.update(&state, action) { engine.perform(r) }

@@ -33,6 +33,25 @@ import TestKit
         #expect(st.st_mode & 0o777 == 0o600)
     }
 
+    /// shutdown ends read-only commands still running (the screen quit while observing) and leaves a
+    /// command that changes something to finish; while it runs, that one is listed in STATE/running.
+    @Test func shutdownEndsReadOnlyCommandsOnly() async throws {
+        let (executor, state, root) = try makeExecutor()
+        defer { Support.remove(root) }
+        let observing = Task { await executor.run(CommandSpec(["sleep", "30"], timeout: .seconds(60), mutates: false)) }
+        let changing = Task { await executor.run(CommandSpec(["sh", "-c", "sleep 1; echo finished"], timeout: .seconds(60), mutates: true)) }
+        let running = state.file("running")
+        #expect(await Support.waitUntil(.seconds(10)) { ((try? FileManager.default.contentsOfDirectory(atPath: running)) ?? []).count == 1 })
+        #expect(await Support.waitUntil(.seconds(10)) { Support.processes().contains { Support.commandLine($0)?.last == "30" && Support.commandLine($0)?.first?.hasSuffix("sleep") == true } })
+        await executor.shutdown()
+        let ended = await observing.value
+        #expect(ended.termination == .signaled(signal: SIGTERM))
+        #expect(ended.record.durationSeconds < 20)
+        let finished = await changing.value
+        #expect(finished.termination == .exited(code: 0) && finished.stdout == "finished\n")
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: running)) == [], "the finished command is still listed")
+    }
+
     @Test func symlinkAtLogPathIsRefused() throws {
         let root = Support.temporaryDirectory()
         defer { Support.remove(root) }

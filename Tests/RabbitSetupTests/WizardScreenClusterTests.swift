@@ -32,11 +32,9 @@ extension ClusterScenarioTests {
 
     /// Pids of the sandbox's own start/stop scripts that are running.
     static func controlScripts(of bed: SandboxBed) -> [Int32] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.compactMap(Int32.init).filter { pid in
-            guard let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
-            let cmd = String(decoding: raw.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
-            return cmd.contains(bed.dir + "/nodes/") && (cmd.contains("/bin/stop") || cmd.contains("/bin/start"))
+        Support.processes().filter { pid in
+            guard let argv = Support.commandLine(pid) else { return false }
+            return argv.contains { $0.hasPrefix(bed.dir + "/nodes/") && ($0.hasSuffix("/bin/stop") || $0.hasSuffix("/bin/start")) }
         }
     }
 
@@ -72,9 +70,10 @@ extension ClusterScenarioTests {
         // The aborted wizard's restarts run on in their own sessions (a restart cut in half is worse), each
         // listed in STATE/running by pid; nobody removes those files now, so the listing is stable. The
         // wizard is reopened at once: its run waits for them before it acts.
-        let scripts = Self.controlScripts(of: bed)
+        // (Listed by process group: a script's own subshells share it.)
+        let groups = Set(Self.controlScripts(of: bed).compactMap(Support.processGroup))
         let listed = Set(((try? FileManager.default.contentsOfDirectory(atPath: bed.state + "/running")) ?? []).compactMap { Int32($0.prefix { $0 != "." }) })
-        #expect(Set(scripts).isSubset(of: listed), "running \(scripts), listed \(listed.sorted())")
+        #expect(groups.isSubset(of: listed), "running in groups \(groups.sorted()), listed \(listed.sorted())")
 
         // 4. Reopening shows the unknown step; c reconciles (after taking over the dead wizard's lock).
         await tmux.respawn(argv)

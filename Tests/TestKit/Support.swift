@@ -49,6 +49,26 @@ public enum Support {
         return condition()
     }
 
+    /// The argv of a running process (from `/proc/PID/cmdline`, read to its end: procfs reports size 0).
+    public static func commandLine(_ pid: Int32) -> [String]? {
+        guard let handle = FileHandle(forReadingAtPath: "/proc/\(pid)/cmdline") else { return nil }
+        defer { try? handle.close() }
+        let data = handle.readDataToEndOfFile()
+        return data.split(separator: 0, omittingEmptySubsequences: false).dropLast().map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The process group of a running process, nil when it is gone.
+    public static func processGroup(_ pid: Int32) -> Int32? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 2 ? Int32(fields[2]) : nil
+    }
+
+    /// Pids of processes running now.
+    public static func processes() -> [Int32] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init)
+    }
+
     /// Whether the process has ended: gone, or a zombie nobody has reaped yet (this machine's pid 1 does
     /// not reap orphans).
     public static func hasEnded(_ pid: Int32) -> Bool {

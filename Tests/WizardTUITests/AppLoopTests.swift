@@ -47,7 +47,8 @@ final class ScriptedEngine: WizardEngine {
     @Test func aSigintIsTheFirstCtrlC() {
         let engine = ScriptedEngine { r in r == .observe ? [.observeFinished] : [] }
         let screen = TextScreen(size: TerminalSize(rows: 24, cols: 80), keys: [.enter])
-        screen.signals = [0, SIGINT]  // the signal arrives in the second turn of the loop, after Enter started a run
+        // The first turn draws and starts the engine; Enter starts a run in the second; the signal comes in the third.
+        screen.signals = [0, 0, SIGINT]
         let app = WizardApp(screen: screen, engine: engine, glyphs: .ascii) { code, _ in fatalError("aborted with \(code)") }
         _ = app.run(maxIterations: 4)
         #expect(engine.requests.withLock { $0 }.contains(.stop))
@@ -59,7 +60,8 @@ final class ScriptedEngine: WizardEngine {
         let screen = TextScreen(size: TerminalSize(rows: 24, cols: 80))
         let app = WizardApp(screen: screen, engine: engine, glyphs: .ascii) { code, _ in fatalError("aborted with \(code)") }
         _ = app.run(maxIterations: 40)
-        // One frame while observing, one when it finished; 38 more turns of the loop change nothing.
-        #expect(screen.frames.count == 2)
+        // One frame before the engine has said anything (drawn before it starts), one while observing, one when
+        // it finished; 37 more turns of the loop change nothing.
+        #expect(screen.frames.count == 3)
     }
 }
