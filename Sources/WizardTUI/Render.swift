@@ -44,7 +44,8 @@ public enum Render {
     static func titleBar(_ b: inout ScreenBuffer, _ s: AppState, _ g: Glyphs) {
         let cols = b.size.cols
         b.fill(0, from: 0, width: cols, with: " ", .reverse)
-        var right = "idle"
+        // Before the engine has said anything there is nothing to be idle about yet.
+        var right = s.steps.isEmpty && s.form == nil ? "opening" : "idle"
         if let a = s.activity {
             right = "\(spinner(s, g)) \(a.kind.rawValue)\(a.step.map { " \($0)" } ?? "") \(duration(s.clock - a.startedAt))"
             if a.stopping { right += " (stopping)" }

@@ -179,6 +179,16 @@ import Workflow
         #expect(text.contains("this terminal is 70x20"))
     }
 
+    /// The first frame is drawn before the engine starts: it must not claim to be idle (the benchmark and
+    /// an operator would both take that as "ready").
+    @Test func theFirstFrameSaysOpeningNotIdle() {
+        let size = TerminalSize(rows: 24, cols: 80)
+        let first = Render.render(AppState(), size).text.split(separator: "\n").first ?? ""
+        #expect(first.contains("opening") && !first.contains("idle"), "\(first)")
+        let opened = Render.render(Fixtures.opened(), size).text.split(separator: "\n").first ?? ""
+        #expect(opened.contains("idle"), "\(opened)")
+    }
+
     @Test func helpListsEveryBindingFromTheTable() {
         var s = Fixtures.opened()
         _ = Wizard.update(&s, .help)
