@@ -27,10 +27,7 @@ public struct InFlight: Sendable {
     }
 
     public init(directory: String) throws(StateDirectory.Problem) {
-        if mkdir(directory, 0o700) != 0 && errno != EEXIST { throw .cannotCreate(directory, errno: errno) }
-        var st = stat()
-        guard lstat(directory, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { throw .notADirectory(directory) }
-        guard st.st_uid == geteuid() else { throw .wrongOwner(directory, uid: st.st_uid) }
+        try StateDirectory.privateFolder(directory)
         self.directory = directory
     }
 
@@ -109,6 +106,7 @@ public struct InFlight: Sendable {
     /// run that started a command is gone, so its time-out is enforced here as that run would have:
     /// past it, the process group gets SIGTERM, then SIGKILL after `grace`. Returns the commands that
     /// had to be stopped that way (empty: all ended by themselves).
+    @discardableResult
     public func wait(grace: Duration = .seconds(2), poll: Duration = .milliseconds(200), progress: (String) -> Void) async -> [Entry] {
         let clock = ContinuousClock()
         var lastSaid: ContinuousClock.Instant?

@@ -51,11 +51,16 @@ public struct StateDirectory: Sendable {
     public func controlSocketDirectory() throws(Problem) -> String {
         let inside = file("ssh")
         let candidate = inside.utf8.count <= 48 ? inside : "/tmp/rabbit-wizard-\(geteuid())"
-        if mkdir(candidate, 0o700) != 0 && errno != EEXIST { throw .cannotCreate(candidate, errno: errno) }
-        var st = stat()
-        guard lstat(candidate, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { throw .notADirectory(candidate) }
-        guard st.st_uid == geteuid() else { throw .wrongOwner(candidate, uid: st.st_uid) }
-        if st.st_mode & 0o777 != 0o700 { chmod(candidate, 0o700) }
+        try StateDirectory.privateFolder(candidate)
         return candidate
+    }
+
+    /// Creates `path` (0700) if missing and checks that it is a folder of ours (not a symlink), mode 0700.
+    static func privateFolder(_ path: String) throws(Problem) {
+        if mkdir(path, 0o700) != 0 && errno != EEXIST { throw .cannotCreate(path, errno: errno) }
+        var st = stat()
+        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { throw .notADirectory(path) }
+        guard st.st_uid == geteuid() else { throw .wrongOwner(path, uid: st.st_uid) }
+        if st.st_mode & 0o777 != 0o700 { chmod(path, 0o700) }
     }
 }

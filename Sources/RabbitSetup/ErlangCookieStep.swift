@@ -50,7 +50,9 @@ public struct ErlangCookieStep: Step {
     }
 
     /// Nodes with a restart owed by an earlier step (journaled), other than `except`, with the reason:
-    /// they join this step's restart round, so that no node is restarted twice.
+    /// they join this step's restart round, so that no node is restarted twice. Without a round (no cookie
+    /// to change) there is nothing to join: a step defers a restart only when a cookie differs, and its own
+    /// plan restarts the node once the cookies are equal.
     func owed(_ context: StepContext, except: [RabbitNode]) -> [(node: RabbitNode, reason: String)] {
         guard !except.isEmpty else { return [] }
         let pending = context.pendingRestarts()

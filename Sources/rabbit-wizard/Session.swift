@@ -122,7 +122,7 @@ struct Session {
         }
         // Commands an aborted run left running (own sessions, by design) end before this run looks at
         // anything: a restart still under way would otherwise meet this run's own.
-        _ = await executor.inFlight?.wait(progress: hooks.progress)
+        await executor.inFlight?.wait(progress: hooks.progress)
         var journal: Journal?
         if !readOnly {
             do {
