@@ -253,7 +253,8 @@ import Workflow
 extension ClusterScenarioTests {
     /// The "failed" column of the drill table.
     static func failedColumn(_ text: String) -> [Int] {
-        text.split(separator: "\n").filter { $0.contains("@localhost") && $0.hasSuffix(" s") }.compactMap { line in
+        // The drill table's rows: a node name first, the time back in running_nodes last.
+        text.split(separator: "\n").filter { $0.split(separator: " ").first?.contains("@") == true && $0.hasSuffix(" s") }.compactMap { line in
             let words = line.split(separator: " ")
             return words.count >= 6 ? Int(words[2]) : nil
         }

@@ -75,7 +75,29 @@ extension ClusterScenarioTests {
         let rows = status.stdout.text.split(separator: "\n").filter { !$0.hasPrefix("failover-drill") && $0.contains("  ") }
         #expect(!rows.isEmpty && rows.allSatisfy { $0.contains("up to date (verified)") }, "\(status.stdout.text)")
 
-        #expect(!(apply.stdout.text + apply.stderr.text + status.stdout.text).contains(canary), "cookie in the output")
+        // The failover drill over ssh: each node stopped in turn (stop_app) while new connections go through LB.
+        let drill = await timed("drill") { await wizard(["apply", "--yes", "--only", "failover-drill"]) }
+        #expect(drill.termination == .exited(code: 0), "\(drill.stdout.text)\(drill.stderr.text)")
+        #expect(Self.failedColumn(drill.stdout.text) == [0, 0, 0], "\(drill.stdout.text)")
+
+        // A silent host: ServerC's link cut (no RST, no ICMP) while new connections go through LB for 6 s.
+        // nginx waits proxy_connect_timeout (2 s) on it once, then takes the next node and leaves it out.
+        #expect(await bed.link("ServerC", "down").termination == .exited(code: 0))
+        var failed = 0, attempts = 0, worst = Duration.zero
+        let end = clock.now.advanced(by: .seconds(6))
+        while clock.now < end {
+            attempts += 1
+            let t = clock.now
+            if await Task.detached(operation: { try? AMQPProbe(host: lb, port: 5672, timeout: .seconds(5)).hello() }).value == nil { failed += 1 }
+            worst = max(worst, clock.now - t)
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(await bed.link("ServerC", "up").termination == .exited(code: 0))
+        timings.append("link cut: \(failed) failed of \(attempts), worst \(worst.components.seconds).\(worst.components.attoseconds / 10_000_000_000_000_000) s")
+        #expect(failed == 0 && attempts >= 3, "link cut: \(failed) failed of \(attempts)")
+        #expect(worst < .seconds(5))
+
+        #expect(!(apply.stdout.text + apply.stderr.text + status.stdout.text + drill.stdout.text).contains(canary), "cookie in the output")
         let logs = Support.read(state + "/commands.jsonl") + ((try? FileManager.default.contentsOfDirectory(atPath: state + "/journal")) ?? [])
             .map { Support.read(state + "/journal/" + $0) }.joined()
         #expect(logs.contains("service") && !logs.contains(canary), "cookie in the command log or journal")

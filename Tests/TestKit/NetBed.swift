@@ -40,6 +40,11 @@ public struct NetBed: Sendable {
         await NetBed.netbed(["run", dir, host] + argv, timeout: timeout)
     }
 
+    /// Cuts (`down`) or restores (`up`) the host's link: a cut is silent, no RST and no ICMP.
+    public func link(_ host: String, _ state: String) async -> TransportOutcome {
+        await NetBed.netbed(["link", dir, host, state])
+    }
+
     /// The host's rabbitmqctl as an admin types it there (Debian's wrapper), not the product's code path.
     public func ctl(_ host: String, _ args: [String]) async -> TransportOutcome {
         await run(host, ["rabbitmqctl"] + args)
