@@ -39,7 +39,12 @@ import TestKit
         let (executor, state, root) = try makeExecutor()
         defer { Support.remove(root) }
         let observing = Task { await executor.run(CommandSpec(["sleep", "30"], timeout: .seconds(60), mutates: false)) }
-        let changing = Task { await executor.run(CommandSpec(["sh", "-c", "sleep 1; echo finished"], timeout: .seconds(60), mutates: true)) }
+        // The changing command ends only once the test says so: it surely runs while shutdown happens.
+        let release = root + "/release"
+        let changing = Task {
+            await executor.run(CommandSpec(["sh", "-c", "while [ ! -e \"$0\" ]; do sleep 0.05; done; echo finished", release],
+                                           timeout: .seconds(60), mutates: true))
+        }
         let running = state.file("running")
         #expect(await Support.waitUntil(.seconds(10)) { ((try? FileManager.default.contentsOfDirectory(atPath: running)) ?? []).count == 1 })
         #expect(await Support.waitUntil(.seconds(10)) { Support.processes().contains { Support.commandLine($0)?.last == "30" && Support.commandLine($0)?.first?.hasSuffix("sleep") == true } })
@@ -47,6 +52,7 @@ import TestKit
         let ended = await observing.value
         #expect(ended.termination == .signaled(signal: SIGTERM))
         #expect(ended.record.durationSeconds < 20)
+        Support.write("", to: release)
         let finished = await changing.value
         #expect(finished.termination == .exited(code: 0) && finished.stdout == "finished\n")
         #expect((try? FileManager.default.contentsOfDirectory(atPath: running)) == [], "the finished command is still listed")

@@ -57,11 +57,16 @@ public enum Support {
         return data.split(separator: 0, omittingEmptySubsequences: false).dropLast().map { String(decoding: $0, as: UTF8.self) }
     }
 
+    /// Fields 3.. of `/proc/PID/stat` (after the command name, which may hold spaces and parentheses):
+    /// [0] state, [1] parent, [2] process group. nil when there is no such process.
+    static func statFields(_ pid: Int32) -> [Substring]? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return nil }
+        return stat[stat.index(after: close)...].split(separator: " ")
+    }
+
     /// The process group of a running process, nil when it is gone.
     public static func processGroup(_ pid: Int32) -> Int32? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        return fields.count > 2 ? Int32(fields[2]) : nil
+        statFields(pid).flatMap { $0.count > 2 ? Int32($0[2]) : nil }
     }
 
     /// Pids of processes running now.
@@ -71,22 +76,11 @@ public enum Support {
 
     /// Whether the process has ended: gone, or a zombie nobody has reaped yet (this machine's pid 1 does
     /// not reap orphans).
-    public static func hasEnded(_ pid: Int32) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return true }
-        return stat[stat.index(after: close)...].split(separator: " ").first == "Z"
-    }
+    public static func hasEnded(_ pid: Int32) -> Bool { statFields(pid).map { $0.first == "Z" } ?? true }
 
-    /// Pids of live processes whose process group is `pgid`.
+    /// Pids of live processes whose process group is `pgid` (a zombie is already gone for our purpose).
     public static func members(ofProcessGroup pgid: Int32) -> [Int32] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.compactMap(Int32.init).filter { pid in
-            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                let close = stat.lastIndex(of: ")")
-            else { return false }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            // fields: state ppid pgrp ...; a zombie is already gone for our purpose.
-            return fields.count > 2 && fields[0] != "Z" && Int32(fields[2]) == pgid
-        }
+        processes().filter { pid in statFields(pid).map { $0.count > 2 && $0[0] != "Z" && Int32($0[2]) == pgid } ?? false }
     }
 
     public static func residentKiB() -> Int {
