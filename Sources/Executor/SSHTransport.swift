@@ -58,12 +58,29 @@ public final class SSHTransport: Transport {
         sshSpec.workingDirectory = nil
         // The ssh client lives as long as the remote command: waiting for it is waiting for the command.
         var outcome = await local.run(sshSpec, limits: limits, redactor: redactor, onStart: onStart, onLine: onLine)
-        if case .exited(255) = outcome.termination,
-            let failure = SSHTransport.classify(stderr: outcome.stderr.text)
-        {
-            outcome.termination = .connectionFailed(failure)
+        if case .exited(255) = outcome.termination {
+            if let failure = SSHTransport.classify(stderr: outcome.stderr.text) {
+                outcome.termination = .connectionFailed(failure)
+            } else if await !masterAnswers(destination) {
+                // A command sharing a connection gets 255 and no message when that connection dies (the
+                // master, not this client, saw the drop). A live master means the command exited 255.
+                outcome.termination = .connectionFailed(.lost(
+                    reason: "the connection to \(destination.host) ended during the command (ssh exit 255, no message)"))
+            }
         }
         return outcome
+    }
+
+    /// Whether the shared connection to `destination` is still up (`ssh -O check`: local, no network).
+    func masterAnswers(_ destination: SSHDestination) async -> Bool {
+        await control("check", destination) == .exited(code: 0)
+    }
+
+    /// A request to the shared connection's master (`ssh -O OPERATION`), through its local socket.
+    func control(_ operation: String, _ destination: SSHDestination) async -> Termination {
+        let argv = [options.sshProgram] + options.commonArguments(for: destination) + ["-O", operation, "--", destination.host.value]
+        return await local.run(CommandSpec(argv, timeout: .seconds(5), mutates: false), limits: OutputLimits(),
+                               redactor: Redactor(secrets: [])) { _, _ in }.termination
     }
 
     static func isEnvironmentName(_ name: String) -> Bool {
@@ -73,7 +90,8 @@ public final class SSHTransport: Transport {
     }
 
     /// Reads ssh's own error text (exit 255). Returns nil when the text is not ssh's: then 255 was the
-    /// remote command's exit code.
+    /// remote command's exit code, or the shared connection died under a client that says nothing (`run`
+    /// asks the master which).
     static func classify(stderr: String) -> ConnectionFailure? {
         let lines = stderr.split(whereSeparator: \.isNewline).map(String.init)
         func line(containing needle: String) -> String? { lines.first { $0.contains(needle) } }
@@ -105,12 +123,7 @@ public final class SSHTransport: Transport {
     /// outlives the wizard longer than needed. Read-only for the servers.
     public func closeSharedConnections() async {
         let destinations = used.withLock { d in defer { d.removeAll() }; return d }
-        for destination in destinations {
-            let argv = [options.sshProgram] + options.commonArguments(for: destination)
-                + ["-O", "exit", "--", destination.host.value]
-            _ = await local.run(CommandSpec(argv, timeout: .seconds(5), mutates: false),
-                                limits: OutputLimits(), redactor: Redactor(secrets: [])) { _, _ in }
-        }
+        for destination in destinations { _ = await control("exit", destination) }
     }
 }
 

@@ -68,6 +68,34 @@ import TestKit
         await bed.tearDown()
     }
 
+    /// A connection dropped under a running command: the command may have run, so the outcome is
+    /// unknown (`lost`), never "exit 255". Both ways ssh reports it: the command that opened the shared
+    /// connection prints ssh's message; a command sharing it exits 255 silently.
+    @Test func droppedConnectionIsLostNotAnExitCode() async throws {
+        let bed = try await makeBed()
+        let spec = CommandSpec(["sh", "-c", "touch \(bed.root)/started; exec sleep 30"], on: .ssh(bed.server.destination),
+                               timeout: .seconds(40), mutates: true)
+        for sharing in [false, true] {
+            Support.remove(bed.root + "/started")
+            if sharing {
+                let opener = await bed.executor.run(CommandSpec(["true"], on: .ssh(bed.server.destination), timeout: .seconds(20), mutates: false))
+                #expect(opener.termination == .exited(code: 0))
+            }
+            let executor = bed.executor
+            let running = Task { await executor.run(spec) }
+            #expect(await Support.waitUntil(.seconds(20)) { FileManager.default.fileExists(atPath: bed.root + "/started") })
+            #expect(bed.server.dropConnections() > 0)
+            let result = await running.value
+            guard case .connectionFailed(.lost) = result.termination else {
+                Issue.record("sharing \(sharing): expected lost, got \(result.termination) \(result.stderr)")
+                continue
+            }
+            #expect(result.termination.outcomeUnknown)
+            #expect(result.record.durationSeconds < 20, "sharing \(sharing): took \(result.record.durationSeconds) s")
+        }
+        await bed.tearDown()
+    }
+
     @Test func secretStdinArrivesExactlyAndIsScrubbed() async throws {
         let bed = try await makeBed()
         let canary = Support.canary()

@@ -80,6 +80,16 @@ public final class SSHServer {
         return String(out.stdout.text.split(separator: " ")[1])
     }
 
+    /// Drops every client connection as a network failure would (SIGKILL to each session process; the
+    /// listener stays). Returns how many were dropped.
+    @discardableResult
+    public func dropConnections() -> Int {
+        guard let pid else { return 0 }
+        let sessions = Support.children(of: pid)
+        for session in sessions { kill(session, SIGKILL) }
+        return sessions.count
+    }
+
     /// SIGTERM to the recorded pid, then wait until the port is closed.
     public func stop() async {
         guard let pid else { return }

@@ -78,6 +78,11 @@ public enum Support {
     /// not reap orphans).
     public static func hasEnded(_ pid: Int32) -> Bool { statFields(pid).map { $0.first == "Z" } ?? true }
 
+    /// Pids of live processes whose parent is `parent`.
+    public static func children(of parent: Int32) -> [Int32] {
+        processes().filter { pid in statFields(pid).map { $0.count > 1 && $0[0] != "Z" && Int32($0[1]) == parent } ?? false }
+    }
+
     /// Pids of live processes whose process group is `pgid` (a zombie is already gone for our purpose).
     public static func members(ofProcessGroup pgid: Int32) -> [Int32] {
         processes().filter { pid in statFields(pid).map { $0.count > 2 && $0[0] != "Z" && Int32($0[2]) == pgid } ?? false }
