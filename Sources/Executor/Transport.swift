@@ -57,4 +57,11 @@ public struct CapturedStream: Sendable {
     public var totalBytes: Int
 
     public static let empty = CapturedStream(text: "", truncated: false, tail: "", totalBytes: 0)
+
+    public init(text: String, truncated: Bool, tail: String, totalBytes: Int) {
+        self.text = text
+        self.truncated = truncated
+        self.tail = tail
+        self.totalBytes = totalBytes
+    }
 }

@@ -27,31 +27,55 @@ public struct ClusterJoinStep: Step {
 
     public func check(_ context: StepContext) async throws(StepFailure) -> [Finding] { [] }
 
-    /// Joiners that are not yet members, seen from both sides. A half-join (one side lists the other, the
-    /// other does not) is an error with its repair, never a blind re-join.
-    func pending(_ context: StepContext) async throws(StepFailure) -> [NodeSpec] {
+    /// What a joiner still needs.
+    enum Need: Equatable {
+        /// Not a member: export, stop_app, join_cluster, start_app.
+        case join
+        /// A member whose application is stopped (a join whose end was cut off, e.g. its ssh connection
+        /// dropped before start_app): start_app only.
+        case start
+    }
+
+    /// Joiners that are not yet members, seen from both sides, or members left stopped. A half-join (one
+    /// side lists the other, the other does not) is an error with its repair, never a blind re-join. The
+    /// joiner is read with `eval`, which answers while its application is stopped (`cluster_status` does not).
+    func pending(_ context: StepContext) async throws(StepFailure) -> [(spec: NodeSpec, need: Need)] {
         let seedName = topology.seed.nodeName.description
         let seedStatus = try await node(topology.seed, context).clusterStatus()
         let topology = self.topology
-        return try await forEachNode(topology.joiners) { spec throws(StepFailure) -> NodeSpec? in
-            let status = try await RabbitNode(spec, executor: context.executor, step: "cluster-join").clusterStatus()
+        return try await forEachNode(topology.joiners) { spec throws(StepFailure) -> (spec: NodeSpec, need: Need)? in
+            let facts = try await RabbitNode(spec, executor: context.executor, step: "cluster-join").clusterFacts()
             let seedSees = seedStatus.allNodes.contains(spec.nodeName.description)
-            let joinerSees = status.allNodes.contains(seedName)
-            if seedSees && joinerSees { return nil }
+            let joinerSees = facts.clusterNodes.contains(seedName)
+            if seedSees && joinerSees { return facts.appRunning ? nil : (spec, .start) }
             if seedSees != joinerSees {
                 throw StepFailure("half-join: \(seedSees ? "the seed lists \(spec.nodeName) but it does not list the seed" : "\(spec.nodeName) lists the seed but the seed does not list it")",
                                   fix: "repair by hand: rabbitmqctl -n \(seedName) forget_cluster_node \(spec.nodeName), then reset \(spec.nodeName) "
                                       + "(stop_app, reset, start_app); then retry cluster-join", node: spec.name)
             }
-            return spec
+            return (spec, .join)
         }.compactMap { $0 }
     }
 
+    /// The change's target names what it does; `apply` tells a start from a join by it.
+    func target(_ spec: NodeSpec, _ need: Need) -> String {
+        switch need {
+        case .join: "\(spec.name): join \(topology.seed.nodeName)"
+        case .start: "\(spec.name): start_app"
+        }
+    }
+
     public func plan(_ context: StepContext) async throws(StepFailure) -> Plan {
-        Plan(step: id, changes: try await pending(context).map { spec in
-            Change(.run, target: "\(spec.name): join \(topology.seed.nodeName)", node: spec.name,
-                   summary: "export definitions, stop_app, join_cluster \(topology.seed.nodeName), start_app",
-                   destructive: "the own data of \(spec.nodeName) (vhosts, users, queues and their messages); definitions are exported first")
+        Plan(step: id, changes: try await pending(context).map { spec, need in
+            switch need {
+            case .join:
+                Change(.run, target: target(spec, .join), node: spec.name,
+                       summary: "export definitions, stop_app, join_cluster \(topology.seed.nodeName), start_app",
+                       destructive: "the own data of \(spec.nodeName) (vhosts, users, queues and their messages); definitions are exported first")
+            case .start:
+                Change(.run, target: target(spec, .start), node: spec.name,
+                       summary: "\(spec.nodeName) is a member of the cluster but its RabbitMQ application is stopped (a join cut off before start_app)")
+            }
         })
     }
 
@@ -65,19 +89,25 @@ public struct ClusterJoinStep: Step {
         return try UndoCoding.encode(Saved(definitions: definitions, alreadyMembers: topology.joiners.map(\.name).filter { !pending.contains($0) }))
     }
 
-    /// The joiners the plan joins, in topology order. `apply` acts on the plan it was given (just made
-    /// from what the servers showed); a node that became a member meanwhile is still fine: "already a
-    /// member" counts as success.
-    func planned(_ plan: Plan) -> [NodeSpec] {
-        let names = Set(plan.changes.compactMap(\.node))
-        return topology.joiners.filter { names.contains($0.name) }
+    /// The joiners the plan joins (or only starts), in topology order. `apply` acts on the plan it was
+    /// given (just made from what the servers showed); a node that became a member meanwhile is still
+    /// fine: "already a member" counts as success.
+    func planned(_ plan: Plan, _ need: Need? = nil) -> [NodeSpec] {
+        let targets = Set(plan.changes.map(\.target))
+        return topology.joiners.filter { spec in
+            need.map { targets.contains(target(spec, $0)) } ?? (targets.contains(target(spec, .join)) || targets.contains(target(spec, .start)))
+        }
     }
 
     public func apply(_ plan: Plan, prepared: Undo, _ context: StepContext) async throws(StepFailure) -> Undo {
         let saved = try UndoCoding.decode(Saved.self, prepared)
         let seedName = topology.seed.nodeName
-        let joiners = planned(plan)
+        let joiners = planned(plan, .join)
         let step = id
+        for spec in planned(plan, .start) {
+            context.progress("\(spec.name): start_app (it is a member; its application was left stopped)")
+            try await node(spec, context).ctlChecked(["start_app"], doing: "start the RabbitMQ application", timeout: .seconds(180), mutates: true)
+        }
         // Exports first, all at once (each node's own data, nothing shared); then the joins one by one.
         _ = try await forEachNode(joiners) { spec throws(StepFailure) in
             guard let file = saved.definitions[spec.name] else { return }
@@ -95,7 +125,11 @@ public struct ClusterJoinStep: Step {
                 try await joiner.ctlChecked(["stop_app"], doing: "stop the RabbitMQ application", mutates: true)
                 let join = await joiner.ctl(["join_cluster", seedName.description], timeout: .seconds(120), mutates: true)
                 if !join.succeeded && !(join.stdout + join.stderr).contains("already a member") {
-                    _ = try? await joiner.ctlChecked(["start_app"], doing: "start the RabbitMQ application again", mutates: true)
+                    // A join that surely failed leaves the node as it was: start it again. One whose end is
+                    // unknown (connection lost, timed out) may still be running there: leave it to reconcile.
+                    if !join.termination.outcomeUnknown {
+                        _ = try? await joiner.ctlChecked(["start_app"], doing: "start the RabbitMQ application again", mutates: true)
+                    }
                     throw RabbitCLIError.failure(join, doing: "join \(seedName)", node: spec.nodeName, on: spec)
                 }
                 // start_app returns once the broker has booted (rabbit:start waits for it); verify then

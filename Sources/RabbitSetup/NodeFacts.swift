@@ -23,6 +23,8 @@ public struct NodeFacts: Sendable, Equatable {
     public var vhosts: [String] { list("vhosts") }
     public var users: [String] { list("users") }
     public var queues: Int { Int(values["queues"] ?? "0") ?? 0 }
+    /// Whether the RabbitMQ application runs on the node (the Erlang VM answers either way).
+    public var appRunning: Bool { values["app_running"] == "true" }
 
     /// The effective partition handling strategy (`autoheal`), parsed from `{ok,autoheal}`.
     public var effectivePartitionHandling: String? {
@@ -50,10 +52,13 @@ public struct NodeFacts: Sendable, Equatable {
         }
     }
 
-    /// The facts the partition-handling step needs (effective strategy, members), in one short `eval`.
-    static let partitionExpression = """
+    /// Effective partition strategy, members and whether the RabbitMQ application runs, in one short
+    /// `eval`. Unlike `cluster_status` it answers while the application is stopped (members are then
+    /// read from the node's cluster file).
+    static let clusterExpression = """
         io:format("partition_handling=~p~n", [application:get_env(rabbit, cluster_partition_handling)]),
         io:format("cluster_nodes=~s~n", [string:join([atom_to_list(N) || N <- rabbit_nodes:all()], ",")]),
+        io:format("app_running=~p~n", [rabbit:is_running()]),
         ok.
         """
 

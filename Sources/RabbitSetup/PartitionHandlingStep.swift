@@ -63,7 +63,7 @@ public struct PartitionHandlingStep: Step {
                                   node: node.spec.name)
             }
             let before = conf.bytes ?? []
-            let facts = try await node.partitionFacts()
+            let facts = try await node.clusterFacts()
             let effective = facts.effectivePartitionHandling ?? "ignore"
             let name = node.spec.name
             let deferred = effective != desired && (name == seedName ? !differing.isEmpty : differing.contains(name))

@@ -20,9 +20,13 @@ enum RabbitCLIError {
         case .timedOut:
             return StepFailure("\(spec.name): timed out trying to \(what) (\(node))", fix: "check that \(node) responds; then retry",
                                node: spec.name, retryable: true, outcomeUnknown: true)
+        case .connectionFailed(let f) where f.commandMayHaveRun:
+            return StepFailure("\(spec.name): the connection dropped while trying to \(what): \(spec.target) \(f)",
+                               fix: "it may have happened or not; once \(spec.target) answers, apply reconciles from what the node shows",
+                               node: spec.name, outcomeUnknown: true)
         case .connectionFailed(let f):
             return StepFailure("\(spec.name): cannot \(what): \(spec.target) \(f)", fix: "check ssh access to \(spec.target)",
-                               node: spec.name, retryable: !f.commandMayHaveRun, outcomeUnknown: f.commandMayHaveRun)
+                               node: spec.name, retryable: true)
         case .couldNotStart(let reason):
             return StepFailure("\(spec.name): cannot run rabbitmqctl: \(reason)", fix: "install rabbitmq-server (apt-get install rabbitmq-server)",
                                node: spec.name)
@@ -50,7 +54,7 @@ enum RabbitCLIError {
             return StepFailure("cannot reach \(node): the host does not resolve or epmd (port 4369) is unreachable",
                                fix: "check the name resolution and the firewall between the hosts", node: spec.name, retryable: retryable)
         }
-        if text.contains("is not running") || text.contains("rabbit app") && text.contains("stopped") {
+        if text.contains("is not running") || text.contains("rabbit app") && text.contains("stopped") || text.contains("app to be running") {
             return StepFailure("the RabbitMQ application on \(node) is stopped", fix: "rabbitmqctl -n \(node) start_app, then retry",
                                node: spec.name, retryable: retryable)
         }

@@ -83,10 +83,10 @@ public struct RabbitNode: Sendable {
         return status
     }
 
-    /// The effective `cluster_partition_handling` and the cluster members in one `eval` (one CLI VM
-    /// instead of two: each costs ~1 s of CPU).
-    public func partitionFacts() async throws(StepFailure) -> NodeFacts {
-        NodeFacts(output: try await ctlChecked(["eval", NodeFacts.partitionExpression], doing: "read the effective partition handling", mutates: false))
+    /// The effective `cluster_partition_handling`, the cluster members and whether the application runs,
+    /// in one `eval` (one CLI VM instead of two: each costs ~1 s of CPU). Works while the app is stopped.
+    public func clusterFacts() async throws(StepFailure) -> NodeFacts {
+        NodeFacts(output: try await ctlChecked(["eval", NodeFacts.clusterExpression], doing: "read its cluster membership", mutates: false))
     }
 
     /// The facts the installation checks need, in one `eval` (one Erlang VM start on the CLI side).

@@ -47,7 +47,9 @@ public struct JournalState: Sendable, Equatable {
         case .upToDate(let s):
             records[s, default: Record()].status = .done
         case .failed(let s, let failure):
-            records[s, default: Record()].status = .failed
+            // A failure whose effect is unknown (a dropped connection, a time-out) is reconciled first by the
+            // next run, like an interrupted step.
+            records[s, default: Record()].status = failure.outcomeUnknown ? .unknown : .failed
             records[s]!.failure = failure
             if let partial = failure.partialUndo { records[s]!.undo = partial; records[s]!.changed = true }
         case .skipped(let s):

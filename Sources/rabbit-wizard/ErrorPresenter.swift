@@ -156,6 +156,10 @@ enum ErrorPresenter {
                         + "or undo it with 'rabbit-wizard rollback \(step)'", .staleOrDirty)
             }
             let cause = state.failures[step].map { ": \(PlanText.failure($0))" } ?? ""
+            if state.failures[step]?.outcomeUnknown == true {
+                return ("stopped at \(step)\(cause). Its outcome is unknown: 'rabbit-wizard apply' reconciles it from what the servers "
+                        + "show and goes on, or 'rabbit-wizard rollback \(step)'.", .failed)
+            }
             return ("stopped at \(step)\(cause). Then: 'rabbit-wizard retry \(step)' or 'rabbit-wizard rollback \(step)'.", .failed)
         case .journalFailed(let problem):
             return (describe(WorkflowError.journal(problem)), .staleOrDirty)
