@@ -141,14 +141,35 @@ public struct InstallationChecksStep: Step {
                 + facts.sorted { $0.key < $1.key }.map { "\($0.key) OTP \($0.value.otpRelease ?? "?")" }.joined(separator: ", "),
                 fix: "install the same Erlang major on every node"))
         }
-        // A name that resolves differently on different nodes: one line per pair that disagrees.
+        out += resolutionFindings(topology: topology, facts: facts)
+        return out
+    }
+
+    /// Each node's answer for each peer's name, held against the addresses that peer has (asked on the
+    /// peer itself): one finding per (node, name) pair that points elsewhere. A node's answer for its own
+    /// name is not checked (Debian maps it to 127.0.1.1, which is harmless). When the peer could not be
+    /// asked, the nodes' answers must at least agree.
+    static func resolutionFindings(topology: Topology, facts: [String: NodeFacts]) -> [Finding] {
+        var out: [Finding] = []
+        let hosts = Dictionary(uniqueKeysWithValues: topology.nodes.map { ($0.name, $0.host) })
         for peer in topology.nodes {
-            let answers = facts.compactMapValues { $0.resolves[peer.host.value] }.filter { !$0.value.contains(where: \.isLetter) || $0.value.contains(":") }
-            let distinct = Set(answers.values)
-            if distinct.count > 1 {
-                let pairs = answers.sorted { $0.key < $1.key }.map { "\($0.key) -> \($0.value)" }.joined(separator: ", ")
+            let answers = facts.filter { $0.key != peer.name }.compactMapValues { $0.resolves[peer.host.value] }
+                .filter { !$0.value.contains(where: \.isLetter) || $0.value.contains(":") }
+                .sorted { $0.key < $1.key }
+            let own = facts[peer.name]?.addresses ?? []
+            if !own.isEmpty {
+                let right = answers.filter { own.contains($0.value) }
+                for (observer, address) in answers where !own.contains(address) {
+                    let agreeing = right.isEmpty ? "" : "; " + right.map { "\($0.key) resolves it to \($0.value)" }.joined(separator: ", ")
+                    out.append(Finding("name-resolves-differently", .error, node: observer,
+                                       message: "on \(observer), \(peer.host) resolves to \(address), which is not an address of \(peer.name) "
+                                           + "(\(own.joined(separator: ", ")))\(agreeing)",
+                                       fix: "correct \(peer.host) in DNS or /etc/hosts on \(hosts[observer].map(\.description) ?? observer)"))
+                }
+            } else if Set(answers.map(\.value)).count > 1 {
+                let pairs = answers.map { "on \($0.key) to \($0.value)" }.joined(separator: ", ")
                 out.append(Finding("name-resolves-differently", .error, node: peer.name,
-                                   message: "\(peer.host) resolves differently on the nodes: \(pairs)",
+                                   message: "\(peer.host) resolves differently: \(pairs) (\(peer.name) could not be asked for its own addresses)",
                                    fix: "make DNS or /etc/hosts agree on every node"))
             }
         }

@@ -23,6 +23,8 @@ public struct NodeFacts: Sendable, Equatable {
     public var vhosts: [String] { list("vhosts") }
     public var users: [String] { list("users") }
     public var queues: Int { Int(values["queues"] ?? "0") ?? 0 }
+    /// The node's own IPv4 addresses (its interfaces), loopback left out: what peers must resolve its name to.
+    public var addresses: [String] { list("addresses").filter { !$0.hasPrefix("127.") } }
     /// Whether the RabbitMQ application runs on the node (the Erlang VM answers either way).
     public var appRunning: Bool { values["app_running"] == "true" }
 
@@ -82,6 +84,7 @@ public struct NodeFacts: Sendable, Equatable {
             io:format("vhosts=~s~n", [J(rabbit_vhost:list_names())]),
             io:format("users=~s~n", [J([element(2, lists:keyfind(user, 1, U)) || U <- [if is_map(M) -> maps:to_list(M); true -> M end || M <- rabbit_auth_backend_internal:list_users()]])]),
             io:format("queues=~p~n", [length(rabbit_amqqueue:list())]),
+            io:format("addresses=~s~n", [J([inet:ntoa(A) || {ok, Ifs} <- [inet:getifaddrs()], {_, Opts} <- Ifs, {addr, A} <- Opts, tuple_size(A) =:= 4])]),
             lists:foreach(fun({H, Ps}) ->
                 R = case inet:getaddr(H, inet) of {ok, A} -> inet:ntoa(A); {error, E} -> atom_to_list(E) end,
                 io:format("resolve ~s=~s~n", [H, R]),

@@ -12,6 +12,17 @@ enum RabbitCLIError {
         return "\(match)@\(node.host)"
     }
 
+    /// The host part of the CLI's own node name ("Current node details: node name:
+    /// 'rabbitmqcli-545-rabbit@ServerB'"): the CLI runs on the node's host, so this is how the host spells
+    /// its own name, which is what the node's name is built from.
+    static func cliHost(in text: String) -> String? {
+        guard let line = text.split(separator: "\n").first(where: { $0.contains("node name:") && $0.contains("rabbitmqcli") }),
+            let at = line.lastIndex(of: "@")
+        else { return nil }
+        let host = line[line.index(after: at)...].prefix { $0 != "'" && !$0.isWhitespace }
+        return host.isEmpty ? nil : String(host)
+    }
+
     static func failure(_ r: CommandResult, doing what: String, node: NodeName, on spec: NodeSpec, retryable: Bool = false) -> StepFailure {
         let text = r.stderr + r.stdout
         let start = spec.profile == .sandbox ? "\(spec.sandboxDir ?? "NODE_DIR")/bin/start" : "service rabbitmq-server start"
@@ -40,6 +51,16 @@ enum RabbitCLIError {
         }
         if text.contains("not running at all") || text.contains("nodedown") && text.contains("not running") {
             return StepFailure("\(node) is not running", fix: "start it (\(start)) and retry", node: spec.name, retryable: retryable)
+        }
+        if text.contains("Erlang distribution failed"), let own = cliHost(in: text), own != node.host.value,
+            own.lowercased() == node.host.value.lowercased()
+        {
+            // Names resolve whatever the case, Erlang node names compare exactly: the node answered on
+            // its port, but it is called \(name)@\(own). The CLI shares the node's cookie there, so that is
+            // not the cause.
+            return StepFailure("\(spec.name): the topology says host \(node.host), but the host calls itself \(own): node names are case-sensitive, "
+                               + "so the node is \(node.name)@\(own), not \(node)",
+                               fix: "write host: \(own) for \(spec.name) in the topology (the spelling the host itself uses)", node: spec.name)
         }
         if text.contains("Erlang distribution failed") {
             return StepFailure("\(node) answered, but Erlang distribution failed: the Erlang cookies differ, or the host name's case "

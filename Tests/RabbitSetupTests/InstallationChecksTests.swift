@@ -1,0 +1,100 @@
+import Executor
+import Testing
+import TestKit
+import Workflow
+
+@testable import RabbitSetup
+
+/// installation-checks' name findings from given node answers (a scripted transport). The same traps on
+/// real hosts: `debianHostsOverSSH` on the multi-host bed.
+struct InstallationChecksTests {
+    static let address = ["ServerA": "10.0.0.11", "ServerB": "10.0.0.12", "ServerC": "10.0.0.13"]
+
+    static func topology(hostB: String = "ServerB") -> Topology {
+        Topology(nodes: ["ServerA", hostB, "ServerC"].map { h in NodeSpec(name: "server-\(h.suffix(1).lowercased())", host: try! HostName(h)) },
+                 seedName: "server-a")
+    }
+
+    /// What the node's inspection `eval` prints: itself, its addresses, and how it resolves every node.
+    static func eval(_ host: String, resolves: [String: String] = [:], hostB: String = "ServerB") -> ScriptedTransport.Rule {
+        let names = ["ServerA", hostB, "ServerC"]
+        let lines = ["node=rabbit@\(host)", "version=3.10.8", "otp=25", "cluster_nodes=rabbit@\(host)", "running_nodes=rabbit@\(host)",
+                     "alarms=[]", "vhosts=/", "users=guest", "queues=0", "addresses=127.0.0.1,\(address[host]!)"]
+            + names.map { name in "resolve \(name)=\(resolves[name] ?? address.first { $0.key.lowercased() == name.lowercased() }?.value ?? "nxdomain")" }
+        return .init(["rabbit@\(host)", "eval"], stdout: lines.joined(separator: "\n") + "\nok\n")
+    }
+
+    func findings(_ rules: [ScriptedTransport.Rule], topology: Topology = topology()) async throws -> [Finding] {
+        let context = StepContext(executor: Executor(commandLog: nil, local: ScriptedTransport(rules)))
+        return try await InstallationChecksStep(topology: topology).check(context)
+    }
+
+    @Test func aNameThatPointsElsewhereOnOneNodeIsNamedForThatPair() async throws {
+        let found = try await findings([Self.eval("ServerA"), Self.eval("ServerB"), Self.eval("ServerC", resolves: ["ServerB": "10.0.0.11"])])
+            .filter { $0.name.hasPrefix("name-") }
+        #expect(found.count == 1, "\(found)")
+        #expect(found.first?.node == "server-c")
+        let message = found.first?.message ?? ""
+        #expect(message.contains("ServerB resolves to 10.0.0.11") && message.contains("server-b (10.0.0.12)")
+                && message.contains("server-a resolves it to 10.0.0.12"), "\(message)")
+        #expect(found.first?.fix?.contains("on ServerC") == true)
+    }
+
+    /// Debian maps a host's own name to 127.0.1.1: harmless, never a finding. A peer's name pointing at
+    /// loopback is.
+    @Test func ownNameOnLoopbackIsFineAPeersIsNot() async throws {
+        let own = try await findings([Self.eval("ServerA"), Self.eval("ServerB", resolves: ["ServerB": "127.0.1.1"]), Self.eval("ServerC")])
+        #expect(own.filter { $0.name.hasPrefix("name-") }.isEmpty, "\(own)")
+        let peer = try await findings([Self.eval("ServerA", resolves: ["ServerC": "127.0.0.1"]), Self.eval("ServerB"), Self.eval("ServerC")])
+        #expect(peer.filter { $0.name == "name-resolves-differently" }.map(\.node) == ["server-a"], "\(peer)")
+    }
+
+    /// A peer that cannot be asked (not running): its name's answers on the others must agree.
+    @Test func answersForAPeerThatCannotBeAskedMustAgree() async throws {
+        let down = ScriptedTransport.Rule(["rabbit@ServerB", "eval"], .exited(code: 69), stderr: "Error: unable to perform an operation on node 'rabbit@ServerB'.\n * Target node is not running\nnodedown\n")
+        let found = try await findings([Self.eval("ServerA"), down, Self.eval("ServerC", resolves: ["ServerB": "10.0.0.99"])])
+        let names = found.filter { $0.name == "name-resolves-differently" }
+        #expect(names.count == 1 && names.first?.node == "server-b", "\(found)")
+        #expect(names.first?.message.contains("on server-a to 10.0.0.12, on server-c to 10.0.0.99") == true, "\(names)")
+    }
+
+    /// `host: serverb` for a host that calls itself ServerB: the name resolves (DNS ignores case), the node
+    /// answers on its port, and Erlang refuses the name. The CLI's own node name (it runs on that host)
+    /// shows the spelling. The stderr is RabbitMQ 3.10.8's, captured on the multi-host bed.
+    @Test(arguments: [("ServerB", true), ("OtherHost", false)])
+    func hostNameCaseMismatchIsNamedWithTheRealSpelling(cliHost: String, mismatch: Bool) async throws {
+        let stderr = """
+            Error: unable to perform an operation on node 'rabbit@serverb'. Please see diagnostics information and suggestions below.
+
+            DIAGNOSTICS
+            ===========
+
+            attempted to contact: [rabbit@serverb]
+
+            rabbit@serverb:
+              * connected to epmd (port 4369) on serverb
+              * epmd reports node 'rabbit' uses port 25672 for inter-node and CLI tool traffic 
+              * TCP connection succeeded but Erlang distribution failed 
+              * suggestion: check if the Erlang cookie is identical for all server nodes and CLI tools
+              * suggestion: check if all server nodes and CLI tools use consistent hostnames when addressing each other
+
+            Current node details:
+             * node name: 'rabbitmqcli-545-rabbit@\(cliHost)'
+             * effective user's home directory: /var/lib/rabbitmq
+             * Erlang cookie hash: /YAXVMBGg9AJk4Xd4fWHQw==
+
+            """
+        let found = try await findings([Self.eval("ServerA", hostB: "serverb"), .init(["rabbit@serverb", "eval"], .exited(code: 69), stderr: stderr),
+                                         Self.eval("ServerC", hostB: "serverb")], topology: Self.topology(hostB: "serverb"))
+        let b = found.filter { $0.node == "server-b" }
+        #expect(b.count == 1 && found.filter { $0.name.hasPrefix("name-") }.isEmpty, "\(found)")
+        if mismatch {
+            #expect(b.first?.name == "node-name-mismatch")
+            #expect(b.first?.message.contains("host serverb, but the host calls itself ServerB") == true, "\(b)")
+            #expect(b.first?.fix?.contains("host: ServerB") == true)
+        } else {
+            #expect(b.first?.name == "node-not-running")
+            #expect(b.first?.message.contains("Erlang distribution failed") == true, "\(b)")
+        }
+    }
+}
