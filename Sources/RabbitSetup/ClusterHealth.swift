@@ -1,22 +1,110 @@
+import Executor
 import Workflow
 
+/// The cluster as every node sees it, and what that adds up to.
+public struct ClusterView: Sendable, Equatable {
+    /// One node's answer: its `cluster_status`, or why it could not be read.
+    public enum Seen: Sendable, Equatable {
+        case status(ClusterStatus)
+        case unreadable(String)
+    }
+
+    public enum Verdict: Sendable, Equatable {
+        /// Every node runs and every node sees all of them.
+        case healthy(running: Int)
+        /// Groups of nodes that each run without the others (split brain), or a partition RabbitMQ recorded.
+        case partitioned(sides: [[String]], recorded: Bool)
+        /// Nodes missing from some node's view (stopped, starting, or cut off) or not readable at all: from
+        /// here a stopped node and a cut-off one look the same.
+        case degraded(missing: [String: [String]], unreadable: [String: String])
+    }
+
+    /// Node name (`rabbit@ServerA`) -> what it answered, for every node of the topology.
+    public var seen: [String: Seen]
+
+    public init(seen: [String: Seen]) { self.seen = seen }
+
+    public var verdict: Verdict {
+        let expected = Set(seen.keys)
+        var running: [String: Set<String>] = [:]
+        var unreadable: [String: String] = [:]
+        var recorded = false
+        for (node, answer) in seen {
+            switch answer {
+            case .status(let s):
+                running[node] = Set(s.runningNodes).intersection(expected)
+                recorded = recorded || s.partitions.values.contains { !$0.isEmpty }
+            case .unreadable(let why): unreadable[node] = why
+            }
+        }
+        // Two nodes that each run, and neither sees the other: each side carries on alone.
+        let alive = running.filter { $0.value.contains($0.key) }
+        let sides = Set(alive.values).sorted { $0.count != $1.count ? $0.count > $1.count : $0.sorted().lexicographicallyPrecedes($1.sorted()) }
+        let split = sides.count > 1 && sides.indices.allSatisfy { i in sides[(i + 1)...].allSatisfy { sides[i].isDisjoint(with: $0) } }
+        if split || recorded {
+            return .partitioned(sides: split ? sides.map { $0.sorted() } : [], recorded: recorded)
+        }
+        let missing = running.compactMapValues { view -> [String]? in
+            let gone = expected.subtracting(view)
+            return gone.isEmpty ? nil : gone.sorted()
+        }
+        if missing.isEmpty && unreadable.isEmpty { return .healthy(running: expected.count) }
+        return .degraded(missing: missing, unreadable: unreadable)
+    }
+
+    /// One line for people: what the cluster looks like and, when it is not healthy, what it means.
+    public func summary(strategy: PartitionHandling) -> String {
+        switch verdict {
+        case .healthy(let n):
+            return "\(n) of \(n) nodes running, every node sees all of them, no partition"
+        case .partitioned(let sides, let recorded):
+            let split = sides.map { $0.joined(separator: ", ") }.joined(separator: " | ")
+            let heal = switch strategy {
+            case .autoheal: "autoheal restarts the losing side once the nodes reach each other again"
+            case .pauseMinority: "pause_minority has paused, or will pause, the minority side"
+            case .ignore: "nothing repairs it by itself (partition handling is ignore): restart the side to discard"
+            }
+            return "NETWORK PARTITION: " + (split.isEmpty ? "" : "\(split) each run without the other side; ")
+                + (recorded ? "RabbitMQ recorded it; " : "") + heal
+        case .degraded(let missing, let unreadable):
+            var parts: [String] = []
+            let byMissing = Dictionary(grouping: missing, by: \.value).sorted { $0.key.lexicographicallyPrecedes($1.key) }
+            for (gone, seers) in byMissing {
+                parts.append("\(gone.joined(separator: ", ")) not running as seen from \(seers.map(\.key).sorted().joined(separator: ", "))")
+            }
+            for (node, why) in unreadable.sorted(by: { $0.key < $1.key }) { parts.append("\(node) cannot be read (\(why))") }
+            return "DEGRADED: " + parts.joined(separator: "; ")
+                + (unreadable.isEmpty ? "" : " (from here a stopped node and a cut-off one look the same)")
+        }
+    }
+}
+
 /// The cluster as every node sees it: all topology nodes running, no partitions.
-enum ClusterHealth {
-    /// Reads `cluster_status` from every node at once; throws with the first node that sees a node not
-    /// running (retryable: it may still be starting) or a partition.
+public enum ClusterHealth {
+    /// Reads `cluster_status` from every node at once; a node that cannot be read is part of the answer.
+    public static func view(_ topology: Topology, executor: Executor, step: StepID? = nil) async -> ClusterView {
+        let answers = try? await forEachNode(topology.nodes) { spec throws(StepFailure) -> (String, ClusterView.Seen) in
+            do throws(StepFailure) {
+                return (spec.nodeName.description, .status(try await RabbitNode(spec, executor: executor, step: step).clusterStatus()))
+            } catch {
+                return (spec.nodeName.description, .unreadable(error.cause))
+            }
+        }
+        return ClusterView(seen: Dictionary(answers ?? [], uniquingKeysWith: { a, _ in a }))
+    }
+
+    /// Throws unless the cluster is healthy: a node missing from a view is retryable (it may still be
+    /// starting), a partition is not.
     static func require(_ topology: Topology, _ context: StepContext, step: StepID, fix: String) async throws(StepFailure) {
-        let expected = Set(topology.nodes.map(\.nodeName.description))
-        _ = try await forEachNode(topology.nodes) { spec throws(StepFailure) in
-            let status = try await RabbitNode(spec, executor: context.executor, step: step).clusterStatus()
-            let missing = expected.subtracting(status.runningNodes)
-            guard missing.isEmpty else {
-                throw StepFailure("\(spec.nodeName) does not see \(missing.sorted().joined(separator: ", ")) running", fix: fix,
-                                  node: spec.name, retryable: true)
-            }
-            guard status.partitions.values.allSatisfy(\.isEmpty) else {
-                throw StepFailure("\(spec.nodeName) reports a network partition: \(status.partitions)",
-                                  fix: "see the RabbitMQ partitions guide; autoheal repairs it once the network is back", node: spec.name)
-            }
+        let view = await view(topology, executor: context.executor, step: step)
+        switch view.verdict {
+        case .healthy: return
+        case .partitioned:
+            throw StepFailure(view.summary(strategy: topology.partitionHandling),
+                              fix: "check the network between the sides; see the RabbitMQ partitions guide")
+        case .degraded(let missing, let unreadable):
+            let node = (missing.keys.sorted().first ?? unreadable.keys.sorted().first).flatMap { name in topology.nodes.first { $0.nodeName.description == name }?.name }
+            throw StepFailure(view.summary(strategy: topology.partitionHandling), fix: fix, node: node, retryable: true)
         }
     }
 }

@@ -126,6 +126,21 @@ public struct ErlangCookieStep: Step {
             throw StepFailure("the cookie of \(left.map(\.spec.name).joined(separator: ", ")) still differs from the seed's")
         }
         let seed = seed(context)
+        // A silent joiner would hold each CLI call below for ~60 s: name it within 3 s instead.
+        let ports = topology.joiners.flatMap { ["\($0.host.value):\($0.epmdPort)", "\($0.host.value):\($0.distPort)"] }
+        let probe = await context.executor.run(CommandSpec(PortProbe.argv(amqp: false, ports), on: topology.seed.target, timeout: .seconds(60),
+                                                           mutates: false, step: id.rawValue))
+        if probe.succeeded {
+            let answered = PortProbe.answered(probe.stdout)
+            for spec in topology.joiners {
+                let silent = ["\(spec.host.value):\(spec.epmdPort)", "\(spec.host.value):\(spec.distPort)"].filter { !answered.contains($0) }
+                if !silent.isEmpty {
+                    throw StepFailure("\(silent.joined(separator: ", ")) (\(spec.nodeName)) do not answer from \(topology.seed.host) within 3 s",
+                                      fix: "check the network and firewall between \(topology.seed.host) and \(spec.host) (TCP \(spec.epmdPort) and \(spec.distPort)), "
+                                          + "and that the node runs; then retry", node: spec.name, retryable: true)
+                }
+            }
+        }
         _ = try await forEachNode(topology.joiners) { spec throws(StepFailure) in
             try await seed.ctlChecked(["eval", "node()."], doing: "reach \(spec.nodeName) from the seed", node: spec.nodeName, mutates: false)
         }

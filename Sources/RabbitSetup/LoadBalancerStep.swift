@@ -160,24 +160,14 @@ public struct LoadBalancerStep: Step {
         }
         // Each backend as the load balancer reaches it (its host, the names of the generated config), not
         // as the controller does: the controller may not resolve or reach the nodes' own names at all.
-        let probe = await run(["bash", "-c", Self.backendProbe, "bash"] + topology.nodes.map { "\($0.host.value):\($0.amqpPort)" }, context, mutates: false)
-        let answered = Set(probe.stdout.split(separator: "\n").filter { $0.hasPrefix("ok ") }.map { String($0.dropFirst(3)) })
+        let probe = await run(PortProbe.argv(amqp: true, topology.nodes.map { "\($0.host.value):\($0.amqpPort)" }), context, mutates: false)
+        let answered = PortProbe.answered(probe.stdout)
         for n in topology.nodes where !answered.contains("\(n.host.value):\(n.amqpPort)") {
             throw StepFailure("backend \(n.name) (\(n.host.value):\(n.amqpPort)) does not answer AMQP from \(lb.host.value)", fix:
                               "check that \(lb.host.value) resolves \(n.host.value) and reaches port \(n.amqpPort), and that the node runs",
                               node: n.name, retryable: true)
         }
     }
-
-    /// On the load balancer's host: for each HOST:PORT, the AMQP 0-9-1 protocol header, then one byte of
-    /// the answer; a broker answers with a method frame (type 1, Connection.Start). Prints `ok HOST:PORT`
-    /// or `no HOST:PORT`, each within 3 s.
-    static let backendProbe = #"""
-        for hp in "$@"; do
-            if timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "AMQP\0\0\11\1" >&3 && head -c 1 <&3 | od -An -tx1' probe "${hp%:*}" "${hp##*:}" 2>/dev/null | grep -q 01
-            then echo "ok $hp"; else echo "no $hp"; fi
-        done
-        """#
 
     public func rollback(_ undo: Undo, _ context: StepContext) async throws(StepFailure) {
         let saved = try UndoCoding.decode(Saved.self, undo)

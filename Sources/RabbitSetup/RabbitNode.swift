@@ -105,6 +105,13 @@ public struct ClusterStatus: Sendable, Equatable {
     public var partitions: [String: [String]]
     public var clusterName: String?
 
+    public init(runningNodes: [String], diskNodes: [String], partitions: [String: [String]] = [:], clusterName: String? = nil) {
+        self.runningNodes = runningNodes
+        self.diskNodes = diskNodes
+        self.partitions = partitions
+        self.clusterName = clusterName
+    }
+
     public init?(json: String) {
         guard let start = json.firstIndex(of: "{"),
             let object = try? JSONSerialization.jsonObject(with: Data(json[start...].utf8)) as? [String: Any]

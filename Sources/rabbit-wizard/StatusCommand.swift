@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RabbitSetup
 import Workflow
 
 /// `rabbit-wizard status`: what the journal says and what the servers show now. Read-only.
@@ -11,7 +12,9 @@ struct StatusCommand: AsyncParsableCommand {
             For every step: the state recorded in the journal (pending, done, failed, unknown, rolled-back, \
             skipped) and a live observation (its plan now: up to date, or how many changes are pending). A \
             step whose run was interrupted is shown as unknown together with what observation finds; \
-            'apply' reconciles it. Nothing is changed and nothing is journaled.
+            'apply' reconciles it. Then the cluster as every node sees it: healthy, DEGRADED (a node missing \
+            from some node's view, or not readable), or NETWORK PARTITION (groups of nodes that each run \
+            without the others, or a partition RabbitMQ recorded). Nothing is changed and nothing is journaled.
             """)
 
     @OptionGroup var options: WorkflowOptions
@@ -26,8 +29,37 @@ struct StatusCommand: AsyncParsableCommand {
         var lastFailure: String?
     }
 
+    /// The cluster as every node sees it.
+    struct Cluster: Codable {
+        /// healthy, degraded or partitioned.
+        var verdict: String
+        var summary: String
+        /// Node -> the nodes it sees running.
+        var running: [String: [String]]
+        /// Node -> why it could not be read.
+        var unreadable: [String: String]
+
+        init(_ view: ClusterView, strategy: PartitionHandling) {
+            switch view.verdict {
+            case .healthy: verdict = "healthy"
+            case .partitioned: verdict = "partitioned"
+            case .degraded: verdict = "degraded"
+            }
+            summary = view.summary(strategy: strategy)
+            running = [:]
+            unreadable = [:]
+            for (node, seen) in view.seen {
+                switch seen {
+                case .status(let s): running[node] = s.runningNodes.sorted()
+                case .unreadable(let why): unreadable[node] = why
+                }
+            }
+        }
+    }
+
     struct Output: Codable {
         var steps: [Row]
+        var cluster: Cluster?
         var interrupted: [StepID]
         var pendingRestarts: [String: String]
         /// Commands an interrupted run left running (they are waited for by the next run).
@@ -46,6 +78,10 @@ struct StatusCommand: AsyncParsableCommand {
             (row.live, row.pendingChanges) = await session.observe(step, context)
             rows.append(row)
         }
+        var cluster: Cluster?
+        if let topology = session.topology {
+            cluster = Cluster(await ClusterHealth.view(topology, executor: session.executor), strategy: topology.partitionHandling)
+        }
         await session.executor.shutdown()
         let interrupted = journal.needingReconcile(in: session.order)
         let (holder, alive) = RunLock.holder(stateDirectory: session.state.path)
@@ -55,7 +91,7 @@ struct StatusCommand: AsyncParsableCommand {
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(Output(steps: rows, interrupted: interrupted, pendingRestarts: journal.pendingRestarts,
+            print(String(decoding: try encoder.encode(Output(steps: rows, cluster: cluster, interrupted: interrupted, pendingRestarts: journal.pendingRestarts,
                                                                            stillRunning: stillRunning, lock: lock)), as: UTF8.self))
             return
         }
@@ -63,6 +99,7 @@ struct StatusCommand: AsyncParsableCommand {
             print("\(row.id.rawValue.padding(toLength: 22, withPad: " ", startingAt: 0)) \(row.recorded.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)) \(row.live)")
             if let f = row.lastFailure, row.recorded == .failed { print("    last failure: \(f)") }
         }
+        if let cluster { print("cluster: \(cluster.summary)") }
         for id in interrupted {
             print("\(id): interrupted (outcome unknown). Run 'rabbit-wizard apply' to reconcile and continue, or 'rabbit-wizard rollback \(id)'.")
         }
