@@ -8,26 +8,23 @@ import Testing
 extension ClusterScenarioTests {
     /// The product over ssh against real separate hosts with the Debian layout (`Tests/netbed`): RabbitMQ
     /// started on ServerA, ServerB and ServerC by Debian's own service command, each with its own cookie;
-    /// the controller's known_hosts enrolled through `known-hosts add`; `apply` forms the cluster and puts
-    /// nginx on LB in front of it; `status` from the controller; the bed leaves no namespace, mount,
-    /// process or file behind. Runs in the serialized cluster suite (one cluster at a time on 2 cores).
+    /// the controller's known_hosts enrolled through `known-hosts add`; two name traps caught before
+    /// anything changes; `apply` forms the cluster and puts nginx on LB in front of it, with ServerC's ssh
+    /// connections dropped during its join (unknown, then reconciled by the next apply); `status` from the
+    /// controller; the failover drill; a silent link cut through LB; a partition longer than the net tick
+    /// time, reported by `status` and repaired by autoheal; the bed leaves no namespace, mount, process or
+    /// file behind. Runs in the serialized cluster suite (one cluster at a time on 2 cores).
     @Test func debianHostsOverSSH() async throws {
         let clock = ContinuousClock()
-        var timings: [String] = []
-        func timed<T>(_ label: String, _ body: () async throws -> T) async rethrows -> T {
-            let start = clock.now
-            let value = try await body()
-            timings.append("\(label) \((clock.now - start).components.seconds) s")
-            return value
-        }
+        let timings = Timings()
         let dir = "/tmp/rw-netbed-test"
         let netnsFolderExisted = FileManager.default.fileExists(atPath: "/etc/netns")
-        let bed = try await timed("up") { try await NetBed.up(dir: dir) }
+        let bed = try await timings.time("up") { try await NetBed.up(dir: dir) }
         var pids: [Int32] = []
         // Hosts: own names and resolution, the Debian service starts each node as rabbit@HOST.
         #expect(await bed.run("ServerB", ["hostname"]).stdout.text == "ServerB\n")
         #expect(await bed.run("ServerC", ["getent", "hosts", "ServerA"]).stdout.text.hasPrefix(bed.address("ServerA")))
-        let started = await timed("rabbitmq start x3") {
+        let started = await timings.time("rabbitmq start x3") {
             await withTaskGroup(of: Int32?.self) { group in
                 for h in NetBed.servers { group.addTask { if case .exited(let code) = await bed.run(h, ["service", "rabbitmq-server", "start"]).termination { return code } else { return nil } } }
                 return await group.reduce(into: []) { $0.append($1) }
@@ -49,12 +46,26 @@ extension ClusterScenarioTests {
                                            "--fingerprint", env["FP_\(h)"] ?? "?", "--state-dir", state])
             #expect(enrol.termination == .exited(code: 0), "\(h): \(enrol.stdout.text)\(enrol.stderr.text)")
         }
-        let wizard = { (args: [String]) async -> TransportOutcome in
+        let wizard: Wizard = { (args: [String]) async -> TransportOutcome in
             await Support.run([Support.productBinary] + args + ["--config", topology, "--identity", env["KEY"] ?? "?"], timeout: .seconds(600))
         }
 
-        let apply = await timed("apply") { await wizard(["apply", "--yes"]) }
+        await nameTraps(bed, topology: topology, state: state, wizard: wizard, timings: timings)
+        #expect(NetBed.servers.map { Support.read("\(dir)/hosts/\($0)/var-lib-rabbitmq/.erlang.cookie") } == cookies, "a trap let apply change a cookie")
+
+        // ServerC's ssh connections dropped while its join_cluster runs: the outcome is unknown (not
+        // "exit 255"), nothing more is sent to it; the next apply reconciles from what the node shows.
+        let dropped = Task { await Self.dropSSH(bed, "ServerC", whenRunning: "join_cluster") }
+        let cut = await timings.time("apply, ssh dropped") { await wizard(["apply", "--yes"]) }
+        let drops = await dropped.value
+        #expect(drops > 0, "join_cluster never seen on ServerC")
+        let cutText = cut.stdout.text + cut.stderr.text
+        #expect(cut.termination != .exited(code: 0) && cutText.contains("the connection dropped") && cutText.contains("outcome is unknown"), "\(cutText)")
+        let unknown = await wizard(["status"]).stdout.text
+        #expect(unknown.contains("cluster-join: interrupted (outcome unknown)"), "\(unknown)")
+        let apply = await timings.time("apply, reconciled") { await wizard(["apply", "--yes"]) }
         #expect(apply.termination == .exited(code: 0), "\(apply.stdout.text)\(apply.stderr.text)")
+        #expect(apply.stdout.text.contains("cluster-join: was interrupted; observed"), "\(apply.stdout.text)")
         let members = NetBed.servers.map { "rabbit@\($0)" }
         for h in NetBed.servers {
             let json = await bed.ctl(h, ["cluster_status", "--formatter", "json"]).stdout.text
@@ -70,13 +81,14 @@ extension ClusterScenarioTests {
         let hello = await Task.detached { try? AMQPProbe(host: lb, port: 5672).hello() }.value
         #expect(hello?.clusterName == "rabbit@ServerA", "through LB: \(String(describing: hello))")
 
-        let status = await timed("status") { await wizard(["status"]) }
+        let status = await timings.time("status") { await wizard(["status"]) }
         #expect(status.termination == .exited(code: 0))
         let rows = status.stdout.text.split(separator: "\n").filter { !$0.hasPrefix("failover-drill") && $0.contains("  ") }
         #expect(!rows.isEmpty && rows.allSatisfy { $0.contains("up to date (verified)") }, "\(status.stdout.text)")
+        #expect(status.stdout.text.contains("cluster: 3 of 3 nodes running"), "\(status.stdout.text)")
 
         // The failover drill over ssh: each node stopped in turn (stop_app) while new connections go through LB.
-        let drill = await timed("drill") { await wizard(["apply", "--yes", "--only", "failover-drill"]) }
+        let drill = await timings.time("drill") { await wizard(["apply", "--yes", "--only", "failover-drill"]) }
         #expect(drill.termination == .exited(code: 0), "\(drill.stdout.text)\(drill.stderr.text)")
         #expect(Self.failedColumn(drill.stdout.text) == [0, 0, 0], "\(drill.stdout.text)")
 
@@ -93,11 +105,13 @@ extension ClusterScenarioTests {
             try? await Task.sleep(for: .milliseconds(100))
         }
         #expect(await bed.link("ServerC", "up").termination == .exited(code: 0))
-        timings.append("link cut: \(failed) failed of \(attempts), worst \(worst.components.seconds).\(worst.components.attoseconds / 10_000_000_000_000_000) s")
+        timings.entries.append("link cut: \(failed) failed of \(attempts), worst \(worst.components.seconds).\(worst.components.attoseconds / 10_000_000_000_000_000) s")
         #expect(failed == 0 && attempts >= 3, "link cut: \(failed) failed of \(attempts)")
         #expect(worst < .seconds(5))
 
-        #expect(!(apply.stdout.text + apply.stderr.text + status.stdout.text + drill.stdout.text).contains(canary), "cookie in the output")
+        await partitionHealedByAutoheal(bed, dir: dir, wizard: wizard, timings: timings)
+
+        #expect(!(cutText + apply.stdout.text + apply.stderr.text + status.stdout.text + drill.stdout.text).contains(canary), "cookie in the output")
         let logs = Support.read(state + "/commands.jsonl") + ((try? FileManager.default.contentsOfDirectory(atPath: state + "/journal")) ?? [])
             .map { Support.read(state + "/journal/" + $0) }.joined()
         #expect(logs.contains("service") && !logs.contains(canary), "cookie in the command log or journal")
@@ -105,7 +119,7 @@ extension ClusterScenarioTests {
         #expect(!pids.isEmpty)
 
         // Down: nothing of the bed is left.
-        let down = await timed("down") { await bed.down() }
+        let down = await timings.time("down") { await bed.down() }
         #expect(down.termination == .exited(code: 0), "\(down.stdout.text)\(down.stderr.text)")
         #expect(await NetBed.namespaces() == [])
         #expect(!Support.read("/proc/mounts").contains(dir))
@@ -113,7 +127,88 @@ extension ClusterScenarioTests {
         #expect(FileManager.default.fileExists(atPath: "/etc/netns") == netnsFolderExisted)
         let survivors = pids.filter { !Support.hasEnded($0) }
         #expect(survivors.isEmpty, "still running after down: \(survivors)")
-        print("netbed timings: " + timings.joined(separator: ", "))
+        print("netbed timings: " + timings.entries.joined(separator: ", "))
+    }
+
+    typealias Wizard = @Sendable ([String]) async -> TransportOutcome
+
+    /// Two name traps, each caught by installation-checks with a message for the pair, before anything
+    /// changes: ServerC resolving ServerB to ServerA's address, and `host: serverb` for a host that calls
+    /// itself ServerB.
+    func nameTraps(_ bed: NetBed, topology: String, state: String, wizard: Wizard, timings: Timings) async {
+        let hosts = Support.read(bed.hostsFile("ServerC"))
+        let (a, b) = (bed.address("ServerA"), bed.address("ServerB"))
+        #expect(await bed.setHosts("ServerC", hosts.replacingOccurrences(of: "\(b) ServerB\n", with: "\(a) ServerB\n")))
+        #expect(await bed.run("ServerC", ["getent", "hosts", "ServerB"]).stdout.text.hasPrefix(a))
+        let wrong = await timings.time("trap: ServerB resolves elsewhere on ServerC") { await wizard(["plan", "--only", "installation-checks"]) }
+        #expect(wrong.stdout.text.contains("name-resolves-differently (server-c): on server-c, ServerB resolves to \(a), which is not an address of server-b (\(b))"),
+                "\(wrong.stdout.text)")
+        let refused = await wizard(["apply", "--yes"])
+        #expect(refused.termination != .exited(code: 0) && refused.stderr.text.contains("installation-checks is blocked"), "\(refused.stderr.text)")
+        #expect(await bed.setHosts("ServerC", hosts))
+
+        let caseTopology = topology + ".case"
+        Support.write(Support.read(topology).replacingOccurrences(of: "host: ServerB", with: "host: serverb"), to: caseTopology)
+        let mismatch = await timings.time("trap: serverb for ServerB") {
+            await Support.run([Support.productBinary, "plan", "--only", "installation-checks", "--config", caseTopology,
+                               "--identity", bed.env["KEY"] ?? "?"], timeout: .seconds(120))
+        }
+        #expect(mismatch.stdout.text.contains("node-name-mismatch (server-b): server-b: the topology says host serverb, but the host calls itself ServerB"),
+                "\(mismatch.stdout.text)")
+        Support.remove(caseTopology)
+    }
+
+    /// Waits (at most 5 minutes) until a process in the host runs `word`, then drops the host's ssh
+    /// connections. Returns how many were dropped (0: never seen).
+    static func dropSSH(_ bed: NetBed, _ host: String, whenRunning word: String) async -> Int {
+        let clock = ContinuousClock()
+        let end = clock.now.advanced(by: .seconds(300))
+        while clock.now < end {
+            for pid in await bed.processes(host) where (Support.commandLine(pid) ?? []).joined(separator: " ").contains(word) {
+                return bed.dropSSHConnections(host)
+            }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return 0
+    }
+
+    /// Each node's running nodes and recorded partitions, as Debian's rabbitmqctl on that host reports them.
+    static func views(_ bed: NetBed) async -> [String: ClusterStatus] {
+        var out: [String: ClusterStatus] = [:]
+        for h in NetBed.servers { out[h] = ClusterStatus(json: await bed.ctl(h, ["cluster_status", "--formatter", "json"]).stdout.text) }
+        return out
+    }
+
+    /// ServerC split from ServerA and ServerB (controller and LB still reach it) for longer than the net
+    /// tick time: each side carries on alone and `status` reports the partition; once healed, RabbitMQ
+    /// records it and autoheal restarts the losing side, and every node sees all three again.
+    func partitionHealedByAutoheal(_ bed: NetBed, dir: String, wizard: Wizard, timings: Timings) async {
+        let (a, b, c) = ("rabbit@ServerA", "rabbit@ServerB", "rabbit@ServerC")
+        let clock = ContinuousClock()
+        #expect(await bed.split("ServerC", "cut").termination == .exited(code: 0))
+        let cutAt = clock.now
+        var split = false
+        while !split && clock.now - cutAt < .seconds(180) {
+            let v = await Self.views(bed)
+            split = v["ServerA"]?.runningNodes.sorted() == [a, b] && v["ServerC"]?.runningNodes == [c]
+        }
+        #expect(split, "no partition within 180 s of the cut")
+        let detected = (clock.now - cutAt).components.seconds
+        let during = await timings.time("partition (detected after \(detected) s): status") { await wizard(["status"]) }
+        #expect(during.stdout.text.contains("cluster: NETWORK PARTITION: rabbit@ServerA, rabbit@ServerB | rabbit@ServerC each run without the other side"),
+                "\(during.stdout.text)")
+        #expect(await bed.split("ServerC", "heal").termination == .exited(code: 0))
+        let healedAt = clock.now
+        var healed = false
+        while !healed && clock.now - healedAt < .seconds(120) {
+            let v = await Self.views(bed)
+            healed = NetBed.servers.allSatisfy { v[$0]?.runningNodes.sorted() == [a, b, c] && v[$0]?.partitions.values.allSatisfy(\.isEmpty) == true }
+        }
+        #expect(healed, "not healed within 120 s")
+        let logs = NetBed.servers.map { Support.read("\(dir)/hosts/\($0)/var-log-rabbitmq/rabbit@\($0).log") }.joined()
+        #expect(logs.contains("Autoheal finished"), "autoheal did not run")
+        let after = await timings.time("partition healed by autoheal in \((clock.now - healedAt).components.seconds) s: status") { await wizard(["status"]) }
+        #expect(after.stdout.text.contains("cluster: 3 of 3 nodes running"), "\(after.stdout.text)")
     }
 
     static func topology(_ bed: NetBed, state: String) -> String {
@@ -141,5 +236,18 @@ extension ClusterScenarioTests {
               profile: debian
 
             """
+    }
+}
+
+/// How long each scenario took, for the note and the log (`netbed timings: ...`).
+final class Timings {
+    var entries: [String] = []
+
+    func time<T>(_ label: String, _ body: () async throws -> T) async rethrows -> T {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let value = try await body()
+        entries.append("\(label) \((clock.now - start).components.seconds) s")
+        return value
     }
 }

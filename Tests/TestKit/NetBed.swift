@@ -45,6 +45,33 @@ public struct NetBed: Sendable {
         await NetBed.netbed(["link", dir, host, state])
     }
 
+    /// Cuts or heals the paths between the host and the other servers only; the controller and LB still
+    /// reach it (a network partition, silent: no RST, no ICMP).
+    public func split(_ host: String, _ state: String) async -> TransportOutcome {
+        await NetBed.netbed(["split", dir, host, state])
+    }
+
+    /// The host's `/etc/hosts` as seen from here (`/etc/netns/NS/hosts`, bound into the host).
+    public func hostsFile(_ host: String) -> String { "/etc/netns/\(NetBed.prefix)-\(host)/hosts" }
+
+    /// Rewrites the host's `/etc/hosts` in place (a new file would not be the one bound into the host).
+    public func setHosts(_ host: String, _ text: String) async -> Bool {
+        let scratch = dir + "/hosts-\(host).new"
+        Support.write(text, to: scratch)
+        defer { Support.remove(scratch) }
+        return await Support.run(["sh", "-c", "cat \"$1\" > \"$2\"", "sh", scratch, hostsFile(host)]).termination == .exited(code: 0)
+    }
+
+    /// Drops every ssh connection to the host as a network failure would (SIGKILL to each sshd session;
+    /// the listener stays). Returns how many were dropped.
+    @discardableResult
+    public func dropSSHConnections(_ host: String) -> Int {
+        guard let listener = Int32(Support.read("\(dir)/hosts/\(host)/run/sshd.pid").trimmingCharacters(in: .whitespacesAndNewlines)) else { return 0 }
+        let sessions = Support.children(of: listener)
+        for session in sessions { kill(session, SIGKILL) }
+        return sessions.count
+    }
+
     /// The host's rabbitmqctl as an admin types it there (Debian's wrapper), not the product's code path.
     public func ctl(_ host: String, _ args: [String]) async -> TransportOutcome {
         await run(host, ["rabbitmqctl"] + args)

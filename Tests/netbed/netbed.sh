@@ -17,6 +17,8 @@
 #                                  what DIR/created lists, newest first (and DIR)
 #   netbed.sh run DIR HOST CMD...  run CMD inside HOST (its network, hostname and mounts)
 #   netbed.sh link DIR HOST up|down  restore or cut the host's link: a cut is silent (no RST, no ICMP)
+#   netbed.sh split DIR HOST cut|heal  cut or heal the paths between HOST and the other servers only (the
+#                                  controller and LB still reach it): a network partition, silent as well
 #
 # Environment: NETBED_PREFIX (default rwb; names of namespaces and links), NETBED_NET (default 10.231.0).
 set -euo pipefail
@@ -209,10 +211,27 @@ link() {
     if [ "$state" = up ]; then ip link set "$v" master "$BR" up; fi
 }
 
+split() {
+    local h=$1 state=$2 o
+    # Each side's neighbour entry for the other points at an address no one has: frames are dropped on
+    # the bridge, so both directions go silent while every other path keeps working.
+    for o in ServerA ServerB ServerC; do
+        [ "$o" != "$h" ] || continue
+        if [ "$state" = cut ]; then
+            ip netns exec "$(ns "$h")" ip neigh replace "$(addr "$o")" lladdr 02:00:00:00:00:01 nud permanent dev eth0
+            ip netns exec "$(ns "$o")" ip neigh replace "$(addr "$h")" lladdr 02:00:00:00:00:01 nud permanent dev eth0
+        else
+            ip netns exec "$(ns "$h")" ip neigh del "$(addr "$o")" dev eth0 2>/dev/null || true
+            ip netns exec "$(ns "$o")" ip neigh del "$(addr "$h")" dev eth0 2>/dev/null || true
+        fi
+    done
+}
+
 case $cmd in
     up) trap 'echo "netbed: up failed; remove what was made with: $0 down $dir" >&2' ERR; up ;;
     down) down ;;
     run) [ $# -ge 2 ] || usage; enter "$@" ;;
     link) [ $# -eq 2 ] || usage; link "$@" ;;
+    split) [ $# -eq 2 ] && case $2 in cut | heal) true ;; *) false ;; esac || usage; split "$@" ;;
     *) usage ;;
 esac
