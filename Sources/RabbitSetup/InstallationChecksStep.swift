@@ -147,8 +147,8 @@ public struct InstallationChecksStep: Step {
 
     /// Each node's answer for each peer's name, held against the addresses that peer has (asked on the
     /// peer itself): one finding per (node, name) pair that points elsewhere. A node's answer for its own
-    /// name is not checked (Debian maps it to 127.0.1.1, which is harmless). When the peer could not be
-    /// asked, the nodes' answers must at least agree.
+    /// name is not checked (Debian maps it to 127.0.1.1, which is harmless), nor loopback between nodes
+    /// on one machine. When the peer could not be asked, the nodes' answers must at least agree.
     static func resolutionFindings(topology: Topology, facts: [String: NodeFacts]) -> [Finding] {
         var out: [Finding] = []
         let hosts = Dictionary(uniqueKeysWithValues: topology.nodes.map { ($0.name, $0.host) })
@@ -157,9 +157,14 @@ public struct InstallationChecksStep: Step {
                 .filter { !$0.value.contains(where: \.isLetter) || $0.value.contains(":") }
                 .sorted { $0.key < $1.key }
             let own = facts[peer.name]?.addresses ?? []
+            let machine = Set(facts[peer.name]?.interfaceAddresses ?? [])
+            // Loopback is right only between nodes on one machine (the sandbox: every node is localhost).
+            func isRight(_ observer: String, _ address: String) -> Bool {
+                own.contains(address) || address.hasPrefix("127.") && !machine.isEmpty && Set(facts[observer]?.interfaceAddresses ?? []) == machine
+            }
             if !own.isEmpty {
-                let right = answers.filter { own.contains($0.value) }
-                for (observer, address) in answers where !own.contains(address) {
+                let right = answers.filter { isRight($0.key, $0.value) }
+                for (observer, address) in answers where !isRight(observer, address) {
                     let agreeing = right.isEmpty ? "" : "; " + right.map { "\($0.key) resolves it to \($0.value)" }.joined(separator: ", ")
                     out.append(Finding("name-resolves-differently", .error, node: observer,
                                        message: "on \(observer), \(peer.host) resolves to \(address), which is not an address of \(peer.name) "

@@ -24,7 +24,9 @@ public struct NodeFacts: Sendable, Equatable {
     public var users: [String] { list("users") }
     public var queues: Int { Int(values["queues"] ?? "0") ?? 0 }
     /// The node's own IPv4 addresses (its interfaces), loopback left out: what peers must resolve its name to.
-    public var addresses: [String] { list("addresses").filter { !$0.hasPrefix("127.") } }
+    public var addresses: [String] { interfaceAddresses.filter { !$0.hasPrefix("127.") } }
+    /// All of the node's IPv4 interface addresses, loopback included: nodes with the same set share a machine.
+    public var interfaceAddresses: [String] { list("addresses") }
     /// Whether the RabbitMQ application runs on the node (the Erlang VM answers either way).
     public var appRunning: Bool { values["app_running"] == "true" }
 

@@ -49,6 +49,20 @@ struct InstallationChecksTests {
         #expect(peer.filter { $0.name == "name-resolves-differently" }.map(\.node) == ["server-a"], "\(peer)")
     }
 
+    /// Sandbox nodes share one machine and are all `localhost`: loopback is right between them.
+    @Test func loopbackIsRightBetweenNodesOnOneMachine() async throws {
+        let topology = Topology(nodes: ["a", "b"].map { NodeSpec(name: "node-\($0)", host: try! HostName("localhost"), nodeName: NodeName(name: "rabbit-\($0)", host: try! HostName("localhost"))) },
+                                seedName: "node-a")
+        func eval(_ node: String, addresses: String) -> ScriptedTransport.Rule {
+            .init(["rabbit-\(node)@localhost", "eval"], stdout: "node=rabbit-\(node)@localhost\nversion=3.10.8\notp=25\naddresses=\(addresses)\nresolve localhost=127.0.0.1\nok\n")
+        }
+        let same = try await findings([eval("a", addresses: "127.0.0.1,10.0.0.5"), eval("b", addresses: "127.0.0.1,10.0.0.5")], topology: topology)
+        #expect(same.filter { $0.name.hasPrefix("name-") }.isEmpty, "\(same)")
+        // Two machines whose nodes both call each other localhost: each reaches itself, not the other.
+        let apart = try await findings([eval("a", addresses: "127.0.0.1,10.0.0.5"), eval("b", addresses: "127.0.0.1,10.0.0.6")], topology: topology)
+        #expect(apart.filter { $0.name == "name-resolves-differently" }.count == 2, "\(apart)")
+    }
+
     /// A peer that cannot be asked (not running): its name's answers on the others must agree.
     @Test func answersForAPeerThatCannotBeAskedMustAgree() async throws {
         let down = ScriptedTransport.Rule(["rabbit@ServerB", "eval"], .exited(code: 69), stderr: "Error: unable to perform an operation on node 'rabbit@ServerB'.\n * Target node is not running\nnodedown\n")
