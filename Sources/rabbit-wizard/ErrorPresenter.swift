@@ -31,6 +31,14 @@ enum ErrorPresenter {
 
     static func fail(_ message: String, code: Code) -> any Error { Failure(message: message, code: code) }
 
+    /// A file written for the operator (the topology from the setup form) could not be created or
+    /// written; `errno` as the failing call left it. Such files are created exclusively.
+    static func cannotWrite(_ path: String, errno code: Int32, creating: Bool) -> String {
+        let reason = String(cString: strerror(code))
+        return creating && code == EEXIST ? "cannot write \(path): it exists already (an existing file is never overwritten)"
+            : "cannot write \(path): \(reason)"
+    }
+
     static func fail(_ error: any Error, code: Code) -> any Error { fail(describe(error), code: code) }
 
     static func describe(_ error: any Error) -> String {

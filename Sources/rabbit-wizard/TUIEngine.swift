@@ -143,14 +143,17 @@ final class TUIEngine: WizardEngine {
         let problems = TUIEngine.formProblems(values, nodes: nodes)
         guard problems.isEmpty else { return emit(.validated(problems)) }
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            return emit(.refused("cannot write \(path): \(String(cString: strerror(errno))) (an existing file is never overwritten)"))
-        }
+        guard fd >= 0 else { return emit(.refused(ErrorPresenter.cannotWrite(path, errno: errno, creating: true))) }
         let bytes = Array(TopologyDraft.yaml(values, nodes: nodes).utf8)
         let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        let synced = fsync(fd) == 0
+        var code = written < 0 ? errno : written < bytes.count ? ENOSPC : 0
+        if code == 0 && fsync(fd) != 0 { code = errno }
         close(fd)
-        guard written == bytes.count, synced else { return emit(.refused("cannot write \(path): \(String(cString: strerror(errno)))")) }
+        guard code == 0 else {
+            // A half-written topology would block the next try (never overwritten): it was ours, remove it.
+            unlink(path)
+            return emit(.refused(ErrorPresenter.cannotWrite(path, errno: code, creating: false)))
+        }
         do {
             let session = try openSession(path)
             current.withLock { $0 = session }
