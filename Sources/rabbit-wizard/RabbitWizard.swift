@@ -103,7 +103,7 @@ struct RabbitWizard: AsyncParsableCommand {
         let session = FileManager.default.fileExists(atPath: path) || testSteps ? try Session.open(options) : nil
         // Nothing may write to the terminal behind the screen's back.
         LoggingSystem.bootstrap { _ in SwiftLogNoOpLogHandler() }
-        nonisolated(unsafe) let base = options
+        let base = options
         let engine = TUIEngine(session: session, setupPath: session == nil ? path : nil) { file in
             var o = base
             o.config = file
