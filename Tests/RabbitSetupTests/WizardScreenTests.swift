@@ -92,6 +92,31 @@ import Testing
         }
     }
 
+    /// A topology that does not fit (a full disk) is refused in words and not left half-written: a partial
+    /// file would block the next Enter, since the form never overwrites a file.
+    @Test func aTopologyThatDoesNotFitIsNotLeftHalfWritten() async throws {
+        let dir = Support.temporaryDirectory()
+        defer { Support.remove(dir) }
+        let small = dir + "/small"
+        mkdir(small, 0o755)
+        let mounted = await Support.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", small])
+        try #require(mounted.termination == .exited(code: 0), "needs root to mount a tmpfs: \(mounted.stderr.text)")
+        defer { _ = umount2(small, 0) }
+        _ = await Support.run(["sh", "-c", "dd if=/dev/zero of=\"$1\" bs=4096 2>/dev/null; true", "sh", small + "/filler"])
+        let path = small + "/topology.yml"
+        try await Tmux.with([Support.productBinary, "--config", path, "--state-dir", dir + "/state"]) { tmux in
+            _ = try #require(await tmux.wait(for: "New topology, to be written to \(path)"), "\(tmux.lastScreen)")
+            await tmux.send("Enter")
+            let refused = try #require(await tmux.wait(for: "cannot write \(path)"), "\(tmux.lastScreen)")
+            #expect(refused.contains("No space left on device"), "\(refused)")
+            #expect(!FileManager.default.fileExists(atPath: path), "a half-written topology was left")
+            await tmux.send("Escape")
+            _ = await tmux.wait(for: "Esc again quits without saving")
+            await tmux.send("Escape")
+            #expect(await tmux.exitStatus() == 0)
+        }
+    }
+
     /// Foreground colour escape sequences (SGR 30-37, 38;5;N) in a capture.
     static func hasColour(_ s: String) -> Bool {
         s.range(of: "\u{1B}\\[([0-9]+;)*(3[0-7]|38;5;[0-9]+)(;[0-9]+)*m", options: .regularExpression) != nil
