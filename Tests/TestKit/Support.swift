@@ -50,11 +50,20 @@ public enum Support {
     }
 
     /// The argv of a running process (from `/proc/PID/cmdline`, read to its end: procfs reports size 0).
+    /// Plain read(2): the process may end between open and read (ESRCH), which FileHandle turns into a crash.
     public static func commandLine(_ pid: Int32) -> [String]? {
-        guard let handle = FileHandle(forReadingAtPath: "/proc/\(pid)/cmdline") else { return nil }
-        defer { try? handle.close() }
-        let data = handle.readDataToEndOfFile()
-        return data.split(separator: 0, omittingEmptySubsequences: false).dropLast().map { String(decoding: $0, as: UTF8.self) }
+        let fd = open("/proc/\(pid)/cmdline", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { return nil }
+            if n == 0 { break }
+            bytes += buffer[..<n]
+        }
+        return bytes.split(separator: 0, omittingEmptySubsequences: false).dropLast().map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// Fields 3.. of `/proc/PID/stat` (after the command name, which may hold spaces and parentheses):
