@@ -52,6 +52,15 @@ public struct ClusterView: Sendable, Equatable {
         return .degraded(missing: missing, unreadable: unreadable)
     }
 
+    /// "rabbit@ServerA: rabbit@ServerC" for each node that recorded a partition, and with whom.
+    var recordedPairs: String {
+        seen.sorted { $0.key < $1.key }.compactMap { node, answer -> String? in
+            guard case .status(let s) = answer else { return nil }
+            let with = Set(s.partitions.values.flatMap { $0 }).sorted()
+            return with.isEmpty ? nil : "\(node) apart from \(with.joined(separator: ", "))"
+        }.joined(separator: "; ")
+    }
+
     /// One line for people: what the cluster looks like and, when it is not healthy, what it means.
     public func summary(strategy: PartitionHandling) -> String {
         switch verdict {
@@ -59,13 +68,16 @@ public struct ClusterView: Sendable, Equatable {
             return "\(n) of \(n) nodes running, every node sees all of them, no partition"
         case .partitioned(let sides, let recorded):
             let split = sides.map { $0.joined(separator: ", ") }.joined(separator: " | ")
-            let heal = switch strategy {
+            var heal = switch strategy {
             case .autoheal: "autoheal restarts the losing side once the nodes reach each other again"
             case .pauseMinority: "pause_minority has paused, or will pause, the minority side"
             case .ignore: "nothing repairs it by itself (partition handling is ignore): restart the side to discard"
             }
+            if recorded && split.isEmpty && strategy != .ignore {
+                heal += "; if it stays recorded, restart the nodes of the side to discard (stop_app, start_app)"
+            }
             return "NETWORK PARTITION: " + (split.isEmpty ? "" : "\(split) each run without the other side; ")
-                + (recorded ? "RabbitMQ recorded it; " : "") + heal
+                + (recorded ? "RabbitMQ recorded it (\(recordedPairs)); " : "") + heal
         case .degraded(let missing, let unreadable):
             var parts: [String] = []
             let byMissing = Dictionary(grouping: missing, by: \.value).sorted { $0.key.lexicographicallyPrecedes($1.key) }
