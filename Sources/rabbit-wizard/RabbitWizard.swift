@@ -53,7 +53,7 @@ struct RabbitWizard: AsyncParsableCommand {
         version: "rabbit-wizard \(version) (\(TerminalLibrary.version))",
         subcommands: [
             PlanCommand.self, ApplyCommand.self, StatusCommand.self, RetryCommand.self, RollbackCommand.self,
-            LogCommand.self, JournalCommand.self, SandboxCommand.self, ExecCommand.self, KnownHostsCommand.self,
+            WatchCommand.self, LogCommand.self, JournalCommand.self, SandboxCommand.self, ExecCommand.self, KnownHostsCommand.self,
         ]
     )
 

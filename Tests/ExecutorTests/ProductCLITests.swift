@@ -20,6 +20,40 @@ import TestKit
         for word in ["exec", "known-hosts", "Exit codes"] { #expect(out.stdout.text.contains(word)) }
     }
 
+    /// `watch` counts what clients would see: with nothing listening behind the load balancer's address
+    /// every connection fails, the failing stretch spans the run, and the exit status says so. (The
+    /// healthy case and a silent host run through real nginx on the multi-host bed.)
+    @Test func watchCountsFailedConnectionsAndSaysSoInItsExitStatus() async throws {
+        let root = Support.temporaryDirectory()
+        defer { Support.remove(root) }
+        let port = Support.freePort()
+        Support.write("""
+            cluster:
+              seed: a
+            state_dir: \(root)/state
+            nodes:
+              - name: a
+                host: localhost
+              - name: b
+                host: localhost
+                node_name: rabbit-b@localhost
+                amqp_port: 5673
+            load_balancer:
+              kind: nginx
+              host: localhost
+              listen_address: 127.0.0.1
+              listen_port: \(port)
+
+            """, to: root + "/topology.yml")
+        let out = await Support.run([Support.productBinary, "watch", "--seconds", "2", "--json", "--config", root + "/topology.yml"])
+        #expect(out.termination == .exited(code: 1), "\(out.stderr.text)")
+        let stats = try #require(try JSONSerialization.jsonObject(with: Data(out.stdout.text.utf8)) as? [String: Int], "\(out.stdout.text)")
+        #expect((stats["attempts"] ?? 0) >= 5 && stats["failed"] == stats["attempts"], "\(stats)")
+        #expect((stats["longestOutageMilliseconds"] ?? 0) >= 1500, "\(stats)")
+        let bad = await Support.run([Support.productBinary, "watch", "--seconds", "0", "--config", root + "/topology.yml"])
+        #expect(bad.termination == .exited(code: 64) && bad.stderr.text.contains("--seconds"))
+    }
+
     @Test func badTargetIsRejectedBeforeAnythingRuns() async {
         let root = Support.temporaryDirectory()
         defer { Support.remove(root) }
