@@ -70,10 +70,7 @@ import Workflow
         let root = Support.temporaryDirectory()
         defer { Support.remove(root) }
         // A 64 KiB tmpfs: the new content does not fit, like a full disk.
-        let mountPoint = root + "/small"
-        mkdir(mountPoint, 0o755)
-        let mounted = await Support.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", mountPoint])
-        try #require(mounted.termination == .exited(code: 0), "needs root to mount a tmpfs: \(mounted.stderr.text)")
+        let mountPoint = try await Support.smallDisk(in: root)
         defer { _ = umount2(mountPoint, 0) }
         Support.write("original\n", to: mountPoint + "/file.conf")
         let (context, _, _) = try contexts(root)

@@ -97,10 +97,7 @@ import Testing
     @Test func aTopologyThatDoesNotFitIsNotLeftHalfWritten() async throws {
         let dir = Support.temporaryDirectory()
         defer { Support.remove(dir) }
-        let small = dir + "/small"
-        mkdir(small, 0o755)
-        let mounted = await Support.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", small])
-        try #require(mounted.termination == .exited(code: 0), "needs root to mount a tmpfs: \(mounted.stderr.text)")
+        let small = try await Support.smallDisk(in: dir)
         defer { _ = umount2(small, 0) }
         _ = await Support.run(["sh", "-c", "dd if=/dev/zero of=\"$1\" bs=4096 2>/dev/null; true", "sh", small + "/filler"])
         let path = small + "/topology.yml"

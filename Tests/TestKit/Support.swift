@@ -50,6 +50,20 @@ public enum Support {
     }
 
     /// The argv of a running process (from `/proc/PID/cmdline`, read to its end: procfs reports size 0).
+    /// A 64 KiB tmpfs at ROOT/small: a disk with almost no room (needs root, as in CI). The caller
+    /// unmounts it (`umount2(path, 0)`).
+    public static func smallDisk(in root: String) async throws -> String {
+        let path = root + "/small"
+        mkdir(path, 0o755)
+        let mounted = await run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", path])
+        guard mounted.termination == .exited(code: 0) else { throw SetupFailure(description: "needs root to mount a tmpfs: \(mounted.stderr.text)") }
+        return path
+    }
+
+    public struct SetupFailure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
     /// Plain read(2): the process may end between open and read (ESRCH), which FileHandle turns into a crash.
     public static func commandLine(_ pid: Int32) -> [String]? {
         let fd = open("/proc/\(pid)/cmdline", O_RDONLY | O_CLOEXEC)
