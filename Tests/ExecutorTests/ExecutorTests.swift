@@ -38,7 +38,9 @@ import TestKit
     @Test func shutdownEndsReadOnlyCommandsOnly() async throws {
         let (executor, state, root) = try makeExecutor()
         defer { Support.remove(root) }
-        let observing = Task { await executor.run(CommandSpec(["sleep", "30"], timeout: .seconds(60), mutates: false)) }
+        // A duration no other test uses: the wait below looks for this very process (tests run in parallel;
+        // another test's `sleep 30` once satisfied it before this command had started).
+        let observing = Task { await executor.run(CommandSpec(["sleep", "29.25"], timeout: .seconds(60), mutates: false)) }
         // The changing command ends only once the test says so: it surely runs while shutdown happens.
         let release = root + "/release"
         let changing = Task {
@@ -47,7 +49,7 @@ import TestKit
         }
         let running = state.file("running")
         #expect(await Support.waitUntil(.seconds(10)) { ((try? FileManager.default.contentsOfDirectory(atPath: running)) ?? []).count == 1 })
-        #expect(await Support.waitUntil(.seconds(10)) { Support.processes().contains { Support.commandLine($0)?.last == "30" && Support.commandLine($0)?.first?.hasSuffix("sleep") == true } })
+        #expect(await Support.waitUntil(.seconds(10)) { Support.processes().contains { Support.commandLine($0)?.last == "29.25" && Support.commandLine($0)?.first?.hasSuffix("sleep") == true } })
         await executor.shutdown()
         let ended = await observing.value
         #expect(ended.termination == .signaled(signal: SIGTERM))
