@@ -205,7 +205,7 @@ extension ClusterScenarioTests {
         }
         // RabbitMQ 3.10.8's autoheal can loop when the sides reconnect one pair at a time: a second decision
         // names another winner and the loser never restarts ("sending winner notification again" every 60 s;
-        // the class of rabbitmq-server#928 and #9816). Seen in 1 of 5 runs here. Then what the product owes
+        // the class of rabbitmq-server#928 and #9816). Seen in 2 of 8 runs here. Then what the product owes
         // is the report: status names the recorded partition and the manual repair.
         if !healed && logs.joined().contains("sending winner notification again") {
             lastStatus = await wizard(["status"]).stdout.text
