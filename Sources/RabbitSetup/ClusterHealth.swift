@@ -52,7 +52,7 @@ public struct ClusterView: Sendable, Equatable {
         return .degraded(missing: missing, unreadable: unreadable)
     }
 
-    /// "rabbit@ServerA: rabbit@ServerC" for each node that recorded a partition, and with whom.
+    /// "rabbit@ServerA apart from rabbit@ServerC" for each node that recorded a partition, and with whom.
     var recordedPairs: String {
         seen.sorted { $0.key < $1.key }.compactMap { node, answer -> String? in
             guard case .status(let s) = answer else { return nil }

@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
-import Glibc
 import RabbitSetup
-import Synchronization
 
 /// `rabbit-wizard watch`: what clients see through the load balancer while the operator disrupts the
 /// cluster by hand. Read-only.
@@ -31,8 +29,6 @@ struct WatchCommand: AsyncParsableCommand {
         guard (1...3600).contains(seconds) else { throw ValidationError("--seconds \(seconds): give 1 to 3600") }
     }
 
-    static let stopRequested = Atomic<Bool>(false)
-
     func run() async throws {
         let session = try Session.open(options)
         guard let lb = session.topology?.loadBalancer else {
@@ -40,13 +36,13 @@ struct WatchCommand: AsyncParsableCommand {
                                       code: .badInput)
         }
         let loop = ConnectionLoop(probe: AMQPProbe(host: lb.clientHost, port: lb.listenPort, timeout: .seconds(3)))
-        signal(SIGINT) { _ in WatchCommand.stopRequested.store(true, ordering: .relaxed) }
+        Interruption.install()
         if !json { print("watching \(lb.clientHost):\(lb.listenPort) (\(lb.kind.rawValue)) for \(seconds) s: a new AMQP connection every 100 ms") }
         loop.start()
         let clock = ContinuousClock()
         let end = clock.now.advanced(by: .seconds(seconds))
         var next = clock.now.advanced(by: .seconds(5))
-        while clock.now < end && !WatchCommand.stopRequested.load(ordering: .relaxed) {
+        while clock.now < end && !Interruption.requested {
             try? await Task.sleep(for: .milliseconds(100))
             if clock.now >= next && clock.now < end {
                 next = next.advanced(by: .seconds(5))
@@ -59,7 +55,7 @@ struct WatchCommand: AsyncParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try encoder.encode(stats), as: UTF8.self))
         } else {
-            print((WatchCommand.stopRequested.load(ordering: .relaxed) ? "stopped early: " : "") + Self.line(stats))
+            print((Interruption.requested ? "stopped early: " : "") + Self.line(stats))
         }
         if stats.failed > 0 { throw ExitCode(1) }
     }

@@ -92,6 +92,18 @@ public struct NetBed: Sendable {
         await Support.run(["ip", "netns", "pids", "\(NetBed.prefix)-\(host)"]).stdout.text.split(separator: "\n").compactMap { Int32($0) }
     }
 
+    /// Whether a process in the host's network namespace has `word` in its argv (from /proc alone, so it
+    /// can be polled: the namespace is the one `ip netns` bound to /run/netns).
+    public func isRunning(_ host: String, _ word: String) -> Bool {
+        var ns = stat()
+        guard stat("/run/netns/\(NetBed.prefix)-\(host)", &ns) == 0 else { return false }
+        return Support.processes().contains { pid in
+            var st = stat()
+            return stat("/proc/\(pid)/ns/net", &st) == 0 && st.st_ino == ns.st_ino && st.st_dev == ns.st_dev
+                && (Support.commandLine(pid) ?? []).joined(separator: " ").contains(word)
+        }
+    }
+
     /// The bed's namespaces that exist now.
     public static func namespaces() async -> [String] {
         await Support.run(["ip", "netns", "list"]).stdout.text.split(separator: "\n").map { String($0.split(separator: " ")[0]) }
