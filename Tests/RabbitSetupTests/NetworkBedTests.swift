@@ -154,15 +154,8 @@ extension ClusterScenarioTests {
     /// Waits (at most 5 minutes) until a process in the host runs `word`, then drops the host's ssh
     /// connections. Returns how many were dropped (0: never seen).
     static func dropSSH(_ bed: NetBed, _ host: String, whenRunning word: String) async -> Int {
-        let clock = ContinuousClock()
-        let end = clock.now.advanced(by: .seconds(300))
-        while clock.now < end {
-            for pid in await bed.processes(host) where (Support.commandLine(pid) ?? []).joined(separator: " ").contains(word) {
-                return bed.dropSSHConnections(host)
-            }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        return 0
+        guard await Support.waitUntil(.seconds(300), { bed.isRunning(host, word) }) else { return 0 }
+        return bed.dropSSHConnections(host)
     }
 
     /// Each node's running nodes and recorded partitions, as Debian's rabbitmqctl on that host reports them.
@@ -205,14 +198,21 @@ extension ClusterScenarioTests {
         }
         // RabbitMQ 3.10.8's autoheal can loop when the sides reconnect one pair at a time: a second decision
         // names another winner and the loser never restarts ("sending winner notification again" every 60 s;
-        // the class of rabbitmq-server#928 and #9816). Seen in 2 of 8 runs here. Then what the product owes
+        // the class of rabbitmq-server#928 and #9816). Seen in 4 of 10 runs here. Then what the product owes
         // is the report: status names the recorded partition and the manual repair.
+        // The loop can also end late: status must then match what the nodes themselves show.
         if !healed && logs.joined().contains("sending winner notification again") {
             lastStatus = await wizard(["status"]).stdout.text
-            timings.entries.append("partition: autoheal stuck after the heal (RabbitMQ 3.10 autoheal loop), status reported it")
-            print("autoheal stuck; the nodes' logs:\n" + partitionLines.suffix(40).joined(separator: "\n"))
-            #expect(lastStatus.contains("cluster: NETWORK PARTITION: RabbitMQ recorded it") && lastStatus.contains("if it stays recorded, restart the nodes"),
-                    "\(lastStatus)")
+            let v = await Self.views(bed)
+            let nowHealthy = NetBed.servers.allSatisfy { v[$0]?.runningNodes.sorted() == [a, b, c] && v[$0]?.partitions.values.allSatisfy(\.isEmpty) == true }
+            timings.entries.append("partition: autoheal looped after the heal (RabbitMQ 3.10), \(nowHealthy ? "healthy again" : "still recorded") at the check")
+            print("autoheal looped; the nodes' logs:\n" + partitionLines.suffix(40).joined(separator: "\n"))
+            if nowHealthy {
+                #expect(lastStatus.contains("cluster: 3 of 3 nodes running"), "\(lastStatus)")
+            } else {
+                #expect(lastStatus.contains("cluster: NETWORK PARTITION: RabbitMQ recorded it") && lastStatus.contains("if it stays recorded, restart the nodes"),
+                        "\(lastStatus)")
+            }
             return
         }
         #expect(healed, "not healed within 180 s; the nodes' logs:\n\(partitionLines.suffix(40).joined(separator: "\n"))")
