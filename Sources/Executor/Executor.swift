@@ -16,8 +16,9 @@ public final class Executor: Sendable {
     let ssh: SSHTransport?
     private let subscribers = Mutex<[Int: @Sendable (CommandEvent) -> Void]>([:])
     private let knownSecrets = Mutex<[Secret]>([])
-    /// Process groups of read-only commands running now; ``shutdown()`` ends them.
-    private let readOnlyRunning = Mutex<Set<Int32>>([])
+    /// Process groups of read-only commands running now, and whether ``shutdown()`` was called: a
+    /// read-only command that reports its process after that is ended at once.
+    private let readOnly = Mutex(ReadOnlyCommands())
     private let counter = Atomic<Int>(0)
     private let runID: String
     private let logger = Logger(label: "rabbit-wizard.executor")
@@ -86,14 +87,20 @@ public final class Executor: Sendable {
                 tracking?.add(InFlight.Entry(pid: pid, startTicks: InFlight.startTicks(of: pid), argv: argv, target: spec.target.description,
                                              step: step, started: started, timeoutSeconds: Double(timeout.components.seconds)))
             } else {
-                self.readOnlyRunning.withLock { _ = $0.insert(pid) }
+                let afterShutdown = self.readOnly.withLock { state -> Bool in
+                    if state.shutDown { return true }
+                    state.pids.insert(pid)
+                    return false
+                }
+                // Reported after shutdown looked (on a busy machine the spawn's continuation runs late).
+                if afterShutdown { kill(-pid, SIGTERM) }
             }
         }) { [weak self] stream, line in
             self?.emit(.output(id: id, stream: stream, line: line))
         }
         if let pid = outcome.pid {
             tracking?.remove(pid: pid)
-            if !mutates { readOnlyRunning.withLock { _ = $0.remove(pid) } }
+            if !mutates { readOnly.withLock { _ = $0.pids.remove(pid) } }
         }
         let elapsed = clock.now - start
         let record = CommandRecord(
@@ -126,11 +133,22 @@ public final class Executor: Sendable {
 
     /// Call before the wizard exits: ends read-only commands still running (the screen quits while it
     /// observes; nothing they do matters any more, and they would outlive it in their own sessions) and
-    /// closes shared ssh connections. Commands that change something are left to finish.
+    /// closes shared ssh connections. Commands that change something are left to finish. A read-only
+    /// command that starts (or reports its process) after this is ended too.
     public func shutdown() async {
-        for pid in readOnlyRunning.withLock({ Array($0) }) { kill(-pid, SIGTERM) }
+        let running = readOnly.withLock { state in
+            state.shutDown = true
+            return Array(state.pids)
+        }
+        for pid in running { kill(-pid, SIGTERM) }
         await ssh?.closeSharedConnections()
     }
+}
+
+/// The read-only commands that run now, and whether the executor was shut down.
+struct ReadOnlyCommands {
+    var pids: Set<Int32> = []
+    var shutDown = false
 }
 
 /// Used when a command targets a host over ssh but the executor was built without ssh options.

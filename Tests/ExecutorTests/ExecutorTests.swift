@@ -60,6 +60,20 @@ import TestKit
         #expect((try? FileManager.default.contentsOfDirectory(atPath: running)) == [], "the finished command is still listed")
     }
 
+    /// The race behind a fresh-clone failure: on a busy machine the process runs before the executor hears
+    /// of it, and shutdown looked in between. A transport that holds the report back until after shutdown
+    /// makes that order certain; the command must still be ended (before the fix it ran its full 10 s).
+    @Test func shutdownEndsAReadOnlyCommandReportedAfterIt() async throws {
+        let gate = StartGate()
+        let executor = Executor(commandLog: nil, local: GatedTransport(gate: gate))
+        let observing = Task { await executor.run(CommandSpec(["sleep", "10"], timeout: .seconds(60), mutates: false)) }
+        #expect(await Support.waitUntil(.seconds(10)) { gate.pid != nil }, "the command did not start")
+        await executor.shutdown()
+        gate.release()
+        let ended = await observing.value
+        #expect(ended.termination == .signaled(signal: SIGTERM), "ran \(ended.record.durationSeconds) s")
+    }
+
     @Test func symlinkAtLogPathIsRefused() throws {
         let root = Support.temporaryDirectory()
         defer { Support.remove(root) }
@@ -172,5 +186,23 @@ import TestKit
         _ = "{\"argv\":[\"tru".withCString { write(fd, $0, strlen($0)) }
         close(fd)
         #expect(try CommandLog.read(path: state.commandLogPath).count == 1)
+    }
+}
+
+/// Holds back a started command's report to the executor until ``release()``.
+final class StartGate: Sendable {
+    private let held = Mutex<(pid: Int32, report: @Sendable (Int32) -> Void)?>(nil)
+    var pid: Int32? { held.withLock { $0?.pid } }
+    func hold(_ pid: Int32, _ report: @escaping @Sendable (Int32) -> Void) { held.withLock { $0 = (pid, report) } }
+    func release() { if let (pid, report) = held.withLock({ $0 }) { report(pid) } }
+}
+
+/// The real local transport, with the start report going through a ``StartGate``.
+struct GatedTransport: Transport {
+    let gate: StartGate
+    func run(_ spec: CommandSpec, limits: OutputLimits, redactor: Redactor, onStart: @escaping @Sendable (Int32) -> Void,
+             onLine: @escaping @Sendable (OutputStreamKind, String) -> Void) async -> TransportOutcome
+    {
+        await LocalTransport().run(spec, limits: limits, redactor: redactor, onStart: { gate.hold($0, onStart) }, onLine: onLine)
     }
 }

@@ -19,13 +19,13 @@ import Testing
         try await Self.with(bed) { tmux in
             defer { Support.remove(bed.root) }
             let first = try #require(await tmux.wait(for: "Enter run all"), "no overview: \(tmux.lastScreen)")
-            #expect(first.contains("file-a") && first.contains("file-c"))
-            #expect(first.contains("· pending"))
+            #expect(Tmux.shows(first, "file-a") && Tmux.shows(first, "file-c"))
+            #expect(Tmux.shows(first, "· pending"))
 
             await tmux.send("Enter")
             let planA = try #require(await tmux.wait(for: "Apply file-a?"), "\(tmux.lastScreen)")
-            #expect(planA.contains("- old = 1"))
-            #expect(planA.contains("+ new = 2"))
+            #expect(Tmux.shows(planA, "- old = 1"))
+            #expect(Tmux.shows(planA, "+ new = 2"))
             #expect(!bed.converged())
             await tmux.send("y")
             _ = try #require(await tmux.wait(for: "Apply file-b?"), "\(tmux.lastScreen)")
@@ -33,14 +33,14 @@ import Testing
             _ = try #require(await tmux.wait(for: "Apply file-c?"), "\(tmux.lastScreen)")
             await tmux.send("y")
             let summary = try #require(await tmux.wait(for: "Done: 3 of 3 steps are done."), "\(tmux.lastScreen)")
-            #expect(summary.contains("Summary"))
+            #expect(Tmux.shows(summary, "Summary"))
             #expect(bed.converged())
 
             await tmux.send("Escape")
-            _ = try #require(await tmux.wait { $0.contains("✓ done") && $0.contains("Output") }, "\(tmux.lastScreen)")
+            _ = try #require(await tmux.wait { Tmux.shows($0, "✓ done") && Tmux.shows($0, "Output") }, "\(tmux.lastScreen)")
             await tmux.send("l")
             let log = try #require(await tmux.wait(for: "Command log"), "\(tmux.lastScreen)")
-            #expect(log.contains("[file-a]"))
+            #expect(Tmux.shows(log, "[file-a]"))
             await tmux.send("?")
             _ = try #require(await tmux.wait(for: "The wizard walks through the steps"), "\(tmux.lastScreen)")
 
@@ -66,22 +66,22 @@ import Testing
         let path = dir + "/topology.yml"
         try await Tmux.with([Support.productBinary, "--config", path, "--state-dir", dir + "/state"]) { tmux in
             let form = try #require(await tmux.wait(for: "New topology, to be written to \(path)"), "\(tmux.lastScreen)")
-            #expect(form.contains("pause_minority is recommended for 3 nodes"))
+            #expect(Tmux.shows(form, "pause_minority is recommended for 3 nodes"))
             for _ in 0..<8 { await tmux.send("Down") }  // node 2's host
             for _ in 0..<7 { await tmux.send("BSpace") }
             await tmux.type("bad;host")
-            let bad = try #require(await tmux.wait { $0.contains("bad;host_") && $0.contains("not a valid host name") }, "\(tmux.lastScreen)")
-            #expect(bad.contains("character \";\" is not allowed"))
+            let bad = try #require(await tmux.wait { Tmux.shows($0, "bad;host_") && Tmux.shows($0, "not a valid host name") }, "\(tmux.lastScreen)")
+            #expect(Tmux.shows(bad, "character \";\" is not allowed"))
             await tmux.send("Enter")
             _ = try #require(await tmux.wait(for: "fix the 1 problem(s)"), "\(tmux.lastScreen)")
             #expect(!FileManager.default.fileExists(atPath: path))
             for _ in 0..<8 { await tmux.send("BSpace") }
             await tmux.type("ServerB")
-            _ = try #require(await tmux.wait { !$0.contains("not a valid host name") && $0.contains("ServerB_") }, "\(tmux.lastScreen)")
+            _ = try #require(await tmux.wait { !Tmux.shows($0, "not a valid host name") && Tmux.shows($0, "ServerB_") }, "\(tmux.lastScreen)")
             await tmux.send("Enter")
             let overview = try #require(await tmux.wait(for: "Enter run all"), "\(tmux.lastScreen)")
-            #expect(overview.contains("\(path) (3 nodes, nginx)"))
-            #expect(overview.contains("cluster-join"))
+            #expect(Tmux.shows(overview, "\(path) (3 nodes, nginx)"))
+            #expect(Tmux.shows(overview, "cluster-join"))
             var st = stat()
             #expect(stat(path, &st) == 0)
             #expect(st.st_mode & 0o777 == 0o600)
@@ -105,7 +105,7 @@ import Testing
             _ = try #require(await tmux.wait(for: "New topology, to be written to \(path)"), "\(tmux.lastScreen)")
             await tmux.send("Enter")
             let refused = try #require(await tmux.wait(for: "cannot write \(path)"), "\(tmux.lastScreen)")
-            #expect(refused.contains("No space left on device"), "\(refused)")
+            #expect(Tmux.shows(refused, "No space left on device"), "\(refused)")
             #expect(!FileManager.default.fileExists(atPath: path), "a half-written topology was left")
             await tmux.send("Escape")
             _ = await tmux.wait(for: "Esc again quits without saving")
@@ -126,7 +126,7 @@ import Testing
             try await Self.with(bed, env: env) { tmux in
                 _ = try #require(await tmux.wait(for: "Enter run all"), "\(tmux.lastScreen)")
                 await tmux.send("p")
-                _ = try #require(await tmux.wait { $0.contains("+ new = 2") && $0.contains("idle") }, "\(env): \(tmux.lastScreen)")
+                _ = try #require(await tmux.wait { Tmux.shows($0, "+ new = 2") && Tmux.shows($0, "idle") }, "\(env): \(tmux.lastScreen)")
                 let escaped = await tmux.capture(escapes: true)
                 #expect(Self.hasColour(escaped) == colour, "\(env): colour sequences \(Self.hasColour(escaped) ? "present" : "absent")")
                 let plain = await tmux.capture()

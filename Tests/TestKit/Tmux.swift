@@ -90,9 +90,42 @@ public final class Tmux: Sendable {
         return nil
     }
 
-    /// Waits for `text` on screen.
+    /// Waits for `text` on screen, wherever the screen happens to wrap it (see ``shows(_:_:)``).
     public func wait(for text: String, _ limit: Duration = .seconds(20)) async -> String? {
-        await wait(limit) { $0.contains(text) }
+        await wait(limit) { Tmux.shows($0, text) }
+    }
+
+    /// Whether `screen` shows `phrase`: on one line, or wrapped over several lines of one box or pane (a
+    /// line breaks where the width, a pid's digits or a path's length happen to put it). Runs of spaces
+    /// count as one.
+    public static func shows(_ screen: String, _ phrase: String) -> Bool {
+        screen.contains(phrase) || flowing(screen).contains(collapsed(phrase))
+    }
+
+    /// The screen's text as it flows: each column between `│` borders joined across consecutive lines that
+    /// have the same columns (a box's rows, a pane's rows), box-drawing characters dropped, runs of
+    /// spaces made one. Columns are separated by new lines.
+    public static func flowing(_ screen: String) -> String {
+        var out: [String] = []
+        var group: [[String]] = []
+        func flush() {
+            guard let width = group.first?.count else { return }
+            for column in 0..<width { out.append(collapsed(group.map { $0[column] }.joined(separator: " "))) }
+            group = []
+        }
+        for line in screen.split(separator: "\n", omittingEmptySubsequences: false) {
+            let columns = line.split(separator: "│", omittingEmptySubsequences: false).map { column in
+                String(column.map { ("\u{2500}"..."\u{257F}").contains($0) ? " " : $0 })
+            }
+            if let width = group.first?.count, width != columns.count { flush() }
+            group.append(columns)
+        }
+        flush()
+        return out.filter { !$0.isEmpty }.joined(separator: "\n")
+    }
+
+    static func collapsed(_ text: String) -> String {
+        text.split(whereSeparator: { $0 == " " || $0 == "\n" }).joined(separator: " ")
     }
 
     public var lastScreen: String { captures.last ?? "" }
