@@ -16,8 +16,8 @@ public final class Executor: Sendable {
     let ssh: SSHTransport?
     private let subscribers = Mutex<[Int: @Sendable (CommandEvent) -> Void]>([:])
     private let knownSecrets = Mutex<[Secret]>([])
-    /// Process groups of read-only commands running now, and whether ``shutdown()`` was called: a
-    /// read-only command that reports its process after that is ended at once.
+    /// Process groups of read-only commands running now, and how many times ``shutdown()`` was called: a
+    /// read-only command that began before a shutdown and reports its process after it is ended at once.
     private let readOnly = Mutex(ReadOnlyCommands())
     private let counter = Atomic<Int>(0)
     private let runID: String
@@ -82,18 +82,20 @@ public final class Executor: Sendable {
         let chosen: any Transport = dryRun ? DryRunTransport(wrapping: transport) : transport
         let tracking = spec.mutates ? inFlight : nil
         let step = spec.step, timeout = spec.timeout, mutates = spec.mutates
+        let generation = readOnly.withLock { $0.shutdowns }
         var outcome = await chosen.run(spec, limits: limits, redactor: redactor, onStart: { pid in
             if mutates {
                 tracking?.add(InFlight.Entry(pid: pid, startTicks: InFlight.startTicks(of: pid), argv: argv, target: spec.target.description,
                                              step: step, started: started, timeoutSeconds: Double(timeout.components.seconds)))
             } else {
-                let afterShutdown = self.readOnly.withLock { state -> Bool in
-                    if state.shutDown { return true }
+                let missedShutdown = self.readOnly.withLock { state -> Bool in
+                    if state.shutdowns != generation { return true }
                     state.pids.insert(pid)
                     return false
                 }
-                // Reported after shutdown looked (on a busy machine the spawn's continuation runs late).
-                if afterShutdown { kill(-pid, SIGTERM) }
+                // Began before a shutdown that looked before this report came (on a busy machine the spawn's
+                // continuation runs late): that shutdown meant this command too.
+                if missedShutdown { kill(-pid, SIGTERM) }
             }
         }) { [weak self] stream, line in
             self?.emit(.output(id: id, stream: stream, line: line))
@@ -134,10 +136,11 @@ public final class Executor: Sendable {
     /// Call before the wizard exits: ends read-only commands still running (the screen quits while it
     /// observes; nothing they do matters any more, and they would outlive it in their own sessions) and
     /// closes shared ssh connections. Commands that change something are left to finish. A read-only
-    /// command that starts (or reports its process) after this is ended too.
+    /// command that began before this call and reports its process only after it is ended too; commands
+    /// that begin afterwards run as usual (the screen goes on observing after a run).
     public func shutdown() async {
         let running = readOnly.withLock { state in
-            state.shutDown = true
+            state.shutdowns += 1
             return Array(state.pids)
         }
         for pid in running { kill(-pid, SIGTERM) }
@@ -145,10 +148,10 @@ public final class Executor: Sendable {
     }
 }
 
-/// The read-only commands that run now, and whether the executor was shut down.
+/// The read-only commands that run now, and how many shutdowns there have been.
 struct ReadOnlyCommands {
     var pids: Set<Int32> = []
-    var shutDown = false
+    var shutdowns = 0
 }
 
 /// Used when a command targets a host over ssh but the executor was built without ssh options.

@@ -72,6 +72,11 @@ import TestKit
         gate.release()
         let ended = await observing.value
         #expect(ended.termination == .signaled(signal: SIGTERM), "ran \(ended.record.durationSeconds) s")
+        // A command that begins after the shutdown runs as usual (the screen observes again after a run).
+        let after = Task { await executor.run(CommandSpec(["sh", "-c", "sleep 1; echo after"], timeout: .seconds(60), mutates: false)) }
+        #expect(await Support.waitUntil(.seconds(10)) { gate.pid != nil && gate.pid != ended.record.pid })
+        gate.release()
+        #expect(await after.value.termination == .exited(code: 0))
     }
 
     @Test func symlinkAtLogPathIsRefused() throws {
