@@ -169,7 +169,12 @@ public enum TopologyParser {
                     }
                 }
             }
-            let stateDir = path(top, "state_dir", "")
+            var stateDir = path(top, "state_dir", "")
+            if let dir = stateDir, StateDirectory.isSystemFolder(dir) {
+                problem("state_dir", top["state_dir"], "a system folder (or your home folder itself), never a state directory",
+                        fix: "choose a folder of its own, e.g. /var/lib/rabbit-wizard or ~/.local/state/rabbit-wizard")
+                stateDir = nil
+            }
             guard problems.isEmpty, let seed else { return nil }
             var t = Topology(nodes: nodes, seedName: seed, partitionHandling: strategy, loadBalancer: lb, stateDir: stateDir)
             t.outsystems = outsystems

@@ -54,9 +54,15 @@ enum ErrorPresenter {
         case let e as StateDirectory.Problem:
             switch e {
             case .notADirectory(let p): return "state directory \(p) exists but is not a directory"
-            case .isSymlink(let p): return "state directory \(p) is a symlink; use a real directory"
+            case .isSymlink(let p): return "\(p) is a symlink; the wizard never follows one in its state directory. Fix: use a real directory (remove the link)"
             case .wrongOwner(let p, let uid): return "state directory \(p) belongs to uid \(uid), not to you"
             case .cannotCreate(let p, let e): return "cannot create \(p): \(String(cString: strerror(e)))"
+            case .notPrivate(let p, let mode):
+                return "state directory \(p) has mode \(String(mode, radix: 8)): other users could read the command log and journal "
+                    + "(and the wizard never changes a folder it did not create). Fix: chmod 700 \(p), or choose a new folder with --state-dir"
+            case .systemFolder(let p):
+                return "\(p) is a system folder (or your home folder itself), never a state directory: the wizard would put its log, "
+                    + "journal and lock there. Fix: choose a folder of its own, for example ~/.local/state/rabbit-wizard (the default)"
             }
         case let e as CommandLog.Problem:
             switch e {
@@ -120,6 +126,8 @@ enum ErrorPresenter {
         case .lock(.stale(let holder)):
             return "a wizard that is no longer running left its lock (\(holder.map(String.init(describing:)) ?? "holder unknown")). "
                 + "Check that it is really gone, then run again with --yes to take the lock over"
+        case .lock(.cannotOpen(let path, let err)) where err == ELOOP:
+            return "the lock \(path) is a symlink; refusing to follow it. Fix: remove it (no wizard holds a symlink as its lock)"
         case .lock(.cannotOpen(let path, let err)):
             return "cannot open the lock \(path): \(String(cString: strerror(err)))"
         case .journal(.cannotWrite(let path, let err)):

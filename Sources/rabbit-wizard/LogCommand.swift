@@ -69,8 +69,11 @@ struct JournalCommand: AsyncParsableCommand {
 
         func run() async throws {
             let dir: StateDirectory
-            do { dir = try StateDirectory(path: state.stateDir) } catch { throw ErrorPresenter.fail(error, code: .badInput) }
-            let journalDir = dir.file("journal")
+            let journalDir: String
+            do {
+                dir = try StateDirectory(path: state.stateDir)
+                journalDir = try dir.folder("journal")
+            } catch { throw ErrorPresenter.fail(error, code: .badInput) }
             do {
                 _ = try Journal.readAll(in: journalDir)
                 print("The journal is intact; nothing to repair.")

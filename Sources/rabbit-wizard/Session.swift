@@ -9,13 +9,14 @@ struct Session {
     let state: StateDirectory
     let executor: Executor
     let steps: [any Step]
+    /// `STATE/journal`, checked to be a private folder of ours (a symlink there is refused, never followed).
+    let journalDirectory: String
     /// nil for the test-only file steps.
     var topology: Topology?
     var configPath: String?
     var secrets: [String: Secret] = [:]
 
     var order: [StepID] { steps.map(\.id) }
-    var journalDirectory: String { state.file("journal") }
 
     /// Test-only: `RABBIT_WIZARD_CRASH_AT=began:STEP` kills this process with SIGKILL at that boundary;
     /// `RABBIT_WIZARD_PAUSE_AT=POINT` stops it with SIGSTOP there (a test then sends SIGCONT).
@@ -27,9 +28,12 @@ struct Session {
         var stateOptions = options.state
         if stateOptions.stateDir == nil { stateOptions.stateDir = topologyState }
         let (state, executor) = try stateOptions.open(dryRun: dryRun)
+        let journal: String
+        do { journal = try state.folder("journal") } catch { throw ErrorPresenter.fail(error, code: .badInput) }
         let secrets = try options.secrets()
         for secret in secrets.values { executor.register(secret: secret) }
-        return Session(state: state, executor: executor, steps: steps, topology: topology, configPath: options.config, secrets: secrets)
+        return Session(state: state, executor: executor, steps: steps, journalDirectory: journal, topology: topology,
+                       configPath: options.config, secrets: secrets)
     }
 
     /// The journal folded into step states; a damaged journal is an error with its recovery path.
@@ -43,7 +47,9 @@ struct Session {
 
     func lock(command: String, takeOverStale: Bool) throws -> RunLock {
         do { return try RunLock(stateDirectory: state.path, command: command, takeOverStale: takeOverStale) } catch {
-            throw ErrorPresenter.fail(WorkflowError.lock(error), code: .locked)
+            // A lock that cannot be opened (a symlink planted at its path) is a problem to fix, not a holder.
+            let code: ErrorPresenter.Code = if case .cannotOpen = error { .badInput } else { .locked }
+            throw ErrorPresenter.fail(WorkflowError.lock(error), code: code)
         }
     }
 

@@ -16,7 +16,7 @@ struct StateOptions: ParsableArguments {
             let state = try StateDirectory(path: stateDir)
             return (state, try Executor(state: state, identityFile: identity, dryRun: dryRun))
         } catch {
-            throw ValidationError(ErrorPresenter.describe(error))
+            throw ErrorPresenter.fail(error, code: .badInput)
         }
     }
 }

@@ -91,16 +91,38 @@ import TestKit
         #expect(Support.read(root + "/victim") == "victim")
     }
 
-    @Test func stateDirectoryModeIsTightenedAndSymlinkRefused() throws {
+    /// A folder the wizard did not create is never changed: one that others may read is refused (before
+    /// the fix it was chmod-ed to 0700), and so are a symlink, system folders and the home folder itself.
+    @Test func stateDirectoryThatIsNotPrivateIsRefusedNotChanged() throws {
         let root = Support.temporaryDirectory()
         defer { Support.remove(root) }
         mkdir(root + "/loose", 0o755)
-        _ = try StateDirectory(path: root + "/loose")
-        var st = stat()
-        stat(root + "/loose", &st)
-        #expect(st.st_mode & 0o777 == 0o700)
-        symlink(root + "/loose", root + "/link")
+        chmod(root + "/loose", 0o755)
+        #expect(throws: StateDirectory.Problem.notPrivate(root + "/loose", mode: 0o755)) { _ = try StateDirectory(path: root + "/loose") }
+        #expect(SandboxMode.of(root + "/loose") == 0o755, "the folder's mode was changed")
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: root + "/loose")) == [], "something was created inside")
+        // A folder the wizard creates is private; its own subfolders too, and an existing one that is not is refused.
+        let state = try StateDirectory(path: root + "/new/state")
+        #expect(SandboxMode.of(root + "/new") == 0o700 && SandboxMode.of(state.path) == 0o700)
+        mkdir(state.file("running"), 0o755)
+        chmod(state.file("running"), 0o755)
+        #expect(throws: StateDirectory.Problem.notPrivate(state.file("running"), mode: 0o755)) { _ = try state.folder("running") }
+        #expect(SandboxMode.of(state.file("running")) == 0o755)
+        symlink(root + "/loose", state.file("journal"))
+        #expect(throws: StateDirectory.Problem.isSymlink(state.file("journal"))) { _ = try state.folder("journal") }
+        symlink(root + "/new/state", root + "/link")
         #expect(throws: StateDirectory.Problem.isSymlink(root + "/link")) { _ = try StateDirectory(path: root + "/link") }
+        // System folders by name (the check alone: a regression must not get to chmod this machine's /etc).
+        for system in ["/", "/etc", "/etc/ssh", "/usr/local", "/usr/local/lib", "/var", "/tmp", "/tmp/", "/proc/self", "//etc/./", "/tmp/../etc", StateDirectory.home()] {
+            #expect(StateDirectory.isSystemFolder(system), "\(system)")
+        }
+        #expect(!StateDirectory.isSystemFolder("/var/lib/rabbit-wizard") && !StateDirectory.isSystemFolder("/tmp/x"))
+        // Through the initializer, on a path that does not exist yet: refused before anything is created.
+        let inside = "/etc/rabbit-wizard-test-\(getpid())"
+        #expect(throws: StateDirectory.Problem.systemFolder(inside + "/state")) { _ = try StateDirectory(path: inside + "/state") }
+        #expect(!FileManager.default.fileExists(atPath: inside))
+        Support.remove(inside)
+        #expect(StateDirectory.isSystemFolder("/srv/../etc/x/..") && !StateDirectory.isSystemFolder(root + "/new/../new/state"))
     }
 
     @Test func secretOnStdinIsScrubbedEverywhere() async throws {
@@ -209,5 +231,13 @@ struct GatedTransport: Transport {
              onLine: @escaping @Sendable (OutputStreamKind, String) -> Void) async -> TransportOutcome
     {
         await LocalTransport().run(spec, limits: limits, redactor: redactor, onStart: { gate.hold($0, onStart) }, onLine: onLine)
+    }
+}
+
+/// Permission bits of a path, for the tests above.
+enum SandboxMode {
+    static func of(_ path: String) -> mode_t {
+        var st = stat()
+        return lstat(path, &st) == 0 ? st.st_mode & 0o7777 : 0
     }
 }
