@@ -20,6 +20,7 @@ public final class Executor: Sendable {
     /// read-only command that began before a shutdown and reports its process after it is ended at once.
     private let readOnly = Mutex(ReadOnlyCommands())
     private let counter = Atomic<Int>(0)
+    private let firstLogProblem = Mutex<CommandLog.Problem?>(nil)
     private let runID: String
     private let logger = Logger(label: "rabbit-wizard.executor")
 
@@ -46,6 +47,10 @@ public final class Executor: Sendable {
                              identityFile: identityFile)
         self.init(commandLog: log, ssh: ssh, dryRun: dryRun, inFlight: try InFlight(directory: state.file("running")))
     }
+
+    /// The first command log write that failed (a full disk): a command then ran without its record.
+    /// Whoever runs a workflow stops at the next safe point, so that nothing more happens unrecorded.
+    public var logFailure: CommandLog.Problem? { firstLogProblem.withLock { $0 } }
 
     /// Adds a value to scrub from every later command's output and argv (for example a cookie that was
     /// read from a node).
@@ -116,6 +121,7 @@ public final class Executor: Sendable {
         var logProblem: CommandLog.Problem?
         do { try commandLog?.append(record) } catch {
             logProblem = error
+            firstLogProblem.withLock { $0 = $0 ?? error }
             logger.error("command log write failed: \(error)")
         }
         emit(.finished(record))

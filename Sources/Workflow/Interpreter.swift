@@ -50,10 +50,23 @@ public final class Interpreter: Sendable {
             state = next
             observe(state, event)
             for effect in effects {
-                if case .finish = effect { return state }
-                if let next = Interpreter.safePoint(effect), stopRequested() {
-                    pending = [.interrupt(next: next)]
-                    break
+                if case .finish = effect {
+                    // A run that ended well but ran a command without its record did not end well.
+                    if let problem = context.executor.logFailure, state.outcome?.succeeded == true {
+                        state = Runner.reduce(state, .commandLogFailed(problem)).0
+                    }
+                    return state
+                }
+                if let next = Interpreter.safePoint(effect) {
+                    // A command ran without its record: stop before the next step starts or changes anything.
+                    if let problem = context.executor.logFailure {
+                        pending = [.commandLogFailed(problem)]
+                        break
+                    }
+                    if stopRequested() {
+                        pending = [.interrupt(next: next)]
+                        break
+                    }
                 }
                 if let produced = await perform(effect, lastFailure: lastFailure) {
                     pending.append(produced)

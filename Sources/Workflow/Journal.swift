@@ -37,7 +37,13 @@ public final class Journal: @unchecked Sendable {
         fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw .cannotWrite(path, errno: errno) }
         seq = 0
-        try writeDurably(Journal.header + "\n")
+        do { try writeDurably(Journal.header + "\n") } catch {
+            // Not even the header fits (a full disk): leave no empty or half file behind.
+            close(fd)
+            fd = -1
+            unlink(path)
+            throw error
+        }
         let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dfd >= 0 { fsync(dfd); close(dfd) }
     }

@@ -211,6 +211,9 @@ public enum Runner {
         case .journalFailed(let problem):
             fx += finish(&s, .journalFailed(problem))
 
+        case .commandLogFailed(let problem):
+            fx += finish(&s, .commandLogFailed(problem))
+
         case .interrupt(let next):
             fx += finish(&s, .interrupted(next: next))
         }

@@ -1,3 +1,5 @@
+import Executor
+
 /// What the runner is asked to do.
 public enum RunMode: Sendable, Equatable {
     /// check, plan, (confirm), prepare, apply, verify each selected step in order.
@@ -62,8 +64,21 @@ public enum Outcome: Sendable, Equatable {
     case quit(StepID)
     /// The journal could not be written: the run stopped before acting unrecorded.
     case journalFailed(JournalProblem)
+    /// The command log could not be written (a command ran without its record): the run stopped at the
+    /// next boundary, so that nothing more happens unrecorded.
+    case commandLogFailed(CommandLog.Problem)
     /// The operator asked to stop (Ctrl-C); the run stopped at a safe point, before `next`.
     case interrupted(next: StepID?)
+}
+
+extension Outcome {
+    /// Whether the run did what it was asked to (completed, or rolled back as asked).
+    public var succeeded: Bool {
+        switch self {
+        case .completed, .rolledBack: true
+        default: false
+        }
+    }
 }
 
 /// What happened, fed to ``Runner/reduce(_:_:)``.
@@ -81,6 +96,7 @@ public enum RunnerEvent: Sendable, Equatable {
     case chose(StepID, Choice)
     case rolledBack(StepID)
     case journalFailed(JournalProblem)
+    case commandLogFailed(CommandLog.Problem)
     /// The operator asked to stop; sent by the interpreter at a safe point.
     case interrupt(next: StepID?)
 }

@@ -179,6 +179,9 @@ enum ErrorPresenter {
             return ("stopped at \(step)\(cause). Then: 'rabbit-wizard retry \(step)' or 'rabbit-wizard rollback \(step)'.", .failed)
         case .journalFailed(let problem):
             return (describe(WorkflowError.journal(problem)), .staleOrDirty)
+        case .commandLogFailed(let problem):
+            return ("\(describe(problem)): a command ran without its record, so the run stopped before anything more happens "
+                    + "unrecorded. Free space there, then run 'rabbit-wizard status' and the same command again", .failed)
         case .interrupted(let next):
             return ("stopped by Ctrl-C at a safe point\(next.map { ", before \($0)" } ?? ""): nothing is half-done. "
                     + "Run the same command again to go on.", .interrupted)

@@ -20,13 +20,18 @@ struct LogCommand: AsyncParsableCommand {
         if path == nil, options.config != nil { path = try StepCatalog.steps(config: options.config).stateDir }
         let state: StateDirectory
         do { state = try StateDirectory(path: path) } catch { throw ErrorPresenter.fail(error, code: .badInput) }
-        let records: [CommandRecord]
-        do {
-            records = try CommandLog.read(path: state.commandLogPath).filter { step == nil || $0.step == step }
-        } catch {
+        let contents: CommandLog.Contents
+        do { contents = try CommandLog.read(path: state.commandLogPath) } catch {
             print("No commands logged yet (\(state.commandLogPath)).")
             return
         }
+        if !contents.damagedLines.isEmpty {
+            let lines = contents.damagedLines.map(String.init).joined(separator: ", ")
+            let note = "rabbit-wizard: \(state.commandLogPath): skipped \(contents.damagedLines.count) damaged line(s) "
+                + "(cut off by a crash or a full disk, or not a record): line \(lines)\n"
+            FileHandle.standardError.write(Data(note.utf8))
+        }
+        let records = contents.records.filter { step == nil || $0.step == step }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -58,6 +58,7 @@ struct ProgressPrinter: Sendable {
         case .chose(let s, let c): say("  \(s): \(c.rawValue)")
         case .rolledBack(let s): say("  \(s): rolled back")
         case .journalFailed(let p): say("journal: \(ErrorPresenter.describe(p))")
+        case .commandLogFailed(let p): say("command log: \(ErrorPresenter.describe(p))")
         case .interrupt(let next): say("stopping before \(next?.rawValue ?? "the next step") (Ctrl-C)")
         }
     }

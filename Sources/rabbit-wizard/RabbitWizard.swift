@@ -42,7 +42,7 @@ struct RabbitWizard: AsyncParsableCommand {
 
             Exit codes:
               0   success
-              1   a step failed, or was blocked by findings
+              1   a step failed, or was blocked by findings, or the command log could not be written
               3   needs confirmation (no terminal: pass --yes)
               4   host unreachable, or a host key problem
               5   stale plan, or an interrupted or damaged journal (see status / journal repair)

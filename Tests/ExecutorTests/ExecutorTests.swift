@@ -19,7 +19,7 @@ import TestKit
         defer { Support.remove(root) }
         let result = await executor.run(CommandSpec(["sh", "-c", "echo hello; exit 7"], timeout: .seconds(10), mutates: true, step: "partition-handling"))
         #expect(result.termination == .exited(code: 7))
-        let records = try CommandLog.read(path: state.commandLogPath)
+        let records = try CommandLog.read(path: state.commandLogPath).records
         #expect(records.count == 1)
         #expect(records.first?.argv == ["sh", "-c", "echo hello; exit 7"])
         #expect(records.first?.step == "partition-handling")
@@ -186,7 +186,7 @@ import TestKit
         #expect(mutating.termination == .notRun(reason: "dry run"))
         #expect(!FileManager.default.fileExists(atPath: marker))
         #expect(readOnly.stdout == "looked\n")
-        #expect(try CommandLog.read(path: state.commandLogPath).map(\.termination) == [.notRun(reason: "dry run"), .exited(code: 0)])
+        #expect(try CommandLog.read(path: state.commandLogPath).records.map(\.termination) == [.notRun(reason: "dry run"), .exited(code: 0)])
     }
 
     @Test func eventsArriveInOrderWithOneId() async throws {
@@ -212,7 +212,7 @@ import TestKit
         let fd = open(state.commandLogPath, O_WRONLY | O_APPEND)
         _ = "{\"argv\":[\"tru".withCString { write(fd, $0, strlen($0)) }
         close(fd)
-        #expect(try CommandLog.read(path: state.commandLogPath).count == 1)
+        #expect(try CommandLog.read(path: state.commandLogPath).records.count == 1)
     }
 }
 

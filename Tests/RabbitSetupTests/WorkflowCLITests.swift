@@ -79,7 +79,7 @@ import Testing
         }
 
         func mutatingCommands() -> Int {
-            ((try? CommandLog.read(path: state + "/commands.jsonl")) ?? []).filter(\.mutates).count
+            ((try? CommandLog.read(path: state + "/commands.jsonl").records) ?? []).filter(\.mutates).count
         }
     }
 
@@ -215,7 +215,7 @@ import Testing
         let apply = await bed.wizard(["apply", "--yes", "--plan-file", bed.root + "/plan.json"])
         #expect(apply.termination == .exited(code: 0))
         // The write script's first argument is the file it replaces.
-        let written = Set(try CommandLog.read(path: bed.state + "/commands.jsonl").filter(\.mutates).map { $0.argv[4] })
+        let written = Set(try CommandLog.read(path: bed.state + "/commands.jsonl").records.filter(\.mutates).map { $0.argv[4] })
         #expect(written == planned)
     }
 
@@ -241,13 +241,13 @@ import Testing
         var text = Support.read(file)
         text = text.replacingOccurrences(of: "\"verified\"", with: "\"verifieD\"")
         try text.write(toFile: file, atomically: false, encoding: .utf8)
-        let commands = try CommandLog.read(path: bed.state + "/commands.jsonl").count
+        let commands = try CommandLog.read(path: bed.state + "/commands.jsonl").records.count
         for args in [["status"], ["apply", "--yes"]] {
             let out = await bed.wizard(args)
             #expect(out.termination == .exited(code: 5), "\(args)")
             #expect(out.stderr.text.contains("journal repair"))
         }
-        #expect(try CommandLog.read(path: bed.state + "/commands.jsonl").count == commands, "no command ran on a damaged journal")
+        #expect(try CommandLog.read(path: bed.state + "/commands.jsonl").records.count == commands, "no command ran on a damaged journal")
         let repair = await bed.wizard(["journal", "repair", "--yes"])
         #expect(repair.termination == .exited(code: 0), "\(repair.stderr.text)")
         let resumed = await bed.wizard(["apply", "--yes"])

@@ -57,6 +57,7 @@ struct Drive {
         case .rolledBack(let s): "rolled-back " + s.map(\.rawValue).joined(separator: ",")
         case .quit(let s): "quit \(s)"
         case .journalFailed: "journal-failed"
+        case .commandLogFailed: "command-log-failed"
         case .interrupted(let next): "interrupted \(next?.rawValue ?? "-")"
         }
     }
