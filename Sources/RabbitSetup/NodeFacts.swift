@@ -66,6 +66,29 @@ public struct NodeFacts: Sendable, Equatable {
         ok.
         """
 
+    /// Reads `path` with `file:consult` (what RabbitMQ does with advanced.config) and prints `unset`,
+    /// `set=VALUE` or `error=WHY` for `key` of the `rabbit` application. The path and key travel as lists
+    /// of character codes, so no character of theirs can end a string literal.
+    static func advancedConfigExpression(path: String, key: String) -> String {
+        let codes = { (s: String) in "[" + s.unicodeScalars.map { String($0.value) }.joined(separator: ",") + "]" }
+        return """
+            K = list_to_atom(\(codes(key))),
+            case file:consult(\(codes(path))) of
+                {ok, []} -> io:format("unset~n");
+                {ok, [Cfg]} when is_list(Cfg) ->
+                    R = proplists:get_value(rabbit, Cfg, []),
+                    case is_list(R) andalso lists:keyfind(K, 1, R) of
+                        {K, V} -> io:format("set=~p~n", [V]);
+                        _ -> io:format("unset~n")
+                    end;
+                {ok, _} -> io:format("error=~s~n", ["not one list of application settings"]);
+                {error, enoent} -> io:format("unset~n");
+                {error, E} -> io:format("error=~s~n", [file:format_error(E)])
+            end,
+            ok.
+            """
+    }
+
     /// The Erlang expression. Host names and ports come from validated types (RFC 1123 names and
     /// integers), so they cannot break out of the string literals.
     static func expression(peers: [NodeSpec]) -> String {

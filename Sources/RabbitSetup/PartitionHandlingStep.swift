@@ -39,11 +39,30 @@ public struct PartitionHandlingStep: Step {
     public func check(_ context: StepContext) async throws(StepFailure) -> [Finding] {
         let key = Self.key
         return try await forEachNode(nodes(context)) { node throws(StepFailure) -> [Finding] in
+            var out: [Finding] = []
+            let conf = try await node.files.observe(node.profile.configFile, bytes: true)
+            if let bytes = conf.bytes, RabbitConf.startsWithByteOrderMark(bytes) {
+                out.append(Finding("config-bom", .error, node: node.spec.name,
+                                   message: "\(node.profile.configFile) starts with a UTF-8 byte order mark (EF BB BF), which RabbitMQ cannot "
+                                       + "parse: the node would not start again after the restart (failed_to_parse_configuration_file)",
+                                   fix: "save it as UTF-8 without a byte order mark (sed -i '1s/^\\xEF\\xBB\\xBF//' \(node.profile.configFile)), then run again"))
+            }
+            // advanced.config wins over rabbitmq.conf: ask the node what the file's term sets (a comment
+            // that mentions the key sets nothing).
             let adv = try await node.files.observe(node.profile.advancedConfigFile, bytes: true)
-            guard let bytes = adv.bytes, String(decoding: bytes, as: UTF8.self).contains(key) else { return [] }
-            return [Finding("advanced-config-partition-handling", .error, node: node.spec.name,
-                            message: "\(node.profile.advancedConfigFile) sets \(key), and advanced.config wins over rabbitmq.conf",
-                            fix: "remove \(key) from advanced.config (or set it there yourself and skip this step)")]
+            guard let bytes = adv.bytes, String(decoding: bytes, as: UTF8.self).contains(key) else { return out }
+            switch try await node.advancedConfigSetting(key) {
+            case .unset: break
+            case .set(let value):
+                out.append(Finding("advanced-config-partition-handling", .error, node: node.spec.name,
+                                   message: "\(node.profile.advancedConfigFile) sets \(key) to \(value), and advanced.config wins over rabbitmq.conf",
+                                   fix: "remove \(key) from advanced.config (or set it there yourself and skip this step)"))
+            case .unreadable(let why):
+                out.append(Finding("advanced-config-unreadable", .error, node: node.spec.name,
+                                   message: "\(node.profile.advancedConfigFile) cannot be read as an Erlang term (\(why)): the node would not start again",
+                                   fix: "correct the file (it must hold one list ending in a full stop, e.g. [].)"))
+            }
+            return out
         }.flatMap { $0 }
     }
 

@@ -26,6 +26,8 @@ public struct PlatformProfile: Sendable, Equatable {
     public var dataDir: String
     /// Where the wizard keeps definitions exports on the node's host (mode 0600 files).
     public var backupDir: String
+    /// Logs that hold why a node did not come back (read when a start fails, newest lines last).
+    public var bootLogs: [String] = []
 
     /// The Debian/Ubuntu package layout. The CLI runs as `rabbitmq` with its HOME, like Debian's
     /// `/usr/sbin/rabbitmqctl` wrapper, but without the wrapper's re-quoting through `su -c`; in
@@ -43,7 +45,8 @@ public struct PlatformProfile: Sendable, Equatable {
         start: ["service", "rabbitmq-server", "start"],
         stop: ["service", "rabbitmq-server", "stop"],
         dataDir: "/var/lib/rabbitmq",
-        backupDir: "/var/lib/rabbitmq")
+        backupDir: "/var/lib/rabbitmq",
+        bootLogs: ["/var/log/rabbitmq/{node}.log"])
 
     /// A loopback sandbox node: everything under its folder, controlled by the scripts `sandbox up` wrote.
     public static let sandbox = PlatformProfile(
@@ -58,7 +61,8 @@ public struct PlatformProfile: Sendable, Equatable {
         start: ["{dir}/bin/start"],
         stop: ["{dir}/bin/stop"],
         dataDir: "{dir}/data",
-        backupDir: "{dir}")
+        backupDir: "{dir}",
+        bootLogs: ["{dir}/log/startup.log", "{dir}/log/{node}.log"])
 
     public static func named(_ name: ProfileName) -> PlatformProfile {
         switch name {
@@ -67,10 +71,10 @@ public struct PlatformProfile: Sendable, Equatable {
         }
     }
 
-    /// The profile with `{dir}` replaced by the node's folder.
+    /// The profile with `{dir}` replaced by the node's folder and `{node}` by its node name.
     public func resolved(for node: NodeSpec) -> PlatformProfile {
         let dir = node.sandboxDir ?? ""
-        func r(_ s: String) -> String { s.replacing("{dir}", with: dir) }
+        func r(_ s: String) -> String { s.replacing("{dir}", with: dir).replacing("{node}", with: node.nodeName.description) }
         var p = self
         p.cli = cli.map(r)
         p.configFile = r(configFile)
@@ -81,6 +85,7 @@ public struct PlatformProfile: Sendable, Equatable {
         p.stop = stop.map(r)
         p.dataDir = r(dataDir)
         p.backupDir = r(backupDir)
+        p.bootLogs = bootLogs.map(r)
         return p
     }
 }

@@ -29,9 +29,21 @@ public enum RabbitConf {
         return String(decoding: rest, as: UTF8.self).trimmingCharacters(in: .whitespaces)
     }
 
+    /// The UTF-8 byte order mark. RabbitMQ 3.10 cannot parse a `rabbitmq.conf` that starts with one
+    /// (`failed_to_parse_configuration_file`); the editor keeps it (every unrelated byte stays) and treats
+    /// what follows it as the first line's text.
+    public static let byteOrderMark: [UInt8] = [0xEF, 0xBB, 0xBF]
+
+    public static func startsWithByteOrderMark(_ bytes: [UInt8]) -> Bool { bytes.starts(with: byteOrderMark) }
+
+    /// The lines, the first one without a byte order mark (returned separately, to be written back as it was).
+    static func body(_ bytes: [UInt8]) -> (mark: [UInt8], lines: [[UInt8]]) {
+        startsWithByteOrderMark(bytes) ? (byteOrderMark, lines(Array(bytes.dropFirst(3)))) : ([], lines(bytes))
+    }
+
     /// Every active value of `key`, in file order (the last one wins in RabbitMQ).
     public static func values(of key: String, in bytes: [UInt8]) -> [String] {
-        lines(bytes).compactMap { value(of: key, in: $0) }
+        body(bytes).lines.compactMap { value(of: key, in: $0) }
     }
 
     /// `bytes` with exactly one active `key = value` line: the first existing one is replaced in place
@@ -39,7 +51,7 @@ public enum RabbitConf {
     /// Without one, the line is appended in the file's own line ending; a file without a final newline
     /// stays without one. Idempotent.
     public static func setting(_ key: String, to newValue: String, in bytes: [UInt8]) -> [UInt8] {
-        let all = lines(bytes)
+        let (mark, all) = body(bytes)
         let crlf = all.contains { $0.count >= 2 && $0[$0.count - 2] == 0x0D && $0.last == 0x0A }
         let ending: [UInt8] = crlf ? [0x0D, 0x0A] : [0x0A]
         var out: [UInt8] = []
@@ -62,7 +74,7 @@ public enum RabbitConf {
                 out += ending + Array("\(key) = \(newValue)".utf8)
             }
         }
-        return out
+        return mark + out
     }
 }
 

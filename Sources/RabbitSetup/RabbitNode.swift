@@ -48,8 +48,24 @@ public struct RabbitNode: Sendable {
     public func startService(progress: @Sendable (String) -> Void = { _ in }) async throws(StepFailure) {
         progress("starting \(spec.nodeName) and waiting until it is ready (often 5-15 s)")
         let r = await executor.run(CommandSpec(profile.start, on: spec.target, timeout: .seconds(180), mutates: true, step: step?.rawValue))
-        guard r.succeeded else { throw RabbitCLIError.failure(r, doing: "start the RabbitMQ service", node: spec.nodeName, on: spec) }
-        try await waitReady(progress: progress)
+        guard r.succeeded else {
+            throw await withBootCause(RabbitCLIError.failure(r, doing: "start the RabbitMQ service", node: spec.nodeName, on: spec))
+        }
+        do { try await waitReady(progress: progress) } catch { throw await withBootCause(error) }
+    }
+
+    /// `failure` with what the node's boot logs say about why it did not come back, where they say it.
+    func withBootCause(_ failure: StepFailure) async -> StepFailure {
+        for log in profile.bootLogs {
+            let r = await executor.run(CommandSpec(["tail", "-c", "16384", "--", log], on: spec.target, timeout: .seconds(30),
+                                                   mutates: false, step: step?.rawValue))
+            guard r.succeeded, let cause = BootLog.cause(in: r.stdout) else { continue }
+            var out = failure
+            out.cause += "; \(log) says: \(cause.text)"
+            if let hint = cause.hint { out.fix = hint + (out.fix.map { "; " + $0 } ?? "") }
+            return out
+        }
+        return failure
     }
 
     /// Polls `await_startup` until the broker has booted, for at most `limit`.
@@ -87,6 +103,26 @@ public struct RabbitNode: Sendable {
     /// in one `eval` (one CLI VM instead of two: each costs ~1 s of CPU). Works while the app is stopped.
     public func clusterFacts() async throws(StepFailure) -> NodeFacts {
         NodeFacts(output: try await ctlChecked(["eval", NodeFacts.clusterExpression], doing: "read its cluster membership", mutates: false))
+    }
+
+    /// What `advanced.config` sets for a key of the `rabbit` application, read as the node reads it.
+    public enum AdvancedSetting: Sendable, Equatable {
+        case unset
+        case set(String)
+        case unreadable(String)
+    }
+
+    /// Reads `advanced.config` as an Erlang term on the node (`file:consult`, as RabbitMQ does at boot), so
+    /// a comment that names the key sets nothing. Read-only.
+    public func advancedConfigSetting(_ key: String) async throws(StepFailure) -> AdvancedSetting {
+        let out = try await ctlChecked(["eval", NodeFacts.advancedConfigExpression(path: profile.advancedConfigFile, key: key)],
+                                       doing: "read \(profile.advancedConfigFile)", mutates: false)
+        for line in out.split(separator: "\n") {
+            if line == "unset" { return .unset }
+            if line.hasPrefix("set=") { return .set(String(line.dropFirst(4))) }
+            if line.hasPrefix("error=") { return .unreadable(String(line.dropFirst(6))) }
+        }
+        throw StepFailure("cannot read what \(profile.advancedConfigFile) sets on \(spec.name): \(out.prefix(200))", node: spec.name)
     }
 
     /// The facts the installation checks need, in one `eval` (one Erlang VM start on the CLI side).

@@ -181,20 +181,34 @@ public struct Sandbox: Sendable {
             export RABBITMQ_ENABLED_PLUGINS_FILE=\(d)/plugins
             export RABBITMQ_CONF_ENV_FILE=\(d)/rabbitmq-env.conf
             export RABBITMQ_PID_FILE=\(d)/pid
+            export ERL_CRASH_DUMP=\(d)/log/erl_crash.dump
 
             """
         try write(d + "/bin/env", env, mode: 0o600)
         try write(d + "/bin/rabbitmqctl", "#!/bin/sh\n. \(d)/bin/env\nexec \(Sandbox.ctl) \"$@\"\n", mode: 0o700)
         try write(d + "/bin/start", """
             #!/bin/sh
-            # Starts the node in the background and waits until the broker has booted.
+            # Starts the node in the background and waits until the broker has booted; fails at once when the
+            # node exits during its boot (a config it cannot parse), instead of waiting out the time-out.
             . \(d)/bin/env
             if [ -f "$RABBITMQ_PID_FILE" ] && kill -0 "$(cat "$RABBITMQ_PID_FILE")" 2>/dev/null; then
                 exec \(Sandbox.ctl) -n "$RABBITMQ_NODENAME" await_startup --timeout 120
             fi
             rm -f "$RABBITMQ_PID_FILE"
             setsid \(Sandbox.server) >> \(d)/log/startup.log 2>&1 < /dev/null &
-            exec \(Sandbox.ctl) -n "$RABBITMQ_NODENAME" wait "$RABBITMQ_PID_FILE" --timeout 120
+            server=$!
+            \(Sandbox.ctl) -n "$RABBITMQ_NODENAME" wait "$RABBITMQ_PID_FILE" --timeout 120 &
+            waiter=$!
+            while kill -0 "$waiter" 2>/dev/null; do
+                # Gone, or a zombie nobody has reaped yet: either way the node has exited.
+                if ! kill -0 "$server" 2>/dev/null || [ "$(cut -d' ' -f3 /proc/"$server"/stat 2>/dev/null)" = Z ]; then
+                    kill "$waiter" 2>/dev/null
+                    echo "the node exited during its boot (see \(d)/log/startup.log)" >&2
+                    exit 1
+                fi
+                sleep 0.2
+            done
+            wait "$waiter"
 
             """, mode: 0o700)
         try write(d + "/bin/stop", """

@@ -23,12 +23,23 @@ import Testing
          "cluster_partition_handling.pause_if_all_down.recover = ignore\ncluster_partition_handling = autoheal\n"),
         ("BOM and comments kept", "\u{FEFF}## Recovery\n## strategy\ncluster_partition_handling = ignore\n",
          "\u{FEFF}## Recovery\n## strategy\ncluster_partition_handling = autoheal\n"),
+        // The key right behind a byte order mark is a key: it is the one replaced, the later duplicate goes
+        // (the first line was kept and the duplicate stayed).
+        ("key behind a BOM, repeated later", "\u{FEFF}cluster_partition_handling = ignore\na = 1\ncluster_partition_handling = ignore\n",
+         "\u{FEFF}cluster_partition_handling = autoheal\na = 1\n"),
+        ("BOM only", "\u{FEFF}", "\u{FEFF}cluster_partition_handling = autoheal\n"),
     ])
     func setsExactlyOneActiveLine(label: String, before: String, expected: String) {
         let once = RabbitConf.setting(Self.key, to: "autoheal", in: Array(before.utf8))
         #expect(String(decoding: once, as: UTF8.self) == expected, "\(label)")
         #expect(RabbitConf.values(of: Self.key, in: once) == ["autoheal"], "\(label)")
         #expect(RabbitConf.setting(Self.key, to: "autoheal", in: once) == once, "\(label): second run changed it")
+    }
+
+    @Test func aKeyBehindAByteOrderMarkCounts() {
+        let text = Array("\u{FEFF}cluster_partition_handling = ignore\nx = 1\ncluster_partition_handling = pause_minority\n".utf8)
+        #expect(RabbitConf.values(of: Self.key, in: text) == ["ignore", "pause_minority"])
+        #expect(RabbitConf.startsWithByteOrderMark(text) && !RabbitConf.startsWithByteOrderMark(Array("x = 1\n".utf8)))
     }
 }
 
