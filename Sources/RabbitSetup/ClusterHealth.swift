@@ -14,6 +14,9 @@ public struct ClusterView: Sendable, Equatable {
         case healthy(running: Int)
         /// Groups of nodes that each run without the others (split brain), or a partition RabbitMQ recorded.
         case partitioned(sides: [[String]], recorded: Bool)
+        /// Groups that run apart and never counted each other as members: separate clusters (before the
+        /// join, or a node not joined yet), not a partition.
+        case separate(clusters: [[String]])
         /// Nodes missing from some node's view (stopped, starting, or cut off) or not readable at all: from
         /// here a stopped node and a cut-off one look the same.
         case degraded(missing: [String: [String]], unreadable: [String: String])
@@ -27,12 +30,14 @@ public struct ClusterView: Sendable, Equatable {
     public var verdict: Verdict {
         let expected = Set(seen.keys)
         var running: [String: Set<String>] = [:]
+        var members: [String: Set<String>] = [:]
         var unreadable: [String: String] = [:]
         var recorded = false
         for (node, answer) in seen {
             switch answer {
             case .status(let s):
                 running[node] = Set(s.runningNodes).intersection(expected)
+                members[node] = Set(s.runningNodes + s.diskNodes).intersection(expected)
                 recorded = recorded || s.partitions.values.contains { !$0.isEmpty }
             case .unreadable(let why): unreadable[node] = why
             }
@@ -41,6 +46,12 @@ public struct ClusterView: Sendable, Equatable {
         let alive = running.filter { $0.value.contains($0.key) }
         let sides = Set(alive.values).sorted { $0.count != $1.count ? $0.count > $1.count : $0.sorted().lexicographicallyPrecedes($1.sorted()) }
         let split = sides.count > 1 && sides.indices.allSatisfy { i in sides[(i + 1)...].allSatisfy { sides[i].isDisjoint(with: $0) } }
+        // Apart is a partition only between members of one cluster: some node counts a node of another side
+        // as a member. Nodes that never joined each other are separate clusters.
+        if split && !recorded {
+            let together = sides.contains { side in side.contains { node in !(members[node] ?? []).isSubset(of: side) } }
+            if !together { return .separate(clusters: sides.map { $0.sorted() }) }
+        }
         if split || recorded {
             return .partitioned(sides: split ? sides.map { $0.sorted() } : [], recorded: recorded)
         }
@@ -78,6 +89,9 @@ public struct ClusterView: Sendable, Equatable {
             }
             return "NETWORK PARTITION: " + (split.isEmpty ? "" : "\(split) each run without the other side; ")
                 + (recorded ? "RabbitMQ recorded it (\(recordedPairs)); " : "") + heal
+        case .separate(let clusters):
+            return "not one cluster yet: " + clusters.map { $0.joined(separator: ", ") }.joined(separator: " | ")
+                + " run as separate clusters (cluster-join makes them one)"
         case .degraded(let missing, let unreadable):
             var parts: [String] = []
             let byMissing = Dictionary(grouping: missing, by: \.value).sorted { $0.key.lexicographicallyPrecedes($1.key) }
@@ -114,6 +128,8 @@ public enum ClusterHealth {
         case .partitioned:
             throw StepFailure(view.summary(strategy: topology.partitionHandling),
                               fix: "check the network between the sides; see the RabbitMQ partitions guide")
+        case .separate:
+            throw StepFailure(view.summary(strategy: topology.partitionHandling), fix: "run cluster-join")
         case .degraded(let missing, let unreadable):
             let node = (missing.keys.sorted().first ?? unreadable.keys.sorted().first).flatMap { name in topology.nodes.first { $0.nodeName.description == name }?.name }
             throw StepFailure(view.summary(strategy: topology.partitionHandling), fix: fix, node: node, retryable: true)

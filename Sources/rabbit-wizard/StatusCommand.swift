@@ -31,7 +31,7 @@ struct StatusCommand: AsyncParsableCommand {
 
     /// The cluster as every node sees it.
     struct Cluster: Codable {
-        /// healthy, degraded or partitioned.
+        /// healthy, degraded, partitioned, or separate (clusters that never joined each other).
         var verdict: String
         var summary: String
         /// Node -> the nodes it sees running.
@@ -43,6 +43,7 @@ struct StatusCommand: AsyncParsableCommand {
             switch view.verdict {
             case .healthy: verdict = "healthy"
             case .partitioned: verdict = "partitioned"
+            case .separate: verdict = "separate"
             case .degraded: verdict = "degraded"
             }
             summary = view.summary(strategy: strategy)

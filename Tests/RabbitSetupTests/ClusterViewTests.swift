@@ -34,6 +34,22 @@ struct ClusterViewTests {
         #expect(text.contains("RabbitMQ recorded it (rabbit@ServerA apart from rabbit@ServerC)") && text.contains("if it stays recorded, restart"), "\(text)")
     }
 
+    /// Nodes that were never joined run apart, but none counts another as a member: separate clusters, not a
+    /// partition (status called two fresh sandbox nodes a NETWORK PARTITION before the join).
+    @Test func nodesThatNeverJoinedAreSeparateClustersNotAPartition() {
+        let alone = { (node: String) in ClusterView.Seen.status(ClusterStatus(runningNodes: [node], diskNodes: [node])) }
+        let fresh = ClusterView(seen: [Self.a: alone(Self.a), Self.b: alone(Self.b)])
+        #expect(fresh.verdict == .separate(clusters: [[Self.a], [Self.b]]))
+        let text = fresh.summary(strategy: .autoheal)
+        #expect(text == "not one cluster yet: rabbit@ServerA | rabbit@ServerB run as separate clusters (cluster-join makes them one)", "\(text)")
+        // Half way through the join: two joined, the third not yet.
+        let pair = ClusterView.Seen.status(ClusterStatus(runningNodes: [Self.a, Self.b], diskNodes: [Self.a, Self.b]))
+        #expect(ClusterView(seen: [Self.a: pair, Self.b: pair, Self.c: alone(Self.c)]).verdict == .separate(clusters: [[Self.a, Self.b], [Self.c]]))
+        // The same sides where one node still counts the other side as members: a partition.
+        let remembers = ClusterView.Seen.status(ClusterStatus(runningNodes: [Self.c], diskNodes: [Self.a, Self.b, Self.c]))
+        #expect(ClusterView(seen: [Self.a: pair, Self.b: pair, Self.c: remembers]).verdict == .partitioned(sides: [[Self.a, Self.b], [Self.c]], recorded: false))
+    }
+
     /// A node that cannot be read and is missing from the others' views: stopped or cut off, which from
     /// here look the same; never called a partition.
     @Test func aNodeDownOrCutOffIsDegradedNotPartitioned() {
