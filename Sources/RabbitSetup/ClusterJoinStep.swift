@@ -113,9 +113,7 @@ public struct ClusterJoinStep: Step {
             guard let file = saved.definitions[spec.name] else { return }
             let joiner = RabbitNode(spec, executor: context.executor, step: step)
             context.progress("\(spec.name): exporting definitions to \(file)")
-            let r = await context.executor.run(CommandSpec(["sh", "-c", "umask 077; exec \"$@\"", "sh"] + joiner.profile.cli
-                                                            + ["-n", spec.nodeName.description, "export_definitions", file],
-                                                            on: spec.target, timeout: .seconds(60), mutates: true, step: step.rawValue))
+            let r = await joiner.ctl(["export_definitions", file], privateFiles: true, mutates: true)
             guard r.succeeded else { throw RabbitCLIError.failure(r, doing: "export its definitions", node: spec.nodeName, on: spec) }
         }
         for spec in joiners {

@@ -34,6 +34,9 @@ public struct InstallationChecksStep: Step {
                 fix: "add a third node; with two, autoheal is the least bad choice"))
         }
         findings += controllerResolution(topology)
+        // One finding per name and node (a missing cookie is seen by the file check and by the CLI's guard).
+        var seen = Set<String>()
+        findings = findings.filter { seen.insert("\($0.name) \($0.node ?? "")").inserted }
         return findings.sorted { ($0.severity, $0.node ?? "") < ($1.severity, $1.node ?? "") }
     }
 
@@ -44,9 +47,7 @@ public struct InstallationChecksStep: Step {
         switch result {
         case .success(let f): facts = f
         case .failure(let error):
-            let kind = error.cause.contains("cannot run rabbitmqctl") ? "cli-missing"
-                : error.cause.contains("node names are case-sensitive") ? "node-name-mismatch" : "node-not-running"
-            return [Finding(kind, .error, node: name, message: error.cause, fix: error.fix)]
+            return [Finding(error.finding ?? "node-not-running", .error, node: name, message: error.cause, fix: error.fix)]
         }
         if facts.nodeName != node.spec.nodeName.description {
             out.append(Finding("node-name-mismatch", .error, node: name,
@@ -142,6 +143,31 @@ public struct InstallationChecksStep: Step {
                 fix: "install the same Erlang major on every node"))
         }
         out += resolutionFindings(topology: topology, facts: facts)
+        out += sameServerFindings(topology: topology, facts: facts)
+        return out
+    }
+
+    /// Two nodes whose names point to the same address (as one node resolves them) with the same AMQP port
+    /// are one server listed twice (`localhost` and `127.0.0.1`): the load balancer would send clients to it
+    /// twice and never to the other. Judged by where the names point, not by their spelling.
+    static func sameServerFindings(topology: Topology, facts: [String: NodeFacts]) -> [Finding] {
+        var out: [Finding] = []
+        var reported = Set<String>()
+        for (observer, seen) in facts.sorted(by: { $0.key < $1.key }) {
+            let address = { (n: NodeSpec) -> String? in
+                guard let a = seen.resolves[n.host.value], !a.contains(where: \.isLetter) || a.contains(":") else { return nil }
+                return a
+            }
+            for (i, a) in topology.nodes.enumerated() {
+                for b in topology.nodes[(i + 1)...] where a.amqpPort == b.amqpPort {
+                    guard let at = address(a), at == address(b), reported.insert("\(a.name) \(b.name)").inserted else { continue }
+                    out.append(Finding("same-server-twice", .error, node: b.name,
+                                       message: "\(a.name) (\(a.host)) and \(b.name) (\(b.host)) are one server: on \(observer) both names point to \(at) "
+                                           + "and both use AMQP port \(a.amqpPort), so the load balancer would send clients to it twice",
+                                       fix: "list each server once: correct host or amqp_port of \(b.name) in the topology"))
+                }
+            }
+        }
         return out
     }
 

@@ -79,9 +79,8 @@ public struct OutSystemsHandoffStep: Step {
         if !vhost { try await seed.ctlChecked(["add_vhost", os.vhost], doing: "add the vhost", mutates: true) }
         if !user {
             // The CLI reads the password from stdin when it is not on the command line.
-            let r = await context.executor.run(CommandSpec(seed.profile.cli + ["-n", seed.spec.nodeName.description, "add_user", os.username],
-                                                           on: seed.spec.target, stdin: .secret(Secret(bytes: password.withBytes { $0 } + [0x0A])),
-                                                           timeout: .seconds(60), mutates: true, step: id.rawValue, secrets: [password]))
+            let r = await seed.ctl(["add_user", os.username], stdin: .secret(Secret(bytes: password.withBytes { $0 } + [0x0A])),
+                                   secrets: [password], mutates: true)
             guard r.succeeded else { throw RabbitCLIError.failure(r, doing: "add the user", node: seed.spec.nodeName, on: seed.spec) }
             try await seed.ctlChecked(["set_permissions", "-p", os.vhost, os.username, ".*", ".*", ".*"], doing: "set the permissions", mutates: true)
         }

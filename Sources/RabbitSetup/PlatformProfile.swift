@@ -15,6 +15,8 @@ public struct PlatformProfile: Sendable, Equatable {
     public var cookieFile: String
     /// Cookies of CLI users that must match the service's (empty when the CLI uses the service's own).
     public var cliCookieFiles: [String]
+    /// The cookie the CLI uses (its user's): the first CLI cookie, else the service's own.
+    public var cliCookieFile: String { cliCookieFiles.first ?? cookieFile }
     /// `user:group` for the cookie file, or empty to keep the writer's.
     public var cookieOwner: String
     /// `user:group` for a config file the wizard creates, or empty.

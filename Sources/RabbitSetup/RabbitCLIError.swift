@@ -27,6 +27,12 @@ enum RabbitCLIError {
         let text = r.stderr + r.stdout
         let start = spec.profile == .sandbox ? "\(spec.sandboxDir ?? "NODE_DIR")/bin/start" : "service rabbitmq-server start"
         switch r.termination {
+        case .exited(RabbitNode.noCookieStatus) where text.contains("no Erlang cookie at"):
+            // The guard in RabbitNode.ctl: the CLI would have written a new random cookie.
+            let cookie = PlatformProfile.named(spec.profile).resolved(for: spec).cliCookieFile
+            return StepFailure("\(spec.name): no Erlang cookie at \(cookie) (the CLI did not run: it would have created a new, random one)",
+                               fix: "start RabbitMQ on \(spec.host) once so that it makes its cookie, or copy the seed's there (mode 0400)",
+                               node: spec.name, finding: "cookie-missing")
         case .exited: break
         case .timedOut:
             return StepFailure("\(spec.name): timed out trying to \(what) (\(node))", fix: "check that \(node) responds; then retry",
@@ -40,17 +46,18 @@ enum RabbitCLIError {
                                node: spec.name, retryable: true)
         case .couldNotStart(let reason):
             return StepFailure("\(spec.name): cannot run rabbitmqctl: \(reason)", fix: "install rabbitmq-server (apt-get install rabbitmq-server)",
-                               node: spec.name)
+                               node: spec.name, finding: "cli-missing")
         default:
             return StepFailure("\(spec.name): cannot \(what): \(r.termination)", node: spec.name)
         }
         if text.contains("not running at all"), let real = realName(in: text, for: node) {
             // Ask the host, not the input: epmd lists the nodes it has, and one differs only in case.
             return StepFailure("the host has a node named \(real), not \(node): node names are case-sensitive",
-                               fix: "set node_name: \(real) for \(spec.name) in the topology", node: spec.name)
+                               fix: "set node_name: \(real) for \(spec.name) in the topology", node: spec.name, finding: "node-name-mismatch")
         }
         if text.contains("not running at all") || text.contains("nodedown") && text.contains("not running") {
-            return StepFailure("\(node) is not running", fix: "start it (\(start)) and retry", node: spec.name, retryable: retryable)
+            return StepFailure("\(node) is not running", fix: "start it (\(start)) and retry", node: spec.name, retryable: retryable,
+                               finding: "node-not-running")
         }
         if text.contains("Erlang distribution failed"), let own = cliHost(in: text), own != node.host.value,
             own.lowercased() == node.host.value.lowercased()
@@ -58,18 +65,23 @@ enum RabbitCLIError {
             // Names resolve whatever the case, Erlang node names compare exactly: the node answered on
             // its port, but it is called \(name)@\(own). The CLI shares the node's cookie there, so that is
             // not the cause.
-            return StepFailure("\(spec.name): the topology says host \(node.host), but the host calls itself \(own): node names are case-sensitive, "
-                               + "so the node is \(node.name)@\(own), not \(node)",
-                               fix: "write host: \(own) for \(spec.name) in the topology (the spelling the host itself uses)", node: spec.name)
+            // The field that made the name: node_name when the topology gives it, else host.
+            let fix = spec.nodeNameGiven
+                ? "write node_name: \(node.name)@\(own) for \(spec.name) in the topology (the spelling the host itself uses)"
+                : "write host: \(own) for \(spec.name) in the topology (the spelling the host itself uses)"
+            let says = spec.nodeNameGiven ? "node_name \(node)" : "host \(node.host)"
+            return StepFailure("\(spec.name): the topology says \(says), but the host calls itself \(own): node names are case-sensitive, "
+                               + "so the node is \(node.name)@\(own), not \(node)", fix: fix, node: spec.name, finding: "node-name-mismatch")
         }
         if text.contains("Erlang distribution failed") {
             return StepFailure("\(node) answered, but Erlang distribution failed: the Erlang cookies differ, or the host name's case "
                                + "does not match the node's name", fix: "compare the node's real name (case-sensitive) and the cookies; "
-                               + "the erlang-cookie step makes the cookies equal", node: spec.name, retryable: retryable)
+                               + "the erlang-cookie step makes the cookies equal", node: spec.name, retryable: retryable,
+                               finding: "cli-cannot-authenticate")
         }
         if text.contains("Authentication failed") || text.contains("Invalid challenge reply") {
             return StepFailure("the CLI cannot authenticate to \(node): its Erlang cookie differs from the node's",
-                               fix: "make the CLI user's cookie equal to the service's", node: spec.name)
+                               fix: "make the CLI user's cookie equal to the service's", node: spec.name, finding: "cli-cannot-authenticate")
         }
         if text.contains("unable to connect to epmd") || text.contains("epmd") && text.contains("could not connect") || text.contains("nxdomain") {
             return StepFailure("cannot reach \(node): the host does not resolve or epmd (port 4369) is unreachable",

@@ -19,11 +19,23 @@ public struct RabbitNode: Sendable {
 
     public var files: RemoteFiles { RemoteFiles(executor: executor, target: spec.target, step: step) }
 
+    /// Exit status of the guard in ``ctl(_:node:stdin:secrets:privateFiles:timeout:mutates:)`` when the CLI
+    /// user's cookie file is missing.
+    static let noCookieStatus: Int32 = 86
+
     /// `rabbitmqctl -n NODE ARGS` on the node's host. `node` picks another target node (the seed asking
-    /// a joiner), run with this node's CLI and cookie.
-    public func ctl(_ args: [String], node: NodeName? = nil, timeout: Duration = .seconds(60), mutates: Bool) async -> CommandResult {
-        await executor.run(CommandSpec(profile.cli + ["-n", (node ?? spec.nodeName).description] + args, on: spec.target,
-                                       timeout: timeout, mutates: mutates, step: step?.rawValue))
+    /// a joiner), run with this node's CLI and cookie. The CLI's Erlang VM writes a new random cookie when
+    /// its user has none, so the CLI runs only when the cookie file exists (otherwise exit
+    /// ``noCookieStatus``): not even a read-only command creates a file on a server. With `privateFiles`
+    /// the files it writes are made 0600 (a definitions export).
+    public func ctl(_ args: [String], node: NodeName? = nil, stdin: CommandSpec.Input = .none, secrets: [Secret] = [],
+                    privateFiles: Bool = false, timeout: Duration = .seconds(60), mutates: Bool) async -> CommandResult
+    {
+        let guardScript = (privateFiles ? "umask 077; " : "")
+            + "[ -f \"$1\" ] || { echo \"rabbit-wizard: no Erlang cookie at $1\" >&2; exit \(RabbitNode.noCookieStatus); }; shift; exec \"$@\""
+        let argv = ["sh", "-c", guardScript, "rabbit-wizard", profile.cliCookieFile] + profile.cli + ["-n", (node ?? spec.nodeName).description] + args
+        return await executor.run(CommandSpec(argv, on: spec.target, stdin: stdin, timeout: timeout, mutates: mutates,
+                                              step: step?.rawValue, secrets: secrets))
     }
 
     /// Runs `rabbitmqctl` and turns a failure into words (cause and next action), or returns stdout.

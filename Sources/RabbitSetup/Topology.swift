@@ -47,6 +47,8 @@ public struct NodeSpec: Sendable, Hashable {
     public var epmdPort: Int
     /// The node's folder, for the sandbox profile.
     public var sandboxDir: String?
+    /// Whether the topology gave `node_name` (else it is `rabbit@HOST`): the field a wrong name is fixed in.
+    public var nodeNameGiven: Bool
 
     public init(name: String, host: HostName, nodeName: NodeName? = nil, target: Target = .local, profile: ProfileName = .debian,
                 amqpPort: Int = 5672, distPort: Int? = nil, epmdPort: Int = 4369, sandboxDir: String? = nil)
@@ -54,6 +56,7 @@ public struct NodeSpec: Sendable, Hashable {
         self.name = name
         self.host = host
         self.nodeName = nodeName ?? NodeName(name: "rabbit", host: host)
+        nodeNameGiven = nodeName != nil
         self.target = target
         self.profile = profile
         self.amqpPort = amqpPort

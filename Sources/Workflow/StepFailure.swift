@@ -10,9 +10,12 @@ public struct StepFailure: Error, Sendable, Codable, Equatable {
     public var outcomeUnknown: Bool
     /// Undo data for what was done before the failure, if any.
     public var partialUndo: Undo?
+    /// The named finding this failure is (`cookie-missing`, `node-not-running`), so a check reports it
+    /// under that name without reading the words.
+    public var finding: String?
 
     public init(_ cause: String, fix: String? = nil, node: String? = nil, retryable: Bool = false,
-                outcomeUnknown: Bool = false, partialUndo: Undo? = nil)
+                outcomeUnknown: Bool = false, partialUndo: Undo? = nil, finding: String? = nil)
     {
         self.cause = cause
         self.fix = fix
@@ -20,5 +23,6 @@ public struct StepFailure: Error, Sendable, Codable, Equatable {
         self.retryable = retryable
         self.outcomeUnknown = outcomeUnknown
         self.partialUndo = partialUndo
+        self.finding = finding
     }
 }

@@ -155,6 +155,8 @@ enum ErrorPresenter {
             return (state.mode == .plan ? "Planned; nothing was changed." : "Done: \(done) of \(state.order.count) steps are done.", .success)
         case .rolledBack(let steps):
             return (steps.isEmpty ? "Nothing needed rolling back." : "Rolled back: \(steps.map(\.rawValue).joined(separator: ", ")).", .success)
+        case .failed(let step, let failure) where state.mode == .plan:
+            return ("\(step) could not be planned: \(PlanText.failure(failure)). Nothing was changed (plan is read-only).", .failed)
         case .failed(let step, let failure):
             let next = failure.outcomeUnknown ? " Its outcome is unknown: run 'rabbit-wizard status', then apply (reconciles) or rollback \(step)."
                 : " Then: 'rabbit-wizard retry \(step)' or 'rabbit-wizard rollback \(step)'."

@@ -43,8 +43,14 @@ struct ProgressPrinter: Sendable {
         case .checked(let s, let findings):
             say("== \(s): \(titles[s] ?? "")")
             for f in findings.sorted(by: { $0.severity < $1.severity }) { say(PlanText.finding(f)) }
-        case .planned(_, let plan):
-            PlanText.plan(plan).forEach(say)
+        case .planned(let s, let plan):
+            // A read-only plan goes on past blocking findings: say that apply would stop here.
+            let blocking = (state.findings[s] ?? []).filter { $0.blocks(waived: state.waived) }
+            if state.mode == .plan && !blocking.isEmpty {
+                say("  apply stops here: \(blocking.count) error finding(s) above (fix them, or --waive NAME)")
+            } else {
+                PlanText.plan(plan).forEach(say)
+            }
         case .confirmed: break
         case .prepared(let s, _): say("  \(s): applying")
         case .applied(let s, _): say("  \(s): applied, verifying")
