@@ -58,8 +58,8 @@ public struct ErlangCookieStep: Step {
         let pending = context.pendingRestarts()
         let skip = Set(except.map(\.spec.name))
         return topology.nodes.compactMap { spec in
-            guard !skip.contains(spec.name), let reason = pending[spec.name] else { return nil }
-            return (RabbitNode(spec, executor: context.executor, step: id), reason)
+            guard !skip.contains(spec.name), let owed = pending[spec.name] else { return nil }
+            return (RabbitNode(spec, executor: context.executor, step: id), owed.reason)
         }
     }
 

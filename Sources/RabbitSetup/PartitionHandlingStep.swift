@@ -27,6 +27,8 @@ public struct PartitionHandlingStep: Step {
         var existed: Bool
         var effective: String
         var restartDeferred: Bool
+        /// The journal has this node's restart as owed (to erlang-cookie's round).
+        var owed: Bool
         var clustered: Bool
         var needsWrite: Bool { before != after || !existed }
         var needsRestart: Bool
@@ -75,6 +77,7 @@ public struct PartitionHandlingStep: Step {
         let seedCookie = zip(all, cookies).first { $0.0.spec.name == seedName }?.1
         let differing = Set(zip(all, cookies).filter { $0.1 != seedCookie }.map(\.0.spec.name))
         let desired = self.desired
+        let pending = context.pendingRestarts()
         return try await forEachNode(all) { node throws(StepFailure) -> NodePlan in
             let conf = try await node.files.observe(node.profile.configFile, bytes: true)
             guard conf.kind == .regular || conf.kind == .missing else {
@@ -87,7 +90,7 @@ public struct PartitionHandlingStep: Step {
             let name = node.spec.name
             let deferred = effective != desired && (name == seedName ? !differing.isEmpty : differing.contains(name))
             return NodePlan(node: node, before: before, after: RabbitConf.setting(PartitionHandlingStep.key, to: desired, in: before),
-                            existed: conf.kind == .regular, effective: effective, restartDeferred: deferred,
+                            existed: conf.kind == .regular, effective: effective, restartDeferred: deferred, owed: pending[name] != nil,
                             clustered: facts.clusterNodes.count > 1, needsRestart: effective != desired)
         }
     }
@@ -102,10 +105,14 @@ public struct PartitionHandlingStep: Step {
                                       summary: "\(Self.key) = \(desired)\(when)", before: String(decoding: p.before, as: UTF8.self),
                                       after: String(decoding: p.after, as: UTF8.self)))
             }
-            // A restart the erlang-cookie step makes anyway is its change, not this step's.
+            // A restart the erlang-cookie step makes anyway is its change, not this step's; but when the file is
+            // already right and that restart is not recorded as owed yet, recording it is (else nobody makes it).
             if p.needsRestart && !p.restartDeferred {
                 changes.append(Change(.run, target: "\(name): restart", node: name,
                                       summary: "restart so that \(Self.key) goes from \(p.effective) to \(desired)"))
+            } else if p.needsRestart && !p.needsWrite && !p.owed {
+                changes.append(Change(.run, target: "\(name): restart owed", node: name,
+                                      summary: "record the restart erlang-cookie's round makes, so that \(Self.key) goes from \(p.effective) to \(desired)"))
             }
         }
         return Plan(step: id, changes: changes)
@@ -129,7 +136,7 @@ public struct PartitionHandlingStep: Step {
             }
             if p.needsRestart {
                 if p.restartDeferred {
-                    context.record(.restartPending(node: name, reason: "\(PartitionHandlingStep.key); the erlang-cookie step restarts it"))
+                    context.record(.restartPending(node: name, reason: "\(PartitionHandlingStep.key); the erlang-cookie step restarts it", owner: id))
                 } else {
                     try await p.node.restartService(progress: context.progress)
                     context.record(.restartDone(node: name))
@@ -142,18 +149,30 @@ public struct PartitionHandlingStep: Step {
         return prepared
     }
 
+    /// The file holds exactly one line with the value, and every node runs with it: the effective value,
+    /// read from the node. A node whose restart is owed to erlang-cookie's round passes as waiting for it
+    /// (the runner verifies again once that restart is done); a node that runs with the value although
+    /// its restart is still recorded as owed had it (an interrupted round): the debt is cleared.
     public func verify(_ context: StepContext) async throws(StepFailure) {
+        let pending = context.pendingRestarts()
         for p in try await nodePlans(context) {
+            let name = p.node.spec.name
             let values = RabbitConf.values(of: Self.key, in: p.before)
             guard values == [desired] else {
-                throw StepFailure("\(p.node.spec.name): \(p.node.profile.configFile) has \(values.isEmpty ? "no" : values.joined(separator: ", ")) "
-                                  + "\(Self.key) line(s), expected exactly one = \(desired)", node: p.node.spec.name)
+                throw StepFailure("\(name): \(p.node.profile.configFile) has \(values.isEmpty ? "no" : values.joined(separator: ", ")) "
+                                  + "\(Self.key) line(s), expected exactly one = \(desired)", node: name)
             }
-            guard p.effective == desired || p.restartDeferred else {
-                throw StepFailure("\(p.node.spec.name) runs with \(Self.key) = \(p.effective) after the restart",
-                                  fix: "check advanced.config and RABBITMQ_CONFIG_FILE(S) on the node; the file is not the one it reads",
-                                  node: p.node.spec.name)
+            if p.effective == desired {
+                if pending[name]?.owner == id { context.record(.restartDone(node: name)) }
+                continue
             }
+            if pending[name] != nil { continue }
+            if p.restartDeferred {
+                throw StepFailure("\(name) runs with \(Self.key) = \(p.effective): its restart is neither done nor recorded as owed",
+                                  fix: "run apply again: it plans the restart", node: name)
+            }
+            throw StepFailure("\(name) runs with \(Self.key) = \(p.effective) after the restart",
+                              fix: "check advanced.config and RABBITMQ_CONFIG_FILE(S) on the node; the file is not the one it reads", node: name)
         }
     }
 

@@ -7,6 +7,8 @@ public enum RowStatus: String, Sendable, Equatable, CaseIterable {
     case rollingBack = "rolling back"
     case rolledBack = "rolled back"
     case skipped
+    /// Applied; takes effect at a restart another step makes.
+    case restartOwed = "restart owed"
 
     init(_ s: StepStatus) {
         switch s {
@@ -17,6 +19,7 @@ public enum RowStatus: String, Sendable, Equatable, CaseIterable {
         case .rollbackUnknown: self = .unknown
         case .rolledBack: self = .rolledBack
         case .skipped: self = .skipped
+        case .awaitingRestart: self = .restartOwed
         }
     }
 }

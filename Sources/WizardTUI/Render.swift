@@ -429,6 +429,7 @@ public enum Render {
         case .unknown: g.marks.unknown
         case .rolledBack: g.marks.rolledBack
         case .skipped: g.marks.skipped
+        case .restartOwed: g.marks.restartOwed
         }
     }
 
@@ -436,7 +437,7 @@ public enum Render {
         switch st {
         case .done: .ok
         case .failed, .unknown: .error
-        case .ready, .checking, .running, .rollingBack: .warn
+        case .ready, .checking, .running, .rollingBack, .restartOwed: .warn
         case .pending: .normal
         case .skipped, .rolledBack: .dim
         }

@@ -141,7 +141,7 @@ public struct Glyphs: Sendable, Equatable {
 
     /// A step's status at a glance; the word beside it says the same for screen readers and ASCII.
     public struct Marks: Sendable, Equatable {
-        public var pending, ready, done, failed, unknown, rolledBack, skipped: String
+        public var pending, ready, done, failed, unknown, rolledBack, skipped, restartOwed: String
     }
 
     public var vertical: String
@@ -154,8 +154,8 @@ public struct Glyphs: Sendable, Equatable {
 
     public static let unicode = Glyphs(vertical: "│", horizontal: "─", corners: Corners(tl: "┌", tr: "┐", bl: "└", br: "┘"), ellipsis: "…",
                                        pointer: "▶", spinner: ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"],
-                                       marks: Marks(pending: "·", ready: "●", done: "✓", failed: "✗", unknown: "?", rolledBack: "↺", skipped: "-"))
+                                       marks: Marks(pending: "·", ready: "●", done: "✓", failed: "✗", unknown: "?", rolledBack: "↺", skipped: "-", restartOwed: "↻"))
     public static let ascii = Glyphs(vertical: "|", horizontal: "-", corners: Corners(tl: "+", tr: "+", bl: "+", br: "+"), ellipsis: "~",
                                      pointer: ">", spinner: ["|", "/", "-", "\\"],
-                                     marks: Marks(pending: ".", ready: "*", done: "+", failed: "x", unknown: "?", rolledBack: "<", skipped: "-"))
+                                     marks: Marks(pending: ".", ready: "*", done: "+", failed: "x", unknown: "?", rolledBack: "<", skipped: "-", restartOwed: "~"))
 }

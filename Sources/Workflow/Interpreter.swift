@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Performs the runner's effects: calls the steps, writes the journal, waits out back-offs, asks the
 /// operator. All decisions stay in ``Runner/reduce(_:_:)``.
 public final class Interpreter: Sendable {
@@ -8,6 +10,7 @@ public final class Interpreter: Sendable {
     let crashPoint: @Sendable (String) -> Void
     let observe: @Sendable (RunnerState, RunnerEvent) -> Void
     let stopRequested: @Sendable () -> Bool
+    let notes: Notes
 
     /// - Parameters:
     ///   - journal: nil for read-only runs (`plan`), which record nothing.
@@ -23,7 +26,14 @@ public final class Interpreter: Sendable {
     {
         self.steps = Dictionary(uniqueKeysWithValues: steps.map { ($0.id, $0) })
         self.journal = journal
-        self.context = context
+        // What steps note while they work (restarts owed and done) reaches the runner too, not only the journal.
+        let notes = Notes()
+        self.notes = notes
+        self.context = StepContext(executor: context.executor, waived: context.waived, progress: context.progress,
+                                   record: { event in
+                                       context.record(event)
+                                       notes.events.withLock { $0.append(event) }
+                                   }, secrets: context.secrets, pendingRestarts: context.pendingRestarts)
         self.answerer = answerer
         self.crashPoint = crashPoint
         self.observe = observe
@@ -68,7 +78,12 @@ public final class Interpreter: Sendable {
                         break
                     }
                 }
-                if let produced = await perform(effect, lastFailure: lastFailure) {
+                let produced = await perform(effect, lastFailure: lastFailure)
+                pending += notes.events.withLock { noted in
+                    defer { noted = [] }
+                    return noted.map(RunnerEvent.noted)
+                }
+                if let produced {
                     pending.append(produced)
                     if case .journalFailed = produced { break }
                 }
@@ -136,4 +151,9 @@ public final class Interpreter: Sendable {
             return nil
         }
     }
+}
+
+/// Notes steps recorded during the effect being performed, waiting to be fed to the runner.
+final class Notes: Sendable {
+    let events = Mutex<[JournalEvent]>([])
 }

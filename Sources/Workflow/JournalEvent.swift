@@ -14,8 +14,10 @@ public enum JournalEvent: Sendable, Codable, Equatable {
     case rolledBack(step: StepID)
     /// After an interrupted step: what observation showed. `done` means plan empty and verify passed.
     case reconciled(step: StepID, done: Bool, detail: String)
-    /// A node must be restarted for a change to take effect; cleared by ``restartDone(node:)``.
-    case restartPending(node: String, reason: String)
+    /// A node must be restarted for a change of step `owner` to take effect; cleared by
+    /// ``restartDone(node:)``. Until then the owner is *awaiting restart*, and once the restart is done it
+    /// is verified again (its effect observed after the restart).
+    case restartPending(node: String, reason: String, owner: StepID? = nil)
     case restartDone(node: String)
     /// Acceptance evidence kept with the run (for example the failover drill's table).
     case evidence(step: StepID, title: String, text: String)

@@ -11,7 +11,8 @@ public struct JournalState: Sendable, Equatable {
     }
 
     public var records: [StepID: Record] = [:]
-    public var pendingRestarts: [String: String] = [:]
+    /// Restarts owed now: node -> the reason and the step whose change waits for it.
+    public var pendingRestarts: [String: PendingRestart] = [:]
     public var evidence: [(step: StepID, title: String, text: String)] = []
 
     public init() {}
@@ -25,7 +26,14 @@ public struct JournalState: Sendable, Equatable {
             && a.evidence.map { "\($0.step)\($0.title)\($0.text)" } == b.evidence.map { "\($0.step)\($0.title)\($0.text)" }
     }
 
-    public func status(_ step: StepID) -> StepStatus { records[step]?.status ?? .pending }
+    /// The recorded status; a done step whose change still waits for an owed restart is awaiting it.
+    public func status(_ step: StepID) -> StepStatus {
+        let recorded = records[step]?.status ?? .pending
+        return recorded == .done && pendingRestarts.values.contains { $0.owner == step } ? .awaitingRestart : recorded
+    }
+
+    /// The nodes whose restart `step` waits for, sorted.
+    public func restartsOwed(to step: StepID) -> [String] { pendingRestarts.filter { $0.value.owner == step }.keys.sorted() }
 
     /// Steps whose outcome is not known, in the order given.
     public func needingReconcile(in order: [StepID]) -> [StepID] { order.filter { status($0).needsReconcile } }
@@ -62,9 +70,20 @@ public struct JournalState: Sendable, Equatable {
         case .reconciled(let s, let done, let detail):
             records[s, default: Record()].status = done ? .done : .failed
             if !done { records[s]!.failure = StepFailure("interrupted: \(detail)", fix: "continue (apply) or roll back this step") }
-        case .restartPending(let node, let reason): pendingRestarts[node] = reason
+        case .restartPending(let node, let reason, let owner): pendingRestarts[node] = PendingRestart(reason: reason, owner: owner)
         case .restartDone(let node): pendingRestarts[node] = nil
         case .evidence(let s, let title, let text): evidence.append((s, title, text))
         }
+    }
+}
+
+/// A restart owed to a node: why, and which step's change waits for it.
+public struct PendingRestart: Sendable, Equatable, Codable {
+    public var reason: String
+    public var owner: StepID?
+
+    public init(reason: String, owner: StepID? = nil) {
+        self.reason = reason
+        self.owner = owner
     }
 }

@@ -19,6 +19,10 @@ public struct RunnerState: Sendable, Equatable {
     /// empty plan on a retry is verified before the step counts as done.
     public var unverified: Set<StepID> = []
     public var plans: [StepID: Plan] = [:]
+    /// Restarts owed now: node -> the step whose change waits for it (from the journal, then as steps note them).
+    public var owedRestarts: [String: StepID]
+    /// Steps whose owed restarts were all done in this run: verified again before the next step starts.
+    public var reverify: [StepID] = []
     public var findings: [StepID: [Finding]] = [:]
     public var waived: Set<String>
     /// Fingerprints of plans the operator reviewed; a different plan at apply time is stale.
@@ -43,6 +47,7 @@ public struct RunnerState: Sendable, Equatable {
         self.toReconcile = journal.needingReconcile(in: order)
         self.statuses = Dictionary(uniqueKeysWithValues: order.map { ($0, journal.status($0)) })
         self.undo = journal.records.compactMapValues(\.undo)
+        self.owedRestarts = journal.pendingRestarts.compactMapValues(\.owner)
         self.waived = waived
         self.reviewed = reviewed
         self.retry = retry
@@ -102,8 +107,9 @@ public enum Runner {
             s.plans[step] = plan
             if s.mode == .plan {
                 fx += advance(&s)
-            } else if plan.isEmpty && s.unverified.contains(step) {
-                // Nothing left to change after a failed apply or verify: prove the effect, not the plan.
+            } else if plan.isEmpty && (s.unverified.contains(step) || s.statuses[step] == .awaitingRestart) {
+                // Nothing left to change after a failed apply or verify, or while a restart is owed: prove the
+                // effect, not the plan (the owner observes whether the owed restart has happened meanwhile).
                 s.statuses[step] = .applied
                 fx.append(.verify(step))
             } else if plan.isEmpty {
@@ -140,9 +146,25 @@ public enum Runner {
 
         case .verified(let step):
             s.unverified.remove(step)
-            s.statuses[step] = .done
+            s.reverify.removeAll { $0 == step }
+            // Verified as far as it can be while a restart it waits for is owed.
+            s.statuses[step] = s.owedRestarts.values.contains(step) ? .awaitingRestart : .done
             fx.append(.journal(.verified(step: step)))
             fx += advance(&s)
+
+        case .noted(let note):
+            switch note {
+            case .restartPending(let node, _, let owner?):
+                s.owedRestarts[node] = owner
+            case .restartDone(let node):
+                // The last restart a step waited for is done: its effect is verified again, before the next step.
+                if let owner = s.owedRestarts.removeValue(forKey: node), !s.owedRestarts.values.contains(owner),
+                    s.statuses[owner] == .awaitingRestart, !s.reverify.contains(owner)
+                {
+                    s.reverify.append(owner)
+                }
+            default: break
+            }
 
         case .failed(let step, let failure, let phase):
             s.failures[step] = failure
@@ -241,6 +263,12 @@ public enum Runner {
     }
 
     static func advance(_ s: inout RunnerState) -> [RunnerEffect] {
+        if s.mode == .apply, !s.reverify.isEmpty {
+            let step = s.reverify.removeFirst()
+            s.current = step
+            s.statuses[step] = .applied
+            return [.verify(step)]
+        }
         guard !s.queue.isEmpty else {
             s.current = nil
             return finish(&s, s.mode == .rollback ? .rolledBack(s.rolledBack) : .completed)

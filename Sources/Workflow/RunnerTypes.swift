@@ -97,6 +97,9 @@ public enum RunnerEvent: Sendable, Equatable {
     case rolledBack(StepID)
     case journalFailed(JournalProblem)
     case commandLogFailed(CommandLog.Problem)
+    /// A step recorded a note while it worked (a restart owed or done); sent by the interpreter before
+    /// the event of the effect during which it was recorded.
+    case noted(JournalEvent)
     /// The operator asked to stop; sent by the interpreter at a safe point.
     case interrupt(next: StepID?)
 }

@@ -48,14 +48,16 @@ public struct StepContext: Sendable {
     public let record: @Sendable (JournalEvent) -> Void
     /// Secrets the operator handed over (prompt, stdin or file; never argv), by name.
     public let secrets: [String: Secret]
-    /// Restarts owed now, node name -> reason, as the journal has them (``JournalEvent/restartPending(node:reason:)``
-    /// not yet followed by ``JournalEvent/restartDone(node:)``, from any run). A step that restarts nodes
-    /// anyway can take these into its round instead of leaving them to a restart of their own.
-    public let pendingRestarts: @Sendable () -> [String: String]
+    /// Restarts owed now, node name -> reason and owner, as the journal has them
+    /// (``JournalEvent/restartPending(node:reason:owner:)`` not yet followed by
+    /// ``JournalEvent/restartDone(node:)``, from any run). A step that restarts nodes anyway can take these
+    /// into its round instead of leaving them to a restart of their own; the owner reads them to tell
+    /// "waits for the round" from "did not take effect".
+    public let pendingRestarts: @Sendable () -> [String: PendingRestart]
 
     public init(executor: Executor, waived: Set<String> = [], progress: @escaping @Sendable (String) -> Void = { _ in },
                 record: @escaping @Sendable (JournalEvent) -> Void = { _ in }, secrets: [String: Secret] = [:],
-                pendingRestarts: @escaping @Sendable () -> [String: String] = { [:] })
+                pendingRestarts: @escaping @Sendable () -> [String: PendingRestart] = { [:] })
     {
         self.executor = executor
         self.waived = waived

@@ -11,8 +11,11 @@ public enum StepStatus: String, Sendable, Codable, Equatable {
     case rollbackUnknown = "rollback-unknown"
     case rolledBack = "rolled-back"
     case skipped
+    /// Applied and verified, except what waits for a restart another step makes (a setting that takes
+    /// effect at the restart round): verified again once the restart is done.
+    case awaitingRestart = "awaiting-restart"
 
     public var needsReconcile: Bool { self == .unknown || self == .rollbackUnknown || self == .applied }
     /// Something of this step may be on the servers, so rollback has work to do.
-    public var mayHaveChanges: Bool { [.applied, .done, .failed, .unknown, .rollbackUnknown].contains(self) }
+    public var mayHaveChanges: Bool { [.applied, .done, .failed, .unknown, .rollbackUnknown, .awaitingRestart].contains(self) }
 }

@@ -152,7 +152,12 @@ enum ErrorPresenter {
         switch outcome {
         case .completed:
             let done = state.statuses.values.filter { $0 == .done }.count
-            return (state.mode == .plan ? "Planned; nothing was changed." : "Done: \(done) of \(state.order.count) steps are done.", .success)
+            let waiting = state.order.filter { state.statuses[$0] == .awaitingRestart }
+            let owed = waiting.map { step in
+                " \(step) is applied and takes effect at the restart round (restart owed on "
+                    + state.owedRestarts.filter { $0.value == step }.keys.sorted().joined(separator: ", ") + ")."
+            }.joined()
+            return (state.mode == .plan ? "Planned; nothing was changed." : "Done: \(done) of \(state.order.count) steps are done.\(owed)", .success)
         case .rolledBack(let steps):
             return (steps.isEmpty ? "Nothing needed rolling back." : "Rolled back: \(steps.map(\.rawValue).joined(separator: ", ")).", .success)
         case .failed(let step, let failure) where state.mode == .plan:

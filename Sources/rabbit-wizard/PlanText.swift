@@ -54,7 +54,11 @@ struct ProgressPrinter: Sendable {
         case .confirmed: break
         case .prepared(let s, _): say("  \(s): applying")
         case .applied(let s, _): say("  \(s): applied, verifying")
+        case .verified(let s) where state.statuses[s] == .awaitingRestart:
+            let nodes = state.owedRestarts.filter { $0.value == s }.keys.sorted().joined(separator: ", ")
+            say("  \(s): applied; takes effect at the restart round (restart owed on \(nodes))")
         case .verified(let s): say("  \(s): done")
+        case .noted: break
         case .failed(let s, let f, let phase):
             say("  \(s): FAILED (\(phase.rawValue)): \(PlanText.failure(f))")
             if state.attempts[s] ?? 0 > 0, f.retryable, (state.attempts[s] ?? 0) < state.retry.maxAttempts {

@@ -103,6 +103,10 @@ struct Session {
             guard plan.isEmpty else { return ("\(plan.changes.count) change(s) pending", plan.changes.count) }
             do {
                 try await step.verify(context)
+                let owed = context.pendingRestarts().filter { $0.value.owner == step.id }.keys.sorted()
+                if !owed.isEmpty {
+                    return ("in place; takes effect at the restart round (restart owed on \(owed.joined(separator: ", ")))", 0)
+                }
                 return ("up to date (verified)", 0)
             } catch { return ("plan empty but not verified: \(PlanText.failure(error))", 0) }
         } catch {

@@ -92,7 +92,7 @@ struct StatusCommand: AsyncParsableCommand {
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(Output(steps: rows, cluster: cluster, interrupted: interrupted, pendingRestarts: journal.pendingRestarts,
+            print(String(decoding: try encoder.encode(Output(steps: rows, cluster: cluster, interrupted: interrupted, pendingRestarts: journal.pendingRestarts.mapValues(\.reason),
                                                                            stillRunning: stillRunning, lock: lock)), as: UTF8.self))
             return
         }
@@ -104,7 +104,7 @@ struct StatusCommand: AsyncParsableCommand {
         for id in interrupted {
             print("\(id): interrupted (outcome unknown). Run 'rabbit-wizard apply' to reconcile and continue, or 'rabbit-wizard rollback \(id)'.")
         }
-        for (node, reason) in journal.pendingRestarts.sorted(by: { $0.key < $1.key }) { print("restart pending on \(node): \(reason)") }
+        for (node, owed) in journal.pendingRestarts.sorted(by: { $0.key < $1.key }) { print("restart pending on \(node): \(owed.reason)") }
         for command in stillRunning { print("still running, left by an interrupted run (the next run waits for it): \(command)") }
         if let lock { print("lock: \(lock)") }
     }

@@ -85,7 +85,27 @@ func tempDir() -> String {
         #expect(s.status("e") == .done)
         #expect(s.status("g") == .unknown, "a failure whose effect is unknown is reconciled like an interruption")
         #expect(s.needingReconcile(in: ["a", "b", "c", "d", "e", "g"]) == ["b", "c", "g"])
-        #expect(s.pendingRestarts == ["n2": "cookie"])
+        #expect(s.pendingRestarts == ["n2": PendingRestart(reason: "cookie")])
+    }
+
+    /// A done step whose change waits for a restart owed to it is awaiting that restart, until it is done.
+    @Test func aRestartOwedToADoneStepMakesItAwaitTheRestart() {
+        var s = JournalState(events: [
+            .began(step: "ph", fingerprint: "f", undo: .none), .applied(step: "ph", undo: .none), .verified(step: "ph"),
+            .restartPending(node: "n1", reason: "config", owner: "ph"), .restartPending(node: "n2", reason: "config", owner: "ph"),
+            .restartPending(node: "n3", reason: "other"),
+        ])
+        #expect(s.status("ph") == .awaitingRestart && s.restartsOwed(to: "ph") == ["n1", "n2"])
+        s.apply(.restartDone(node: "n1"))
+        #expect(s.status("ph") == .awaitingRestart)
+        s.apply(.restartDone(node: "n2"))
+        #expect(s.status("ph") == .done)
+    }
+
+    /// Journals written before restarts named their owner still read.
+    @Test func aRestartPendingEntryWithoutAnOwnerStillReads() throws {
+        let old = Data(#"{"restartPending":{"node":"n1","reason":"config"}}"#.utf8)
+        #expect(try JSONDecoder().decode(JournalEvent.self, from: old) == .restartPending(node: "n1", reason: "config", owner: nil))
     }
 }
 

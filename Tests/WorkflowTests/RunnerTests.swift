@@ -9,6 +9,12 @@ struct Drive {
 
     /// `answer` turns an effect into the event the world would send back (nil for journal writes).
     mutating func run(_ answer: (RunnerEffect) -> RunnerEvent?) {
+        run { answer($0).map { [$0] } ?? [] }
+    }
+
+    /// `answer` turns an effect into the events the world sends back: notes the step recorded while it
+    /// worked first, as the interpreter sends them, then the effect's own event.
+    mutating func run(_ answer: (RunnerEffect) -> [RunnerEvent]) {
         var pending: [RunnerEvent] = [.start]
         var guardCount = 0
         while !pending.isEmpty, guardCount < 500 {
@@ -18,7 +24,7 @@ struct Drive {
             for e in fx {
                 effects.append(e)
                 if case .finish = e { return }
-                if let ev = answer(e) { pending.append(ev) }
+                pending += answer(e)
             }
         }
     }
@@ -127,6 +133,50 @@ func state(_ mode: RunMode = .apply, queue: [StepID] = abc, journal: JournalStat
         #expect(throws: WorkflowError.unknownSteps(["x", "y"], valid: abc)) {
             try Runner.select(order: abc, only: ["x"], skip: ["y"])
         }
+    }
+
+    /// a defers a restart to b's round (a note: restart owed on n1 and n2, owner a): a waits for it; b's
+    /// round restarts both; a is verified again before c starts, and only then done.
+    @Test func aStepWaitingForARestartIsVerifiedAgainOnceTheRestartIsDone() {
+        var d = Drive(state: state())
+        d.run { e -> [RunnerEvent] in
+            switch e {
+            case .apply("a", _, let u): [.noted(.restartPending(node: "n1", reason: "x", owner: "a")),
+                                         .noted(.restartPending(node: "n2", reason: "x", owner: "a")), .applied("a", u)]
+            case .apply("b", _, let u): [.noted(.restartDone(node: "n1")), .noted(.restartDone(node: "n2")), .applied("b", u)]
+            default: happy(e).map { [$0] } ?? []
+            }
+        }
+        #expect(d.trace == [
+            "check a", "plan a", "prepare a", "apply a", "verify a",
+            "check b", "plan b", "prepare b", "apply b", "verify b", "verify a",
+            "check c", "plan c", "prepare c", "apply c", "verify c", "finish completed",
+        ])
+        #expect(d.state.statuses == ["a": .done, "b": .done, "c": .done])
+    }
+
+    /// Run alone, the step stays awaiting its restart (not done); a later run whose plan is empty verifies it
+    /// (the owner observes whether the restart happened, e.g. in a round cut off by a kill), and a note that
+    /// the restart is done makes it done.
+    @Test func aRestartOwedAfterARunIsSettledByTheNextRunsVerify() {
+        var d = Drive(state: state(queue: ["a"]))
+        d.run { e -> [RunnerEvent] in
+            if case .apply("a", _, let u) = e { return [.noted(.restartPending(node: "n1", reason: "x", owner: "a")), .applied("a", u)] }
+            return happy(e).map { [$0] } ?? []
+        }
+        #expect(d.state.statuses["a"] == .awaitingRestart && d.state.outcome == .completed)
+        let journal = JournalState(events: [.began(step: "a", fingerprint: "f", undo: .none), .verified(step: "a"),
+                                            .restartPending(node: "n1", reason: "x", owner: "a")])
+        var next = Drive(state: state(queue: ["a"], journal: journal))
+        next.run { e -> [RunnerEvent] in
+            switch e {
+            case .plan(let s): [.planned(s, Plan(step: s, changes: []))]
+            case .verify("a"): [.noted(.restartDone(node: "n1")), .verified("a")]
+            default: happy(e).map { [$0] } ?? []
+            }
+        }
+        #expect(next.trace == ["check a", "plan a", "verify a", "finish completed"])
+        #expect(next.state.statuses["a"] == .done && next.journal == ["verified a"])
     }
 
     @Test func emptyPlanMeansDoneWithoutApplying() {
