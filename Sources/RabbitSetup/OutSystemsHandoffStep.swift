@@ -55,8 +55,12 @@ public struct OutSystemsHandoffStep: Step {
         return (vhosts.contains("\"\(os.vhost)\""), users.contains("\"\(os.username)\""))
     }
 
+    /// Without a password nothing is created and no login can be checked: the plan says so (the step is
+    /// then not done; the Cache tab values are shown by ``check(_:)``).
+    static let unchecked = "values shown; login not checked: give --outsystems-password-file FILE (or --outsystems-password-stdin)"
+
     public func plan(_ context: StepContext) async throws(StepFailure) -> Plan {
-        guard context.secrets[Self.passwordKey] != nil else { return Plan(step: id, changes: []) }
+        guard context.secrets[Self.passwordKey] != nil else { return Plan(step: id, changes: [], unchecked: Self.unchecked) }
         let (vhost, user) = try await observe(context)
         var changes: [Change] = []
         if !vhost { changes.append(Change(.add, target: "vhost \(os.vhost)", summary: "add_vhost")) }
@@ -89,7 +93,10 @@ public struct OutSystemsHandoffStep: Step {
 
     /// A real login with those credentials and that vhost, through the load balancer.
     public func verify(_ context: StepContext) async throws(StepFailure) {
-        guard let password = context.secrets[Self.passwordKey] else { return }
+        guard let password = context.secrets[Self.passwordKey] else {
+            throw StepFailure("the OutSystems login was not checked: no password was given",
+                              fix: "give --outsystems-password-file FILE (or --outsystems-password-stdin)")
+        }
         let host = lb.clientHost, port = lb.listenPort, user = os.username, vhost = os.vhost
         do {
             _ = try await Task.detached { () throws(AMQPProbe.Failure) -> AMQPProbe.ServerInfo in

@@ -325,7 +325,8 @@ public enum Wizard {
             if kind == .planning { break }
             if !ok, s.allFindings.contains(where: { $0.finding.blocks(waived: s.waived) }) {
                 s.view = .findings
-            } else if ok, kind == .applying, s.steps.filter(\.info.runsByDefault).allSatisfy({ $0.status == .done }) {
+            } else if ok, kind == .applying, s.steps.filter(\.info.runsByDefault).allSatisfy({ $0.status == .done || $0.status == .skipped }) {
+                // Nothing left to run (the hand-off without a password is skipped, not done): the values to hand over.
                 s.view = .summary
             }
             return observe(&s)

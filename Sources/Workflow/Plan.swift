@@ -4,10 +4,14 @@ import Foundation
 public struct Plan: Sendable, Codable, Equatable {
     public var step: StepID
     public var changes: [Change]
+    /// Set when the step can neither change nor check anything with what it was given (the hand-off
+    /// without a password): what was not checked and how to have it checked. Such a step is not done.
+    public var unchecked: String?
 
-    public init(step: StepID, changes: [Change]) {
+    public init(step: StepID, changes: [Change], unchecked: String? = nil) {
         self.step = step
         self.changes = changes
+        self.unchecked = unchecked
     }
 
     public var isEmpty: Bool { changes.isEmpty }

@@ -107,6 +107,11 @@ public enum Runner {
             s.plans[step] = plan
             if s.mode == .plan {
                 fx += advance(&s)
+            } else if plan.isEmpty && plan.unchecked != nil {
+                // Nothing done and nothing checked: not done either; the plan says what is missing.
+                if s.statuses[step]?.mayHaveChanges != true { s.statuses[step] = .skipped }
+                fx.append(.journal(.skipped(step: step)))
+                fx += advance(&s)
             } else if plan.isEmpty && (s.unverified.contains(step) || s.statuses[step] == .awaitingRestart) {
                 // Nothing left to change after a failed apply or verify, or while a restart is owed: prove the
                 // effect, not the plan (the owner observes whether the owed restart has happened meanwhile).

@@ -157,7 +157,8 @@ enum ErrorPresenter {
                 " \(step) is applied and takes effect at the restart round (restart owed on "
                     + state.owedRestarts.filter { $0.value == step }.keys.sorted().joined(separator: ", ") + ")."
             }.joined()
-            return (state.mode == .plan ? "Planned; nothing was changed." : "Done: \(done) of \(state.order.count) steps are done.\(owed)", .success)
+            let unchecked = state.order.compactMap { step in state.plans[step]?.unchecked.map { " \(step): \($0)." } }.joined()
+            return (state.mode == .plan ? "Planned; nothing was changed." : "Done: \(done) of \(state.order.count) steps are done.\(owed)\(unchecked)", .success)
         case .rolledBack(let steps):
             return (steps.isEmpty ? "Nothing needed rolling back." : "Rolled back: \(steps.map(\.rawValue).joined(separator: ", ")).", .success)
         case .failed(let step, let failure) where state.mode == .plan:

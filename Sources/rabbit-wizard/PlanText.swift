@@ -48,6 +48,8 @@ struct ProgressPrinter: Sendable {
             let blocking = (state.findings[s] ?? []).filter { $0.blocks(waived: state.waived) }
             if state.mode == .plan && !blocking.isEmpty {
                 say("  apply stops here: \(blocking.count) error finding(s) above (fix them, or --waive NAME)")
+            } else if let unchecked = plan.unchecked, plan.isEmpty {
+                say("  \(s): \(unchecked)")
             } else {
                 PlanText.plan(plan).forEach(say)
             }

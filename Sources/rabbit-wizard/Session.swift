@@ -101,6 +101,7 @@ struct Session {
         do {
             let plan = try await step.plan(context)
             guard plan.isEmpty else { return ("\(plan.changes.count) change(s) pending", plan.changes.count) }
+            if let unchecked = plan.unchecked { return (unchecked, 0) }
             do {
                 try await step.verify(context)
                 let owed = context.pendingRestarts().filter { $0.value.owner == step.id }.keys.sorted()

@@ -82,8 +82,12 @@ extension ClusterScenarioTests {
 
         let status = await timings.time("status") { await wizard(["status"]) }
         #expect(status.termination == .exited(code: 0))
-        let rows = status.stdout.text.split(separator: "\n").filter { !$0.hasPrefix("failover-drill") && $0.contains("  ") }
-        #expect(!rows.isEmpty && rows.allSatisfy { $0.contains("up to date (verified)") }, "\(status.stdout.text)")
+        let rows = status.stdout.text.split(separator: "\n").filter { $0.contains("  ") }
+        let handoff = rows.filter { $0.hasPrefix("outsystems-handoff") }
+        let cluster = rows.filter { !$0.hasPrefix("failover-drill") && !$0.hasPrefix("outsystems-handoff") }
+        #expect(cluster.count == 5 && cluster.allSatisfy { $0.contains("up to date (verified)") }, "\(status.stdout.text)")
+        // No password was given: the values were shown, nothing was checked, and it is not called done.
+        #expect(handoff.count == 1 && handoff.allSatisfy { $0.contains("login not checked") && !$0.contains(" done ") }, "\(status.stdout.text)")
         #expect(status.stdout.text.contains("cluster: 3 of 3 nodes running"), "\(status.stdout.text)")
 
         // The failover drill over ssh: each node stopped in turn (stop_app) while new connections go through LB.

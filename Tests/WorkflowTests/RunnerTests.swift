@@ -179,6 +179,15 @@ func state(_ mode: RunMode = .apply, queue: [StepID] = abc, journal: JournalStat
         #expect(next.state.statuses["a"] == .done && next.journal == ["verified a"])
     }
 
+    /// A plan that says what it could not check (the hand-off without a password) is not done: skipped,
+    /// journaled so, and nothing verified (before, it was recorded up to date and counted as done).
+    @Test func anEmptyPlanThatCheckedNothingIsNotDone() {
+        var d = Drive(state: state(queue: ["a"]))
+        d.run { e in if case .plan(let s) = e { return .planned(s, Plan(step: s, changes: [], unchecked: "give a password")) }; return happy(e) }
+        #expect(d.trace == ["check a", "plan a", "finish completed"])
+        #expect(d.journal == ["skipped a"] && d.state.statuses["a"] == .skipped)
+    }
+
     @Test func emptyPlanMeansDoneWithoutApplying() {
         var d = Drive(state: state(queue: ["a"]))
         d.run { e in if case .plan(let s) = e { return .planned(s, Plan(step: s, changes: [])) }; return happy(e) }
