@@ -100,14 +100,17 @@ import Workflow
         await bed.down()
     }
 
-    /// Two nodes: the conformance suite for every cluster step on real nodes, then apply with the
-    /// two-node warning.
-    @Test func twoNodesConformanceThenApply() async throws {
+    /// Two nodes: hostile inputs and faults while the nodes are separate (``hostileInputsAndFaults(_:)``),
+    /// then the conformance suite for every cluster step on real nodes, then apply with the two-node warning.
+    @Test func twoNodesHardeningConformanceThenApply() async throws {
         let bed = try await SandboxBed.up(nodes: 2, basePort: 5731)
+        try await Self.hostileInputsAndFaults(bed)
         let topology = try TopologyParser.load(path: bed.topology)
         let state = try StateDirectory(path: bed.dir + "/conformance")
-        let context = StepContext(executor: try Executor(state: state))
-        let dry = StepContext(executor: try Executor(state: state, dryRun: true))
+        // Both see the same notes (restarts owed), as every step of a run sees the same journal.
+        let notes = MemoryNotes()
+        let context = notes.context(try Executor(state: state))
+        let dry = notes.context(try Executor(state: state, dryRun: true))
         let canary = Support.read(bed.nodeDir("a") + "/home/.erlang.cookie")
         // Everything the steps may change: files, membership, effective setting.
         let snapshot: @Sendable () async -> [String] = {

@@ -70,3 +70,17 @@ public enum StepConformance {
         return failures
     }
 }
+
+/// What a step notes while it works (restarts owed and done), kept in memory as the product keeps them in
+/// its journal, so that a context outside a run behaves like one inside it.
+public final class MemoryNotes: Sendable {
+    private let state = Mutex(JournalState())
+
+    public init() {}
+
+    /// A context on `executor` that records notes here and reads the restarts owed from here.
+    public func context(_ executor: Executor) -> StepContext {
+        StepContext(executor: executor, record: { event in self.state.withLock { $0.apply(event) } },
+                    pendingRestarts: { self.state.withLock { $0.pendingRestarts } })
+    }
+}

@@ -1,0 +1,117 @@
+import Executor
+import Foundation
+import Glibc
+import RabbitSetup
+import TestKit
+import Testing
+
+extension ClusterScenarioTests {
+    /// Issue 14's defects that need running nodes, on the two-node sandbox of
+    /// ``twoNodesHardeningConformanceThenApply()`` while its nodes are still separate. Each part leaves the
+    /// sandbox as it found it; at the end every managed file is byte-identical and both nodes run standalone.
+    static func hostileInputsAndFaults(_ bed: SandboxBed) async throws {
+        let before = bed.managedFiles()
+        let pids = bed.letters.map(bed.pid)
+        let confB = bed.nodeDir("b") + "/rabbitmq.conf"
+
+        // advanced.config: a comment that names the key sets nothing; the term does (read by the node).
+        Support.write("%% {cluster_partition_handling, ignore}\n[].\n", to: bed.nodeDir("a") + "/advanced.config", mode: 0o644)
+        Support.write("[{rabbit, [{cluster_partition_handling, pause_minority}]}].\n", to: bed.nodeDir("b") + "/advanced.config", mode: 0o644)
+        let advanced = await bed.wizard(["plan", "--only", "partition-handling"])
+        let advancedText = advanced.stdout.text + advanced.stderr.text
+        #expect(!advancedText.contains("advanced-config-partition-handling (node-a)"), "a comment counted as the setting: \(advancedText)")
+        #expect(advancedText.contains("error advanced-config-partition-handling (node-b)") && advancedText.contains("to pause_minority"), "\(advancedText)")
+        for l in bed.letters { unlink(bed.nodeDir(l) + "/advanced.config") }
+
+        // A byte order mark before a key on line 1 (the key repeated later): found before anything changes.
+        let original = Support.read(confB)
+        let marked = "\u{FEFF}cluster_partition_handling = ignore\n" + original + "cluster_partition_handling = ignore\n"
+        Support.write(marked, to: confB, mode: 0o644)
+        let bom = await bed.wizard(["apply", "--yes", "--only", "partition-handling"])
+        #expect(bom.termination == .exited(code: 1), "\(bom.stdout.text)\(bom.stderr.text)")
+        #expect(bom.stdout.text.contains("error config-bom (node-b)") && bom.stdout.text.contains("byte order mark"), "\(bom.stdout.text)")
+        #expect(SandboxBed.file(confB).bytes == Array(marked.utf8), "the file changed")
+        Support.write(original, to: confB, mode: 0o644)
+
+        // The same node twice, through localhost and 127.0.0.1: judged by where the names point.
+        let topology = Support.read(bed.topology)
+        let (ports, _) = bed.ports()
+        let b = try #require(topology.range(of: "  - name: node-b"))
+        let twice = String(topology[..<b.lowerBound]) + topology[b.lowerBound...]
+            .replacingOccurrences(of: "host: localhost", with: "host: 127.0.0.1")
+            .replacingOccurrences(of: "amqp_port: \(ports[1])", with: "amqp_port: \(ports[0])")
+        Support.write(twice, to: bed.dir + "/twice.yml")
+        let dup = await Support.run([Support.productBinary, "apply", "--yes", "--config", bed.dir + "/twice.yml"], timeout: .seconds(300))
+        #expect(dup.termination == .exited(code: 1), "\(dup.stdout.text)\(dup.stderr.text)")
+        #expect(dup.stdout.text.contains("error same-server-twice (node-b)"), "\(dup.stdout.text)")
+
+        // A joiner's cookie removed: a read-only plan names it and leaves no cookie behind.
+        let cookieB = bed.nodeDir("b") + "/home/.erlang.cookie"
+        let cookie = SandboxBed.file(cookieB)
+        rename(cookieB, cookieB + ".aside")
+        let missing = await bed.wizard(["plan"])
+        #expect(missing.stdout.text.contains("error cookie-missing (node-b)"), "\(missing.stdout.text)\(missing.stderr.text)")
+        #expect(!FileManager.default.fileExists(atPath: cookieB), "a read-only plan created a cookie")
+        rename(cookieB + ".aside", cookieB)
+        #expect(SandboxBed.file(cookieB) == cookie)
+        #expect(bed.managedFiles() == before && bed.letters.map(bed.pid) == pids, "bad input changed a server")
+
+        // partition-handling alone: the restart is owed to erlang-cookie's round, so the step is not "done";
+        // the nodes are separate clusters, not a network partition.
+        let alone = await bed.wizard(["apply", "--yes", "--only", "partition-handling"])
+        #expect(alone.termination == .exited(code: 0), "\(alone.stdout.text)\(alone.stderr.text)")
+        #expect(alone.stdout.text.contains("takes effect at the restart round") && !alone.stdout.text.contains("partition-handling: done"), "\(alone.stdout.text)")
+        let separate = await bed.wizard(["status"])
+        #expect(!separate.stdout.text.contains("NETWORK PARTITION"), "\(separate.stdout.text)")
+        #expect(separate.stdout.text.contains("cluster: not one cluster yet"), "\(separate.stdout.text)")
+        #expect(separate.stdout.text.split(separator: "\n").contains { $0.hasPrefix("partition-handling") && $0.contains("awaiting-restart") },
+                "\(separate.stdout.text)")
+
+        // apply killed with SIGKILL during erlang-cookie's restart round, then apply again: the owed restarts
+        // are settled by observation (status said "restart pending" forever).
+        let output = bed.dir + "/killed.out"
+        let started = await Support.run(["sh", "-c", "\"$@\" > \"$0\" 2>&1 & echo $!", output, Support.productBinary, "apply", "--yes", "--config", bed.topology])
+        let wizard = try #require(Int32(started.stdout.text.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(await Support.waitUntil(.seconds(120)) { !Self.controlScripts(of: bed).isEmpty }, "no restart seen: \(Support.read(output))")
+        kill(wizard, SIGKILL)
+        #expect(await Support.waitUntil(.seconds(10)) { Support.hasEnded(wizard) })
+        let resumed = await bed.wizard(["apply", "--yes"])
+        #expect(resumed.termination == .exited(code: 0), "\(resumed.stdout.text)\(resumed.stderr.text)")
+        let settled = await bed.wizard(["status"])
+        #expect(!settled.stdout.text.contains("restart pending"), "\(settled.stdout.text)")
+        #expect(settled.stdout.text.contains("cluster: 2 of 2 nodes running"), "\(settled.stdout.text)")
+        for l in bed.letters { #expect(await bed.effectivePartitionHandling(l) == "{ok,autoheal}") }
+
+        // Back to separate nodes; partition-handling's rollback restores a file RabbitMQ cannot parse (a BOM
+        // put into its backup): the node does not come back, and the failure says why, from its log, at once.
+        for step in ["cluster-join", "erlang-cookie"] {
+            let r = await bed.wizard(["rollback", step, "--yes"])
+            #expect(r.termination == .exited(code: 0), "rollback \(step): \(r.stdout.text)\(r.stderr.text)")
+        }
+        let backup = try #require(((try? FileManager.default.contentsOfDirectory(atPath: bed.nodeDir("b"))) ?? []).first { $0.hasPrefix("rabbitmq.conf.rabbit-wizard-") })
+        Support.write("\u{FEFF}" + original, to: bed.nodeDir("b") + "/" + backup, mode: 0o644)
+        let broken = await bed.wizard(["rollback", "partition-handling", "--yes"])
+        #expect(broken.termination == .exited(code: 1))
+        #expect(broken.stderr.text.contains("failed_to_parse_configuration_file") && broken.stderr.text.contains("startup.log"), "\(broken.stderr.text)")
+        // Not "operation wait ... timed out" after 120 s: the start ended when the node exited.
+        #expect(broken.stderr.text.contains("the node exited during its boot"), "\(broken.stderr.text)")
+        Support.write(original, to: confB, mode: 0o644)
+        #expect(await bed.start("b"))
+        let finished = await bed.wizard(["rollback", "partition-handling", "--yes"])
+        #expect(finished.termination == .exited(code: 0), "\(finished.stdout.text)\(finished.stderr.text)")
+        #expect(bed.managedFiles() == before, "a managed file differs from its before-state")
+        for l in bed.letters {
+            #expect(await bed.runningNodes(seenFrom: l)?.running == [bed.nodeName(l)], "\(l) is standalone and running")
+            #expect(await bed.effectivePartitionHandling(l) == "{ok,ignore}")
+        }
+        for l in bed.letters {
+            for f in ((try? FileManager.default.contentsOfDirectory(atPath: bed.nodeDir(l))) ?? []) where f.contains(".rabbit-wizard-") || f.hasSuffix(".json") {
+                unlink(bed.nodeDir(l) + "/" + f)
+            }
+            for f in ((try? FileManager.default.contentsOfDirectory(atPath: bed.nodeDir(l) + "/home")) ?? []) where f.contains(".rabbit-wizard-") {
+                unlink(bed.nodeDir(l) + "/home/" + f)
+            }
+        }
+        Support.remove(bed.state)
+    }
+}
