@@ -129,7 +129,8 @@ public struct TopologyProblem: Sendable, Equatable, CustomStringConvertible {
     public var fix: String
 
     public var description: String {
-        "\(line.map { "line \($0): " } ?? "")\(field)\(value.map { " = \($0.debugDescription)" } ?? ""): \(message). Fix: \(fix)"
+        let shown = value.map { $0.count > 80 ? String($0.prefix(77)) + "..." : $0 }
+        return "\(line.map { "line \($0): " } ?? "")\(field)\(shown.map { " = \($0.debugDescription)" } ?? ""): \(message). Fix: \(fix)"
     }
 }
 

@@ -1,14 +1,81 @@
 import Executor
 import Foundation
+import Glibc
 import Yams
 
 /// Reads a topology file into a ``Topology``, collecting every problem with its line.
 public enum TopologyParser {
+    /// A topology larger than this is not one (a wrong file given by mistake).
+    static let maxBytes = 1 << 20
+
     public static func load(path: String) throws(TopologyError) -> Topology {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw .unreadable(path, "cannot read the file")
+        let bytes = try read(path)
+        if bytes.starts(with: [0xFF, 0xFE]) || bytes.starts(with: [0xFE, 0xFF]) || bytes.contains(0) {
+            throw .unreadable(path, "it is UTF-16 or holds NUL bytes: save it as UTF-8")
         }
-        return try parse(String(decoding: data, as: UTF8.self), file: path)
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw .unreadable(path, "it is not UTF-8 text (byte \(firstInvalidUTF8(bytes) + 1)): save it as UTF-8")
+        }
+        return try parse(text, file: path)
+    }
+
+    /// Offset of the first byte that does not decode as UTF-8.
+    static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int {
+        var iterator = bytes.makeIterator()
+        var decoder = UTF8()
+        var offset = 0
+        while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue(let scalar): offset += UTF8.width(scalar)
+            case .emptyInput, .error: return offset
+            }
+        }
+    }
+
+    /// The file's bytes, or why not in words: missing, a dangling link, a link loop, a directory, not a
+    /// regular file, too large, not readable.
+    static func read(_ path: String) throws(TopologyError) -> [UInt8] {
+        var st = stat()
+        guard lstat(path, &st) == 0 else {
+            throw .unreadable(path, errno == ENOENT ? "no such file" : String(cString: strerror(errno)))
+        }
+        if (st.st_mode & S_IFMT) == S_IFLNK, stat(path, &st) != 0 {
+            if errno == ELOOP { throw .unreadable(path, "a symlink loop") }
+            let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "?"
+            throw .unreadable(path, "a symlink to \(target), which does not exist")
+        }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw .unreadable(path, "a directory, not a file")
+        default: throw .unreadable(path, "not a regular file (a FIFO, socket or device)")
+        }
+        if Int(st.st_size) > maxBytes { throw .unreadable(path, "\(st.st_size) bytes: too large for a topology file (at most \(maxBytes))") }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw .unreadable(path, errno == EACCES ? "permission denied: run as a user who may read it, or make it readable"
+                                : String(cString: strerror(errno)))
+        }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while out.count <= maxBytes {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; throw .unreadable(path, String(cString: strerror(errno))) }
+            if n == 0 { break }
+            out += buffer[..<n]
+        }
+        return out
+    }
+
+    /// What a parser's message may show of the file: control characters escaped, each line at most 160
+    /// characters, at most 12 lines.
+    static func excerpt(_ text: String) -> String {
+        text.split(separator: "\n", omittingEmptySubsequences: false).prefix(12).map { line -> String in
+            let escaped = line.unicodeScalars.map { c -> String in
+                c.value < 0x20 && c != "\t" || c.value == 0x7F ? String(format: "\\x%02X", c.value) : String(c)
+            }.joined()
+            return escaped.count > 160 ? String(escaped.prefix(157)) + "..." : escaped
+        }.joined(separator: "\n")
     }
 
     public static func parse(_ text: String, file: String = "topology") throws(TopologyError) -> Topology {
@@ -22,7 +89,7 @@ public enum TopologyParser {
         } catch let e as TopologyError {
             throw e
         } catch {
-            throw .syntax(file, "\(error)")
+            throw .syntax(file, excerpt("\(error)"))
         }
         var p = Reader()
         let topology = p.topology(root)

@@ -141,3 +141,39 @@ extension HardeningTests {
         #expect(after.records.count == contents.records.count + 1 && after.damagedLines == [contents.records.count + 1])
     }
 }
+
+extension HardeningTests {
+    /// A topology file that cannot be read says why, and a parse error quotes a bounded, escaped excerpt
+    /// (raw NUL bytes, a 400 KB line or a whole UTF-16 file were printed; all of these read "cannot read the
+    /// file"). Nothing runs, exit 64.
+    @Test func topologyFilesThatCannotBeReadSayWhy() async throws {
+        let root = Support.temporaryDirectory()
+        defer { Support.remove(root) }
+        chmod(root, 0o711)
+        let valid = Self.topology()
+        mkdir(root + "/folder", 0o700)
+        symlink(root + "/gone", root + "/dangling")
+        symlink(root + "/loop", root + "/loop")
+        mkfifo(root + "/fifo", 0o600)
+        Support.write(valid.replacingOccurrences(of: "seed: server-a", with: "seed: server-a\u{0}\u{0}"), to: root + "/nul.yml")
+        _ = FileManager.default.createFile(atPath: root + "/utf16.yml", contents: valid.data(using: .utf16))
+        _ = FileManager.default.createFile(atPath: root + "/latin1.yml", contents: Data(Array("cluster:\n  seed: caf".utf8) + [0xE9, 0x0A]))
+        Support.write("cluster: {seed: a}\nnodes: [" + String(repeating: "x", count: 400_000) + "\n", to: root + "/long.yml")
+        Support.write(valid, to: root + "/private.yml", mode: 0o600)
+        let cases: [(file: String, words: String, asNobody: Bool)] = [
+            ("missing.yml", "no such file", false), ("folder", "a directory, not a file", false),
+            ("dangling", "a symlink to \(root)/gone, which does not exist", false), ("loop", "a symlink loop", false),
+            ("fifo", "not a regular file", false), ("nul.yml", "UTF-16 or holds NUL bytes: save it as UTF-8", false),
+            ("utf16.yml", "UTF-16 or holds NUL bytes: save it as UTF-8", false), ("latin1.yml", "not UTF-8 text (byte 21)", false),
+            ("long.yml", "is not valid YAML", false), ("private.yml", "permission denied", true),
+        ]
+        for c in cases {
+            let argv = [Support.productBinary, "plan", "--config", root + "/" + c.file, "--state-dir", root + "/state"]
+            let out = await Support.run(c.asNobody ? ["runuser", "-u", "nobody", "--"] + argv : argv)
+            #expect(out.termination == .exited(code: 64), "\(c.file): \(out.termination)")
+            #expect(out.stderr.text.contains(c.words), "\(c.file): \(out.stderr.text.prefix(300))")
+            #expect(out.stderr.totalBytes < 3000 && !out.stderr.text.contains("\u{0}"), "\(c.file): \(out.stderr.totalBytes) bytes on stderr")
+        }
+        #expect(!FileManager.default.fileExists(atPath: root + "/state/commands.jsonl"), "a command ran")
+    }
+}
