@@ -145,18 +145,17 @@ import TestKit
         Support.remove(bed.root)
     }
 
-    @Test func stoppedServerIsUnreachableWithinTheConnectTimeout() async throws {
+    /// A refused connection is unreachable at once (the silent host, which waits for the connect time-out,
+    /// is ProductCLITests.aSilentHostIsUnreachableWithinTheConnectTimeout).
+    @Test func stoppedServerIsUnreachable() async throws {
         let bed = try await makeBed()
         await bed.server.stop()
-        let start = ContinuousClock.now
         let result = await bed.executor.run(CommandSpec(["true"], on: .ssh(bed.server.destination), timeout: .seconds(30), mutates: false))
-        let elapsed = ContinuousClock.now - start
         guard case .connectionFailed(.unreachable(let reason)) = result.termination else {
             Issue.record("expected unreachable, got \(result.termination)")
             return
         }
         #expect(reason.contains("Connection refused"))
-        #expect(elapsed < .seconds(3 + 1), "took \(elapsed), connect timeout is 3 s")
         await bed.tearDown()
     }
 

@@ -235,13 +235,11 @@ import Workflow
         #expect(handoff.termination == .exited(code: 0), "\(handoff.stdout.text)\(handoff.stderr.text)")
         #expect(handoff.stdout.text.contains("Host 127.0.0.1, Port \(listen), Virtual Host /outsystems, Username outsystems"))
         #expect(throws: Never.self) { try probe.login(user: "outsystems", password: Secret(password), vhost: "/outsystems") }
-        #expect(throws: AMQPProbe.Failure.self) { try probe.login(user: "outsystems", password: Secret("wrong"), vhost: "/outsystems") }
-        do { _ = try probe.login(user: "outsystems", password: Secret("wrong"), vhost: "/outsystems") } catch {
-            guard case .authenticationRefused = error else { Issue.record("wrong password gave \(error)"); return }
-        }
-        do { _ = try probe.login(user: "outsystems", password: Secret(password), vhost: "/missing") } catch {
-            guard case .vhostRefused = error else { Issue.record("missing vhost gave \(error)"); return }
-        }
+        // Each must be refused, and for its own reason (a login that wrongly succeeds fails the test too).
+        let wrongPassword = Result { () throws(AMQPProbe.Failure) in try probe.login(user: "outsystems", password: Secret("wrong"), vhost: "/outsystems") }
+        let missingVhost = Result { () throws(AMQPProbe.Failure) in try probe.login(user: "outsystems", password: Secret(password), vhost: "/missing") }
+        guard case .failure(.authenticationRefused) = wrongPassword else { Issue.record("wrong password gave \(wrongPassword)"); return }
+        guard case .failure(.vhostRefused) = missingVhost else { Issue.record("missing vhost gave \(missingVhost)"); return }
         #expect(!bed.stateTexts().contains(password), "the password is in the log or journal")
         #expect(!(handoff.stdout.text + handoff.stderr.text).contains(password))
         let bad = "bad(pass)"

@@ -78,8 +78,19 @@ import Testing
             return try #require(listed.flatMap { Int32($0.prefix { $0 != "." }) })
         }
 
-        func mutatingCommands() -> Int {
-            ((try? CommandLog.read(path: state + "/commands.jsonl").records) ?? []).filter(\.mutates).count
+        /// Mutating commands in the product's log; a log that cannot be read is an error, never 0.
+        func mutatingCommands() throws -> Int {
+            try CommandLog.read(path: state + "/commands.jsonl").records.filter(\.mutates).count
+        }
+
+        /// The managed files as the servers have them: bytes, mode and modification time (a rewrite with
+        /// the same bytes shows too). What "nothing changed" is checked against, not the product's own log.
+        func files() -> [String] {
+            expected.keys.sorted().map { id in
+                var st = stat()
+                guard stat(path(id), &st) == 0 else { return "\(id) missing" }
+                return "\(id) \(Support.read(path(id)).debugDescription) \(String(st.st_mode & 0o777, radix: 8)) \(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
+            }
         }
     }
 
@@ -106,10 +117,12 @@ import Testing
         if interrupted { #expect(resumed.stdout.text.contains("\(step): was interrupted; observed:")) }
         #expect(bed.converged())
 
-        let before = bed.mutatingCommands()
+        let before = try bed.mutatingCommands()
+        let files = bed.files()
         let again = await bed.wizard(["apply", "--yes"])
         #expect(again.termination == .exited(code: 0))
-        #expect(bed.mutatingCommands() == before, "a converged apply ran mutating commands")
+        #expect(try bed.mutatingCommands() == before, "a converged apply ran mutating commands")
+        #expect(bed.files() == files, "a converged apply changed a file")
     }
 
     @Test func uninterruptedRunThenRollbackAllRestoresEverything() async throws {
@@ -203,15 +216,17 @@ import Testing
     @Test func planIsWhatApplyDoes() async throws {
         let bed = Bed()
         defer { Support.remove(bed.root) }
+        let files = bed.files()
         let plan = await bed.wizard(["plan", "--json"])
         #expect(plan.termination == .exited(code: 0))
+        #expect(bed.files() == files, "plan changed a file")
         try Data(plan.stdout.text.utf8).write(to: URL(fileURLWithPath: bed.root + "/plan.json"))
         let parsed = try JSONSerialization.jsonObject(with: Data(plan.stdout.text.utf8)) as! [String: Any]
         let planned = Set((parsed["steps"] as! [[String: Any]]).flatMap { step in
             ((step["plan"] as! [String: Any])["changes"] as! [[String: Any]]).map { ($0["target"] as! String).replacingOccurrences(of: "local:", with: "") }
         })
         #expect(planned.count == 3)
-        #expect(bed.mutatingCommands() == 0, "plan ran a mutating command")
+        #expect(try bed.mutatingCommands() == 0, "plan ran a mutating command")
         let apply = await bed.wizard(["apply", "--yes", "--plan-file", bed.root + "/plan.json"])
         #expect(apply.termination == .exited(code: 0))
         // The write script's first argument is the file it replaces.
@@ -225,11 +240,13 @@ import Testing
         let plan = await bed.wizard(["plan", "--json"])
         try Data(plan.stdout.text.utf8).write(to: URL(fileURLWithPath: bed.root + "/plan.json"))
         Support.write("someone else changed this\n", to: bed.path("file-a"))
+        let files = bed.files()
         let apply = await bed.wizard(["apply", "--yes", "--plan-file", bed.root + "/plan.json"])
         #expect(apply.termination == .exited(code: 5))
         #expect(apply.stderr.text.contains("the plan of file-a changed since it was reviewed"))
         #expect(Support.read(bed.path("file-a")) == "someone else changed this\n")
-        #expect(bed.mutatingCommands() == 0)
+        #expect(bed.files() == files, "a refused apply changed a file")
+        #expect(try bed.mutatingCommands() == 0)
     }
 
     @Test func damagedJournalIsNotTrustedUntilRepaired() async throws {
@@ -258,9 +275,11 @@ import Testing
     @Test func withoutTerminalApplyNeedsYes() async throws {
         let bed = Bed()
         defer { Support.remove(bed.root) }
+        let files = bed.files()
         let out = await bed.wizard(["apply"])
         #expect(out.termination == .exited(code: 3))
-        #expect(bed.mutatingCommands() == 0)
+        #expect(bed.files() == files, "an unconfirmed apply changed a file")
+        #expect(try bed.mutatingCommands() == 0)
         let unknown = await bed.wizard(["apply", "--only", "file-x"])
         #expect(unknown.termination == .exited(code: 64))
         #expect(unknown.stderr.text.contains("file-a, file-b, file-c"))

@@ -111,12 +111,6 @@ public enum Support {
         processes().filter { pid in statFields(pid).map { $0.count > 2 && $0[0] != "Z" && Int32($0[2]) == pgid } ?? false }
     }
 
-    public static func residentKiB() -> Int {
-        let status = read("/proc/self/status")
-        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
-        return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
-    }
-
     /// A free TCP port on 127.0.0.1 (bound, read back, released).
     public static func freePort() -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
