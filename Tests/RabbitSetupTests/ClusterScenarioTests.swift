@@ -6,14 +6,26 @@ import TestKit
 import Testing
 import Workflow
 
-/// The cluster steps against real RabbitMQ nodes started by the product's own sandbox. Each scenario
-/// runs once, in order, on one shared sandbox (a node takes ~10 s to start).
+/// The cluster steps against real RabbitMQ nodes started by the product's own sandbox (a node takes ~10 s
+/// to start). Each scenario runs once, one at a time; the scenarios on three nodes share one sandbox, the
+/// two-node ones another, and the multi-host bed is its own.
 @Suite(.serialized) struct ClusterScenarioTests {
+    /// One 3-node sandbox with nginx, in turn: the cluster steps alone (``threeNodes(_:)``, which ends with
+    /// every step rolled back), the whole setup from the keyboard (``screenScenario(_:)``), then the load
+    /// balancers on the cluster the screen formed (``loadBalancerScenario(_:)``).
+    @Test func threeNodesScreenAndLoadBalancers() async throws {
+        try await SandboxBed.with(nodes: 3, basePort: 5711, loadBalancer: "nginx") { bed in
+            try await Self.threeNodes(bed.withoutLoadBalancer())
+            bed.resetState()
+            try await Self.screenScenario(bed)
+            try await Self.loadBalancerScenario(bed)
+        }
+    }
+
     /// Three nodes: apply forms the cluster (traced for the canary), a second apply changes nothing, a
     /// stopped node fails cluster-join with its name and a next action and retry completes once it is
-    /// back, and the three rollbacks restore every file byte for byte.
-    @Test func threeNodes() async throws {
-        let bed = try await SandboxBed.up(nodes: 3, basePort: 5711)
+    /// back, and the three rollbacks restore every file byte for byte and leave the nodes standalone.
+    static func threeNodes(_ bed: SandboxBed) async throws {
         let canary = Support.read(bed.nodeDir("a") + "/home/.erlang.cookie")
         #expect(canary.count == 20)
         let before = bed.managedFiles()
@@ -97,7 +109,6 @@ import Workflow
         let traced = Support.read(trace)
         #expect(traced.contains("execve("))
         #expect(!traced.contains(canary), "cookie in an execve argv or environment")
-        await bed.down()
     }
 
     /// Two nodes: hostile inputs and faults while the nodes are separate (``hostileInputsAndFaults(_:)``),
@@ -159,10 +170,6 @@ import Workflow
     /// The load balancer on a 3-node cluster: nginx, then HAProxy, both running unprivileged from the
     /// sandbox; the AMQP probe through them, the failover drill, a broken candidate, an occupied port, and
     /// a byte-exact rollback.
-    @Test func loadBalancers() async throws {
-        try await SandboxBed.with(nodes: 3, basePort: 5811, loadBalancer: "nginx") { bed in try await Self.loadBalancerScenario(bed) }
-    }
-
     static func loadBalancerScenario(_ bed: SandboxBed) async throws {
         let lbDir = bed.dir + "/lb"
         let (nodePorts, lbPort) = bed.ports()

@@ -108,14 +108,6 @@ extension ClusterScenarioTests {
             #expect(await bed.runningNodes(seenFrom: l)?.running == [bed.nodeName(l)], "\(l) is standalone and running")
             #expect(await bed.effectivePartitionHandling(l) == "{ok,ignore}")
         }
-        for l in bed.letters {
-            for f in ((try? FileManager.default.contentsOfDirectory(atPath: bed.nodeDir(l))) ?? []) where f.contains(".rabbit-wizard-") || f.hasSuffix(".json") {
-                unlink(bed.nodeDir(l) + "/" + f)
-            }
-            for f in ((try? FileManager.default.contentsOfDirectory(atPath: bed.nodeDir(l) + "/home")) ?? []) where f.contains(".rabbit-wizard-") {
-                unlink(bed.nodeDir(l) + "/home/" + f)
-            }
-        }
-        Support.remove(bed.state)
+        bed.resetState()
     }
 }

@@ -5,29 +5,28 @@ import TestKit
 import Testing
 
 extension ClusterScenarioTests {
-    /// The whole setup from the keyboard on a real 3-node sandbox behind nginx, asserting the screen after
-    /// every key: Ctrl-C twice during the cookie restarts, reopening shows the unknown step and reconciles
-    /// it; a node stopped by the test makes cluster-join fail, r retries it once the node is back; the
-    /// load balancer is rolled back from the screen. The terminal is the same afterwards and the cookie
-    /// never appears on any screen. Runs in the serialized cluster suite (one sandbox at a time).
-    @Test func wizardScreenFromTheKeyboard() async throws {
-        try await SandboxBed.with(nodes: 3, basePort: 5861, loadBalancer: "nginx") { bed in
-            let canary = Support.read(bed.nodeDir("a") + "/home/.erlang.cookie")
-            #expect(canary.count == 20)
-            let lbPort = try #require(bed.ports().loadBalancer)
-            let argv = [Support.productBinary, "--config", bed.topology]
-            let tmux = try await Tmux(argv)
-            do {
-                try await Self.screenScenario(bed, tmux, argv: argv, lbPort: lbPort)
-            } catch {
-                await tmux.stop()
-                throw error
-            }
-            for screen in tmux.captures { #expect(!screen.contains(canary), "the cookie was on screen") }
-            #expect(!tmux.stderr.contains(canary))
-            #expect(!bed.stateTexts().contains(canary), "cookie in the command log or journal")
+    /// The whole setup from the keyboard on a real 3-node sandbox behind nginx (separate nodes, nothing
+    /// recorded yet), asserting the screen after every key: Ctrl-C twice during the cookie restarts,
+    /// reopening shows the unknown step and reconciles it; a node stopped by the test makes cluster-join
+    /// fail, r retries it once the node is back; the load balancer is rolled back from the screen. The
+    /// terminal is the same afterwards and the cookie never appears on any screen. Ends with the cluster
+    /// formed and the load balancer rolled back.
+    static func screenScenario(_ bed: SandboxBed) async throws {
+        let canary = Support.read(bed.nodeDir("a") + "/home/.erlang.cookie")
+        #expect(canary.count == 20)
+        let lbPort = try #require(bed.ports().loadBalancer)
+        let argv = [Support.productBinary, "--config", bed.topology]
+        let tmux = try await Tmux(argv)
+        do {
+            try await Self.screenScenario(bed, tmux, argv: argv, lbPort: lbPort)
+        } catch {
             await tmux.stop()
+            throw error
         }
+        for screen in tmux.captures { #expect(!screen.contains(canary), "the cookie was on screen") }
+        #expect(!tmux.stderr.contains(canary))
+        #expect(!bed.stateTexts().contains(canary), "cookie in the command log or journal")
+        await tmux.stop()
     }
 
     /// Pids of the sandbox's own start/stop scripts that are running.

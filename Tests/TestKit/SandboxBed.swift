@@ -7,9 +7,16 @@ import Glibc
 public struct SandboxBed: Sendable {
     public let dir: String
     public let count: Int
-    public var topology: String { dir + "/topology.yml" }
+    /// The topology file the product is given (the sandbox's own, or a copy without its load balancer).
+    var topologyName = "topology.yml"
+    public var topology: String { dir + "/" + topologyName }
     public var state: String { dir + "/state" }
     public var letters: [String] { (0..<count).map { String(UnicodeScalar(UInt8(97 + $0))) } }
+
+    public init(dir: String, count: Int) {
+        self.dir = dir
+        self.count = count
+    }
 
     public static func up(nodes: Int, basePort: Int, loadBalancer: String? = nil) async throws -> SandboxBed {
         let dir = Support.temporaryDirectory("rw-sandbox")
@@ -31,6 +38,37 @@ public struct SandboxBed: Sendable {
             throw error
         }
         await bed.down()
+    }
+
+    /// The same sandbox given to the product without its load balancer (`topology-cluster.yml`, the same
+    /// nodes and state folder): the cluster steps alone.
+    public func withoutLoadBalancer() -> SandboxBed {
+        let text = Support.read(dir + "/topology.yml")
+        var kept: [Substring] = []
+        var inBlock = false
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("load_balancer:") { inBlock = true; continue }
+            if inBlock && (line.hasPrefix(" ") || line.isEmpty) { continue }
+            inBlock = false
+            kept.append(line)
+        }
+        Support.write(kept.joined(separator: "\n"), to: dir + "/topology-cluster.yml")
+        var copy = self
+        copy.topologyName = "topology-cluster.yml"
+        return copy
+    }
+
+    /// Forgets what the product did here (its state folder, config backups, cookie backups, definitions
+    /// exports), as before its first run. The nodes and their files are left as they are.
+    public func resetState() {
+        Support.remove(state)
+        for l in letters {
+            for folder in [nodeDir(l), nodeDir(l) + "/home"] {
+                for f in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where f.contains(".rabbit-wizard-") || f.hasPrefix("rabbit-wizard-definitions-") {
+                    unlink(folder + "/" + f)
+                }
+            }
+        }
     }
 
     /// The AMQP ports of the nodes and the load balancer's port, as the sandbox wrote them.
