@@ -79,6 +79,8 @@ public enum Render {
         }
         switch s.view {
         case .setup: return "Up/Down move  type to edit  Space cycles a choice  Enter save  Esc Esc quit"
+        // Before the engine has reported the steps there is nothing to run or show yet.
+        case .overview where s.steps.isEmpty && s.form == nil: return "q quit"
         case .overview: return "Enter run all  r retry step  u roll back  p plan  f findings  l log  o summary  ? help  q quit"
         case .findings: return "Up/Down move  w waive/unwaive  Enter run  Esc back  ? help  q quit"
         case .log: return "Up/Down scroll  s step filter  n host filter  Esc back  q quit"
@@ -165,7 +167,9 @@ public enum Render {
             wrapped += TextWidth.wrap(line.text, width).map { ($0, style) }
         }
         if s.output.isEmpty {
-            wrapped = TextWidth.wrap(s.busy ? "(no output yet)" : "Nothing has run in this session. Enter runs every pending step.", width).map { ($0, .dim) }
+            let idle = s.steps.isEmpty && s.form == nil ? "Opening the topology and the journal..."
+                : "Nothing has run in this session. Enter runs every pending step."
+            wrapped = TextWidth.wrap(s.busy ? "(no output yet)" : idle, width).map { ($0, .dim) }
         }
         for l in wrapped.suffix(room) {
             b.put(row, left, l.text, l.style, width: width)

@@ -1,5 +1,6 @@
 // The executor's own cost, for `make bench`: N runs of /bin/true through the executor (with and without
-// the command log) against a bare posix_spawn + waitpid. Prints one JSON object.
+// the command log) against a bare posix_spawn + waitpid, and the memory a command with 50 MB of output
+// costs (what is kept is bounded; this is what the streaming costs). Prints one JSON object.
 import Executor
 import Foundation
 import Glibc
@@ -34,6 +35,28 @@ func throughExecutor(_ executor: Executor) async -> Double {
     return seconds(clock.now - start)
 }
 
+/// Resident and peak memory of this process, KiB.
+func memoryKiB() -> (rss: Int, peak: Int) {
+    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    func value(_ key: String) -> Int {
+        let line = status.split(separator: "\n").first { $0.hasPrefix(key) } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+    }
+    return (value("VmRSS:"), value("VmHWM:"))
+}
+
+/// 50 MB of output in 99-byte lines through the executor with its default limits.
+func streamed(_ executor: Executor) async -> (rssGrowthKiB: Int, peakGrowthKiB: Int, seconds: Double) {
+    let before = memoryKiB()
+    let clock = ContinuousClock()
+    let start = clock.now
+    let r = await executor.run(CommandSpec(["sh", "-c", "head -c 52428800 /dev/zero | tr '\\0' 'x' | fold -w 99"],
+                                           timeout: .seconds(300), mutates: false, step: "bench"))
+    guard r.termination == .exited(code: 0) else { fatalError("bench stream command failed: \(r.termination)") }
+    let after = memoryKiB()
+    return (after.rss - before.rss, after.peak - before.peak, seconds(clock.now - start))
+}
+
 try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
 let logged = Executor(commandLog: try CommandLog(path: dir + "/commands.jsonl"))
 let unlogged = Executor(commandLog: nil)
@@ -43,7 +66,10 @@ _ = await throughExecutor(unlogged)
 let d = direct()
 let u = await throughExecutor(unlogged)
 let l = await throughExecutor(logged)
+let stream = await streamed(logged)
 let out: [String: Any] = [
+    "stream_50mb_rss_growth_mib": Double(stream.rssGrowthKiB) / 1024, "stream_50mb_peak_growth_mib": Double(stream.peakGrowthKiB) / 1024,
+    "stream_50mb_s": stream.seconds,
     "commands": n,
     "direct_s": d, "executor_s": u, "executor_logged_s": l,
     "direct_per_command_ms": d / Double(n) * 1000,

@@ -42,8 +42,9 @@ extension ClusterScenarioTests {
             try #require(await tmux.wait(for: text, limit), "waited \(limit) for \"\(text)\"; the screen:\n\(tmux.lastScreen)")
         }
 
-        // 1. The overview: seven steps, none done.
-        let overview = try await screen("Enter run all")
+        // 1. The overview: seven steps, none done. (The frame before the engine reports, "opening", already
+        //    has the overview's key bar: wait for the step list itself.)
+        let overview = try #require(await tmux.wait(.seconds(60)) { $0.contains("failover-drill*") }, "no step list:\n\(tmux.lastScreen)")
         #expect(Tmux.shows(overview, "failover-drill*"))
         #expect(overview.components(separatedBy: "· pending").count - 1 == 7)
 
