@@ -49,27 +49,44 @@ public struct ErlangCookieStep: Step {
         }.compactMap { $0 }
     }
 
-    /// Nodes with a restart owed by an earlier step (journaled), other than `except`, with the reason:
-    /// they join this step's restart round, so that no node is restarted twice. Without a round (no cookie
-    /// to change) there is nothing to join: a step defers a restart only when a cookie differs, and its own
-    /// plan restarts the node once the cookies are equal.
-    func owed(_ context: StepContext, except: [RabbitNode]) -> [(node: RabbitNode, reason: String)] {
-        guard !except.isEmpty else { return [] }
+    /// This step's round: the nodes whose cookie differs (stop, replace, start), the nodes a round of its own
+    /// stopped and that an interruption left without their start (journaled as owed to this step before each
+    /// stop: started again), and the restarts owed by earlier steps (journaled), so that no node is restarted
+    /// twice. Without a round there is nothing to join: a step defers a restart only when a cookie differs,
+    /// and its own plan restarts the node once the cookies are equal.
+    struct Round {
+        var replace: [RabbitNode]
+        var start: [RabbitNode]
+        var restart: [(node: RabbitNode, reason: String)]
+
+        var isEmpty: Bool { replace.isEmpty && start.isEmpty && restart.isEmpty }
+    }
+
+    func round(_ context: StepContext) async throws(StepFailure) -> Round {
+        let replace = try await differing(context)
         let pending = context.pendingRestarts()
-        let skip = Set(except.map(\.spec.name))
-        return topology.nodes.compactMap { spec in
-            guard !skip.contains(spec.name), let owed = pending[spec.name] else { return nil }
+        let taken = Set(replace.map(\.spec.name))
+        let start = topology.nodes.filter { !taken.contains($0.name) && pending[$0.name]?.owners.contains(id) == true }
+            .map { RabbitNode($0, executor: context.executor, step: id) }
+        guard !replace.isEmpty || !start.isEmpty else { return Round(replace: [], start: [], restart: []) }
+        let busy = taken.union(start.map(\.spec.name))
+        let restart = topology.nodes.compactMap { spec -> (node: RabbitNode, reason: String)? in
+            guard !busy.contains(spec.name), let owed = pending[spec.name] else { return nil }
             return (RabbitNode(spec, executor: context.executor, step: id), owed.reason)
         }
+        return Round(replace: replace, start: start, restart: restart)
     }
 
     public func plan(_ context: StepContext) async throws(StepFailure) -> Plan {
-        let differing = try await differing(context)
-        return Plan(step: id, changes: differing.flatMap { node in
+        let round = try await round(context)
+        return Plan(step: id, changes: round.replace.flatMap { node in
             [Change(.modify, target: "\(node.spec.name):\(node.profile.cookieFile)", node: node.spec.name,
                     summary: "the seed's cookie, mode 0400", secret: true),
              Change(.run, target: "\(node.spec.name): restart", node: node.spec.name, summary: "stop, replace the cookie, start")]
-        } + owed(context, except: differing).map { node, reason in
+        } + round.start.map { node in
+            Change(.run, target: "\(node.spec.name): start", node: node.spec.name,
+                   summary: "start it: an interrupted restart round of this step stopped it")
+        } + round.restart.map { node, reason in
             Change(.run, target: "\(node.spec.name): restart", node: node.spec.name, summary: "restart owed (\(reason)), in the same round")
         })
     }
@@ -96,14 +113,20 @@ public struct ErlangCookieStep: Step {
     public func apply(_ plan: Plan, prepared: Undo, _ context: StepContext) async throws(StepFailure) -> Undo {
         let saved = try UndoCoding.decode(Saved.self, prepared)
         let cookie = try await seedCookie(context)
-        let differing = try await differing(context)
-        // One round, all nodes at once (none is clustered yet: their cookies differ): the cookie changes
-        // and the restarts other steps left to this round.
-        let round = differing.map { ($0, true) } + owed(context, except: differing).map { ($0.node, false) }
-        _ = try await forEachNode(round) { node, replaceCookie throws(StepFailure) in
-            if replaceCookie {
+        let round = try await round(context)
+        let id = self.id
+        // One round, all nodes at once (none is clustered yet: their cookies differ): the cookie changes, the
+        // starts an interrupted round still owes, and the restarts other steps left to this round. Before a
+        // node is stopped its restart is journaled as owed to this step, so that a run cut off after the stop
+        // leaves the start to the next run instead of a stopped node.
+        enum Work: Sendable { case replace, start, restart }
+        let work = round.replace.map { ($0, Work.replace) } + round.start.map { ($0, Work.start) } + round.restart.map { ($0.node, Work.restart) }
+        _ = try await forEachNode(work) { node, what throws(StepFailure) in
+            switch what {
+            case .replace:
                 guard let file = saved.files[node.spec.name] else { return }
                 context.progress("\(node.spec.name): stopping to replace the cookie")
+                context.record(.restartPending(node: node.spec.name, reason: "the erlang-cookie round stops it", owner: id))
                 try await node.stopService()
                 try await node.files.write(file.path, .secret(cookie), mode: "400",
                                            owner: node.profile.cookieOwner.isEmpty ? file.ownerSpec : node.profile.cookieOwner, backup: file.backup)
@@ -111,7 +134,10 @@ public struct ErlangCookieStep: Step {
                     try await node.files.write(cli, .secret(cookie), mode: "400", backup: nil)
                 }
                 try await node.startService(progress: context.progress)
-            } else {
+            case .start:
+                try await node.startService(progress: context.progress)
+            case .restart:
+                context.record(.restartPending(node: node.spec.name, reason: "the erlang-cookie round stops it", owner: id))
                 try await node.restartService(progress: context.progress)
             }
             context.record(.restartDone(node: node.spec.name))
@@ -148,19 +174,33 @@ public struct ErlangCookieStep: Step {
 
     /// Puts each node's previous cookie back (node stopped first). Refused while the node is clustered:
     /// roll back cluster-join first.
+    /// A node that an interrupted round of this step left stopped is started again too.
     public func rollback(_ undo: Undo, _ context: StepContext) async throws(StepFailure) {
         let saved = try UndoCoding.decode(Saved.self, undo)
-        _ = try await forEachNode(joiners(context)) { node throws(StepFailure) in
-            guard let file = saved.files[node.spec.name] else { return }
-            let seen = try await node.files.observe(file.path)
-            if seen.sha256 == file.sha256 && seen.mode == file.mode && seen.owner == file.owner { return }
-            if let status = try? await node.clusterStatus(), status.allNodes.count > 1 {
-                throw StepFailure("\(node.spec.name) is still in a cluster with \(status.allNodes.joined(separator: ", "))",
-                                  fix: "roll back cluster-join first", node: node.spec.name)
+        let pending = context.pendingRestarts()
+        let id = self.id
+        _ = try await forEachNode(topology.nodes.map { RabbitNode($0, executor: context.executor, step: id) }) { node throws(StepFailure) in
+            let name = node.spec.name
+            let owedToMe = pending[name]?.owners.contains(id) == true
+            if let file = saved.files[name] {
+                let seen = try await node.files.observe(file.path)
+                if seen.sha256 != file.sha256 || seen.mode != file.mode || seen.owner != file.owner {
+                    if let status = try? await node.clusterStatus(), status.allNodes.count > 1 {
+                        throw StepFailure("\(name) is still in a cluster with \(status.allNodes.joined(separator: ", "))",
+                                          fix: "roll back cluster-join first", node: name)
+                    }
+                    context.record(.restartPending(node: name, reason: "the erlang-cookie rollback stops it", owner: id))
+                    try await node.stopService()
+                    try await file.restore(with: node.files)
+                    try await node.startService(progress: context.progress)
+                    context.record(.restartDone(node: name))
+                    return
+                }
             }
-            try await node.stopService()
-            try await file.restore(with: node.files)
-            try await node.startService(progress: context.progress)
+            if owedToMe {
+                try await node.startService(progress: context.progress)
+                context.record(.restartDone(node: name))
+            }
         }
     }
 }

@@ -163,7 +163,7 @@ public struct PartitionHandlingStep: Step {
                                   + "\(Self.key) line(s), expected exactly one = \(desired)", node: name)
             }
             if p.effective == desired {
-                if pending[name]?.owner == id { context.record(.restartDone(node: name)) }
+                if pending[name]?.owners.contains(id) == true { context.record(.restartDone(node: name)) }
                 continue
             }
             if pending[name] != nil { continue }

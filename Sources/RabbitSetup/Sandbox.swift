@@ -190,14 +190,18 @@ public struct Sandbox: Sendable {
             #!/bin/sh
             # Starts the node in the background and waits until the broker has booted; fails at once when the
             # node exits during its boot (a config it cannot parse), instead of waiting out the time-out.
+            # Nothing is written to stdout until the end: a caller that died (a killed wizard) must not end the
+            # wait with SIGPIPE while the node still boots, since the next run waits for this script.
             . \(d)/bin/env
             if [ -f "$RABBITMQ_PID_FILE" ] && kill -0 "$(cat "$RABBITMQ_PID_FILE")" 2>/dev/null; then
-                exec \(Sandbox.ctl) -n "$RABBITMQ_NODENAME" await_startup --timeout 120
+                \(Sandbox.ctl) -n "$RABBITMQ_NODENAME" await_startup --timeout 120 >> \(d)/log/startup.log 2>&1 || exit 1
+                echo "$RABBITMQ_NODENAME is running"
+                exit 0
             fi
             rm -f "$RABBITMQ_PID_FILE"
             setsid \(Sandbox.server) >> \(d)/log/startup.log 2>&1 < /dev/null &
             server=$!
-            \(Sandbox.ctl) -n "$RABBITMQ_NODENAME" wait "$RABBITMQ_PID_FILE" --timeout 120 &
+            \(Sandbox.ctl) -n "$RABBITMQ_NODENAME" wait "$RABBITMQ_PID_FILE" --timeout 120 >> \(d)/log/startup.log 2>&1 &
             waiter=$!
             while kill -0 "$waiter" 2>/dev/null; do
                 # Gone, or a zombie nobody has reaped yet: either way the node has exited.
@@ -208,7 +212,8 @@ public struct Sandbox: Sendable {
                 fi
                 sleep 0.2
             done
-            wait "$waiter"
+            wait "$waiter" || { echo "the node did not finish its boot within 120 s (see \(d)/log/startup.log)" >&2; exit 1; }
+            echo "$RABBITMQ_NODENAME is running"
 
             """, mode: 0o700)
         try write(d + "/bin/stop", """

@@ -29,11 +29,11 @@ public struct JournalState: Sendable, Equatable {
     /// The recorded status; a done step whose change still waits for an owed restart is awaiting it.
     public func status(_ step: StepID) -> StepStatus {
         let recorded = records[step]?.status ?? .pending
-        return recorded == .done && pendingRestarts.values.contains { $0.owner == step } ? .awaitingRestart : recorded
+        return recorded == .done && pendingRestarts.values.contains { $0.owners.contains(step) } ? .awaitingRestart : recorded
     }
 
     /// The nodes whose restart `step` waits for, sorted.
-    public func restartsOwed(to step: StepID) -> [String] { pendingRestarts.filter { $0.value.owner == step }.keys.sorted() }
+    public func restartsOwed(to step: StepID) -> [String] { pendingRestarts.filter { $0.value.owners.contains(step) }.keys.sorted() }
 
     /// Steps whose outcome is not known, in the order given.
     public func needingReconcile(in order: [StepID]) -> [StepID] { order.filter { status($0).needsReconcile } }
@@ -70,20 +70,24 @@ public struct JournalState: Sendable, Equatable {
         case .reconciled(let s, let done, let detail):
             records[s, default: Record()].status = done ? .done : .failed
             if !done { records[s]!.failure = StepFailure("interrupted: \(detail)", fix: "continue (apply) or roll back this step") }
-        case .restartPending(let node, let reason, let owner): pendingRestarts[node] = PendingRestart(reason: reason, owner: owner)
+        case .restartPending(let node, let reason, let owner):
+            var owed = pendingRestarts[node] ?? PendingRestart(reason: reason)
+            if !owed.reason.contains(reason) { owed.reason += "; " + reason }
+            if let owner, !owed.owners.contains(owner) { owed.owners.append(owner) }
+            pendingRestarts[node] = owed
         case .restartDone(let node): pendingRestarts[node] = nil
         case .evidence(let s, let title, let text): evidence.append((s, title, text))
         }
     }
 }
 
-/// A restart owed to a node: why, and which step's change waits for it.
+/// A restart owed to a node: why, and the steps whose change waits for it (one restart serves them all).
 public struct PendingRestart: Sendable, Equatable, Codable {
     public var reason: String
-    public var owner: StepID?
+    public var owners: [StepID]
 
-    public init(reason: String, owner: StepID? = nil) {
+    public init(reason: String, owners: [StepID] = []) {
         self.reason = reason
-        self.owner = owner
+        self.owners = owners
     }
 }

@@ -19,8 +19,8 @@ public struct RunnerState: Sendable, Equatable {
     /// empty plan on a retry is verified before the step counts as done.
     public var unverified: Set<StepID> = []
     public var plans: [StepID: Plan] = [:]
-    /// Restarts owed now: node -> the step whose change waits for it (from the journal, then as steps note them).
-    public var owedRestarts: [String: StepID]
+    /// Restarts owed now: node -> the steps whose change waits for it (from the journal, then as steps note them).
+    public var owedRestarts: [String: Set<StepID>]
     /// Steps whose owed restarts were all done in this run: verified again before the next step starts.
     public var reverify: [StepID] = []
     public var findings: [StepID: [Finding]] = [:]
@@ -47,7 +47,7 @@ public struct RunnerState: Sendable, Equatable {
         self.toReconcile = journal.needingReconcile(in: order)
         self.statuses = Dictionary(uniqueKeysWithValues: order.map { ($0, journal.status($0)) })
         self.undo = journal.records.compactMapValues(\.undo)
-        self.owedRestarts = journal.pendingRestarts.compactMapValues(\.owner)
+        self.owedRestarts = journal.pendingRestarts.mapValues { Set($0.owners) }.filter { !$0.value.isEmpty }
         self.waived = waived
         self.reviewed = reviewed
         self.retry = retry
@@ -153,18 +153,19 @@ public enum Runner {
             s.unverified.remove(step)
             s.reverify.removeAll { $0 == step }
             // Verified as far as it can be while a restart it waits for is owed.
-            s.statuses[step] = s.owedRestarts.values.contains(step) ? .awaitingRestart : .done
+            s.statuses[step] = s.owedRestarts.values.contains { $0.contains(step) } ? .awaitingRestart : .done
             fx.append(.journal(.verified(step: step)))
             fx += advance(&s)
 
         case .noted(let note):
             switch note {
             case .restartPending(let node, _, let owner?):
-                s.owedRestarts[node] = owner
+                s.owedRestarts[node, default: []].insert(owner)
             case .restartDone(let node):
                 // The last restart a step waited for is done: its effect is verified again, before the next step.
-                if let owner = s.owedRestarts.removeValue(forKey: node), !s.owedRestarts.values.contains(owner),
-                    s.statuses[owner] == .awaitingRestart, !s.reverify.contains(owner)
+                for owner in (s.owedRestarts.removeValue(forKey: node) ?? []).sorted(by: { $0.rawValue < $1.rawValue })
+                where !s.owedRestarts.values.contains(where: { $0.contains(owner) }) && s.statuses[owner] == .awaitingRestart
+                    && !s.reverify.contains(owner)
                 {
                     s.reverify.append(owner)
                 }

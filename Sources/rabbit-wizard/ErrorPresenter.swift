@@ -155,7 +155,7 @@ enum ErrorPresenter {
             let waiting = state.order.filter { state.statuses[$0] == .awaitingRestart }
             let owed = waiting.map { step in
                 " \(step) is applied and takes effect at the restart round (restart owed on "
-                    + state.owedRestarts.filter { $0.value == step }.keys.sorted().joined(separator: ", ") + ")."
+                    + state.owedRestarts.filter { $0.value.contains(step) }.keys.sorted().joined(separator: ", ") + ")."
             }.joined()
             let unchecked = state.order.compactMap { step in state.plans[step]?.unchecked.map { " \(step): \($0)." } }.joined()
             return (state.mode == .plan ? "Planned; nothing was changed." : "Done: \(done) of \(state.order.count) steps are done.\(owed)\(unchecked)", .success)

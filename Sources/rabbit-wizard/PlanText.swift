@@ -57,7 +57,7 @@ struct ProgressPrinter: Sendable {
         case .prepared(let s, _): say("  \(s): applying")
         case .applied(let s, _): say("  \(s): applied, verifying")
         case .verified(let s) where state.statuses[s] == .awaitingRestart:
-            let nodes = state.owedRestarts.filter { $0.value == s }.keys.sorted().joined(separator: ", ")
+            let nodes = state.owedRestarts.filter { $0.value.contains(s) }.keys.sorted().joined(separator: ", ")
             say("  \(s): applied; takes effect at the restart round (restart owed on \(nodes))")
         case .verified(let s): say("  \(s): done")
         case .noted: break

@@ -104,7 +104,7 @@ struct Session {
             if let unchecked = plan.unchecked { return (unchecked, 0) }
             do {
                 try await step.verify(context)
-                let owed = context.pendingRestarts().filter { $0.value.owner == step.id }.keys.sorted()
+                let owed = context.pendingRestarts().filter { $0.value.owners.contains(step.id) }.keys.sorted()
                 if !owed.isEmpty {
                     return ("in place; takes effect at the restart round (restart owed on \(owed.joined(separator: ", ")))", 0)
                 }

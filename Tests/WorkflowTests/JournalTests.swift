@@ -86,6 +86,12 @@ func tempDir() -> String {
         #expect(s.status("g") == .unknown, "a failure whose effect is unknown is reconciled like an interruption")
         #expect(s.needingReconcile(in: ["a", "b", "c", "d", "e", "g"]) == ["b", "c", "g"])
         #expect(s.pendingRestarts == ["n2": PendingRestart(reason: "cookie")])
+        // One restart can be owed to several steps; it is done once for all.
+        var shared = JournalState(events: [.restartPending(node: "n1", reason: "config", owner: "ph"),
+                                           .restartPending(node: "n1", reason: "stopped by the round", owner: "ec")])
+        #expect(shared.pendingRestarts["n1"] == PendingRestart(reason: "config; stopped by the round", owners: ["ph", "ec"]))
+        shared.apply(.restartDone(node: "n1"))
+        #expect(shared.pendingRestarts.isEmpty)
     }
 
     /// A done step whose change waits for a restart owed to it is awaiting that restart, until it is done.
