@@ -8,6 +8,10 @@ public struct JournalState: Sendable, Equatable {
         public var fingerprint: String?
         /// Whether the last apply actually changed something (an up-to-date step has nothing to undo).
         public var changed = false
+        /// An attempt began and has not ended (verified, up to date, reconciled as done, rolled back): its
+        /// undo holds the before-state of that attempt, which a later attempt (continue, retry) keeps,
+        /// since by then the servers may be half-changed.
+        public var open = false
     }
 
     public var records: [StepID: Record] = [:]
@@ -43,7 +47,8 @@ public struct JournalState: Sendable, Equatable {
         case .runStarted: break
         case .began(let s, let fp, let undo):
             records[s, default: Record()].status = .unknown
-            records[s]!.undo = undo
+            if !records[s]!.open || records[s]!.undo == nil { records[s]!.undo = undo }
+            records[s]!.open = true
             records[s]!.fingerprint = fp
             records[s]!.changed = true
             records[s]!.failure = nil
@@ -52,8 +57,10 @@ public struct JournalState: Sendable, Equatable {
             records[s]!.undo = undo
         case .verified(let s):
             records[s, default: Record()].status = .done
+            records[s]!.open = false
         case .upToDate(let s):
             records[s, default: Record()].status = .done
+            records[s]!.open = false
         case .failed(let s, let failure):
             // A failure whose effect is unknown (a dropped connection, a time-out) is reconciled first by the
             // next run, like an interrupted step.
@@ -69,6 +76,7 @@ public struct JournalState: Sendable, Equatable {
             records[s, default: Record()] = Record(status: .rolledBack)
         case .reconciled(let s, let done, let detail):
             records[s, default: Record()].status = done ? .done : .failed
+            if done { records[s]!.open = false }
             if !done { records[s]!.failure = StepFailure("interrupted: \(detail)", fix: "continue (apply) or roll back this step") }
         case .restartPending(let node, let reason, let owner):
             var owed = pendingRestarts[node] ?? PendingRestart(reason: reason)

@@ -11,6 +11,9 @@ public struct RunnerState: Sendable, Equatable {
     public var toReconcile: [StepID]
     public var statuses: [StepID: StepStatus]
     public var undo: [StepID: Undo]
+    /// Steps with an attempt that began and has not ended: a new attempt keeps that attempt's undo (the
+    /// before-state), since the servers may be half-changed by now.
+    public var openAttempts: Set<StepID>
     /// Failed attempts so far per step (reset when the operator chooses retry).
     public var attempts: [StepID: Int] = [:]
     /// The last failure of each step in this run.
@@ -47,6 +50,7 @@ public struct RunnerState: Sendable, Equatable {
         self.toReconcile = journal.needingReconcile(in: order)
         self.statuses = Dictionary(uniqueKeysWithValues: order.map { ($0, journal.status($0)) })
         self.undo = journal.records.compactMapValues(\.undo)
+        self.openAttempts = Set(journal.records.filter(\.value.open).keys)
         self.owedRestarts = journal.pendingRestarts.mapValues { Set($0.owners) }.filter { !$0.value.isEmpty }
         self.waived = waived
         self.reviewed = reviewed
@@ -77,6 +81,7 @@ public enum Runner {
 
         case .reconciled(let step, let done, let detail):
             s.statuses[step] = done ? .done : .failed
+            if done { s.openAttempts.remove(step) }
             fx.append(.journal(.reconciled(step: step, done: done, detail: detail)))
             if !done && s.mode == .apply {
                 if s.continueAfterReconcile {
@@ -119,6 +124,7 @@ public enum Runner {
                 fx.append(.verify(step))
             } else if plan.isEmpty {
                 s.statuses[step] = .done
+                s.openAttempts.remove(step)
                 fx.append(.journal(.upToDate(step: step)))
                 fx += advance(&s)
             } else if let reviewed = s.reviewed[step], reviewed != plan.fingerprint {
@@ -136,10 +142,13 @@ public enum Runner {
                 fx += finish(&s, .needsConfirmation(step, s.plans[step]))
             }
 
-        case .prepared(let step, let undo):
+        case .prepared(let step, let prepared):
             guard let plan = s.plans[step] else { break }
             s.statuses[step] = .unknown
+            // Continuing or retrying an attempt that never ended: its before-state is the one to restore.
+            let undo = s.openAttempts.contains(step) ? (s.undo[step] ?? prepared) : prepared
             s.undo[step] = undo
+            s.openAttempts.insert(step)
             fx.append(.journal(.began(step: step, fingerprint: plan.fingerprint, undo: undo)))
             fx.append(.apply(step, plan, undo))
 
@@ -151,6 +160,7 @@ public enum Runner {
 
         case .verified(let step):
             s.unverified.remove(step)
+            s.openAttempts.remove(step)
             s.reverify.removeAll { $0 == step }
             // Verified as far as it can be while a restart it waits for is owed.
             s.statuses[step] = s.owedRestarts.values.contains { $0.contains(step) } ? .awaitingRestart : .done
@@ -232,6 +242,7 @@ public enum Runner {
         case .rolledBack(let step):
             s.statuses[step] = .rolledBack
             s.undo[step] = nil
+            s.openAttempts.remove(step)
             s.rolledBack.append(step)
             fx.append(.journal(.rolledBack(step: step)))
             fx += nextReconcileOrAdvance(&s)

@@ -108,6 +108,22 @@ func tempDir() -> String {
         #expect(s.status("ph") == .done)
     }
 
+    /// An attempt cut off and begun again keeps the first attempt's undo: by the second `began` the servers
+    /// may be half-changed, so only the first holds the before-state. Once an attempt ends, the next one's
+    /// undo counts. (A continued erlang-cookie rolled back to the seed's cookie before this.)
+    @Test func anAttemptBegunAgainKeepsTheFirstBeforeState() {
+        let u1 = Undo(json: "{\"before\":1}"), u2 = Undo(json: "{\"before\":2}"), u3 = Undo(json: "{\"before\":3}")
+        var s = JournalState(events: [.began(step: "a", fingerprint: "f", undo: u1), .failed(step: "a", failure: StepFailure("x")),
+                                      .began(step: "a", fingerprint: "f", undo: u2)])
+        #expect(s.records["a"]?.undo == u1)
+        s.apply(.verified(step: "a"))
+        s.apply(.began(step: "a", fingerprint: "g", undo: u3))
+        #expect(s.records["a"]?.undo == u3)
+        s.apply(.rolledBack(step: "a"))
+        s.apply(.began(step: "a", fingerprint: "g", undo: u2))
+        #expect(s.records["a"]?.undo == u2)
+    }
+
     /// Journals written before restarts named their owner still read.
     @Test func aRestartPendingEntryWithoutAnOwnerStillReads() throws {
         let old = Data(#"{"restartPending":{"node":"n1","reason":"config"}}"#.utf8)

@@ -188,6 +188,25 @@ func state(_ mode: RunMode = .apply, queue: [StepID] = abc, journal: JournalStat
         #expect(d.journal == ["skipped a"] && d.state.statuses["a"] == .skipped)
     }
 
+    /// An interrupted step that is continued keeps its first before-state: `began` and `apply` get the undo
+    /// of the attempt that was cut off, not the half-changed state the new prepare sees.
+    @Test func aContinuedStepKeepsTheBeforeStateOfTheAttemptThatWasCutOff() {
+        let first = Undo(json: "{\"before\":\"original\"}")
+        let journal = JournalState(events: [.began(step: "a", fingerprint: "f", undo: first)])
+        var d = Drive(state: state(queue: ["a"], journal: journal, continueAfterReconcile: true))
+        d.run { e in
+            switch e {
+            case .reconcile(let s): .reconciled(s, done: false, detail: "1 change(s) still to make")
+            case .prepare(let s, _): .prepared(s, Undo(json: "{\"before\":\"half-changed\"}"))
+            default: happy(e)
+            }
+        }
+        let began = d.effects.compactMap { e -> Undo? in if case .journal(.began(_, _, let u)) = e { u } else { nil } }
+        let applied = d.effects.compactMap { e -> Undo? in if case .apply(_, _, let u) = e { u } else { nil } }
+        #expect(began == [first] && applied == [first], "\(began) \(applied)")
+        #expect(d.state.statuses["a"] == .done)
+    }
+
     @Test func emptyPlanMeansDoneWithoutApplying() {
         var d = Drive(state: state(queue: ["a"]))
         d.run { e in if case .plan(let s) = e { return .planned(s, Plan(step: s, changes: [])) }; return happy(e) }
