@@ -143,7 +143,7 @@ public enum TopologyParser {
 
         mutating func port(_ m: [String: Node], _ key: String, _ field: String, default value: Int?) -> Int? {
             guard let node = m[key] else { return value }
-            guard let text = node.scalar?.string, let n = Int(text) else {
+            guard let text = node.scalar?.string, text.allSatisfy(\.isASCII), text.allSatisfy(\.isNumber), let n = Int(text) else {
                 problem("\(field).\(key)", node, "not a number", fix: "write a port number from 1 to 65535")
                 return nil
             }
@@ -156,9 +156,19 @@ public enum TopologyParser {
 
         mutating func host(_ m: [String: Node], _ key: String, _ field: String, required: Bool = true) -> HostName? {
             guard let raw = string(m, key, field, required: required) else { return nil }
-            do { return try HostName(raw) } catch {
+            do {
+                let host = try HostName(raw)
+                // A node name on an IPv6 address needs Erlang's inet6 distribution, and nginx and HAProxy need
+                // it in brackets: neither is set up by the wizard.
+                if host.isIPv6 {
+                    problem("\(field).\(key)", m[key], "an IPv6 address, which the wizard does not set up (Erlang's inet6 distribution, brackets in the load balancer)",
+                            fix: "use a host name (it may resolve to IPv6 for clients) or an IPv4 address")
+                    return nil
+                }
+                return host
+            } catch {
                 problem("\(field).\(key)", m[key], "not a valid host name (\(Self.words(error)))",
-                        fix: "use letters, digits, - and . only (RFC 1123), or an IP address")
+                        fix: "use letters, digits, - and . only (RFC 1123), or an IPv4 address")
                 return nil
             }
         }
@@ -190,6 +200,7 @@ public enum TopologyParser {
             case .tooLong(let n): "\(n) bytes, at most 253"
             case .badCharacter(let c): "character \(c.debugDescription) is not allowed"
             case .badLabel(let l): "label \(l.debugDescription) is not valid"
+            case .notCanonicalIPv4(let a): "\(a) is not an IPv4 address in its plain form: four parts 0-255, no leading zeros"
             }
         }
 

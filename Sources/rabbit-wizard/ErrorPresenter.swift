@@ -209,6 +209,8 @@ enum ErrorPresenter {
         case .tooLong(let n): return "host name is \(n) bytes long; at most 253"
         case .badCharacter(let c): return "character \(c.debugDescription) is not allowed in a host name (letters, digits, - and . only)"
         case .badLabel(let l): return "label \(l.debugDescription) is not valid (1-63 characters, no leading or trailing -)"
+        case .notCanonicalIPv4(let a):
+            return "\(a) is not an IPv4 address in its plain form (four parts 0-255, no leading zeros: programs read 010 as 8 or as 10)"
         }
     }
 

@@ -83,10 +83,23 @@ import Testing
         ("    host: ServerC\n", "    host: ServerC\n    amqp_port: 25672\n", "nodes[2].amqp_port", "clashes"),
         ("    host: ServerC\n", "    host: ServerC\n    amqp_port: 5000\n    dist_port: 5000\n", "nodes[2].amqp_port", "the same port as dist_port"),
         ("  host: lb\n", "  host: ServerC\n", "load_balancer.listen_port", "already used by node server-c"),
+        // From the hostile pass: signs and radix prefixes are not port numbers.
+        ("    host: ServerC\n", "    host: ServerC\n    amqp_port: \"+5672\"\n", "nodes[2].amqp_port", "not a number"),
+        ("    host: ServerC\n", "    host: ServerC\n    amqp_port: 0x1628\n", "nodes[2].amqp_port", "not a number"),
     ])
     func portsAreTypedWithExactErrors(from: String, to: String, field: String, words: String) {
         let p = Self.problems(Self.good.replacingOccurrences(of: from, with: to))
         #expect(p.contains { $0.field == field && $0.message.contains(words) }, "\(p)")
+    }
+
+    /// From the hostile pass: addresses that programs read differently (010 is 8 to inet_aton, 10 to
+    /// others; 127.1 is 127.0.0.1) and IPv6, which the wizard does not set up, are refused with the field.
+    @Test(arguments: [("010.0.0.1", "no leading zeros"), ("127.1", "no leading zeros"), ("256.0.0.1", "four parts 0-255"),
+                      ("123", "plain form"), ("::1", "IPv6"), ("fe80::1", "IPv6")])
+    func addressesReadDifferentlyOrIPv6AreRefused(host: String, words: String) {
+        let p = Self.problems(Self.good.replacingOccurrences(of: "host: ServerB", with: "host: \"\(host)\""))
+        #expect(p.contains { $0.field == "nodes[1].host" && $0.message.contains(words) }, "\(host): \(p)")
+        #expect(Self.problems(Self.good.replacingOccurrences(of: "host: ServerB", with: "host: 10.0.0.1")).isEmpty)
     }
 
     @Test func duplicatesAndSelfJoinAreRefused() {
