@@ -32,6 +32,11 @@ struct LogCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data(note.utf8))
         }
         let records = contents.records.filter { step == nil || $0.step == step }
+        if let step, records.isEmpty {
+            let known = Set(contents.records.compactMap(\.step)).sorted()
+            throw ErrorPresenter.fail("no command of step \(step) in \(state.commandLogPath); the steps in it: "
+                                      + (known.isEmpty ? "none" : known.joined(separator: ", ")), code: .badInput)
+        }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

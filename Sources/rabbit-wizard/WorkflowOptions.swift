@@ -22,12 +22,26 @@ struct WorkflowOptions: ParsableArguments {
     @Flag(name: .customLong("outsystems-password-stdin"), help: "Read the OutSystems cache user's password from stdin.")
     var outsystemsPasswordStdin = false
 
+    /// Longer than this is not a password (a wrong file given by mistake).
+    static let maxPasswordBytes = 1024
+
     /// Secrets from files or stdin, by the name the steps know them by.
     func secrets() throws -> [String: Secret] {
         var bytes: [UInt8]?
         if let outsystemsPasswordFile {
+            var isFolder: ObjCBool = false
+            if FileManager.default.fileExists(atPath: outsystemsPasswordFile, isDirectory: &isFolder), isFolder.boolValue {
+                throw ErrorPresenter.fail("--outsystems-password-file \(outsystemsPasswordFile) is a directory: give the file that holds the password",
+                                          code: .badInput)
+            }
+            let size = (try? FileManager.default.attributesOfItem(atPath: outsystemsPasswordFile)[.size] as? Int) ?? 0
+            if size > Self.maxPasswordBytes {
+                throw ErrorPresenter.fail("--outsystems-password-file \(outsystemsPasswordFile) holds \(size) bytes: a password is at most "
+                                          + "\(Self.maxPasswordBytes) (is it the right file?)", code: .badInput)
+            }
             guard let data = FileManager.default.contents(atPath: outsystemsPasswordFile) else {
-                throw ValidationError("--outsystems-password-file \(outsystemsPasswordFile): cannot read the file")
+                throw ErrorPresenter.fail("--outsystems-password-file \(outsystemsPasswordFile): cannot read the file (missing, or not readable by you)",
+                                          code: .badInput)
             }
             bytes = Array(data)
         } else if outsystemsPasswordStdin {
