@@ -10,6 +10,7 @@ public struct ErlangCookieStep: Step {
     public let title = "give every node the seed's Erlang cookie"
     public let topology: Topology
     public var rollbackScope: RollbackScope { .complete }
+    public var findingNames: [String] { ["seed-cookie-unreadable", "seed-cookie-invalid"] }
 
     public init(topology: Topology) { self.topology = topology }
 

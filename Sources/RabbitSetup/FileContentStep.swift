@@ -7,6 +7,7 @@ import Workflow
 /// configuration steps follow. Rollback is complete: the previous bytes, mode and owner, or no file.
 public struct FileContentStep: Step {
     public let id: StepID
+    public var findingNames: [String] { ["not-a-regular-file"] }
     public let title: String
     public let target: Target
     public let path: String

@@ -10,6 +10,12 @@ public struct InstallationChecksStep: Step {
     public let title = "check every node before changing anything"
     public let topology: Topology
     public var rollbackScope: RollbackScope { .complete }
+    public var findingNames: [String] {
+        ["node-not-running", "cli-missing", "cli-cannot-authenticate", "cookie-missing", "node-name-mismatch", "partition-handling-noop",
+         "resource-alarm", "low-disk", "other-cluster", "node-has-data", "name-unresolved", "port-unreachable", "config-not-regular",
+         "cookie-not-regular", "cookie-mode", "cookie-owner", "version-mismatch", "erlang-mismatch", "same-server-twice",
+         "name-resolves-differently", "two-node-cluster", "controller-cannot-resolve"]
+    }
 
     public init(topology: Topology) { self.topology = topology }
 

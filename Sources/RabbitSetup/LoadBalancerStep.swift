@@ -7,6 +7,7 @@ import Workflow
 /// balancer, and verifies by observation: an AMQP handshake through it that reaches the cluster.
 public struct LoadBalancerStep: Step {
     public let id: StepID = "load-balancer"
+    public var findingNames: [String] { ["lb-missing", "lb-not-running", "nginx-stream-missing", "idle-timeout-short", "lb-port-in-use"] }
     public let topology: Topology
     public let lb: LoadBalancerSpec
     public var title: String { "put \(lb.kind.rawValue) in front of the cluster on \(lb.host):\(lb.listenPort)" }

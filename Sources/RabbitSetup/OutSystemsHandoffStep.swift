@@ -13,6 +13,7 @@ public struct OutSystemsHandoffStep: Step {
     public static let passwordKey = "outsystems-password"
     /// Characters the OutSystems Configuration Tool does not accept in the cache password.
     public static let rejected: Set<Character> = ["?", "&", "^", "\"", "'", "*", "(", ")"]
+    public var findingNames: [String] { ["outsystems-cache-tab", "outsystems-no-password", "outsystems-password-characters"] }
     public var rollbackScope: RollbackScope { .partial("nothing it did not create: an existing vhost or user is left as it was") }
 
     public init(topology: Topology, loadBalancer: LoadBalancerSpec) {

@@ -12,6 +12,7 @@ public struct PartitionHandlingStep: Step {
     public static let key = "cluster_partition_handling"
     public var title: String { "set \(Self.key) = \(topology.partitionHandling.rawValue) on every node" }
     public var rollbackScope: RollbackScope { .complete }
+    public var findingNames: [String] { ["config-bom", "advanced-config-partition-handling", "advanced-config-unreadable"] }
 
     public init(topology: Topology) { self.topology = topology }
 

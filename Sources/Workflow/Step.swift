@@ -16,6 +16,8 @@ public protocol Step: Sendable {
     var rollbackScope: RollbackScope { get }
     /// Whether `apply` without `--only` runs it. A drill that stops nodes on purpose runs only when named.
     var runsByDefault: Bool { get }
+    /// The names of every finding `check` can report: what `--waive` accepts.
+    var findingNames: [String] { get }
 
     func check(_ context: StepContext) async throws(StepFailure) -> [Finding]
     func plan(_ context: StepContext) async throws(StepFailure) -> Plan
@@ -27,6 +29,16 @@ public protocol Step: Sendable {
 
 extension Step {
     public var runsByDefault: Bool { true }
+    public var findingNames: [String] { [] }
+}
+
+/// Which finding names may be waived among `steps`: every name a step can report, and `all`.
+public enum Waivers {
+    public static func check(_ names: [String], against steps: [any Step]) throws(WorkflowError) {
+        let valid = Set(steps.flatMap(\.findingNames))
+        let unknown = names.filter { $0 != "all" && !valid.contains($0) }
+        if !unknown.isEmpty { throw .unknownFindings(unknown, valid: valid.sorted() + ["all"]) }
+    }
 }
 
 /// What a step's rollback can promise.

@@ -118,6 +118,8 @@ enum ErrorPresenter {
         case .unknownSteps(let ids, let valid):
             return "unknown step id(s): \(ids.map(\.rawValue).joined(separator: ", ")); the steps are: "
                 + valid.map(\.rawValue).joined(separator: ", ")
+        case .unknownFindings(let names, let valid):
+            return "--waive: no step reports \(names.joined(separator: ", ")); the findings are: " + valid.joined(separator: ", ")
         case .nothingToRollBack(let id, let status):
             return "\(id) has nothing recorded to roll back (it is \(status.rawValue))"
         case .lock(.held(let holder)):

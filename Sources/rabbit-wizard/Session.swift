@@ -25,6 +25,8 @@ struct Session {
 
     static func open(_ options: WorkflowOptions, dryRun: Bool = false) throws -> Session {
         let (steps, topologyState, topology) = try StepCatalog.steps(config: options.config)
+        // A waiver that names no finding would silently waive nothing: refused before anything runs.
+        do { try Waivers.check(options.waive, against: steps) } catch { throw ErrorPresenter.fail(error, code: .badInput) }
         var stateOptions = options.state
         if stateOptions.stateDir == nil { stateOptions.stateDir = topologyState }
         let (state, executor) = try stateOptions.open(dryRun: dryRun)

@@ -1,4 +1,5 @@
 import Executor
+import Workflow
 import Foundation
 import Glibc
 import RabbitSetup
@@ -175,5 +176,43 @@ extension HardeningTests {
             #expect(out.stderr.totalBytes < 3000 && !out.stderr.text.contains("\u{0}"), "\(c.file): \(out.stderr.totalBytes) bytes on stderr")
         }
         #expect(!FileManager.default.fileExists(atPath: root + "/state/commands.jsonl"), "a command ran")
+    }
+}
+
+extension HardeningTests {
+    /// `--waive` names a finding some step reports (a typo waived nothing and said nothing), and every finding
+    /// name the steps' sources write is in their catalogue, so the check cannot drift from the code.
+    @Test func waiversNameFindingsTheStepsReport() async throws {
+        let root = Support.temporaryDirectory()
+        defer { Support.remove(root) }
+        Support.write(Self.topology(), to: root + "/topology.yml")
+        let out = await Support.run([Support.productBinary, "plan", "--waive", "cookie-mode", "--waive", "cookie-mod", "--config", root + "/topology.yml",
+                                     "--state-dir", root + "/state"])
+        #expect(out.termination == .exited(code: 64), "\(out.stderr.text)")
+        #expect(out.stderr.text.contains("no step reports cookie-mod;") && out.stderr.text.contains("cookie-mode, "), "\(out.stderr.text)")
+        #expect(!FileManager.default.fileExists(atPath: root + "/state/commands.jsonl"), "a command ran")
+
+        let topology = try TopologyParser.parse(Self.topology("""
+            load_balancer:
+              kind: nginx
+              host: lb
+            """))
+        let lb = try #require(topology.loadBalancer)
+        let steps: [any Step] = [InstallationChecksStep(topology: topology), PartitionHandlingStep(topology: topology), ErlangCookieStep(topology: topology),
+                                 ClusterJoinStep(topology: topology), LoadBalancerStep(topology: topology, loadBalancer: lb),
+                                 FailoverDrillStep(topology: topology, loadBalancer: lb), OutSystemsHandoffStep(topology: topology, loadBalancer: lb)]
+        let catalogue = Set(steps.flatMap(\.findingNames))
+        let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Sources/RabbitSetup").path
+        let pattern = try Regex(#"(?:Finding\(|finding: |finding \?\? )"([a-z][a-z0-9-]+)""#)
+        var written = Set<String>()
+        for file in try FileManager.default.subpathsOfDirectory(atPath: sources) where file.hasSuffix(".swift") && !file.hasSuffix("FileContentStep.swift") {
+            for match in Support.read(sources + "/" + file).matches(of: pattern) {
+                if let name = match.output[1].substring { written.insert(String(name)) }
+            }
+        }
+        #expect(written.count > 20, "the scan found \(written.count) names")
+        #expect(written.subtracting(catalogue).isEmpty, "reported but not in a catalogue: \(written.subtracting(catalogue).sorted())")
+        #expect(catalogue.subtracting(written).isEmpty, "in a catalogue but never reported: \(catalogue.subtracting(written).sorted())")
     }
 }
