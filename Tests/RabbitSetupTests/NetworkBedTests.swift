@@ -97,9 +97,16 @@ extension ClusterScenarioTests {
 
         // A silent host: ServerC's link cut (no RST, no ICMP) while `watch` opens new connections through LB
         // for 6 s. nginx waits proxy_connect_timeout (2 s) on it once, then takes the next node and leaves it out.
+        // An AMQP client independent of the product counts too (Tests/netbed/amqp_client.py).
         #expect(await bed.link("ServerC", "down").termination == .exited(code: 0))
+        let client = URL(fileURLWithPath: NetBed.script).deletingLastPathComponent().appendingPathComponent("amqp_client.py").path
+        async let independent = Support.run(["python3", client, bed.address("LB"), "5672", "6"], timeout: .seconds(60))
         let watched = await wizard(["watch", "--seconds", "6"])
+        let counted = await independent
         #expect(await bed.link("ServerC", "up").termination == .exited(code: 0))
+        let own = (try? JSONSerialization.jsonObject(with: Data(counted.stdout.text.utf8)) as? [String: Int]) ?? [:]
+        timings.entries.append("link cut, independent client: \(counted.stdout.text.trimmingCharacters(in: .whitespacesAndNewlines))")
+        #expect((own["attempts"] ?? 0) >= 1 && own["failed"] == 0, "independent client: \(counted.stdout.text)\(counted.stderr.text)")
         let result = watched.stdout.text.split(separator: "\n").last.map(String.init) ?? ""
         timings.entries.append("link cut: \(result)")
         #expect(watched.termination == .exited(code: 0), "\(watched.stdout.text)\(watched.stderr.text)")
