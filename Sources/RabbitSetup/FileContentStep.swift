@@ -31,7 +31,7 @@ public struct FileContentStep: Step {
         switch seen.kind {
         case .symlink, .other:
             return [Finding("not-a-regular-file", .error, node: target.description,
-                            message: "\(path) is a \(seen.kind.rawValue), not a regular file",
+                            message: "\(path) is \(seen.kind.words), not a regular file",
                             fix: "replace it with a regular file, or manage the file it points to")]
         default: return []
         }

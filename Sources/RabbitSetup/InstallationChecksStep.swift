@@ -11,7 +11,7 @@ public struct InstallationChecksStep: Step {
     public let topology: Topology
     public var rollbackScope: RollbackScope { .complete }
     public var findingNames: [String] {
-        ["node-not-running", "cli-missing", "cli-cannot-authenticate", "cookie-missing", "node-name-mismatch", "partition-handling-noop",
+        ["node-not-running", "cli-missing", "cli-cannot-authenticate", "erlang-distribution-failed", "cookie-missing", "node-name-mismatch", "partition-handling-noop",
          "resource-alarm", "low-disk", "other-cluster", "node-has-data", "name-unresolved", "port-unreachable", "config-not-regular",
          "cookie-not-regular", "cookie-mode", "cookie-owner", "version-mismatch", "erlang-mismatch", "same-server-twice",
          "name-resolves-differently", "two-node-cluster", "controller-cannot-resolve"]
@@ -40,9 +40,12 @@ public struct InstallationChecksStep: Step {
                 fix: "add a third node; with two, autoheal is the least bad choice"))
         }
         findings += controllerResolution(topology)
-        // One finding per name and node (a missing cookie is seen by the file check and by the CLI's guard).
+        // One finding per name and node (a missing cookie is seen by the file check and by the CLI's guard),
+        // and a cookie that is not a file is not also reported missing.
         var seen = Set<String>()
+        let notFiles = Set(findings.filter { $0.name == "cookie-not-regular" }.compactMap(\.node))
         findings = findings.filter { seen.insert("\($0.name) \($0.node ?? "")").inserted }
+            .filter { !($0.name == "cookie-missing" && notFiles.contains($0.node ?? "")) }
         return findings.sorted { ($0.severity, $0.node ?? "") < ($1.severity, $1.node ?? "") }
     }
 
@@ -108,7 +111,7 @@ public struct InstallationChecksStep: Step {
         var out: [Finding] = []
         let name = node.spec.name
         if let conf = try? await node.files.observe(node.profile.configFile), conf.kind == .symlink || conf.kind == .other {
-            out.append(Finding("config-not-regular", .error, node: name, message: "\(node.profile.configFile) is a \(conf.kind.rawValue)",
+            out.append(Finding("config-not-regular", .error, node: name, message: "\(node.profile.configFile) is \(conf.kind.words)",
                                fix: "make it a regular file (the wizard replaces files atomically and would replace the link)"))
         }
         guard let cookie = try? await node.files.observe(node.profile.cookieFile) else { return out }
@@ -117,7 +120,7 @@ public struct InstallationChecksStep: Step {
             out.append(Finding("cookie-missing", .error, node: name, message: "no cookie at \(node.profile.cookieFile)",
                                fix: "start RabbitMQ once so that it creates one"))
         case .symlink, .other:
-            out.append(Finding("cookie-not-regular", .error, node: name, message: "\(node.profile.cookieFile) is a \(cookie.kind.rawValue)",
+            out.append(Finding("cookie-not-regular", .error, node: name, message: "\(node.profile.cookieFile) is \(cookie.kind.words)",
                                fix: "Erlang needs a regular file"))
         case .regular:
             if CookieRules.modeProblem(cookie.mode ?? "") {

@@ -82,7 +82,7 @@ public struct PartitionHandlingStep: Step {
         return try await forEachNode(all) { node throws(StepFailure) -> NodePlan in
             let conf = try await node.files.observe(node.profile.configFile, bytes: true)
             guard conf.kind == .regular || conf.kind == .missing else {
-                throw StepFailure("\(node.profile.configFile) on \(node.spec.name) is a \(conf.kind.rawValue)", fix: "see the installation findings",
+                throw StepFailure("\(node.profile.configFile) on \(node.spec.name) is \(conf.kind.words)", fix: "see the installation findings",
                                   node: node.spec.name)
             }
             let before = conf.bytes ?? []
@@ -177,13 +177,25 @@ public struct PartitionHandlingStep: Step {
         }
     }
 
+    /// Restores each file, and restarts a node only when it runs with another value than the restored file
+    /// sets (a restart that was still owed never happened: the node already runs with the old value). A
+    /// restart owed to this step is no longer owed once its change is undone.
     public func rollback(_ undo: Undo, _ context: StepContext) async throws(StepFailure) {
         let saved = try UndoCoding.decode(Saved.self, undo)
+        let pending = context.pendingRestarts()
+        let key = Self.key, id = self.id
         _ = try await forEachNode(nodes(context)) { node throws(StepFailure) in
-            guard let file = saved.files[node.spec.name] else { return }
-            if try await file.restore(with: node.files) {
+            let name = node.spec.name
+            guard let file = saved.files[name] else { return }
+            try await file.restore(with: node.files)
+            let restored = try await node.files.observe(node.profile.configFile, bytes: true)
+            let wanted = RabbitConf.values(of: key, in: restored.bytes ?? []).last ?? "ignore"
+            let effective = try await node.clusterFacts().effectivePartitionHandling ?? "ignore"
+            if effective != wanted {
                 try await node.restartService(progress: context.progress)
-                context.record(.restartDone(node: node.spec.name))
+                context.record(.restartDone(node: name))
+            } else if pending[name]?.owners.contains(id) == true {
+                context.record(.restartDone(node: name))
             }
         }
     }

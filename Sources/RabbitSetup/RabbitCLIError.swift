@@ -30,7 +30,8 @@ enum RabbitCLIError {
         case .exited(RabbitNode.noCookieStatus) where text.contains("no Erlang cookie at"):
             // The guard in RabbitNode.ctl: the CLI would have written a new random cookie.
             let cookie = PlatformProfile.named(spec.profile).resolved(for: spec).cliCookieFile
-            return StepFailure("\(spec.name): no Erlang cookie at \(cookie) (the CLI did not run: it would have created a new, random one)",
+            return StepFailure("\(spec.name): no Erlang cookie file at \(cookie) (missing, or not a regular file; the CLI did not run: "
+                               + "it would have created a new, random one)",
                                fix: "start RabbitMQ on \(spec.host) once so that it makes its cookie, or copy the seed's there (mode 0400)",
                                node: spec.name, finding: "cookie-missing")
         case .exited: break
@@ -74,10 +75,14 @@ enum RabbitCLIError {
                                + "so the node is \(node.name)@\(own), not \(node)", fix: fix, node: spec.name, finding: "node-name-mismatch")
         }
         if text.contains("Erlang distribution failed") {
-            return StepFailure("\(node) answered, but Erlang distribution failed: the Erlang cookies differ, or the host name's case "
-                               + "does not match the node's name", fix: "compare the node's real name (case-sensitive) and the cookies; "
+            // The same words for a cookie that differs, a name whose case differs and a node that accepts the
+            // connection but does not answer (stopped, overloaded): say all three, not one of them.
+            return StepFailure("\(node) accepted the connection, but Erlang distribution failed: the node's running cookie differs from "
+                               + "the CLI's (a cookie file replaced without a restart, or another cookie), the host name's case does not match the "
+                               + "node's name, or the node does not answer (hung or overloaded)",
+                               fix: "compare the node's real name (case-sensitive) and the cookies, and check the node responds; "
                                + "the erlang-cookie step makes the cookies equal", node: spec.name, retryable: retryable,
-                               finding: "cli-cannot-authenticate")
+                               finding: "erlang-distribution-failed")
         }
         if text.contains("Authentication failed") || text.contains("Invalid challenge reply") {
             return StepFailure("the CLI cannot authenticate to \(node): its Erlang cookie differs from the node's",

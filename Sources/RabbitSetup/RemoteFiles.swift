@@ -4,7 +4,19 @@ import Workflow
 
 /// What a managed file looks like now, observed read-only.
 public struct FileObservation: Sendable, Codable, Equatable {
-    public enum Kind: String, Sendable, Codable { case missing, regular, symlink, other }
+    public enum Kind: String, Sendable, Codable {
+        case missing, regular, symlink, other
+
+        /// "a symlink", "a directory or another special file", for people.
+        public var words: String {
+            switch self {
+            case .missing: "missing"
+            case .regular: "a regular file"
+            case .symlink: "a symlink"
+            case .other: "a directory or another special file"
+            }
+        }
+    }
     public var kind: Kind
     /// Octal permission bits (`644`), owner and group names.
     public var mode: String?
