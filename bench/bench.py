@@ -7,9 +7,11 @@ timed from the first command to the last; sandbox creation and removal are not t
 interleaved (wizard, literal, lean, wizard, ...) so that drift hits all of them alike.
 Environment: BENCH_RUNS (default 3) runs per measurement, also for 4 and 5 nodes (BENCH_SCALING_RUNS).
 """
-import json, os, platform, re, shutil, socket, statistics, struct, subprocess, sys, tempfile, threading, time
+import json, os, platform, re, shutil, statistics, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from amqp_client import hello as amqp_hello  # the independent client the bed test uses too
 BIN = os.path.join(ROOT, ".build/release/rabbit-wizard")
 BENCH_BIN = os.path.join(ROOT, ".build/release/rabbit-wizard-bench")
 HERE = os.path.join(ROOT, "bench")
@@ -139,25 +141,6 @@ def mutating_commands(box):
         return sum(1 for line in f if line.strip() and json.loads(line).get("mutates"))
 
 
-def amqp_hello(host, port, timeout=2.0):
-    """An AMQP 0-9-1 handshake's first step, independent of the product: the protocol header out, a
-    Connection.Start frame (type 1, channel 0, class 10, method 10) back. Returns whether it came."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as s:
-            s.settimeout(timeout)
-            s.sendall(b"AMQP\x00\x00\x09\x01")
-            head = b""
-            while len(head) < 11:
-                chunk = s.recv(11 - len(head))
-                if not chunk:
-                    return False
-                head += chunk
-            kind, channel, _size, cls, method = struct.unpack(">BHIHH", head)
-            return kind == 1 and channel == 0 and cls == 10 and method == 10
-    except OSError:
-        return False
-
-
 def hard_failure(box, kind):
     """A node killed with SIGKILL (no drain, no goodbye) while an independent AMQP client opens a new
     connection through the load balancer every 100 ms: failed new connections and the longest failing
@@ -169,7 +152,7 @@ def hard_failure(box, kind):
     def client():
         while not stop.is_set():
             t = time.monotonic()
-            results.append((t, amqp_hello("127.0.0.1", port)))
+            results.append((t, amqp_hello("127.0.0.1", port, 2.0)))
             time.sleep(max(0, 0.1 - (time.monotonic() - t)))
 
     worker = threading.Thread(target=client)

@@ -280,18 +280,7 @@ extension ClusterScenarioTests {
     func badTopologyRunsNothing(from: String, to: String, field: String) async throws {
         let root = Support.temporaryDirectory()
         defer { Support.remove(root) }
-        let yaml = """
-            cluster:
-              seed: server-a
-            nodes:
-              - name: server-a
-                host: ServerA
-                reach: ssh://root@127.0.0.1:1
-              - name: server-b
-                host: ServerB
-                reach: ssh://root@127.0.0.1:1
-
-            """.replacingOccurrences(of: from, with: to)
+        let yaml = HardeningTests.topology().replacingOccurrences(of: from, with: to)
         Support.write(yaml, to: root + "/topology.yml")
         for command in [["plan"], ["apply", "--yes"], ["status"]] {
             let out = await Support.run([Support.productBinary] + command + ["--config", root + "/topology.yml", "--state-dir", root + "/state"])

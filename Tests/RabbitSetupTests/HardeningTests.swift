@@ -9,7 +9,8 @@ import Testing
 /// Defects found with hostile inputs and faults (issue 14), each through the real binary on real files.
 /// The cases that need running nodes are in ``ClusterScenarioTests`` (one shared sandbox).
 @Suite struct HardeningTests {
-    /// A topology whose nodes are never reached: nothing in these tests may run a command on them.
+    /// A topology whose nodes are never reached (ssh to a closed port): nothing in the tests that use it may
+    /// run a command on them.
     static func topology(_ extra: String = "") -> String {
         """
         cluster:

@@ -97,9 +97,10 @@ extension ClusterScenarioTests {
 
         // A silent host: ServerC's link cut (no RST, no ICMP) while `watch` opens new connections through LB
         // for 6 s. nginx waits proxy_connect_timeout (2 s) on it once, then takes the next node and leaves it out.
-        // An AMQP client independent of the product counts too (Tests/netbed/amqp_client.py).
+        // An AMQP client independent of the product counts too (scripts/amqp_client.py).
         #expect(await bed.link("ServerC", "down").termination == .exited(code: 0))
-        let client = URL(fileURLWithPath: NetBed.script).deletingLastPathComponent().appendingPathComponent("amqp_client.py").path
+        let client = URL(fileURLWithPath: NetBed.script).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("scripts/amqp_client.py").path
         async let independent = Support.run(["python3", client, bed.address("LB"), "5672", "6"], timeout: .seconds(60))
         let watched = await wizard(["watch", "--seconds", "6"])
         let counted = await independent

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""An AMQP client independent of rabbit-wizard, for the tests' own counts: opens a new connection to
-HOST:PORT every 100 ms for SECONDS, each an AMQP 0-9-1 protocol header answered by Connection.Start (frame
-type 1, channel 0, class 10, method 10), and prints one JSON line: attempts, failed, longest failing
-stretch in ms, slowest successful handshake in ms."""
+"""An AMQP client independent of rabbit-wizard, for the tests' and the benchmark's own counts.
+
+As a program: opens a new connection to HOST:PORT every 100 ms for SECONDS, each an AMQP 0-9-1 protocol
+header answered by Connection.Start (frame type 1, channel 0, class 10, method 10), and prints one JSON line:
+attempts, failed, longest failing stretch in ms, slowest successful handshake in ms. bench/bench.py imports
+`hello`."""
 import json, socket, struct, sys, time
 
 
