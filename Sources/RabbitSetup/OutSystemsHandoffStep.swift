@@ -29,10 +29,17 @@ public struct OutSystemsHandoffStep: Step {
     var os: OutSystemsSpec { topology.outsystems }
     func seed(_ context: StepContext) -> RabbitNode { RabbitNode(topology.seed, executor: context.executor, step: id) }
 
+    /// The Cache tab's values, as every front end shows them: Host is the address the wizard itself
+    /// connects to and verifies the login through (the listen address, or the host's name behind a
+    /// wildcard listen address).
+    public var cacheTab: [(label: String, value: String)] {
+        [("Host", lb.clientHost), ("Port", "\(lb.listenPort)"), ("Virtual Host", os.vhost), ("Username", os.username)]
+    }
+
     public func check(_ context: StepContext) async throws(StepFailure) -> [Finding] {
         var out = [Finding("outsystems-cache-tab", .info, message:
-            "Configuration Tool > Cache: Host \(lb.host), Port \(lb.listenPort), Virtual Host \(os.vhost), Username \(os.username); "
-            + "then 'Re-apply settings' to every module in the factory")]
+            "Configuration Tool > Cache: " + cacheTab.map { "\($0.label) \($0.value)" }.joined(separator: ", ")
+            + "; then 'Re-apply settings' to every module in the factory")]
         guard let password = context.secrets[Self.passwordKey] else {
             out.append(Finding("outsystems-no-password", .warning, message: "no password given: the vhost and user are not created",
                                fix: "pass --outsystems-password-file FILE (or --outsystems-password-stdin)"))

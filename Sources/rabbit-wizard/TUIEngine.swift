@@ -89,8 +89,8 @@ final class TUIEngine: WizardEngine {
     /// The values the OutSystems Configuration Tool asks for on its Cache Invalidation Service tab.
     func handoff() -> [HandoffValue] {
         guard let t = session.topology, let lb = t.loadBalancer else { return [] }
-        return [HandoffValue("Host", lb.clientHost), HandoffValue("Port", "\(lb.listenPort)"),
-                HandoffValue("Virtual host", t.outsystems.vhost), HandoffValue("Username", t.outsystems.username),
+        // The step's own values, so the screen shows what the step computed and verified.
+        return OutSystemsHandoffStep(topology: t, loadBalancer: lb).cacheTab.map { HandoffValue($0.label, $0.value) } + [
                 HandoffValue("Password", session.secrets.isEmpty ? "(none given: --outsystems-password-file FILE)" : "the one in your password file (never shown)"),
                 HandoffValue("Use SSL", "no (plain AMQP through the TCP load balancer)")]
     }

@@ -217,3 +217,22 @@ extension HardeningTests {
         #expect(catalogue.subtracting(written).isEmpty, "in a catalogue but never reported: \(catalogue.subtracting(written).sorted())")
     }
 }
+
+extension HardeningTests {
+    /// The hand-off shows the address the wizard verifies the login through (the listen address), on every
+    /// front end: the step said `Host lb` while the screen (and the login check) used 10.0.0.5.
+    @Test func theHandOffShowsTheAddressItVerifies() async throws {
+        let topology = try TopologyParser.parse(Self.topology("""
+            load_balancer:
+              kind: nginx
+              host: lb
+              listen_address: 10.0.0.5
+            """))
+        let lb = try #require(topology.loadBalancer)
+        let step = OutSystemsHandoffStep(topology: topology, loadBalancer: lb)
+        #expect(step.cacheTab.first { $0.label == "Host" }?.value == lb.clientHost)
+        let findings = try await step.check(StepContext(executor: Executor(commandLog: nil)))
+        let shown = try #require(findings.first { $0.name == "outsystems-cache-tab" }?.message)
+        #expect(shown.contains("Host 10.0.0.5, Port 5672, Virtual Host /outsystems, Username outsystems"), "\(shown)")
+    }
+}
