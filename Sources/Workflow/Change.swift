@@ -16,9 +16,11 @@ public struct Change: Sendable, Codable, Equatable {
     public var secret: Bool
     /// Set when the change destroys something; the words name what is lost.
     public var destructive: String?
+    /// What the change means to its step (for `apply`), when the step needs more than the node to act on it.
+    public var detail: ChangeDetail?
 
     public init(_ action: Action, target: String, node: String? = nil, summary: String, before: String? = nil,
-                after: String? = nil, secret: Bool = false, destructive: String? = nil)
+                after: String? = nil, secret: Bool = false, destructive: String? = nil, detail: ChangeDetail? = nil)
     {
         self.action = action
         self.target = target
@@ -28,5 +30,6 @@ public struct Change: Sendable, Codable, Equatable {
         self.after = secret ? nil : after
         self.secret = secret
         self.destructive = destructive
+        self.detail = detail
     }
 }

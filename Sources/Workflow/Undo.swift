@@ -7,15 +7,32 @@ public struct Undo: Sendable, Codable, Equatable {
 
     public init(json: String) { self.json = json }
 
-    public init<T: Encodable>(_ value: T) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        json = String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
+    public init<T: Encodable>(_ value: T) throws { json = try JSONText.encode(value) }
 
-    public func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        try JSONDecoder().decode(type, from: Data(json.utf8))
-    }
+    public func decode<T: Decodable>(_ type: T.Type) throws -> T { try JSONText.decode(type, json) }
 
     public static let none = Undo(json: "{}")
+}
+
+/// What a change means to the step that planned it, as the step's own `Codable` value: `apply` reads it
+/// back instead of parsing the change's `target`, which is words for people.
+public struct ChangeDetail: Sendable, Codable, Equatable {
+    public var json: String
+
+    public init<T: Encodable>(_ value: T) throws { json = try JSONText.encode(value) }
+
+    public func decode<T: Decodable>(_ type: T.Type) throws -> T { try JSONText.decode(type, json) }
+}
+
+/// A step's own values as canonical JSON text (sorted keys), as the journal and plans keep them.
+enum JSONText {
+    static func encode<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ json: String) throws -> T {
+        try JSONDecoder().decode(type, from: Data(json.utf8))
+    }
 }

@@ -33,6 +33,7 @@ struct ClusterJoinStepTests {
             Self.seedSees(["ServerA", "ServerB", "ServerC"]),
             Self.facts("ServerB", members: ["ServerA", "ServerB", "ServerC"], running: true),
             Self.facts("ServerC", members: ["ServerA", "ServerB", "ServerC"], running: false),
+            .init(["rabbit@ServerC", "start_app"]),
         ])
         let plan = try await step.plan(context)
         #expect(plan.changes.map(\.target) == ["server-c: start_app"])
@@ -41,6 +42,22 @@ struct ClusterJoinStepTests {
         _ = try await step.apply(plan, prepared: undo, context)
         let mutating = transport.argvs.filter { $0.contains("start_app") || $0.contains("stop_app") || $0.contains("join_cluster") || $0.contains("export_definitions") }
         #expect(mutating.count == 1 && mutating[0].contains("rabbit@ServerC") && mutating[0].contains("start_app"), "\(mutating)")
+    }
+
+    /// apply acts on what the plan's changes mean (their typed detail), not on their words: a plan whose
+    /// targets read differently still starts the member left stopped, and only that.
+    @Test func applyReadsWhatTheChangeMeansNotItsWords() async throws {
+        let (step, context, transport) = step([
+            Self.seedSees(["ServerA", "ServerB", "ServerC"]),
+            Self.facts("ServerB", members: ["ServerA", "ServerB", "ServerC"], running: true),
+            Self.facts("ServerC", members: ["ServerA", "ServerB", "ServerC"], running: false),
+            .init(["rabbit@ServerC", "start_app"]),
+        ])
+        var plan = try await step.plan(context)
+        for i in plan.changes.indices { plan.changes[i].target = "reworded for people" }
+        _ = try await step.apply(plan, prepared: try await step.prepare(plan, context), context)
+        let started = transport.argvs.filter { $0.contains("start_app") }
+        #expect(started.count == 1 && started[0].contains("rabbit@ServerC"), "\(transport.argvs.map { $0.suffix(3) })")
     }
 
     @Test func membersRunningNeedNothingAndStrangersAreJoined() async throws {
@@ -68,6 +85,7 @@ struct ClusterJoinStepTests {
             Self.facts("ServerB", members: ["ServerA", "ServerB"], running: true),
             Self.facts("ServerC", members: ["ServerC"], running: true),
             .init(["rabbit@ServerC", "join_cluster"], join, stderr: "TCP connection succeeded but Erlang distribution failed"),
+            .init(["rabbit@ServerC", "export_definitions"]), .init(["rabbit@ServerC", "stop_app"]), .init(["rabbit@ServerC", "start_app"]),
         ])
         let plan = try await step.plan(context)
         let undo = try await step.prepare(plan, context)

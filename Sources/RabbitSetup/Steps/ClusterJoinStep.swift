@@ -28,7 +28,7 @@ public struct ClusterJoinStep: Step {
     public func check(_ context: StepContext) async throws(StepFailure) -> [Finding] { [] }
 
     /// What a joiner still needs.
-    enum Need: Equatable {
+    enum Need: String, Equatable, Codable {
         /// Not a member: export, stop_app, join_cluster, start_app.
         case join
         /// A member whose application is stopped (a join whose end was cut off, e.g. its ssh connection
@@ -57,7 +57,7 @@ public struct ClusterJoinStep: Step {
         }.compactMap { $0 }
     }
 
-    /// The change's target names what it does; `apply` tells a start from a join by it.
+    /// The change's target, for people; `apply` reads the need from the change's detail.
     func target(_ spec: NodeSpec, _ need: Need) -> String {
         switch need {
         case .join: "\(spec.name): join \(topology.seed.nodeName)"
@@ -66,17 +66,22 @@ public struct ClusterJoinStep: Step {
     }
 
     public func plan(_ context: StepContext) async throws(StepFailure) -> Plan {
-        Plan(step: id, changes: try await pending(context).map { spec, need in
-            switch need {
+        let changes = try await pending(context).map { spec, need throws(StepFailure) in
+            let detail: ChangeDetail
+            do { detail = try ChangeDetail(need) } catch { throw StepFailure("cannot record the plan of \(spec.name): \(error)") }
+            return switch need {
             case .join:
                 Change(.run, target: target(spec, .join), node: spec.name,
                        summary: "export definitions, stop_app, join_cluster \(topology.seed.nodeName), start_app",
-                       destructive: "the own data of \(spec.nodeName) (vhosts, users, queues and their messages); definitions are exported first")
+                       destructive: "the own data of \(spec.nodeName) (vhosts, users, queues and their messages); definitions are exported first",
+                       detail: detail)
             case .start:
                 Change(.run, target: target(spec, .start), node: spec.name,
-                       summary: "\(spec.nodeName) is a member of the cluster but its RabbitMQ application is stopped (a join cut off before start_app)")
+                       summary: "\(spec.nodeName) is a member of the cluster but its RabbitMQ application is stopped (a join cut off before start_app)",
+                       detail: detail)
             }
-        })
+        }
+        return Plan(step: id, changes: changes)
     }
 
     public func prepare(_ plan: Plan, _ context: StepContext) async throws(StepFailure) -> Undo {
@@ -93,10 +98,11 @@ public struct ClusterJoinStep: Step {
     /// given (just made from what the servers showed); a node that became a member meanwhile is still
     /// fine: "already a member" counts as success.
     func planned(_ plan: Plan, _ need: Need? = nil) -> [NodeSpec] {
-        let targets = Set(plan.changes.map(\.target))
-        return topology.joiners.filter { spec in
-            need.map { targets.contains(target(spec, $0)) } ?? (targets.contains(target(spec, .join)) || targets.contains(target(spec, .start)))
+        let needs = plan.changes.compactMap { c -> (node: String, need: Need)? in
+            guard let node = c.node, let n = try? c.detail?.decode(Need.self) else { return nil }
+            return (node, n)
         }
+        return topology.joiners.filter { spec in needs.contains { $0.node == spec.name && (need == nil || $0.need == need) } }
     }
 
     public func apply(_ plan: Plan, prepared: Undo, _ context: StepContext) async throws(StepFailure) -> Undo {

@@ -44,10 +44,18 @@ public struct ErlangCookieStep: Step {
 
     /// Joiners whose cookie file differs from the seed's, by hash.
     func differing(_ context: StepContext) async throws(StepFailure) -> [RabbitNode] {
-        let seedHash = try await seed(context).files.observe(seed(context).profile.cookieFile).sha256
-        return try await forEachNode(joiners(context)) { node throws(StepFailure) -> RabbitNode? in
-            try await node.files.observe(node.profile.cookieFile).sha256 == seedHash ? nil : node
-        }.compactMap { $0 }
+        try await Self.differing([seed(context)] + joiners(context), seed: topology.seedName)
+    }
+
+    /// The nodes of `nodes` whose cookie file differs from the seed's (named `seed`, among `nodes`), by
+    /// hash: the ones this step's round replaces and restarts. Steps that leave their restart to that round
+    /// ask this, so they and the round agree on which nodes it takes.
+    static func differing(_ nodes: [RabbitNode], seed: String) async throws(StepFailure) -> [RabbitNode] {
+        let hashes = try await forEachNode(nodes) { node throws(StepFailure) -> String? in
+            try await node.files.observe(node.profile.cookieFile).sha256
+        }
+        let seedHash = zip(nodes, hashes).first { $0.0.spec.name == seed }?.1
+        return zip(nodes, hashes).filter { $0.0.spec.name != seed && $0.1 != seedHash }.map(\.0)
     }
 
     /// This step's round: the nodes whose cookie differs (stop, replace, start), the nodes a round of its own

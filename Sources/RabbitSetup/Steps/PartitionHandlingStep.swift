@@ -73,10 +73,8 @@ public struct PartitionHandlingStep: Step {
         let all = nodes(context)
         // The erlang-cookie step restarts every node whose cookie differs from the seed's, all at once, and
         // takes the restarts owed by this step into that round (the seed's too): one restart per node.
-        let cookies = try await forEachNode(all) { node throws(StepFailure) -> String? in try await node.files.observe(node.profile.cookieFile).sha256 }
         let seedName = topology.seedName
-        let seedCookie = zip(all, cookies).first { $0.0.spec.name == seedName }?.1
-        let differing = Set(zip(all, cookies).filter { $0.1 != seedCookie }.map(\.0.spec.name))
+        let differing = Set(try await ErlangCookieStep.differing(all, seed: seedName).map(\.spec.name))
         let desired = self.desired
         let pending = context.pendingRestarts()
         return try await forEachNode(all) { node throws(StepFailure) -> NodePlan in
