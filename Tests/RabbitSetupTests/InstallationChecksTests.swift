@@ -24,8 +24,15 @@ struct InstallationChecksTests {
         return .init(["rabbit@\(host)", "eval"], stdout: lines.joined(separator: "\n") + "\nok\n")
     }
 
+    /// The files every node's check reads, as on a healthy Debian node: the cookie (0400, the service's)
+    /// and no rabbitmq.conf yet.
+    static let files: [ScriptedTransport.Rule] = [
+        .init(["/var/lib/rabbitmq/.erlang.cookie", "hash"], stdout: "regular 400 rabbitmq rabbitmq\n" + String(repeating: "ab", count: 32) + "\n"),
+        .init(["/etc/rabbitmq/rabbitmq.conf", "hash"], stdout: "missing\n"),
+    ]
+
     func findings(_ rules: [ScriptedTransport.Rule], topology: Topology = topology()) async throws -> [Finding] {
-        let context = StepContext(executor: Executor(commandLog: nil, local: ScriptedTransport(rules)))
+        let context = StepContext(executor: Executor(commandLog: nil, local: ScriptedTransport(rules + Self.files)))
         return try await InstallationChecksStep(topology: topology).check(context)
     }
 

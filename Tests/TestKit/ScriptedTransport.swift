@@ -1,5 +1,6 @@
 import Executor
 import Synchronization
+import Testing
 
 /// A transport that answers from a script instead of running anything, for unit tests of a step's logic
 /// (what it plans from given observations, which commands it sends after a given failure). Never a
@@ -25,7 +26,9 @@ public final class ScriptedTransport: Transport {
     private let rules: [Rule]
     private let calls = Mutex<[[String]]>([])
 
-    /// The first matching rule answers; a command no rule matches exits 0 with no output.
+    /// The first matching rule answers. A command no rule matches fails the test that sent it (a step
+    /// that sends a command its test did not expect is a finding, not a silent success) and does not
+    /// start.
     public init(_ rules: [Rule]) { self.rules = rules }
 
     /// Every argv run so far, in order.
@@ -35,7 +38,10 @@ public final class ScriptedTransport: Transport {
                     onLine: @escaping @Sendable (OutputStreamKind, String) -> Void) async -> TransportOutcome
     {
         calls.withLock { $0.append(spec.argv) }
-        let rule = rules.first { $0.matches(spec.argv) } ?? Rule([])
+        guard let rule = rules.first(where: { $0.matches(spec.argv) }) else {
+            Issue.record("ScriptedTransport: no rule answers \(spec.argv)")
+            return TransportOutcome(termination: .couldNotStart(reason: "no rule in the test's script answers this command"))
+        }
         func stream(_ text: String) -> CapturedStream { CapturedStream(text: text, truncated: false, tail: text, totalBytes: text.utf8.count) }
         return TransportOutcome(termination: rule.termination, stdout: stream(rule.stdout), stderr: stream(rule.stderr))
     }
