@@ -1,6 +1,7 @@
 import Executor
 
-/// A step is a value with five verbs (see architecture.md §2).
+/// A step is a value with the five verbs of architecture.md §2 (check, plan, apply, verify, rollback) and
+/// `prepare`, which captures the before-state apply and rollback need.
 ///
 /// - `check` and `plan` are read-only and run freely; `plan` twice gives the same plan, and an empty
 ///   plan means the step is already done.
