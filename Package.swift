@@ -46,7 +46,7 @@ let package = Package(
         // Shared by the test targets: process helpers, a real sshd, and the conformance suite every step
         // must pass (check/plan read-only, plan stable, apply converges, rollback exact).
         .target(name: "TestKit", dependencies: ["Workflow", "Executor"], path: "Tests/TestKit"),
-        .testTarget(name: "ExecutorTests", dependencies: ["Executor", "TestKit", "rabbit-wizard"]),
+        .testTarget(name: "ExecutorTests", dependencies: ["Executor", "Workflow", "TestKit", "rabbit-wizard"]),
         .testTarget(name: "WorkflowTests", dependencies: ["Workflow"]),
         .testTarget(name: "WizardTUITests", dependencies: ["WizardTUI", "Workflow"], exclude: ["Snapshots"]),
         .testTarget(name: "RabbitSetupTests", dependencies: ["RabbitSetup", "Workflow", "Executor", "TestKit", "rabbit-wizard"]),

@@ -118,6 +118,17 @@ public enum KeyMap {
         ("a", .rollbackAll, "roll back everything", "undo all"), ("s", .skip, "skip", "skip"), ("q", .quit, "quit", "quit"),
     ]
 
+    /// The hint bar's words for `actions` in `scope`: each action named by the first key the table binds
+    /// to it there, so the bar and the help screen cannot disagree. `[.up, .down]` reads "Up/Down".
+    static func hints(_ scope: Scope, _ actions: [(actions: [Action], words: String)]) -> String {
+        actions.map { item in
+            let keys = item.actions.map { action in
+                bindings.first { $0.action == action && ($0.scope == scope || $0.scope == .everywhere) }!.keys[0].label
+            }
+            return keys.joined(separator: "/") + " " + item.words
+        }.joined(separator: "  ")
+    }
+
     static func scope(of view: AppState.View) -> Scope {
         switch view {
         case .overview: .overview

@@ -81,10 +81,16 @@ public enum Render {
         case .setup: return "Up/Down move  type to edit  Space cycles a choice  Enter save  Esc Esc quit"
         // Before the engine has reported the steps there is nothing to run or show yet.
         case .overview where s.steps.isEmpty && s.form == nil: return "q quit"
-        case .overview: return "Enter run all  r retry step  u roll back  p plan  f findings  l log  o summary  ? help  q quit"
-        case .findings: return "Up/Down move  w waive/unwaive  Enter run  Esc back  ? help  q quit"
-        case .log: return "Up/Down scroll  s step filter  n host filter  Esc back  q quit"
-        default: return "Up/Down scroll  Esc back  ? help  q quit"
+        case .overview:
+            return KeyMap.hints(.overview, [([.run], "run all"), ([.retry], "retry step"), ([.rollback], "roll back"), ([.plan], "plan"),
+                                            ([.findings], "findings"), ([.log], "log"), ([.summary], "summary"), ([.help], "help"), ([.quit], "quit")])
+        case .findings:
+            return KeyMap.hints(.findings, [([.up, .down], "move"), ([.waive], "waive/unwaive"), ([.run], "run"), ([.back], "back"),
+                                            ([.help], "help"), ([.quit], "quit")])
+        case .log:
+            return KeyMap.hints(.log, [([.up, .down], "scroll"), ([.filterStep], "step filter"), ([.filterNode], "host filter"),
+                                       ([.back], "back"), ([.quit], "quit")])
+        default: return KeyMap.hints(.everywhere, [([.up, .down], "scroll"), ([.back], "back"), ([.help], "help"), ([.quit], "quit")])
         }
     }
 
@@ -116,11 +122,8 @@ public enum Render {
                 lines.append(("cause: \(f.cause)", .error))
                 if let fix = f.fix { lines.append(("fix: \(fix)", .warn)) }
             }
-            switch step.info.rollbackScope {
-            case .complete: lines.append(("rollback restores everything", .dim))
-            case .partial(let what): lines.append(("rollback cannot restore \(what)", .dim))
-            case .needsConfirmation(let what): lines.append(("rollback DESTROYS \(what)", .warn))
-            }
+            let scope = step.info.rollbackScope
+            if case .needsConfirmation = scope { lines.append(("rollback \(scope.brief)", .warn)) } else { lines.append(("rollback \(scope.brief)", .dim)) }
             let wrapped = lines.flatMap { l in TextWidth.wrap(l.text, leftWidth - 2).map { ($0, l.style) } }
             for l in wrapped where row < body.top + body.height {
                 b.put(row, 1, l.0, l.1, width: leftWidth - 2)
@@ -362,11 +365,9 @@ public enum Render {
             title = ids.count == 1 ? "Roll back \(ids[0])?" : "Roll back \(ids.count) steps?"
             if ids.count > 1 { lines.append(("In this order: \(ids.map(\.rawValue).joined(separator: ", "))", .normal)) }
             for id in ids {
-                switch s.steps.first(where: { $0.id == id })?.info.rollbackScope ?? .complete {
-                case .complete: lines.append(("\(id): restores everything it changed", .normal))
-                case .partial(let what): lines.append(("\(id): cannot restore \(what)", .warn))
-                case .needsConfirmation(let what): lines.append(("\(id): DESTROYS \(what)", .error))
-                }
+                let scope = s.steps.first(where: { $0.id == id })?.info.rollbackScope ?? .complete
+                let style: Style = switch scope { case .complete: .normal; case .partial: .warn; case .needsConfirmation: .error }
+                lines.append(("\(id): \(scope.consequence)", style))
             }
             if let typed {
                 lines.append(("Type \(Wizard.expectedWord(p)!) and press Enter to go ahead, Esc to cancel:", .bold))

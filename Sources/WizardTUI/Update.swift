@@ -60,7 +60,7 @@ public enum Wizard {
                 s.message = ("\(row.id) has nothing recorded to roll back (it is \(row.recorded.rawValue))", false)
                 break
             }
-            let later = s.steps.filter(\.undoable).map(\.id).drop { $0 != row.id }.dropFirst()
+            let later = Rollback.blocking(row.id, undoable: s.steps.filter(\.undoable).map(\.id))
             guard later.isEmpty else {
                 s.message = ("later steps are still applied: \(later.map(\.rawValue).joined(separator: ", ")). "
                              + "Roll them back first, or U rolls back everything", false)
@@ -69,7 +69,7 @@ public enum Wizard {
             s.prompt = .confirmRollback([row.id], typed: destroys(s, [row.id]) ? "" : nil)
         case .rollbackAll:
             guard !s.busy else { s.message = ("busy: wait for the current run, or Ctrl-C to stop it", false); break }
-            let targets = Array(s.steps.filter(\.undoable).map(\.id).reversed())
+            let targets = Rollback.all(s.steps.filter(\.undoable).map(\.id))
             guard !targets.isEmpty else { s.message = ("nothing to roll back: no step has recorded changes", false); break }
             s.prompt = .confirmRollback(targets, typed: destroys(s, targets) ? "" : nil)
         case .waive:
@@ -88,12 +88,12 @@ public enum Wizard {
             s.scroll = 0
         case .quit:
             if case .quit = s.prompt { break }
-            if s.busy { s.prompt = .quit } else { s.exit = (0, false) }
+            if s.busy { s.prompt = .quit } else { s.exit = (ExitStatus.success.rawValue, false) }
         case .interrupt:
-            guard s.busy else { s.exit = (130, false); break }
+            guard s.busy else { s.exit = (ExitStatus.interrupted.rawValue, false); break }
             s.interrupts += 1
             if s.interrupts >= 2 {
-                s.exit = (130, true)
+                s.exit = (ExitStatus.interrupted.rawValue, true)
                 break
             }
             s.activity?.stopping = true
@@ -157,12 +157,12 @@ public enum Wizard {
             s.message = ("fix the \(form.problems.count) problem(s) marked in red first", false)
         case .back:
             if form.escapePressed {
-                s.exit = (0, false)
+                s.exit = (ExitStatus.success.rawValue, false)
             } else {
                 s.message = ("Esc again quits without saving", false)
             }
         case .interrupt:
-            s.exit = (130, false)
+            s.exit = (ExitStatus.interrupted.rawValue, false)
         default:
             break
         }
@@ -272,7 +272,7 @@ public enum Wizard {
                 let record = snap.journal.records[info.id]
                 let recorded = snap.journal.status(info.id)
                 return StepRow(info: info, status: RowStatus(recorded), recorded: recorded,
-                               undoable: recorded.mayHaveChanges && record?.undo != nil && record?.undo != Undo.none)
+                               undoable: Rollback.isUndoable(recorded, undo: record?.undo))
             }
             for (id, r) in snap.journal.records { if let f = r.failure { s.failures[id] = f } }
             s.evidence = snap.journal.evidence.map { EvidenceItem(step: $0.step, title: $0.title, text: $0.text) }
@@ -321,7 +321,7 @@ public enum Wizard {
             if case .confirmPlan = s.prompt { s.prompt = nil }
             s.message = (message, ok)
             s.say(ok ? .note : .failure, message)
-            if s.quitWhenIdle { s.exit = (ok ? 0 : 1, false); break }
+            if s.quitWhenIdle { s.exit = ((ok ? ExitStatus.success : .failed).rawValue, false); break }
             if kind == .planning { break }
             if !ok, s.allFindings.contains(where: { $0.finding.blocks(waived: s.waived) }) {
                 s.view = .findings
@@ -333,11 +333,11 @@ public enum Wizard {
         case .staleLock(let who):
             s.activity = nil
             s.prompt = .takeOverLock(who)
-            if s.quitWhenIdle { s.exit = (1, false) }
+            if s.quitWhenIdle { s.exit = (ExitStatus.failed.rawValue, false) }
         case .refused(let text):
             s.activity = nil
             s.message = (text, false)
-            if s.quitWhenIdle { s.exit = (1, false) }
+            if s.quitWhenIdle { s.exit = (ExitStatus.failed.rawValue, false) }
         }
         return []
     }
@@ -391,7 +391,7 @@ public enum Wizard {
             s.steps[i].status = status
             s.steps[i].recorded = recorded
             let undo = runner.undo[id]
-            s.steps[i].undoable = recorded.mayHaveChanges && undo != nil && undo != Undo.none
+            s.steps[i].undoable = Rollback.isUndoable(recorded, undo: undo)
         }
     }
 

@@ -6,19 +6,8 @@ import Workflow
 
 /// The one place that turns errors and failed commands into words and exit codes.
 enum ErrorPresenter {
-    enum Code: Int32 {
-        case success = 0
-        case failed = 1
-        case badInput = 64
-        case needsConfirmation = 3
-        case unreachable = 4
-        /// A stale plan, or an interrupted or damaged journal: observe or repair first.
-        case staleOrDirty = 5
-        /// Another wizard holds the state directory (or left a stale lock to confirm).
-        case locked = 6
-        /// Stopped by Ctrl-C (128 + SIGINT, as shells report it).
-        case interrupted = 130
-    }
+    /// The exit codes live in Workflow (``ExitStatus``): the screen exits with them too.
+    typealias Code = ExitStatus
 
     /// A message for the user and the exit code that goes with it.
     /// An error for the operator: printed once, by ``RabbitWizard/main()``, as `rabbit-wizard: MESSAGE`,
@@ -31,14 +20,6 @@ enum ErrorPresenter {
 
     static func fail(_ message: String, code: Code) -> any Error { Failure(message: message, code: code) }
 
-    /// A file written for the operator (the topology from the setup form) could not be created or
-    /// written; `errno` as the failing call left it. Such files are created exclusively.
-    static func cannotWrite(_ path: String, errno code: Int32, creating: Bool) -> String {
-        let reason = String(cString: strerror(code))
-        return creating && code == EEXIST ? "cannot write \(path): it exists already (an existing file is never overwritten)"
-            : "cannot write \(path): \(reason)"
-    }
-
     static func fail(_ error: any Error, code: Code) -> any Error { fail(describe(error), code: code) }
 
     static func describe(_ error: any Error) -> String {
@@ -50,6 +31,11 @@ enum ErrorPresenter {
             case .badUser(let u): return "user name \(u) is not valid (letters, digits, _ - . only)"
             case .badHost(let h, let p): return "host \(h): \(describe(p))"
             case .badPort(let p): return "port \(p) is not a number from 1 to 65535"
+            }
+        case let e as TopologyDraft.WriteError:
+            switch e {
+            case .cannotCreate(let p, EEXIST): return "cannot write \(p): it exists already (an existing file is never overwritten)"
+            case .cannotCreate(let p, let code), .cannotWrite(let p, let code): return "cannot write \(p): \(String(cString: strerror(code)))"
             }
         case let e as StateDirectory.Problem:
             switch e {

@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import Workflow
 
 /// Ctrl-C during a run (reliability.md, Signals): the first SIGINT asks the run to stop at the next safe
 /// point; a second one, or SIGHUP, ends the process at once (the journal then shows the step as unknown
@@ -16,7 +17,7 @@ enum Interruption {
             if n >= 2 {
                 let s: StaticString = "\nrabbit-wizard: aborted; the current step's outcome is unknown (the next run reconciles it)\n"
                 _ = write(2, s.utf8Start, s.utf8CodeUnitCount)
-                _exit(130)
+                _exit(ExitStatus.interrupted.rawValue)
             }
             let s: StaticString = "\nrabbit-wizard: stopping at the next safe point (Ctrl-C again to abort now)\n"
             _ = write(2, s.utf8Start, s.utf8CodeUnitCount)
@@ -24,7 +25,7 @@ enum Interruption {
         signal(SIGHUP) { _ in
             let s: StaticString = "\nrabbit-wizard: terminal gone; aborted, the current step's outcome is unknown\n"
             _ = write(2, s.utf8Start, s.utf8CodeUnitCount)
-            _exit(129)
+            _exit(ExitStatus.hangUp.rawValue)
         }
     }
 }

@@ -3,6 +3,7 @@ import Executor
 import Foundation
 import Logging
 import WizardTUI
+import Workflow
 
 @main
 struct RabbitWizard: AsyncParsableCommand {
@@ -41,14 +42,7 @@ struct RabbitWizard: AsyncParsableCommand {
               known-hosts   show and enrol ssh host keys for the servers
 
             Exit codes:
-              0   success
-              1   a step failed, or was blocked by findings, or the command log could not be written
-              3   needs confirmation (no terminal: pass --yes)
-              4   host unreachable, or a host key problem
-              5   stale plan, or an interrupted or damaged journal (see status / journal repair)
-              6   another wizard holds the state directory, or left a stale lock
-              130 stopped by Ctrl-C at a safe point (run the same command again)
-              64  bad input: a flag or value is wrong; nothing was run
+            \(ExitStatus.helpTable)
             """,
         version: "rabbit-wizard \(version) (\(TerminalLibrary.version))",
         subcommands: [
@@ -98,7 +92,7 @@ struct RabbitWizard: AsyncParsableCommand {
         }
         if let c = options.config, !c.hasPrefix("/") { options.config = FileManager.default.currentDirectoryPath + "/" + c }
         let path = options.config!
-        let testSteps = ProcessInfo.processInfo.environment[StepCatalog.testStepsVariable] != nil
+        let testSteps = TestHooks.fileStepsGiven
         // A topology that exists is opened now, so its problems are printed before the screen starts.
         let session = FileManager.default.fileExists(atPath: path) || testSteps ? try Session.open(options) : nil
         // Nothing may write to the terminal behind the screen's back.

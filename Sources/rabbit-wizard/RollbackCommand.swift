@@ -26,13 +26,10 @@ struct RollbackCommand: AsyncParsableCommand {
     func run() async throws {
         let session = try Session.open(options)
         let journal = try session.journalState()
-        // Undo.none means the step left nothing to undo (checks, a drill).
-        let undoable = session.order.filter {
-            journal.status($0).mayHaveChanges && journal.records[$0]?.undo != nil && journal.records[$0]?.undo != Undo.none
-        }
+        let undoable = Rollback.undoable(journal, order: session.order)
         var targets: [StepID]
         if all {
-            targets = Array(undoable.reversed())
+            targets = Rollback.all(undoable)
             if targets.isEmpty {
                 print("Nothing to roll back: no step has recorded changes.")
                 return
@@ -45,7 +42,7 @@ struct RollbackCommand: AsyncParsableCommand {
             guard undoable.contains(id) else {
                 throw ErrorPresenter.fail(WorkflowError.nothingToRollBack(id, journal.status(id)), code: .badInput)
             }
-            let later = undoable.filter { session.order.firstIndex(of: $0)! > session.order.firstIndex(of: id)! }
+            let later = Rollback.blocking(id, undoable: undoable)
             if !later.isEmpty && !force {
                 throw ErrorPresenter.fail(
                     "later steps are still applied: \(later.map(\.rawValue).joined(separator: ", ")). Roll them back first "
@@ -54,12 +51,7 @@ struct RollbackCommand: AsyncParsableCommand {
             targets = [id]
         }
         for id in targets {
-            let scope = session.steps.first { $0.id == id }!.rollbackScope
-            switch scope {
-            case .complete: print("rollback \(id): restores everything the step changed")
-            case .partial(let what): print("rollback \(id): cannot restore \(what)")
-            case .needsConfirmation(let what): print("rollback \(id): DESTROYS \(what)")
-            }
+            print("rollback \(id): \(session.steps.first { $0.id == id }!.rollbackScope.consequence)")
         }
         if !yes {
             guard isatty(0) == 1 else {

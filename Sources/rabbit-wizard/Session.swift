@@ -18,11 +18,6 @@ struct Session {
 
     var order: [StepID] { steps.map(\.id) }
 
-    /// Test-only: `RABBIT_WIZARD_CRASH_AT=began:STEP` kills this process with SIGKILL at that boundary;
-    /// `RABBIT_WIZARD_PAUSE_AT=POINT` stops it with SIGSTOP there (a test then sends SIGCONT).
-    static let crashVariable = "RABBIT_WIZARD_CRASH_AT"
-    static let pauseVariable = "RABBIT_WIZARD_PAUSE_AT"
-
     static func open(_ options: WorkflowOptions, dryRun: Bool = false) throws -> Session {
         let (steps, topologyState, topology) = try StepCatalog.steps(config: options.config)
         // A waiver that names no finding would silently waive nothing: refused before anything runs.
@@ -56,8 +51,7 @@ struct Session {
     }
 
     func select(_ selection: SelectionOptions) throws -> (run: [StepID], skipped: [StepID]) {
-        let optIn = Set(steps.filter { !$0.runsByDefault }.map(\.id))
-        do { return try Runner.select(order: order, only: selection.only.map { StepID($0) }, skip: selection.skip.map { StepID($0) }, optIn: optIn) } catch {
+        do { return try Runner.select(steps, only: selection.only.map { StepID($0) }, skip: selection.skip.map { StepID($0) }) } catch {
             throw ErrorPresenter.fail(error, code: .badInput)
         }
     }
@@ -127,12 +121,7 @@ struct Session {
         let readOnly = initial.mode == .plan
         let lock = readOnly ? nil : try lock(command: command, takeOverStale: hooks.takeOverStaleLock)
         defer { lock?.release() }
-        let crashAt = ProcessInfo.processInfo.environment[Session.crashVariable]
-        let pauseAt = ProcessInfo.processInfo.environment[Session.pauseVariable]
-        let crashPoint: @Sendable (String) -> Void = { point in
-            if point == crashAt { kill(getpid(), SIGKILL) }
-            if point == pauseAt { kill(getpid(), SIGSTOP) }
-        }
+        let crashPoint = TestHooks.boundaryPoint()
         // Commands an aborted run left running (own sessions, by design) end before this run looks at
         // anything: a restart still under way would otherwise meet this run's own.
         await executor.inFlight?.wait(progress: hooks.progress)

@@ -142,18 +142,7 @@ final class TUIEngine: WizardEngine {
     func save(_ values: [String: String], nodes: Int, path: String) {
         let problems = TUIEngine.formProblems(values, nodes: nodes)
         guard problems.isEmpty else { return emit(.validated(problems)) }
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return emit(.refused(ErrorPresenter.cannotWrite(path, errno: errno, creating: true))) }
-        let bytes = Array(TopologyDraft.yaml(values, nodes: nodes).utf8)
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        var code = written < 0 ? errno : written < bytes.count ? ENOSPC : 0
-        if code == 0 && fsync(fd) != 0 { code = errno }
-        close(fd)
-        guard code == 0 else {
-            // A half-written topology would block the next try (never overwritten): it was ours, remove it.
-            unlink(path)
-            return emit(.refused(ErrorPresenter.cannotWrite(path, errno: code, creating: false)))
-        }
+        do { try TopologyDraft.write(values, nodes: nodes, to: path) } catch { return emit(.refused(ErrorPresenter.describe(error))) }
         do {
             let session = try openSession(path)
             current.withLock { $0 = session }
@@ -193,8 +182,7 @@ final class TUIEngine: WizardEngine {
             case .rollback:
                 (queue, skipped) = (only ?? [], [])
             default:
-                let optIn = Set(session.steps.filter { !$0.runsByDefault }.map(\.id))
-                (queue, skipped) = try Runner.select(order: session.order, only: only ?? [], skip: [], optIn: optIn)
+                (queue, skipped) = try Runner.select(session.steps, only: only ?? [], skip: [])
             }
             let initial = RunnerState(mode: mode, order: session.order, queue: queue, skipped: skipped, journal: journal,
                                       waived: waived, confirmEachPlan: true, continueAfterReconcile: false)

@@ -4,6 +4,7 @@ import Testing
 
 @testable import Executor
 import TestKit
+import Workflow
 
 /// The `rabbit-wizard` binary as a user runs it, including the canary trace of every process it spawns.
 @Suite(.serialized) struct ProductCLITests {
@@ -18,6 +19,12 @@ import TestKit
         let out = await Support.run([Support.productBinary, "--help"])
         #expect(out.termination == .exited(code: 0))
         for word in ["exec", "known-hosts", "Exit codes"] { #expect(out.stdout.text.contains(word)) }
+        // Every code with its meaning, however the help wraps its lines.
+        let flat = out.stdout.text.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        for code in ExitStatus.allCases {
+            let line = "\(code.rawValue) \(code.meaning.filter { $0 != "`" })".split(separator: " ").joined(separator: " ")
+            #expect(flat.contains(line), "help lacks exit code \(code.rawValue)")
+        }
     }
 
     /// `watch` counts what clients would see: with nothing listening behind the load balancer's address

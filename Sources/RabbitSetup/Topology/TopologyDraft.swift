@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 
 /// A topology as the setup screen fills it in: field paths (`nodes[1].host`) to values, written as the
 /// topology file's YAML and checked by the same parser as a file, so the screen and `--config` agree on
@@ -7,6 +8,31 @@ public enum TopologyDraft {
     /// The per-node fields, in the order the form shows them.
     public static let nodeFields = ["name", "host", "node_name", "reach"]
     public static let loadBalancerFields = ["kind", "host", "listen_port", "reach"]
+
+    /// Why the topology file could not be written; `errno` as the failing call left it.
+    public enum WriteError: Error, Sendable, Equatable {
+        /// It could not be created (`EEXIST`: a file is there already, and one is never overwritten).
+        case cannotCreate(String, errno: Int32)
+        /// Created but not written whole (a full disk); the partial file was removed.
+        case cannotWrite(String, errno: Int32)
+    }
+
+    /// Writes the topology file for these values at `path`, created exclusively (never over an existing
+    /// file, never through a symlink) with mode 0600 and synced; a file not written whole is removed, since
+    /// it would block the next try.
+    public static func write(_ values: [String: String], nodes: Int, to path: String) throws(WriteError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw .cannotCreate(path, errno: errno) }
+        let bytes = Array(yaml(values, nodes: nodes).utf8)
+        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        var code = written < 0 ? errno : written < bytes.count ? ENOSPC : 0
+        if code == 0 && fsync(fd) != 0 { code = errno }
+        close(fd)
+        guard code == 0 else {
+            unlink(path)
+            throw .cannotWrite(path, errno: code)
+        }
+    }
 
     /// The topology file for these values: every string double-quoted, empty optional values left out,
     /// the load balancer only when its kind is not `none`. `nodes` is the number of node blocks.

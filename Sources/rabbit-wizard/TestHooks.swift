@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+import RabbitSetup
+import Workflow
+
+/// Every hook the tests drive the shipped binary through, in one place. Each is an environment variable
+/// an operator has no reason to set; without them the product behaves as documented.
+///
+/// - `RABBIT_WIZARD_TEST_STEPS=FILE`: a JSON list of files to manage, `[{"id": "...", "path": "...",
+///   "content": "...", "mode": "644"}]`, replaces the topology's steps, so the engine (journal, crashes,
+///   the screen) is tested on real files without RabbitMQ.
+/// - `RABBIT_WIZARD_CRASH_AT=POINT`: SIGKILL at a run boundary (`run-started:-`, `began:ID`,
+///   `apply-returned:ID`, `applied:ID`, `verified:ID`, ...), to test what the next run makes of it.
+/// - `RABBIT_WIZARD_PAUSE_AT=POINT`: SIGSTOP there (the test sends SIGCONT), to act while a run holds
+///   the lock.
+enum TestHooks {
+    static let stepsVariable = "RABBIT_WIZARD_TEST_STEPS"
+    static let crashVariable = "RABBIT_WIZARD_CRASH_AT"
+    static let pauseVariable = "RABBIT_WIZARD_PAUSE_AT"
+
+    private struct TestFile: Decodable {
+        var id: String
+        var path: String
+        var content: String
+        var mode: String?
+    }
+
+    /// Whether the file steps replace the topology's.
+    static var fileStepsGiven: Bool { ProcessInfo.processInfo.environment[stepsVariable] != nil }
+
+    /// The file steps, when `RABBIT_WIZARD_TEST_STEPS` names their list.
+    static func fileSteps() throws -> [any Step]? {
+        guard let file = ProcessInfo.processInfo.environment[stepsVariable] else { return nil }
+        guard let data = FileManager.default.contents(atPath: file), let files = try? JSONDecoder().decode([TestFile].self, from: data) else {
+            throw ValidationError("\(stepsVariable)=\(file): cannot read the test step list")
+        }
+        return files.map { FileContentStep(id: StepID($0.id), path: $0.path, content: Array($0.content.utf8), mode: $0.mode ?? "644") }
+    }
+
+    /// Called by the interpreter at every boundary: kills or stops this process at the one the
+    /// environment names, and does nothing otherwise.
+    static func boundaryPoint() -> @Sendable (String) -> Void {
+        let crashAt = ProcessInfo.processInfo.environment[crashVariable]
+        let pauseAt = ProcessInfo.processInfo.environment[pauseVariable]
+        return { point in
+            if point == crashAt { kill(getpid(), SIGKILL) }
+            if point == pauseAt { kill(getpid(), SIGSTOP) }
+        }
+    }
+}
