@@ -3,6 +3,8 @@
 public enum ExitStatus: Int32, CaseIterable, Sendable {
     case success = 0
     case failed = 1
+    /// `plan --detailed-exitcode` only: apply would change something.
+    case changesPending = 2
     case needsConfirmation = 3
     case unreachable = 4
     /// A stale plan, or an interrupted or damaged journal: observe or repair first.
@@ -20,6 +22,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
         switch self {
         case .success: "success"
         case .failed: "a step failed, or was blocked by findings, or the command log could not be written"
+        case .changesPending: "only with `plan --detailed-exitcode`: apply would change something (0: nothing to change)"
         case .needsConfirmation: "needs confirmation (no terminal to ask on; pass `--yes`)"
         case .unreachable: "host unreachable, or a host key problem"
         case .staleOrDirty: "stale plan, or an interrupted or damaged journal (see `status`, `journal repair`)"

@@ -50,3 +50,11 @@ extension Runner {
         try select(order: steps.map(\.id), only: only, skip: skip, optIn: Set(steps.filter { !$0.runsByDefault }.map(\.id)))
     }
 }
+
+extension RunnerState {
+    /// After a plan: the findings that would stop `apply` (errors not waived), in step order.
+    public var blockingFindings: [Finding] { order.flatMap { findings[$0] ?? [] }.filter { $0.blocks(waived: waived) } }
+
+    /// After a plan: whether `apply` would change something.
+    public var changesPending: Bool { order.contains { plans[$0]?.isEmpty == false } }
+}

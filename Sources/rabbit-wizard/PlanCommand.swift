@@ -13,11 +13,16 @@ struct PlanCommand: AsyncParsableCommand {
 
             Save the JSON form and give it to apply with --plan-file: apply then refuses a step whose plan \
             changed in between (exit 5, stale plan).
+
+            For scripts, --detailed-exitcode tells the outcomes apart (as terraform plan does): 0 nothing to \
+            change, 2 apply would change something, 1 blocked by findings or a step could not be planned.
             """)
 
     @OptionGroup var options: WorkflowOptions
     @OptionGroup var selection: SelectionOptions
     @Flag(help: "Print the plan as JSON.") var json = false
+    @Flag(help: "Exit 2 when apply would change something, 0 when nothing (1 when blocked or failed).")
+    var detailedExitcode = false
 
     struct Output: Codable {
         struct StepPlan: Codable {
@@ -47,5 +52,12 @@ struct PlanCommand: AsyncParsableCommand {
             print(String(decoding: try encoder.encode(out), as: UTF8.self))
         }
         try ErrorPresenter.exit(for: final)
+        guard detailedExitcode else { return }
+        let blocking = final.blockingFindings
+        if !blocking.isEmpty {
+            throw ErrorPresenter.fail("apply would be blocked by \(blocking.count) finding(s): "
+                                      + Array(Set(blocking.map(\.name))).sorted().joined(separator: ", "), code: .failed)
+        }
+        if final.changesPending { throw ExitCode(ExitStatus.changesPending.rawValue) }
     }
 }

@@ -17,8 +17,11 @@ extension ClusterScenarioTests {
         // advanced.config: a comment that names the key sets nothing; the term does (read by the node).
         Support.write("%% {cluster_partition_handling, ignore}\n[].\n", to: bed.nodeDir("a") + "/advanced.config", mode: 0o644)
         Support.write("[{rabbit, [{cluster_partition_handling, pause_minority}]}].\n", to: bed.nodeDir("b") + "/advanced.config", mode: 0o644)
-        let advanced = await bed.wizard(["plan", "--only", "partition-handling"])
+        // With --detailed-exitcode (every outcome on these nodes: blocked here, changes pending and nothing to
+        // change below) a plan blocked by a finding exits 1.
+        let advanced = await bed.wizard(["plan", "--only", "partition-handling", "--detailed-exitcode"])
         let advancedText = advanced.stdout.text + advanced.stderr.text
+        #expect(advanced.termination == .exited(code: 1), "\(advancedText)")
         #expect(!advancedText.contains("advanced-config-partition-handling (node-a)"), "a comment counted as the setting: \(advancedText)")
         #expect(advancedText.contains("error advanced-config-partition-handling (node-b)") && advancedText.contains("to pause_minority"), "\(advancedText)")
         for l in bed.letters { unlink(bed.nodeDir(l) + "/advanced.config") }
@@ -56,6 +59,13 @@ extension ClusterScenarioTests {
         #expect(SandboxBed.file(cookieB) == cookie)
         #expect(bed.managedFiles() == before && bed.letters.map(bed.pid) == pids, "bad input changed a server")
 
+        // Changes pending: exit 2 with --detailed-exitcode, 0 without it (as before the flag existed).
+        let pending = await bed.wizard(["plan", "--only", "partition-handling", "--detailed-exitcode"])
+        #expect(pending.termination == .exited(code: 2), "\(pending.stdout.text)\(pending.stderr.text)")
+        #expect(pending.stdout.text.contains("cluster_partition_handling = autoheal"), "\(pending.stdout.text)")
+        let plain = await bed.wizard(["plan", "--only", "partition-handling"])
+        #expect(plain.termination == .exited(code: 0), "\(plain.stdout.text)\(plain.stderr.text)")
+
         // partition-handling alone: the restart is owed to erlang-cookie's round, so the step is not "done";
         // the nodes are separate clusters, not a network partition.
         let alone = await bed.wizard(["apply", "--yes", "--only", "partition-handling"])
@@ -85,6 +95,8 @@ extension ClusterScenarioTests {
         #expect(!settled.stdout.text.contains("restart pending"), "\(settled.stdout.text)")
         #expect(settled.stdout.text.contains("cluster: 2 of 2 nodes running"), "\(settled.stdout.text)")
         for l in bed.letters { #expect(await bed.effectivePartitionHandling(l) == "{ok,autoheal}") }
+        let converged = await bed.wizard(["plan", "--detailed-exitcode"])
+        #expect(converged.termination == .exited(code: 0), "nothing left to change: \(converged.stdout.text)\(converged.stderr.text)")
 
         // Back to separate nodes; partition-handling's rollback restores a file RabbitMQ cannot parse (a BOM
         // put into its backup): the node does not come back, and the failure says why, from its log, at once.
