@@ -123,7 +123,8 @@ public enum Render {
                 if let fix = f.fix { lines.append(("fix: \(fix)", .warn)) }
             }
             let scope = step.info.rollbackScope
-            if case .needsConfirmation = scope { lines.append(("rollback \(scope.brief)", .warn)) } else { lines.append(("rollback \(scope.brief)", .dim)) }
+            let style: Style = if case .needsConfirmation = scope { .warn } else { .dim }
+            lines.append(("rollback \(scope.brief)", style))
             let wrapped = lines.flatMap { l in TextWidth.wrap(l.text, leftWidth - 2).map { ($0, l.style) } }
             for l in wrapped where row < body.top + body.height {
                 b.put(row, 1, l.0, l.1, width: leftWidth - 2)

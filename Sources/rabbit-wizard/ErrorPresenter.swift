@@ -185,6 +185,17 @@ enum ErrorPresenter {
     }
 
     /// Prints how a run ended; throws the matching exit code unless it succeeded.
+    /// `plan --detailed-exitcode`, after a plan that completed: 1 with the findings that would block
+    /// apply, 2 when apply would change something, else nothing (0).
+    static func detailedExit(forPlan state: RunnerState) throws {
+        let blocking = state.blockingFindings
+        if !blocking.isEmpty {
+            throw fail("apply would be blocked by \(blocking.count) finding(s): " + Set(blocking.map(\.name)).sorted().joined(separator: ", "),
+                       code: .failed)
+        }
+        if state.changesPending { throw ExitCode(Code.changesPending.rawValue) }
+    }
+
     static func exit(for state: RunnerState) throws {
         guard let (message, code) = summary(for: state) else { return }
         guard code == .success else { throw fail(message, code: code) }

@@ -52,12 +52,6 @@ struct PlanCommand: AsyncParsableCommand {
             print(String(decoding: try encoder.encode(out), as: UTF8.self))
         }
         try ErrorPresenter.exit(for: final)
-        guard detailedExitcode else { return }
-        let blocking = final.blockingFindings
-        if !blocking.isEmpty {
-            throw ErrorPresenter.fail("apply would be blocked by \(blocking.count) finding(s): "
-                                      + Array(Set(blocking.map(\.name))).sorted().joined(separator: ", "), code: .failed)
-        }
-        if final.changesPending { throw ExitCode(ExitStatus.changesPending.rawValue) }
+        if detailedExitcode { try ErrorPresenter.detailedExit(forPlan: final) }
     }
 }
