@@ -47,13 +47,23 @@ public struct InFlight: Sendable {
     }()
 
     /// Records a started command. Best effort: not being able to write never stops the command.
+    /// Written to `PID.json.partial`, then renamed: a run killed in between leaves either no entry or a
+    /// whole one, never an empty file that the next run would have to throw away (and so not wait for a
+    /// command that still runs).
     func add(_ entry: Entry) {
         guard let data = try? InFlight.encoder.encode(entry) else { return }
-        let fd = open(path(entry.pid), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        let partial = path(entry.pid) + InFlight.partialSuffix
+        let fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }
-        data.withUnsafeBytes { _ = write(fd, $0.baseAddress, $0.count) }
+        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         close(fd)
+        guard written == data.count, rename(partial, path(entry.pid)) == 0 else {
+            unlink(partial)
+            return
+        }
     }
+
+    static let partialSuffix = ".partial"
 
     func remove(pid: Int32) { unlink(path(pid)) }
 
@@ -89,6 +99,7 @@ public struct InFlight: Sendable {
 
     /// The recorded commands that still run, oldest first; files of ended ones are removed.
     public func leftovers() -> [Entry] {
+        promotePartials()
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         var running: [Entry] = []
         for name in names where name.hasSuffix(".json") {
@@ -100,6 +111,20 @@ public struct InFlight: Sendable {
             if InFlight.isRunning(entry) { running.append(entry) } else { unlink(file) }
         }
         return running.sorted { $0.started < $1.started }
+    }
+
+    /// A partial entry is left by a run killed between writing it and renaming it: whole, it still names
+    /// a command and takes its final name; cut short, there is nothing to read and it goes.
+    private func promotePartials() {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        for name in names where name.hasSuffix(".json" + InFlight.partialSuffix) {
+            let file = directory + "/" + name
+            if let data = FileManager.default.contents(atPath: file), (try? InFlight.decoder.decode(Entry.self, from: data)) != nil {
+                rename(file, String(file.dropLast(InFlight.partialSuffix.count)))
+            } else {
+                unlink(file)
+            }
+        }
     }
 
     /// Waits until every left-over command has ended, saying what it waits for about every 5 s. The

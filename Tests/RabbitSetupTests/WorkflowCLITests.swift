@@ -69,8 +69,10 @@ import Testing
                  "--timeout", String(timeout), "--"] + argv)
             let wizard = try #require(Int32(started.stdout.text.trimmingCharacters(in: .whitespacesAndNewlines)))
             var listed: String?
+            // Listed means recorded under the final name (a `.partial` is not yet a record).
             #expect(await Support.waitUntil(.seconds(20)) {
-                listed = Set((try? FileManager.default.contentsOfDirectory(atPath: state + "/running")) ?? []).subtracting(before).first
+                listed = Set((try? FileManager.default.contentsOfDirectory(atPath: state + "/running")) ?? []).subtracting(before)
+                    .first { $0.hasSuffix(".json") }
                 return listed != nil
             }, "the command was not listed")
             kill(wizard, SIGKILL)
