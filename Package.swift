@@ -49,6 +49,6 @@ let package = Package(
         .testTarget(name: "ExecutorTests", dependencies: ["Executor", "Workflow", "TestKit", "rabbit-wizard"]),
         .testTarget(name: "WorkflowTests", dependencies: ["Workflow"]),
         .testTarget(name: "WizardTUITests", dependencies: ["WizardTUI", "Workflow"], exclude: ["Snapshots"]),
-        .testTarget(name: "RabbitSetupTests", dependencies: ["RabbitSetup", "Workflow", "Executor", "TestKit", "rabbit-wizard"]),
+        .testTarget(name: "RabbitSetupTests", dependencies: ["RabbitSetup", "Workflow", "Executor", "TestKit", "rabbit-wizard"], exclude: ["Golden"]),
     ]
 )

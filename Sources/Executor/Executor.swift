@@ -14,6 +14,8 @@ public final class Executor: Sendable {
     public let inFlight: InFlight?
     let local: any Transport
     let ssh: SSHTransport?
+    /// Answers `ssh://` targets instead of ssh (a scripted transport in unit tests of what is sent where).
+    let remote: (any Transport)?
     private let subscribers = Mutex<[Int: @Sendable (CommandEvent) -> Void]>([:])
     private let knownSecrets = Mutex<[Secret]>([])
     /// Process groups of read-only commands running now, and how many times ``shutdown()`` was called: a
@@ -28,9 +30,12 @@ public final class Executor: Sendable {
     ///   - commandLog: where records go; nil keeps no log (tests of pure logic only).
     ///   - ssh: options for `ssh://` targets; without them such commands cannot start.
     ///   - dryRun: run only commands with `mutates == false`.
+    ///   - remote: runs `ssh://` targets in place of ssh (tests of what would be sent to each server).
     public init(commandLog: CommandLog?, ssh: SSHOptions? = nil, dryRun: Bool = false,
-                limits: OutputLimits = OutputLimits(), local: any Transport = LocalTransport(), inFlight: InFlight? = nil)
+                limits: OutputLimits = OutputLimits(), local: any Transport = LocalTransport(), remote: (any Transport)? = nil,
+                inFlight: InFlight? = nil)
     {
+        self.remote = remote
         self.commandLog = commandLog
         self.inFlight = inFlight
         self.ssh = ssh.map { SSHTransport(options: $0) }
@@ -82,7 +87,7 @@ public final class Executor: Sendable {
         let transport: any Transport
         switch spec.target {
         case .local: transport = local
-        case .ssh: transport = ssh.map { $0 as any Transport } ?? MissingSSHTransport()
+        case .ssh: transport = remote ?? ssh.map { $0 as any Transport } ?? MissingSSHTransport()
         }
         let chosen: any Transport = dryRun ? DryRunTransport(wrapping: transport) : transport
         let tracking = spec.mutates ? inFlight : nil

@@ -7,18 +7,7 @@ import Workflow
 /// Which steps a run has, from the configuration.
 enum StepCatalog {
     /// The product's steps for a topology, in their fixed order.
-    static func steps(for topology: Topology) -> [any Step] {
-        var steps: [any Step] = [
-            InstallationChecksStep(topology: topology), PartitionHandlingStep(topology: topology),
-            ErlangCookieStep(topology: topology), ClusterJoinStep(topology: topology),
-        ]
-        if let lb = topology.loadBalancer {
-            steps.append(LoadBalancerStep(topology: topology, loadBalancer: lb))
-            steps.append(FailoverDrillStep(topology: topology, loadBalancer: lb))
-            steps.append(OutSystemsHandoffStep(topology: topology, loadBalancer: lb))
-        }
-        return steps
-    }
+    static func steps(for topology: Topology) -> [any Step] { SetupSteps.all(for: topology) }
 
     /// The steps, the topology's own state folder (used when --state-dir is not given) and the topology.
     static func steps(config: String?) throws -> (steps: [any Step], stateDir: String?, topology: Topology?) {

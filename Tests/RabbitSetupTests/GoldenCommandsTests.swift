@@ -1,0 +1,191 @@
+import Executor
+import Foundation
+import Synchronization
+import Testing
+import TestKit
+import Workflow
+
+@testable import RabbitSetup
+
+/// What every step sends to each server of a 3-node Debian topology behind nginx, phase by phase, in
+/// order per server: pinned in `Golden/debian-3-nodes.txt`. A refactor of how steps reach servers (the
+/// host seam) must not change a byte of it. The servers are a fixed model of fresh Debian hosts (a
+/// scripted transport), so this pins what is sent, not what servers do: the scenarios do that.
+///
+/// After an intended change of the commands: `RABBIT_WIZARD_RECORD_GOLDEN=1 swift test --filter
+/// GoldenCommandsTests`, then read the diff of the golden file before committing it.
+struct GoldenCommandsTests {
+    static let topologyText = """
+        cluster:
+          seed: server-a
+          partition_handling: pause_minority
+        nodes:
+          - name: server-a
+            host: ServerA
+            reach: ssh://root@ServerA
+          - name: server-b
+            host: ServerB
+            reach: ssh://root@ServerB
+          - name: server-c
+            host: ServerC
+            reach: ssh://root@ServerC
+        load_balancer:
+          kind: nginx
+          host: 127.0.0.9
+          reach: ssh://root@LB
+          listen_port: 9
+        """
+
+    /// Fresh Debian servers as the steps observe them: standalone nodes, each with its own cookie, no
+    /// rabbitmq.conf, nginx installed but not running. Stateless: a write does not change what is read.
+    final class FreshDebian: Transport {
+        struct Call { var target: String; var line: String }
+        let calls = Mutex<[Call]>([])
+
+        static func host(of argv: [String], target: Target) -> String {
+            if let i = argv.firstIndex(of: "-n"), i + 1 < argv.count, let at = argv[i + 1].firstIndex(of: "@") {
+                return String(argv[i + 1][argv[i + 1].index(after: at)...])
+            }
+            if case .ssh(let d) = target { return d.host.value }
+            return "local"
+        }
+
+        /// Steps that run after cluster-join find one cluster of the three nodes.
+        static let afterJoin: Set<String> = ["load-balancer", "failover-drill", "outsystems-handoff"]
+
+        func answer(_ argv: [String], target: Target, formed: Bool) -> (Termination, String) {
+            let all = argv.joined(separator: " ")
+            let host = FreshDebian.host(of: argv, target: target)
+            let own = "rabbit@\(host)"
+            let members = formed ? ["ServerA", "ServerB", "ServerC"].map { "rabbit@\($0)" } : [own]
+            let list = members.map { "\"\($0)\"" }.joined(separator: ",")
+            if all.contains("stat -c") {
+                let path = argv.count > 4 ? argv[4] : ""
+                let bytes = argv.last == "bytes"
+                if path.hasSuffix(".erlang.cookie") {
+                    let cookie = "COOKIE\(host.uppercased())"
+                    return (.exited(code: 0), "regular 400 rabbitmq rabbitmq\n\(Self.sha(cookie))\n" + (bytes ? Data(cookie.utf8).base64EncodedString() + "\n" : ""))
+                }
+                if path.hasSuffix(".so") { return (.exited(code: 0), "regular 644 root root\n\(Self.sha("module"))\n") }
+                if path.contains("rabbit-wizard-definitions") { return (.exited(code: 0), "regular 600 rabbitmq rabbitmq\n\(Self.sha("defs"))\n") }
+                return (.exited(code: 0), "missing\n")
+            }
+            if all.contains("mktemp") && all.contains("cat >") { return (.exited(code: 0), Self.sha("written") + "\n") }
+            if argv.first == "cat" { return (.exited(code: 0), "COOKIE\(host.uppercased())") }
+            if all.contains("command -v") { return (.exited(code: 0), "/usr/sbin/nginx\n") }
+            if all.contains("/dev/tcp") { return (.exited(code: 0), argv.drop { $0 != "tcp" && $0 != "amqp" }.dropFirst().map { "ok \($0)\n" }.joined()) }
+            if argv.starts(with: ["service", "nginx", "status"]) { return (.exited(code: 3), "") }
+            if argv.contains("cluster_status") {
+                return (.exited(code: 0), #"{"running_nodes":[\#(list)],"disk_nodes":[\#(list)],"partitions":{},"cluster_name":"\#(members[0])"}"#)
+            }
+            if let i = argv.firstIndex(of: "eval"), i + 1 < argv.count {
+                let expression = argv[i + 1]
+                if expression.contains("file:consult") { return (.exited(code: 0), "unset\nok\n") }
+                if expression.contains("app_running") {
+                    return (.exited(code: 0), "partition_handling={ok,ignore}\ncluster_nodes=\(members.joined(separator: ","))\napp_running=true\nok\n")
+                }
+                if expression == "node()." { return (.exited(code: 0), own + "\n") }
+                let peers = ["ServerA", "ServerB", "ServerC"]
+                let address = ["ServerA": "10.0.0.11", "ServerB": "10.0.0.12", "ServerC": "10.0.0.13"]
+                let lines = ["node=\(own)", "version=3.10.8", "otp=25", "partition_handling={ok,ignore}", "cluster_nodes=\(own)",
+                             "running_nodes=\(own)", "alarms=[]", "disk_free=50000000000", "disk_free_limit=50000000",
+                             "vhosts=/", "users=guest", "queues=0", "addresses=127.0.0.1,\(address[host] ?? "10.0.0.99")", "app_running=true"]
+                    + peers.map { "resolve \($0)=\(address[$0]!)" }
+                    + peers.flatMap { p in [4369, 25672, 5672].map { "tcp \(p):\($0)=ok" } }
+                return (.exited(code: 0), lines.joined(separator: "\n") + "\nok\n")
+            }
+            return (.exited(code: 0), "")
+        }
+
+        /// FNV-1a 64 as hex: a digest to tell texts apart (nothing here is a security check).
+        static func sha(_ s: String) -> String {
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+            return String(h, radix: 16).leftPadded(16)
+        }
+
+        /// One argv element as the golden file shows it: exact, long ones (scripts, Erlang expressions) by
+        /// their length and digest, so the file stays readable and a change of one byte still shows.
+        static func shown(_ word: String) -> String {
+            if word.count <= 100 && !word.contains("\n") { return word }
+            return "<\(word.count) chars fnv:\(sha(word).prefix(12)) \(word.prefix { $0 != "\n" }.prefix(32))...>"
+        }
+
+        func run(_ spec: CommandSpec, limits: OutputLimits, redactor: Redactor, onStart: @escaping @Sendable (Int32) -> Void,
+                 onLine: @escaping @Sendable (OutputStreamKind, String) -> Void) async -> TransportOutcome
+        {
+            let input: String = switch spec.stdin {
+            case .none: ""
+            case .bytes(let b): " <stdin \(b.count) bytes fnv:\(FreshDebian.sha(String(decoding: b, as: UTF8.self)).prefix(12))>"
+            case .secret(let s): " <stdin \(s.description)>"
+            }
+            // Backup and export names carry the time of the run: shown as <time>.
+            let line = ((spec.mutates ? "! " : "  ") + spec.argv.map(FreshDebian.shown).joined(separator: " ") + input)
+                .replacing(/[0-9]{8}T[0-9]{6}\.[0-9]{3}Z/, with: "<time>").replacing(/-[0-9]{10}\.json/, with: "-<time>.json")
+            calls.withLock { $0.append(Call(target: spec.target.description, line: line)) }
+            let (termination, out) = answer(spec.argv, target: spec.target, formed: FreshDebian.afterJoin.contains(spec.step ?? ""))
+            let stream = CapturedStream(text: out, truncated: false, tail: out, totalBytes: out.utf8.count)
+            return TransportOutcome(termination: termination, stdout: stream, stderr: .empty,
+                                    secretStdout: spec.stdoutIsSecret ? Secret(bytes: Array(out.utf8)) : nil)
+        }
+
+        /// The calls since the last take, grouped by target.
+        func take() -> String {
+            let taken = calls.withLock { c in defer { c = [] }; return c }
+            // Nodes are worked on in parallel: servers in name order, each server's commands in order.
+            let targets = Set(taken.map(\.target)).sorted()
+            // A poll repeats a command as often as time allows: consecutive repeats are one line.
+            return targets.map { t in
+                var lines: [String] = []
+                for call in taken where call.target == t && lines.last != call.line { lines.append(call.line) }
+                return "  \(t):\n" + lines.map { "    \($0)\n" }.joined()
+            }.joined()
+        }
+    }
+
+    /// Every phase of every step against the model, and what was sent in each.
+    static func record() async throws -> String {
+        let topology = try TopologyParser.parse(topologyText)
+        let servers = FreshDebian()
+        let executor = Executor(commandLog: nil, local: servers, remote: servers)
+        let context = StepContext(executor: executor)
+        var out = "# What each step sends to each server (! = changes something), per phase. See GoldenCommandsTests.\n"
+        func phase(_ step: any Step, _ name: String, _ body: () async throws(StepFailure) -> Void) async {
+            var outcome = "ok"
+            do throws(StepFailure) { try await body() } catch { outcome = "failed: \(error.cause)" }
+            out += "\n## \(step.id) \(name): \(outcome)\n" + servers.take()
+        }
+        for step in SetupSteps.all(for: topology) {
+            var plan = Plan(step: step.id, changes: [])
+            var undo = Undo.none
+            await phase(step, "check") { () throws(StepFailure) in _ = try await step.check(context) }
+            await phase(step, "plan") { () throws(StepFailure) in plan = try await step.plan(context) }
+            await phase(step, "prepare") { () throws(StepFailure) in undo = try await step.prepare(plan, context) }
+            await phase(step, "apply") { () throws(StepFailure) in undo = try await step.apply(plan, prepared: undo, context) }
+            await phase(step, "verify") { () throws(StepFailure) in try await step.verify(context) }
+            await phase(step, "rollback") { () throws(StepFailure) in try await step.rollback(undo, context) }
+        }
+        return out
+    }
+
+    static let goldenPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden/debian-3-nodes.txt").path
+
+    /// Recorded twice: the same run sends the same commands (the golden file is a fact, not a race).
+    @Test func everyStepSendsWhatTheGoldenFileSays() async throws {
+        let recorded = try await Self.record(), again = try await Self.record()
+        #expect(recorded == again, "\(LineDiff.render(LineDiff.diff(recorded, again)).joined(separator: "\n"))")
+        if ProcessInfo.processInfo.environment["RABBIT_WIZARD_RECORD_GOLDEN"] == "1" {
+            try FileManager.default.createDirectory(atPath: (Self.goldenPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try recorded.write(toFile: Self.goldenPath, atomically: true, encoding: .utf8)
+        }
+        let golden = try String(contentsOfFile: Self.goldenPath, encoding: .utf8)
+        #expect(recorded == golden, "\(LineDiff.render(LineDiff.diff(golden, recorded)).joined(separator: "\n"))")
+        // The model answered enough for every step to reach its changes: not a file of early failures.
+        #expect(golden.contains("## cluster-join apply: ok") && golden.contains("## load-balancer apply: ok")
+                && golden.contains("## erlang-cookie apply: ok"), "the model no longer carries the steps through apply")
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}
