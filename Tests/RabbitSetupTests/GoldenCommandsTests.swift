@@ -144,8 +144,8 @@ struct GoldenCommandsTests {
     }
 
     /// Every phase of every step against the model, and what was sent in each.
-    static func record() async throws -> String {
-        let topology = try TopologyParser.parse(topologyText)
+    static func record(kind: String = "nginx", only: Set<String>? = nil) async throws -> String {
+        let topology = try TopologyParser.parse(topologyText.replacing("kind: nginx", with: "kind: \(kind)"))
         let servers = FreshDebian()
         let executor = Executor(commandLog: nil, local: servers, remote: servers)
         let context = StepContext(executor: executor)
@@ -155,7 +155,7 @@ struct GoldenCommandsTests {
             do throws(StepFailure) { try await body() } catch { outcome = "failed: \(error.cause)" }
             out += "\n## \(step.id) \(name): \(outcome)\n" + servers.take()
         }
-        for step in SetupSteps.all(for: topology) {
+        for step in SetupSteps.all(for: topology) where only?.contains(step.id.rawValue) ?? true {
             var plan = Plan(step: step.id, changes: [])
             var undo = Undo.none
             await phase(step, "check") { () throws(StepFailure) in _ = try await step.check(context) }
@@ -168,21 +168,34 @@ struct GoldenCommandsTests {
         return out
     }
 
-    static let goldenPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden/debian-3-nodes.txt").path
+    static func goldenPath(_ name: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden/\(name)").path
+    }
+
+    static func compare(_ recorded: String, golden name: String) throws {
+        let path = goldenPath(name)
+        if ProcessInfo.processInfo.environment["RABBIT_WIZARD_RECORD_GOLDEN"] == "1" {
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try recorded.write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        let golden = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(recorded == golden, "\(name):\n\(LineDiff.render(LineDiff.diff(golden, recorded)).joined(separator: "\n"))")
+    }
 
     /// Recorded twice: the same run sends the same commands (the golden file is a fact, not a race).
     @Test func everyStepSendsWhatTheGoldenFileSays() async throws {
         let recorded = try await Self.record(), again = try await Self.record()
         #expect(recorded == again, "\(LineDiff.render(LineDiff.diff(recorded, again)).joined(separator: "\n"))")
-        if ProcessInfo.processInfo.environment["RABBIT_WIZARD_RECORD_GOLDEN"] == "1" {
-            try FileManager.default.createDirectory(atPath: (Self.goldenPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            try recorded.write(toFile: Self.goldenPath, atomically: true, encoding: .utf8)
-        }
-        let golden = try String(contentsOfFile: Self.goldenPath, encoding: .utf8)
-        #expect(recorded == golden, "\(LineDiff.render(LineDiff.diff(golden, recorded)).joined(separator: "\n"))")
+        try Self.compare(recorded, golden: "debian-3-nodes.txt")
+        let golden = try String(contentsOfFile: Self.goldenPath("debian-3-nodes.txt"), encoding: .utf8)
         // The model answered enough for every step to reach its changes: not a file of early failures.
         #expect(golden.contains("## cluster-join apply: ok") && golden.contains("## load-balancer apply: ok")
                 && golden.contains("## erlang-cookie apply: ok"), "the model no longer carries the steps through apply")
+    }
+
+    /// HAProxy edits a block of Debian's own haproxy.cfg: its load-balancer step, pinned the same way.
+    @Test func haproxySendsWhatTheGoldenFileSays() async throws {
+        try Self.compare(try await Self.record(kind: "haproxy", only: ["load-balancer"]), golden: "debian-3-nodes-haproxy.txt")
     }
 }
 
