@@ -4,12 +4,25 @@ public struct SSHDestination: Sendable, Hashable, Codable, CustomStringConvertib
     public let user: String?
     public let host: HostName
     public let port: Int
+    /// What the server's login shell speaks (from the node's profile; POSIX unless it says otherwise).
+    public var dialect: RemoteDialect = .posix
 
     public enum Problem: Error, Equatable, Sendable {
         case notSSHURL(String)
         case badUser(String)
         case badHost(String, HostName.Problem)
         case badPort(String)
+    }
+
+    enum CodingKeys: String, CodingKey { case user, host, port, dialect }
+
+    /// Journals written before dialects existed have none: POSIX.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        user = try c.decodeIfPresent(String.self, forKey: .user)
+        host = try c.decode(HostName.self, forKey: .host)
+        port = try c.decode(Int.self, forKey: .port)
+        dialect = try c.decodeIfPresent(RemoteDialect.self, forKey: .dialect) ?? .posix
     }
 
     public init(user: String?, host: HostName, port: Int = 22) throws(Problem) {

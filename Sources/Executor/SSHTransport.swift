@@ -2,8 +2,9 @@ import Synchronization
 
 /// Runs commands on a remote host with the system OpenSSH client.
 ///
-/// The remote side gets a fixed `sh -c` script and the arguments, each quoted by ``ShellQuote``; the
-/// script changes directory, exports the environment additions and `exec`s the argv. Stdin is left for
+/// The remote side gets one command line in the destination's ``RemoteDialect`` (POSIX: a fixed `sh -c`
+/// script and the arguments, each quoted by ``ShellQuote``, that changes directory, exports the
+/// environment additions and `exec`s the argv). Stdin is left for
 /// the command itself, which is how secrets travel. (`sh -s` with the script on stdin cannot share
 /// stdin with the command: dash reads ahead and would swallow the command's input.)
 ///
@@ -18,27 +19,15 @@ public final class SSHTransport: Transport {
         self.local = local
     }
 
-    /// The fixed remote script. `$1` working directory or empty, `$2` number of `NAME=value` words
-    /// that follow, then the argv.
-    static let remoteScript = """
-        d=$1; n=$2; shift 2
-        if [ -n "$d" ]; then cd "$d" || exit 126; fi
-        while [ "$n" -gt 0 ]; do export "$1" || exit 126; shift; n=$((n - 1)); done
-        exec "$@"
-        """
-
-    /// The remote command line ssh hands to the login shell: `sh -c SCRIPT rabbit-wizard ARGS...`.
-    static func remoteCommand(for spec: CommandSpec) -> String {
-        let env = spec.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-        let words = ["sh", "-c", remoteScript, "rabbit-wizard", spec.workingDirectory ?? "", String(env.count)]
-            + env + spec.argv
-        return ShellQuote.join(words)
+    /// The remote command line ssh hands to the login shell, in the destination's dialect.
+    static func remoteCommand(for spec: CommandSpec, on destination: SSHDestination) -> String {
+        destination.dialect.commandLine(for: spec)
     }
 
     /// The local argv that runs `spec` on `destination`.
     public func sshArgv(for spec: CommandSpec, on destination: SSHDestination) -> [String] {
         [options.sshProgram] + options.commonArguments(for: destination)
-            + ["-T", "--", destination.host.value, SSHTransport.remoteCommand(for: spec)]
+            + ["-T", "--", destination.host.value, SSHTransport.remoteCommand(for: spec, on: destination)]
     }
 
     public func run(_ spec: CommandSpec, limits: OutputLimits, redactor: Redactor, onStart: @escaping @Sendable (Int32) -> Void,
