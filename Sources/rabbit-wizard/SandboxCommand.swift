@@ -50,13 +50,13 @@ struct SandboxCommand: AsyncParsableCommand {
         @Option(help: ArgumentHelp("How many nodes (2-9).", valueName: "N")) var nodes = 3
         @Option(name: .customLong("base-port"), help: ArgumentHelp("First AMQP port to try (default 5701).", valueName: "PORT"))
         var basePort: Int?
-        @Option(help: ArgumentHelp("Also write a load balancer (nginx or haproxy) into the topology, on the port below the first node's.",
+        @Option(help: ArgumentHelp("Also write a load balancer (\(LoadBalancerKinds.names)) into the topology, on the port below the first node's.",
                                    valueName: "KIND"))
         var lb: String?
         @OptionGroup var location: Location
 
         func validate() throws {
-            if let lb, LoadBalancerSpec.Kind(rawValue: lb) == nil { throw ValidationError("--lb must be nginx or haproxy, got \(lb)") }
+            if let lb, LoadBalancerKinds.named(lb) == nil { throw ValidationError("--lb must be \(LoadBalancerKinds.names), got \(lb)") }
             guard (2...9).contains(nodes) else { throw ValidationError("--nodes must be 2 to 9, got \(nodes)") }
             if let basePort, !(1024...45000).contains(basePort) { throw ValidationError("--base-port must be 1024 to 45000, got \(basePort)") }
         }
@@ -64,12 +64,12 @@ struct SandboxCommand: AsyncParsableCommand {
         func run() async throws {
             let sandbox = try location.sandbox()
             do {
-                let topology = try await sandbox.up(count: nodes, basePort: basePort, loadBalancer: lb.flatMap(LoadBalancerSpec.Kind.init)) {
+                let topology = try await sandbox.up(count: nodes, basePort: basePort, loadBalancer: lb.flatMap(LoadBalancerKinds.named)) {
                     print("  ... \($0)")
                 }
                 for n in topology.nodes { print("  \(n.nodeName)  amqp 127.0.0.1:\(n.amqpPort)  folder \(n.sandboxDir!)") }
                 print("Sandbox up: \(topology.nodes.count) separate nodes, each with its own cookie.")
-                if let lb = topology.loadBalancer { print("Load balancer (\(lb.kind.rawValue)) will listen on \(lb.listenAddress):\(lb.listenPort) once applied.") }
+                if let lb = topology.loadBalancer { print("Load balancer (\(lb.kind.name)) will listen on \(lb.listenAddress):\(lb.listenPort) once applied.") }
                 print("Next: rabbit-wizard apply --config \(sandbox.topologyPath)")
             } catch {
                 throw ErrorPresenter.fail(ErrorPresenter.describe(error, sandboxDir: location.path), code: .failed)

@@ -36,7 +36,7 @@ final class TUIEngine: WizardEngine {
     var label: String {
         var label = session.configPath ?? "test steps"
         if let t = session.topology {
-            label += " (\(t.nodes.count) nodes\(t.loadBalancer.map { ", \($0.kind.rawValue)" } ?? ""))"
+            label += " (\(t.nodes.count) nodes\(t.loadBalancer.map { ", \($0.kind.name)" } ?? ""))"
         }
         return label
     }

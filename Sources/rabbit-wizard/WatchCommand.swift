@@ -37,7 +37,7 @@ struct WatchCommand: AsyncParsableCommand {
         }
         let loop = ConnectionLoop(probe: AMQPProbe(host: lb.clientHost, port: lb.listenPort, timeout: .seconds(3)))
         Interruption.install()
-        if !json { print("watching \(lb.clientHost):\(lb.listenPort) (\(lb.kind.rawValue)) for \(seconds) s: a new AMQP connection every 100 ms") }
+        if !json { print("watching \(lb.clientHost):\(lb.listenPort) (\(lb.kind.name)) for \(seconds) s: a new AMQP connection every 100 ms") }
         loop.start()
         let clock = ContinuousClock()
         let end = clock.now.advanced(by: .seconds(seconds))

@@ -41,6 +41,10 @@ struct GoldenCommandsTests {
     final class FreshDebian: Transport {
         struct Call { var target: String; var line: String }
         let calls = Mutex<[Call]>([])
+        /// Commands (by their first words) that end otherwise than the model says.
+        let overrides: [[String]: Termination]
+
+        init(overrides: [[String]: Termination] = [:]) { self.overrides = overrides }
 
         static func host(of argv: [String], target: Target) -> String {
             if let i = argv.firstIndex(of: "-n"), i + 1 < argv.count, let at = argv[i + 1].firstIndex(of: "@") {
@@ -123,7 +127,8 @@ struct GoldenCommandsTests {
             let line = ((spec.mutates ? "! " : "  ") + spec.argv.map(FreshDebian.shown).joined(separator: " ") + input)
                 .replacing(/[0-9]{8}T[0-9]{6}\.[0-9]{3}Z/, with: "<time>").replacing(/-[0-9]{10}\.json/, with: "-<time>.json")
             calls.withLock { $0.append(Call(target: spec.target.description, line: line)) }
-            let (termination, out) = answer(spec.argv, target: spec.target, formed: FreshDebian.afterJoin.contains(spec.step ?? ""))
+            var (termination, out) = answer(spec.argv, target: spec.target, formed: FreshDebian.afterJoin.contains(spec.step ?? ""))
+            if let given = overrides.first(where: { spec.argv.starts(with: $0.key) })?.value { termination = given }
             let stream = CapturedStream(text: out, truncated: false, tail: out, totalBytes: out.utf8.count)
             return TransportOutcome(termination: termination, stdout: stream, stderr: .empty,
                                     secretStdout: spec.stdoutIsSecret ? Secret(bytes: Array(out.utf8)) : nil)

@@ -198,10 +198,8 @@ extension HardeningTests {
               kind: nginx
               host: lb
             """))
-        let lb = try #require(topology.loadBalancer)
-        let steps: [any Step] = [InstallationChecksStep(topology: topology), PartitionHandlingStep(topology: topology), ErlangCookieStep(topology: topology),
-                                 ClusterJoinStep(topology: topology), LoadBalancerStep(topology: topology, loadBalancer: lb),
-                                 FailoverDrillStep(topology: topology, loadBalancer: lb), OutSystemsHandoffStep(topology: topology, loadBalancer: lb)]
+        let steps = SetupSteps.all(for: topology)
+        #expect(steps.count == 7)
         let catalogue = Set(steps.flatMap(\.findingNames))
         let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Sources/RabbitSetup").path

@@ -18,7 +18,7 @@ import Testing
         #expect(t.nodes.map { "\($0.nodeName)" } == ["rabbit@ServerA", "rabbit@ServerB", "rabbit@ServerC"])
         #expect(t.seed.name == "server-a")
         #expect(t.partitionHandling.rawValue == "pause_minority")
-        #expect(t.loadBalancer?.kind == .haproxy)
+        #expect(t.loadBalancer?.kind.name == "haproxy")
         #expect(t.loadBalancer?.listenPort == 5672)
     }
 

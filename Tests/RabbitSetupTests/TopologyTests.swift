@@ -35,7 +35,7 @@ import Testing
         #expect(t.nodes[1].distPort == 25672)
         #expect(t.nodes[2].target == .local)
         #expect(t.partitionHandling == .pauseMinority)
-        #expect(t.loadBalancer?.kind == .haproxy)
+        #expect(t.loadBalancer?.kind.name == "haproxy")
     }
 
     static func problems(_ yaml: String) -> [TopologyProblem] {

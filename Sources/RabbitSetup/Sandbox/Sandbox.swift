@@ -34,7 +34,7 @@ public struct Sandbox: Sendable {
 
     /// Starts `count` nodes in parallel and writes `DIR/topology.yml`. Refuses when this folder already
     /// has running nodes.
-    public func up(count: Int, basePort requested: Int?, loadBalancer kind: LoadBalancerSpec.Kind? = nil,
+    public func up(count: Int, basePort requested: Int?, loadBalancer kind: (any LoadBalancerKind)? = nil,
                    progress: @Sendable (String) -> Void) async throws(Problem) -> Topology {
         guard FileManager.default.isExecutableFile(atPath: Sandbox.server) else { throw .rabbitmqMissing }
         if !runningPids().isEmpty { throw .alreadyUp(dir) }
@@ -293,7 +293,7 @@ public struct Sandbox: Sendable {
         if let lb = t.loadBalancer {
             out += """
                 load_balancer:
-                  kind: \(lb.kind.rawValue)
+                  kind: \(lb.kind.name)
                   host: \(lb.host)
                   listen_address: \(lb.listenAddress)
                   listen_port: \(lb.listenPort)

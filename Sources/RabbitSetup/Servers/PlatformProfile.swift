@@ -7,6 +7,10 @@
 /// would not change.
 public struct PlatformProfile: Sendable, Equatable {
     public var name: ProfileName
+    /// Which ``ServerHost`` implementation talks to these servers.
+    public var family: HostFamily = .posix
+    /// How an operator installs packages there, for the fixes the findings give (`apt-get install`).
+    public var installCommand: String = "apt-get install"
     /// argv prefix that runs `rabbitmqctl` on the node's host, as the user whose cookie the CLI uses.
     public var cli: [String]
     public var configFile: String
@@ -65,6 +69,30 @@ public struct PlatformProfile: Sendable, Equatable {
         dataDir: "{dir}/data",
         backupDir: "{dir}",
         bootLogs: ["{dir}/log/startup.log", "{dir}/log/{node}.log"])
+
+    /// Where names are mapped to addresses by hand on such a server.
+    public var hostsFile: String = "/etc/hosts"
+
+    /// What an operator types on such a server to fix a finding: words for a fix, never run by the wizard.
+    public enum Remedy: Sendable {
+        /// Only the owner may read the file.
+        case ownerOnly(String)
+        /// The file belongs to `owner` (`user:group`).
+        case owner(String, String)
+        /// Drop a UTF-8 byte order mark from the start of the file.
+        case stripByteOrderMark(String)
+    }
+
+    public func remedy(_ r: Remedy) -> String {
+        switch r {
+        case .ownerOnly(let path): "chmod 400 \(path)"
+        case .owner(let owner, let path): "chown \(owner) \(path)"
+        case .stripByteOrderMark(let path): "sed -i '1s/^\\xEF\\xBB\\xBF//' \(path)"
+        }
+    }
+
+    /// The command that installs `packages` on such a server, for a finding's fix.
+    public func installHint(_ packages: [String]) -> String { ([installCommand] + packages).joined(separator: " ") }
 
     public static func named(_ name: ProfileName) -> PlatformProfile {
         switch name {

@@ -2,38 +2,14 @@ import Executor
 import Foundation
 import Workflow
 
-/// What a managed file looks like now, observed read-only.
-public struct FileObservation: Sendable, Codable, Equatable {
-    public enum Kind: String, Sendable, Codable {
-        case missing, regular, symlink, other
-
-        /// "a symlink", "a directory or another special file", for people.
-        public var words: String {
-            switch self {
-            case .missing: "missing"
-            case .regular: "a regular file"
-            case .symlink: "a symlink"
-            case .other: "a directory or another special file"
-            }
-        }
-    }
-    public var kind: Kind
-    /// Octal permission bits (`644`), owner and group names.
-    public var mode: String?
-    public var owner: String?
-    public var group: String?
-    public var sha256: String?
-    /// The bytes, when they were asked for (never for secret files).
-    public var bytes: [UInt8]?
-}
-
-/// Reads and replaces files on a target through the executor, with fixed scripts that take the paths as
-/// arguments (`sh -c SCRIPT sh ARGS`): nothing is ever spliced into a command string.
+/// A POSIX server (Debian, the sandbox): the ``ServerHost`` the steps use, as fixed `sh` scripts that
+/// take every path and value as arguments (`sh -c SCRIPT rabbit-wizard ARGS`): nothing is ever spliced
+/// into a command string. Everything the steps used to write as shell text lives here.
 ///
 /// Writes are atomic (temp file in the same directory with the final mode and owner, fsync, rename, fsync
 /// of the directory) and take a backup first when asked; on any error the temp file is removed and the
 /// original is untouched. Contents travel on stdin, so a secret never reaches argv.
-public struct RemoteFiles: Sendable {
+public struct PosixHost: ServerHost {
     public let executor: Executor
     public let target: Target
     public let step: StepID?
@@ -100,9 +76,9 @@ public struct RemoteFiles: Sendable {
     }
 
     /// Kind, mode, owner, hash and (with `bytes`) the content. Read-only.
-    public func observe(_ path: String, bytes: Bool = false) async throws(StepFailure) -> FileObservation {
-        let r = await script(RemoteFiles.observeScript, [path, bytes ? "bytes" : "hash"], mutates: false)
-        try RemoteFiles.require(r, doing: "read \(path)", on: target)
+    public func observe(_ path: String, bytes: Bool) async throws(StepFailure) -> FileObservation {
+        let r = await script(PosixHost.observeScript, [path, bytes ? "bytes" : "hash"], mutates: false)
+        try PosixHost.require(r, doing: "read \(path)", on: target)
         let lines = r.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         guard let first = lines.first else { throw StepFailure("no answer reading \(path) on \(target)", retryable: true) }
         switch first {
@@ -123,34 +99,73 @@ public struct RemoteFiles: Sendable {
         }
     }
 
-    public enum Content: Sendable {
-        case bytes([UInt8])
-        case secret(Secret)
-    }
-
     /// Replaces `path` atomically with `content`, mode `mode` (octal text), owner `owner` (`user:group`,
     /// empty to keep the writer's). With `backup`, the current file is first copied there (once: an
     /// existing backup is kept, it is the older state). Returns the SHA-256 of the new file.
     @discardableResult
-    public func write(_ path: String, _ content: Content, mode: String, owner: String = "", backup: String?) async throws(StepFailure) -> String {
+    public func write(_ path: String, _ content: FileContent, mode: String, owner: String, backup: String?) async throws(StepFailure) -> String {
         let input: CommandSpec.Input = switch content {
         case .bytes(let b): .bytes(b)
         case .secret(let s): .secret(s)
         }
-        let r = await script(RemoteFiles.writeScript, [path, mode, owner, backup ?? ""], stdin: input, mutates: true)
-        try RemoteFiles.require(r, doing: "write \(path)", on: target)
+        let r = await script(PosixHost.writeScript, [path, mode, owner, backup ?? ""], stdin: input, mutates: true)
+        try PosixHost.require(r, doing: "write \(path)", on: target)
         return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Puts the backup back in place atomically (bytes, mode and owner as they were).
     public func restore(_ path: String, from backup: String) async throws(StepFailure) {
-        let r = await script(RemoteFiles.restoreScript, [path, backup], mutates: true)
-        try RemoteFiles.require(r, doing: "restore \(path) from \(backup)", on: target)
+        let r = await script(PosixHost.restoreScript, [path, backup], mutates: true)
+        try PosixHost.require(r, doing: "restore \(path) from \(backup)", on: target)
     }
 
     public func remove(_ path: String) async throws(StepFailure) {
-        let r = await script(RemoteFiles.removeScript, [path], mutates: true)
-        try RemoteFiles.require(r, doing: "remove \(path)", on: target)
+        let r = await script(PosixHost.removeScript, [path], mutates: true)
+        try PosixHost.require(r, doing: "remove \(path)", on: target)
+    }
+
+    // MARK: Programs, secrets, logs, network
+
+    public func run(_ argv: [String], timeout: Duration, mutates: Bool) async -> CommandResult {
+        await executor.run(CommandSpec(argv, on: target, timeout: timeout, mutates: mutates, step: step?.rawValue))
+    }
+
+    public func hasProgram(_ name: String) async -> Bool {
+        await executor.run(CommandSpec(["sh", "-c", "command -v \"$1\"", "sh", name], on: target, timeout: .seconds(60), mutates: false,
+                                       step: step?.rawValue)).succeeded
+    }
+
+    public func readSecret(_ path: String) async -> Secret? {
+        let r = await executor.run(CommandSpec(["cat", "--", path], on: target, timeout: .seconds(30), mutates: false, step: step?.rawValue,
+                                               stdoutIsSecret: true))
+        return r.succeeded ? r.secretStdout : nil
+    }
+
+    public func tail(_ path: String, bytes: Int) async -> String? {
+        let r = await executor.run(CommandSpec(["tail", "-c", String(bytes), "--", path], on: target, timeout: .seconds(30), mutates: false,
+                                               step: step?.rawValue))
+        return r.succeeded ? r.stdout : nil
+    }
+
+    public func probe(_ endpoints: [String], amqp: Bool) async -> Set<String>? {
+        let r = await executor.run(CommandSpec(PosixPortProbe.argv(amqp: amqp, endpoints), on: target, timeout: .seconds(60), mutates: false,
+                                               step: step?.rawValue))
+        return r.succeeded ? PosixPortProbe.answered(r.stdout) : nil
+    }
+
+    // MARK: The RabbitMQ CLI
+
+    /// The CLI's Erlang VM writes a new random cookie when its user has none, so the CLI runs only when
+    /// the cookie file exists (otherwise exit ``RabbitNode/noCookieStatus``). With `privateFiles` the
+    /// files it writes are made 0600 (`umask 077`).
+    public func rabbitCLI(_ cli: [String], cookieFile: String, args: [String], stdin: CommandSpec.Input, secrets: [Secret],
+                          privateFiles: Bool, timeout: Duration, mutates: Bool) async -> CommandResult
+    {
+        let guardScript = (privateFiles ? "umask 077; " : "")
+            + "[ -f \"$1\" ] || { echo \"rabbit-wizard: no Erlang cookie at $1\" >&2; exit \(RabbitNode.noCookieStatus); }; shift; exec \"$@\""
+        let argv = ["sh", "-c", guardScript, "rabbit-wizard", cookieFile] + cli + args
+        return await executor.run(CommandSpec(argv, on: target, stdin: stdin, timeout: timeout, mutates: mutates, step: step?.rawValue,
+                                              secrets: secrets))
     }
 
     /// Turns a failed command into a ``StepFailure`` with the cause in words.

@@ -1,6 +1,6 @@
 /// TCP ports probed from a server (a node's host, the load balancer's), each within 3 s, so that a silent
 /// peer (a cut or filtered network: no RST, no ICMP) is named at once instead of after a CLI's ~60 s.
-enum PortProbe {
+enum PosixPortProbe {
     /// `bash -c SCRIPT probe MODE HOST:PORT...`: prints `ok HOST:PORT` or `no HOST:PORT` for each. Mode
     /// `tcp` connects; `amqp` also sends the AMQP 0-9-1 protocol header and expects the first byte of a
     /// method frame (type 1, Connection.Start) back.

@@ -25,11 +25,12 @@ enum RabbitCLIError {
 
     static func failure(_ r: CommandResult, doing what: String, node: NodeName, on spec: NodeSpec, retryable: Bool = false) -> StepFailure {
         let text = r.stderr + r.stdout
-        let start = spec.profile == .sandbox ? "\(spec.sandboxDir ?? "NODE_DIR")/bin/start" : "service rabbitmq-server start"
+        let profile = PlatformProfile.named(spec.profile).resolved(for: spec)
+        let start = profile.start.joined(separator: " ")
         switch r.termination {
         case .exited(RabbitNode.noCookieStatus) where text.contains("no Erlang cookie at"):
             // The guard in RabbitNode.ctl: the CLI would have written a new random cookie.
-            let cookie = PlatformProfile.named(spec.profile).resolved(for: spec).cliCookieFile
+            let cookie = profile.cliCookieFile
             return StepFailure("\(spec.name): no Erlang cookie file at \(cookie) (missing, or not a regular file; the CLI did not run: "
                                + "it would have created a new, random one)",
                                fix: "start RabbitMQ on \(spec.host) once so that it makes its cookie, or copy the seed's there (mode 0400)",
@@ -46,7 +47,7 @@ enum RabbitCLIError {
             return StepFailure("\(spec.name): cannot \(what): \(spec.target) \(f)", fix: "check ssh access to \(spec.target)",
                                node: spec.name, retryable: true)
         case .couldNotStart(let reason):
-            return StepFailure("\(spec.name): cannot run rabbitmqctl: \(reason)", fix: "install rabbitmq-server (apt-get install rabbitmq-server)",
+            return StepFailure("\(spec.name): cannot run rabbitmqctl: \(reason)", fix: "install rabbitmq-server (\(profile.installHint(["rabbitmq-server"])))",
                                node: spec.name, finding: "cli-missing")
         default:
             return StepFailure("\(spec.name): cannot \(what): \(r.termination)", node: spec.name)

@@ -17,7 +17,8 @@ public struct RabbitNode: Sendable {
         self.step = step
     }
 
-    public var files: RemoteFiles { RemoteFiles(executor: executor, target: spec.target, step: step) }
+    /// The node's server, as its profile reaches it.
+    public var host: any ServerHost { profile.family.host(executor: executor, target: spec.target, step: step) }
 
     /// Exit status of the guard in ``ctl(_:node:stdin:secrets:privateFiles:timeout:mutates:)`` when the CLI
     /// user's cookie file is missing.
@@ -31,11 +32,8 @@ public struct RabbitNode: Sendable {
     public func ctl(_ args: [String], node: NodeName? = nil, stdin: CommandSpec.Input = .none, secrets: [Secret] = [],
                     privateFiles: Bool = false, timeout: Duration = .seconds(60), mutates: Bool) async -> CommandResult
     {
-        let guardScript = (privateFiles ? "umask 077; " : "")
-            + "[ -f \"$1\" ] || { echo \"rabbit-wizard: no Erlang cookie at $1\" >&2; exit \(RabbitNode.noCookieStatus); }; shift; exec \"$@\""
-        let argv = ["sh", "-c", guardScript, "rabbit-wizard", profile.cliCookieFile] + profile.cli + ["-n", (node ?? spec.nodeName).description] + args
-        return await executor.run(CommandSpec(argv, on: spec.target, stdin: stdin, timeout: timeout, mutates: mutates,
-                                              step: step?.rawValue, secrets: secrets))
+        await host.rabbitCLI(profile.cli, cookieFile: profile.cliCookieFile, args: ["-n", (node ?? spec.nodeName).description] + args,
+                             stdin: stdin, secrets: secrets, privateFiles: privateFiles, timeout: timeout, mutates: mutates)
     }
 
     /// Runs `rabbitmqctl` and turns a failure into words (cause and next action), or returns stdout.
@@ -52,14 +50,14 @@ public struct RabbitNode: Sendable {
 
     /// Stops the whole node (the service), as the profile does it.
     public func stopService() async throws(StepFailure) {
-        let r = await executor.run(CommandSpec(profile.stop, on: spec.target, timeout: .seconds(120), mutates: true, step: step?.rawValue))
+        let r = await host.run(profile.stop, timeout: .seconds(120), mutates: true)
         guard r.succeeded else { throw RabbitCLIError.failure(r, doing: "stop the RabbitMQ service", node: spec.nodeName, on: spec) }
     }
 
     /// Starts the service and waits until the broker is fully booted.
     public func startService(progress: @Sendable (String) -> Void = { _ in }) async throws(StepFailure) {
         progress("starting \(spec.nodeName) and waiting until it is ready (often 5-15 s)")
-        let r = await executor.run(CommandSpec(profile.start, on: spec.target, timeout: .seconds(180), mutates: true, step: step?.rawValue))
+        let r = await host.run(profile.start, timeout: .seconds(180), mutates: true)
         guard r.succeeded else {
             throw await withBootCause(RabbitCLIError.failure(r, doing: "start the RabbitMQ service", node: spec.nodeName, on: spec))
         }
@@ -69,9 +67,7 @@ public struct RabbitNode: Sendable {
     /// `failure` with what the node's boot logs say about why it did not come back, where they say it.
     func withBootCause(_ failure: StepFailure) async -> StepFailure {
         for log in profile.bootLogs {
-            let r = await executor.run(CommandSpec(["tail", "-c", "16384", "--", log], on: spec.target, timeout: .seconds(30),
-                                                   mutates: false, step: step?.rawValue))
-            guard r.succeeded, let cause = BootLog.cause(in: r.stdout) else { continue }
+            guard let text = await host.tail(log, bytes: 16384), let cause = BootLog.cause(in: text) else { continue }
             var out = failure
             out.cause += "; \(log) says: \(cause.text)"
             if let hint = cause.hint { out.fix = hint + (out.fix.map { "; " + $0 } ?? "") }

@@ -13,7 +13,7 @@ public struct SavedFile: Sendable, Codable, Equatable {
     public var group: String?
 
     /// Observes `path` now and names its backup `FILE.rabbit-wizard-<UTC time>.bak`.
-    public static func capture(_ path: String, with files: RemoteFiles) async throws(StepFailure) -> SavedFile {
+    public static func capture(_ path: String, with files: any ServerHost) async throws(StepFailure) -> SavedFile {
         let seen = try await files.observe(path)
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
@@ -30,7 +30,7 @@ public struct SavedFile: Sendable, Codable, Equatable {
     /// Puts the before-state back: the backup (bytes, mode, owner) or no file. Returns whether anything
     /// changed, so callers know whether a restart is needed. Idempotent.
     @discardableResult
-    public func restore(with files: RemoteFiles) async throws(StepFailure) -> Bool {
+    public func restore(with files: any ServerHost) async throws(StepFailure) -> Bool {
         let seen = try await files.observe(path)
         if existed {
             if seen.kind == .regular && seen.sha256 == sha256 && seen.mode == mode && seen.owner == owner && seen.group == group {

@@ -167,7 +167,7 @@ public struct ClusterJoinStep: Step {
                 try await joiner.ctlChecked(["reset"], doing: "reset the node", timeout: .seconds(120), mutates: true)
                 try await joiner.ctlChecked(["start_app"], doing: "start the RabbitMQ application", timeout: .seconds(180), mutates: true)
                 try await joiner.waitReady(progress: context.progress)
-                if let file = saved.definitions[spec.name], try await joiner.files.observe(file).kind == .regular {
+                if let file = saved.definitions[spec.name], try await joiner.host.observe(file).kind == .regular {
                     try await joiner.ctlChecked(["import_definitions", file], doing: "re-import its definitions", mutates: true)
                 }
             }

@@ -52,7 +52,7 @@ public struct ErlangCookieStep: Step {
     /// ask this, so they and the round agree on which nodes it takes.
     static func differing(_ nodes: [RabbitNode], seed: String) async throws(StepFailure) -> [RabbitNode] {
         let hashes = try await forEachNode(nodes) { node throws(StepFailure) -> String? in
-            try await node.files.observe(node.profile.cookieFile).sha256
+            try await node.host.observe(node.profile.cookieFile).sha256
         }
         let seedHash = zip(nodes, hashes).first { $0.0.spec.name == seed }?.1
         return zip(nodes, hashes).filter { $0.0.spec.name != seed && $0.1 != seedHash }.map(\.0)
@@ -102,7 +102,7 @@ public struct ErlangCookieStep: Step {
 
     public func prepare(_ plan: Plan, _ context: StepContext) async throws(StepFailure) -> Undo {
         let saved = try await forEachNode(joiners(context)) { node throws(StepFailure) -> (String, SavedFile) in
-            (node.spec.name, try await SavedFile.capture(node.profile.cookieFile, with: node.files))
+            (node.spec.name, try await SavedFile.capture(node.profile.cookieFile, with: node.host))
         }
         return try UndoCoding.encode(Saved(files: Dictionary(uniqueKeysWithValues: saved)))
     }
@@ -110,9 +110,7 @@ public struct ErlangCookieStep: Step {
     /// The seed's cookie as a secret (registered, so it is scrubbed from every later output).
     func seedCookie(_ context: StepContext) async throws(StepFailure) -> Secret {
         let seed = seed(context)
-        let r = await context.executor.run(CommandSpec(["cat", "--", seed.profile.cookieFile], on: seed.spec.target, timeout: .seconds(30),
-                                                       mutates: false, step: id.rawValue, stdoutIsSecret: true))
-        guard r.succeeded, let cookie = r.secretStdout else {
+        guard let cookie = await seed.host.readSecret(seed.profile.cookieFile) else {
             throw StepFailure("cannot read the seed's cookie \(seed.profile.cookieFile)", node: seed.spec.name)
         }
         context.executor.register(secret: cookie)
@@ -137,10 +135,10 @@ public struct ErlangCookieStep: Step {
                 context.progress("\(node.spec.name): stopping to replace the cookie")
                 context.record(.restartPending(node: node.spec.name, reason: "the erlang-cookie round stops it", owner: id))
                 try await node.stopService()
-                try await node.files.write(file.path, .secret(cookie), mode: "400",
+                try await node.host.write(file.path, .secret(cookie), mode: "400",
                                            owner: node.profile.cookieOwner.isEmpty ? file.ownerSpec : node.profile.cookieOwner, backup: file.backup)
                 for cli in node.profile.cliCookieFiles {
-                    try await node.files.write(cli, .secret(cookie), mode: "400", backup: nil)
+                    try await node.host.write(cli, .secret(cookie), mode: "400", owner: "", backup: nil)
                 }
                 try await node.startService(progress: context.progress)
             case .start:
@@ -163,10 +161,7 @@ public struct ErlangCookieStep: Step {
         let seed = seed(context)
         // A silent joiner would hold each CLI call below for ~60 s: name it within 3 s instead.
         let ports = topology.joiners.flatMap { ["\($0.host.value):\($0.epmdPort)", "\($0.host.value):\($0.distPort)"] }
-        let probe = await context.executor.run(CommandSpec(PortProbe.argv(amqp: false, ports), on: topology.seed.target, timeout: .seconds(60),
-                                                           mutates: false, step: id.rawValue))
-        if probe.succeeded {
-            let answered = PortProbe.answered(probe.stdout)
+        if let answered = await seed.host.probe(ports, amqp: false) {
             for spec in topology.joiners {
                 let silent = ["\(spec.host.value):\(spec.epmdPort)", "\(spec.host.value):\(spec.distPort)"].filter { !answered.contains($0) }
                 if !silent.isEmpty {
@@ -192,7 +187,7 @@ public struct ErlangCookieStep: Step {
             let name = node.spec.name
             let owedToMe = pending[name]?.owners.contains(id) == true
             if let file = saved.files[name] {
-                let seen = try await node.files.observe(file.path)
+                let seen = try await node.host.observe(file.path)
                 if seen.sha256 != file.sha256 || seen.mode != file.mode || seen.owner != file.owner {
                     if let status = try? await node.clusterStatus(), status.allNodes.count > 1 {
                         throw StepFailure("\(name) is still in a cluster with \(status.allNodes.joined(separator: ", "))",
@@ -200,7 +195,7 @@ public struct ErlangCookieStep: Step {
                     }
                     context.record(.restartPending(node: name, reason: "the erlang-cookie rollback stops it", owner: id))
                     try await node.stopService()
-                    try await file.restore(with: node.files)
+                    try await file.restore(with: node.host)
                     try await node.startService(progress: context.progress)
                     context.record(.restartDone(node: name))
                     return

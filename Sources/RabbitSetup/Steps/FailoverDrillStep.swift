@@ -13,7 +13,7 @@ public struct FailoverDrillStep: Step {
     public let id: StepID = "failover-drill"
     public let topology: Topology
     public let lb: LoadBalancerSpec
-    public var title: String { "failover drill through \(lb.kind.rawValue): stop each node in turn" }
+    public var title: String { "failover drill through \(lb.kind.name): stop each node in turn" }
     public var rollbackScope: RollbackScope { .complete }
     public var runsByDefault: Bool { false }
     /// How long each node stays stopped while clients connect.
@@ -34,10 +34,10 @@ public struct FailoverDrillStep: Step {
 
 
     public func check(_ context: StepContext) async throws(StepFailure) -> [Finding] {
-        let running = await context.executor.run(CommandSpec(LoadBalancerLayout.layout(for: lb).running, on: lb.target, timeout: .seconds(30),
-                                                             mutates: false, step: id.rawValue))
+        let server = PlatformProfile.named(lb.profile).family.host(executor: context.executor, target: lb.target, step: id)
+        let running = await server.run(lb.kind.layout(for: lb).running, timeout: .seconds(30), mutates: false)
         return running.succeeded ? [] : [Finding("lb-not-running", .error, node: lb.host.value,
-                                                 message: "the \(lb.kind.rawValue) load balancer of the topology is not running",
+                                                 message: "the \(lb.kind.name) load balancer of the topology is not running",
                                                  fix: "apply the load-balancer step first")]
     }
 
@@ -60,7 +60,7 @@ public struct FailoverDrillStep: Step {
             let loop = ConnectionLoop(probe: AMQPProbe(host: lb.clientHost, port: lb.listenPort, timeout: .seconds(3)))
             loop.start()
             try? await Task.sleep(for: .milliseconds(500))
-            context.progress("\(spec.name): stop_app; connecting through \(lb.kind.rawValue) every 100 ms")
+            context.progress("\(spec.name): stop_app; connecting through \(lb.kind.name) every 100 ms")
             do throws(StepFailure) {
                 // As an operator takes a node out: no new connections first (they go to the other nodes
                 // through the load balancer), then the application stops.
@@ -89,7 +89,7 @@ public struct FailoverDrillStep: Step {
                             worstMilliseconds: stats.worstMilliseconds,
                             backInRunningSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
         }
-        context.record(.evidence(step: id, title: "Failover drill through \(lb.kind.rawValue) \(lb.clientHost):\(lb.listenPort)",
+        context.record(.evidence(step: id, title: "Failover drill through \(lb.kind.name) \(lb.clientHost):\(lb.listenPort)",
                                  text: FailoverDrillStep.table(rows)))
         return .none
     }

@@ -24,7 +24,8 @@ public struct FileContentStep: Step {
         self.mode = mode
     }
 
-    func files(_ context: StepContext) -> RemoteFiles { RemoteFiles(executor: context.executor, target: target, step: id) }
+    /// The engine's test steps write plain files on POSIX machines.
+    func files(_ context: StepContext) -> any ServerHost { HostFamily.posix.host(executor: context.executor, target: target, step: id) }
 
     public func check(_ context: StepContext) async throws(StepFailure) -> [Finding] {
         let seen = try await files(context).observe(path)
@@ -62,7 +63,7 @@ public struct FileContentStep: Step {
 
     public func apply(_ plan: Plan, prepared: Undo, _ context: StepContext) async throws(StepFailure) -> Undo {
         let saved = try UndoCoding.decode(SavedFile.self, prepared)
-        try await files(context).write(path, .bytes(content), mode: mode, backup: saved.backup)
+        try await files(context).write(path, .bytes(content), mode: mode, owner: "", backup: saved.backup)
         return prepared
     }
 

@@ -93,7 +93,7 @@ public struct InstallationChecksStep: Step {
         for peer in topology.nodes where peer.name != node.spec.name {
             if let r = facts.resolves[peer.host.value], r.contains(where: \.isLetter), !r.contains(":") {
                 out.append(Finding("name-unresolved", .error, node: name, message: "\(peer.host) (\(peer.name)) does not resolve on \(name): \(r)",
-                                   fix: "add \(peer.host) to DNS or /etc/hosts on \(node.spec.host)"))
+                                   fix: "add \(peer.host) to DNS or \(node.profile.hostsFile) on \(node.spec.host)"))
             }
             for (label, port) in [("epmd", peer.epmdPort), ("distribution", peer.distPort), ("AMQP", peer.amqpPort)] {
                 if let t = facts.tcp["\(peer.host.value):\(port)"], t != "ok" {
@@ -110,11 +110,11 @@ public struct InstallationChecksStep: Step {
     static func fileFindings(_ node: RabbitNode) async -> [Finding] {
         var out: [Finding] = []
         let name = node.spec.name
-        if let conf = try? await node.files.observe(node.profile.configFile), conf.kind == .symlink || conf.kind == .other {
+        if let conf = try? await node.host.observe(node.profile.configFile), conf.kind == .symlink || conf.kind == .other {
             out.append(Finding("config-not-regular", .error, node: name, message: "\(node.profile.configFile) is \(conf.kind.words)",
                                fix: "make it a regular file (the wizard replaces files atomically and would replace the link)"))
         }
-        guard let cookie = try? await node.files.observe(node.profile.cookieFile) else { return out }
+        guard let cookie = try? await node.host.observe(node.profile.cookieFile) else { return out }
         switch cookie.kind {
         case .missing:
             out.append(Finding("cookie-missing", .error, node: name, message: "no cookie at \(node.profile.cookieFile)",
@@ -125,12 +125,12 @@ public struct InstallationChecksStep: Step {
         case .regular:
             if CookieRules.modeProblem(cookie.mode ?? "") {
                 out.append(Finding("cookie-mode", .error, node: name, message: "\(node.profile.cookieFile) has mode \(cookie.mode ?? "?"): Erlang refuses a cookie readable by group or others",
-                                   fix: "chmod 400 \(node.profile.cookieFile)"))
+                                   fix: node.profile.remedy(.ownerOnly(node.profile.cookieFile))))
             }
             let expectedOwner = node.profile.cookieOwner.split(separator: ":").first.map(String.init)
             if let expectedOwner, cookie.owner != expectedOwner {
                 out.append(Finding("cookie-owner", .error, node: name, message: "\(node.profile.cookieFile) belongs to \(cookie.owner ?? "?"), not \(expectedOwner)",
-                                   fix: "chown \(node.profile.cookieOwner) \(node.profile.cookieFile)"))
+                                   fix: node.profile.remedy(.owner(node.profile.cookieOwner, node.profile.cookieFile))))
             }
         }
         return out

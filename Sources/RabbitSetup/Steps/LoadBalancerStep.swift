@@ -2,15 +2,19 @@ import Executor
 import Foundation
 import Workflow
 
-/// `load-balancer`: generates the nginx or HAProxy configuration for every node, validates the
-/// candidate before it is activated, installs it atomically with a backup, starts or reloads the load
-/// balancer, and verifies by observation: an AMQP handshake through it that reaches the cluster.
+/// `load-balancer`: generates the configuration of the topology's load balancer kind for every node,
+/// validates the candidate before it is activated, installs it atomically with a backup, starts or
+/// reloads the load balancer, and verifies by observation: an AMQP handshake through it that reaches the
+/// cluster. What differs between kinds is the kind's value (``LoadBalancerKind``); what differs between
+/// servers is the host's (``ServerHost``).
 public struct LoadBalancerStep: Step {
     public let id: StepID = "load-balancer"
-    public var findingNames: [String] { ["lb-missing", "lb-not-running", "nginx-stream-missing", "idle-timeout-short", "lb-port-in-use"] }
+    public var findingNames: [String] {
+        ["lb-missing", "lb-not-running", "idle-timeout-short", "lb-port-in-use"] + lb.kind.requiredFiles(for: lb).map(\.finding)
+    }
     public let topology: Topology
     public let lb: LoadBalancerSpec
-    public var title: String { "put \(lb.kind.rawValue) in front of the cluster on \(lb.host):\(lb.listenPort)" }
+    public var title: String { "put \(lb.kind.name) in front of the cluster on \(lb.host):\(lb.listenPort)" }
     public var rollbackScope: RollbackScope { .complete }
 
     public init(topology: Topology, loadBalancer: LoadBalancerSpec) {
@@ -18,33 +22,31 @@ public struct LoadBalancerStep: Step {
         self.lb = loadBalancer
     }
 
-    var layout: LoadBalancerLayout { LoadBalancerLayout.layout(for: lb) }
+    var layout: LoadBalancerLayout { lb.kind.layout(for: lb) }
+    var platform: PlatformProfile { PlatformProfile.named(lb.profile) }
 
     struct Saved: Codable {
         var file: SavedFile
         var wasRunning: Bool
     }
 
-    func files(_ context: StepContext) -> RemoteFiles { RemoteFiles(executor: context.executor, target: lb.target, step: id) }
+    func server(_ context: StepContext) -> any ServerHost { platform.family.host(executor: context.executor, target: lb.target, step: id) }
 
     func run(_ argv: [String], _ context: StepContext, mutates: Bool) async -> CommandResult {
-        await context.executor.run(CommandSpec(argv, on: lb.target, timeout: .seconds(60), mutates: mutates, step: id.rawValue))
+        await server(context).run(argv, timeout: .seconds(60), mutates: mutates)
     }
 
     public func check(_ context: StepContext) async throws(StepFailure) -> [Finding] {
         var out: [Finding] = []
-        let binary = lb.kind == .nginx ? "nginx" : "haproxy"
-        let found = await run(["sh", "-c", "command -v \"$1\"", "sh", binary], context, mutates: false)
-        if !found.succeeded {
-            out.append(Finding("lb-missing", .error, node: lb.host.value, message: "\(binary) is not installed on \(lb.target)",
-                               fix: "apt-get install \(lb.kind == .nginx ? "nginx-light libnginx-mod-stream" : "haproxy")"))
+        let host = server(context)
+        if !(await host.hasProgram(lb.kind.program)) {
+            out.append(Finding("lb-missing", .error, node: lb.host.value, message: "\(lb.kind.program) is not installed on \(lb.target)",
+                               fix: platform.installHint(lb.kind.packages)))
         }
-        if lb.kind == .nginx {
-            let module = lb.profile == .sandbox ? "\(lb.sandboxDir ?? "")/modules/ngx_stream_module.so" : "/usr/lib/nginx/modules/ngx_stream_module.so"
-            if try await files(context).observe(module).kind == .missing {
-                out.append(Finding("nginx-stream-missing", .error, node: lb.host.value, message: "the nginx stream module (\(module)) is missing",
-                                   fix: "apt-get install libnginx-mod-stream"))
-            }
+        for file in lb.kind.requiredFiles(for: lb) {
+            guard try await host.observe(file.path).kind == .missing else { continue }
+            out.append(Finding(file.finding, .error, node: lb.host.value, message: "\(file.what) (\(file.path)) is missing",
+                               fix: platform.installHint([file.package])))
         }
         if lb.idleTimeout <= 60 {
             out.append(Finding("idle-timeout-short", .warning, node: lb.host.value,
@@ -73,35 +75,35 @@ public struct LoadBalancerStep: Step {
         }
     }
 
-    func desired(_ current: [UInt8]) -> [UInt8] { LoadBalancerConfig.desired(topology, lb, layout: layout, current: current) }
+    func desired(_ current: [UInt8]) -> [UInt8] { lb.kind.configuration(topology, lb, layout: layout, current: current) }
 
     public func plan(_ context: StepContext) async throws(StepFailure) -> Plan {
-        let seen = try await files(context).observe(layout.configPath, bytes: true)
+        let seen = try await server(context).observe(layout.configPath, bytes: true)
         let current = seen.bytes ?? []
         let want = desired(current)
         let running = await run(layout.running, context, mutates: false).succeeded
         var changes: [Change] = []
         if seen.kind == .missing || current != want {
             changes.append(Change(seen.kind == .missing ? .add : .modify, target: "\(lb.host):\(layout.configPath)", node: lb.host.value,
-                                  summary: "\(lb.kind.rawValue) configuration for \(topology.nodes.count) nodes",
+                                  summary: "\(lb.kind.name) configuration for \(topology.nodes.count) nodes",
                                   before: String(decoding: current, as: UTF8.self), after: String(decoding: want, as: UTF8.self)))
         }
         if !running {
-            changes.append(Change(.run, target: "\(lb.host): start \(lb.kind.rawValue)", node: lb.host.value, summary: "start the load balancer"))
+            changes.append(Change(.run, target: "\(lb.host): start \(lb.kind.name)", node: lb.host.value, summary: "start the load balancer"))
         } else if !changes.isEmpty {
-            changes.append(Change(.run, target: "\(lb.host): reload \(lb.kind.rawValue)", node: lb.host.value, summary: "reload with the new configuration"))
+            changes.append(Change(.run, target: "\(lb.host): reload \(lb.kind.name)", node: lb.host.value, summary: "reload with the new configuration"))
         }
         return Plan(step: id, changes: changes)
     }
 
     public func prepare(_ plan: Plan, _ context: StepContext) async throws(StepFailure) -> Undo {
         let running = await run(layout.running, context, mutates: false).succeeded
-        return try UndoCoding.encode(Saved(file: try await SavedFile.capture(layout.configPath, with: files(context)), wasRunning: running))
+        return try UndoCoding.encode(Saved(file: try await SavedFile.capture(layout.configPath, with: server(context)), wasRunning: running))
     }
 
     public func apply(_ plan: Plan, prepared: Undo, _ context: StepContext) async throws(StepFailure) -> Undo {
         let saved = try UndoCoding.decode(Saved.self, prepared)
-        let files = files(context)
+        let files = server(context)
         let current = try await files.observe(layout.configPath, bytes: true).bytes ?? []
         let want = desired(current)
         if current != want || !saved.file.existed {
@@ -115,7 +117,7 @@ public struct LoadBalancerStep: Step {
             } else {
                 // The candidate sits next to the file with a name the load balancer does not read.
                 let candidate = layout.configPath + ".rabbit-wizard-candidate"
-                try await files.write(candidate, .bytes(want), mode: "600", backup: nil)
+                try await files.write(candidate, .bytes(want), mode: "600", owner: "", backup: nil)
                 let check = await run(layout.validate.map { $0 == "{file}" ? candidate : $0 }, context, mutates: false)
                 try await files.remove(candidate)
                 guard check.succeeded else { throw rejected(check) }
@@ -136,7 +138,7 @@ public struct LoadBalancerStep: Step {
     /// The load balancer's own words, as the failure's cause.
     func rejected(_ r: CommandResult, doing what: String = "accept the configuration") -> StepFailure {
         let text = (r.stderr + r.stdout).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        return StepFailure("\(lb.kind.rawValue) did not \(what): \(text.prefix(4).joined(separator: " | "))",
+        return StepFailure("\(lb.kind.name) did not \(what): \(text.prefix(4).joined(separator: " | "))",
                            fix: "nothing was activated; fix the cause and retry load-balancer", node: lb.host.value)
     }
 
@@ -152,7 +154,7 @@ public struct LoadBalancerStep: Step {
                 try AMQPProbe(host: host, port: port).hello()
             }.value
         } catch {
-            throw StepFailure("no AMQP answer through \(lb.kind.rawValue) at \(host):\(port): \(error)", fix: "look at the load balancer's log",
+            throw StepFailure("no AMQP answer through \(lb.kind.name) at \(host):\(port): \(error)", fix: "look at the load balancer's log",
                               node: lb.host.value, retryable: true)
         }
         if !names.isEmpty, !names.contains(info.clusterName ?? "") {
@@ -161,8 +163,7 @@ public struct LoadBalancerStep: Step {
         }
         // Each backend as the load balancer reaches it (its host, the names of the generated config), not
         // as the controller does: the controller may not resolve or reach the nodes' own names at all.
-        let probe = await run(PortProbe.argv(amqp: true, topology.nodes.map { "\($0.host.value):\($0.amqpPort)" }), context, mutates: false)
-        let answered = PortProbe.answered(probe.stdout)
+        let answered = await server(context).probe(topology.nodes.map { "\($0.host.value):\($0.amqpPort)" }, amqp: true) ?? []
         for n in topology.nodes where !answered.contains("\(n.host.value):\(n.amqpPort)") {
             throw StepFailure("backend \(n.name) (\(n.host.value):\(n.amqpPort)) does not answer AMQP from \(lb.host.value)", fix:
                               "check that \(lb.host.value) resolves \(n.host.value) and reaches port \(n.amqpPort), and that the node runs",
@@ -172,7 +173,7 @@ public struct LoadBalancerStep: Step {
 
     public func rollback(_ undo: Undo, _ context: StepContext) async throws(StepFailure) {
         let saved = try UndoCoding.decode(Saved.self, undo)
-        let changed = try await saved.file.restore(with: files(context))
+        let changed = try await saved.file.restore(with: server(context))
         let running = await run(layout.running, context, mutates: false).succeeded
         if !saved.wasRunning {
             if running {

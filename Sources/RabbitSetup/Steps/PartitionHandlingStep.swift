@@ -43,16 +43,16 @@ public struct PartitionHandlingStep: Step {
         let key = Self.key
         return try await forEachNode(nodes(context)) { node throws(StepFailure) -> [Finding] in
             var out: [Finding] = []
-            let conf = try await node.files.observe(node.profile.configFile, bytes: true)
+            let conf = try await node.host.observe(node.profile.configFile, bytes: true)
             if let bytes = conf.bytes, RabbitConf.startsWithByteOrderMark(bytes) {
                 out.append(Finding("config-bom", .error, node: node.spec.name,
                                    message: "\(node.profile.configFile) starts with a UTF-8 byte order mark (EF BB BF), which RabbitMQ cannot "
                                        + "parse: the node would not start again after the restart (failed_to_parse_configuration_file)",
-                                   fix: "save it as UTF-8 without a byte order mark (sed -i '1s/^\\xEF\\xBB\\xBF//' \(node.profile.configFile)), then run again"))
+                                   fix: "save it as UTF-8 without a byte order mark (\(node.profile.remedy(.stripByteOrderMark(node.profile.configFile)))), then run again"))
             }
             // advanced.config wins over rabbitmq.conf: ask the node what the file's term sets (a comment
             // that mentions the key sets nothing).
-            let adv = try await node.files.observe(node.profile.advancedConfigFile, bytes: true)
+            let adv = try await node.host.observe(node.profile.advancedConfigFile, bytes: true)
             guard let bytes = adv.bytes, String(decoding: bytes, as: UTF8.self).contains(key) else { return out }
             switch try await node.advancedConfigSetting(key) {
             case .unset: break
@@ -78,7 +78,7 @@ public struct PartitionHandlingStep: Step {
         let desired = self.desired
         let pending = context.pendingRestarts()
         return try await forEachNode(all) { node throws(StepFailure) -> NodePlan in
-            let conf = try await node.files.observe(node.profile.configFile, bytes: true)
+            let conf = try await node.host.observe(node.profile.configFile, bytes: true)
             guard conf.kind == .regular || conf.kind == .missing else {
                 throw StepFailure("\(node.profile.configFile) on \(node.spec.name) is \(conf.kind.words)", fix: "see the installation findings",
                                   node: node.spec.name)
@@ -119,7 +119,7 @@ public struct PartitionHandlingStep: Step {
 
     public func prepare(_ plan: Plan, _ context: StepContext) async throws(StepFailure) -> Undo {
         let saved = try await forEachNode(nodes(context)) { node throws(StepFailure) -> (String, SavedFile) in
-            (node.spec.name, try await SavedFile.capture(node.profile.configFile, with: node.files))
+            (node.spec.name, try await SavedFile.capture(node.profile.configFile, with: node.host))
         }
         return try UndoCoding.encode(Saved(files: Dictionary(uniqueKeysWithValues: saved)))
     }
@@ -130,7 +130,7 @@ public struct PartitionHandlingStep: Step {
         let work: @Sendable (NodePlan) async throws(StepFailure) -> Void = { p throws(StepFailure) in
             let name = p.node.spec.name
             if p.needsWrite, let file = saved.files[name] {
-                try await p.node.files.write(file.path, .bytes(p.after), mode: file.mode ?? "644",
+                try await p.node.host.write(file.path, .bytes(p.after), mode: file.mode ?? "644",
                                              owner: file.existed ? file.ownerSpec : p.node.profile.configOwner, backup: file.backup)
             }
             if p.needsRestart {
@@ -185,8 +185,8 @@ public struct PartitionHandlingStep: Step {
         _ = try await forEachNode(nodes(context)) { node throws(StepFailure) in
             let name = node.spec.name
             guard let file = saved.files[name] else { return }
-            try await file.restore(with: node.files)
-            let restored = try await node.files.observe(node.profile.configFile, bytes: true)
+            try await file.restore(with: node.host)
+            let restored = try await node.host.observe(node.profile.configFile, bytes: true)
             let wanted = RabbitConf.values(of: key, in: restored.bytes ?? []).last ?? "ignore"
             let effective = try await node.clusterFacts().effectivePartitionHandling ?? "ignore"
             if effective != wanted {

@@ -95,8 +95,8 @@ public enum ProfileName: String, Sendable, Codable, CaseIterable {
 
 /// The TCP load balancer in front of the cluster (used by the load-balancer steps).
 public struct LoadBalancerSpec: Sendable, Equatable {
-    public enum Kind: String, Sendable, CaseIterable { case nginx, haproxy }
-    public var kind: Kind
+    /// What kind of load balancer, as a value (``LoadBalancerKinds``): its program, files and layout.
+    public var kind: any LoadBalancerKind
     public var target: Target
     /// The address clients (OutSystems) use.
     public var host: HostName
@@ -112,6 +112,12 @@ public struct LoadBalancerSpec: Sendable, Equatable {
     /// The address a client dials to reach the load balancer: the listen address, unless that is the
     /// wildcard, then the host's name. Used by the probes, the drill and the OutSystems hand-off.
     public var clientHost: String { listenAddress.value == "0.0.0.0" ? host.value : listenAddress.value }
+
+    public static func == (a: LoadBalancerSpec, b: LoadBalancerSpec) -> Bool {
+        a.kind.name == b.kind.name && a.target == b.target && a.host == b.host && a.listenAddress == b.listenAddress
+            && a.listenPort == b.listenPort && a.configPath == b.configPath && a.profile == b.profile && a.sandboxDir == b.sandboxDir
+            && a.idleTimeout == b.idleTimeout
+    }
 }
 
 /// What the OutSystems Configuration Tool's Cache tab will use.

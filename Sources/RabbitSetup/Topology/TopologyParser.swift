@@ -331,10 +331,10 @@ public enum TopologyParser {
             let before = problems.count
             guard let m = mapping(node, field, allowed: ["kind", "host", "reach", "listen_address", "listen_port", "config_path", "profile",
                                                          "sandbox_dir", "idle_timeout"]) else { return nil }
-            var kind: LoadBalancerSpec.Kind?
+            var kind: (any LoadBalancerKind)?
             if let raw = string(m, "kind", field, required: true) {
-                kind = LoadBalancerSpec.Kind(rawValue: raw)
-                if kind == nil { problem("\(field).kind", m["kind"], "unknown load balancer", fix: "use nginx or haproxy") }
+                kind = LoadBalancerKinds.named(raw)
+                if kind == nil { problem("\(field).kind", m["kind"], "unknown load balancer", fix: "use \(LoadBalancerKinds.names)") }
             }
             let host = host(m, "host", field)
             let target = target(m, field)
