@@ -22,6 +22,16 @@ import Testing
         #expect(t.loadBalancer?.listenPort == 5672)
     }
 
+    /// The profile is a value like the others: the form's, else the topology's default.
+    @Test func theProfileIsTheFormsValueOrTheDefault() throws {
+        #expect(try TopologyParser.parse(TopologyDraft.yaml(Self.good, nodes: 3)).nodes.map(\.profile) == Array(repeating: ProfileName.standard, count: 3))
+        var v = Self.good
+        v["nodes[1].profile"] = "sandbox"
+        #expect(TopologyDraft.problems(v, nodes: 3).map(\.field) == ["nodes[1].sandbox_dir"])
+        v["nodes[1].profile"] = "windows98"
+        #expect(TopologyDraft.problems(v, nodes: 3).map(\.field) == ["nodes[1].profile"])
+    }
+
     @Test func onlyTheShownNodesAndNoLoadBalancerWhenItIsNone() throws {
         var v = Self.good
         v["load_balancer.kind"] = "none"

@@ -50,7 +50,7 @@ public struct NodeSpec: Sendable, Hashable {
     /// Whether the topology gave `node_name` (else it is `rabbit@HOST`): the field a wrong name is fixed in.
     public var nodeNameGiven: Bool
 
-    public init(name: String, host: HostName, nodeName: NodeName? = nil, target: Target = .local, profile: ProfileName = .debian,
+    public init(name: String, host: HostName, nodeName: NodeName? = nil, target: Target = .local, profile: ProfileName = .standard,
                 amqpPort: Int = 5672, distPort: Int? = nil, epmdPort: Int = 4369, sandboxDir: String? = nil)
     {
         self.name = name
@@ -91,6 +91,9 @@ public struct NodeName: Sendable, Hashable, Codable, CustomStringConvertible {
 
 public enum ProfileName: String, Sendable, Codable, CaseIterable {
     case debian, sandbox
+
+    /// What a topology means when it names no profile.
+    public static let standard: ProfileName = .debian
 }
 
 /// The TCP load balancer in front of the cluster (used by the load-balancer steps).
@@ -103,7 +106,7 @@ public struct LoadBalancerSpec: Sendable, Equatable {
     public var listenAddress: HostName
     public var listenPort: Int
     public var configPath: String?
-    public var profile: ProfileName = .debian
+    public var profile: ProfileName = .standard
     /// For the sandbox profile: the folder the load balancer runs from.
     public var sandboxDir: String?
     /// Seconds a connection may stay idle; must exceed the AMQP heartbeat traffic interval.

@@ -54,7 +54,7 @@ public enum TopologyDraft {
                 out.append("\(first ? "  - " : "    ")\(f): \(q(value))")
                 first = false
             }
-            out.append("    profile: debian")
+            out.append("    profile: \(q(v("nodes[\(i)].profile").isEmpty ? ProfileName.standard.rawValue : v("nodes[\(i)].profile")))")
         }
         let kind = v("load_balancer.kind")
         if !kind.isEmpty && kind != "none" {
@@ -63,7 +63,7 @@ public enum TopologyDraft {
                 let value = v("load_balancer.\(f)")
                 out.append("  \(f): \(f == "listen_port" ? number(value) : q(value))")
             }
-            out.append("  profile: debian")
+            out.append("  profile: \(q(v("load_balancer.profile").isEmpty ? ProfileName.standard.rawValue : v("load_balancer.profile")))")
         }
         return out.joined(separator: "\n") + "\n"
     }

@@ -276,7 +276,7 @@ public enum TopologyParser {
                 }
             }
             let target = target(m, field)
-            var profile = ProfileName.debian
+            var profile = ProfileName.standard
             if let raw = string(m, "profile", field, required: false) {
                 if let p = ProfileName(rawValue: raw) { profile = p } else {
                     problem("\(field).profile", m["profile"], "unknown profile", fix: "use debian or sandbox")
@@ -347,7 +347,7 @@ public enum TopologyParser {
                             fix: "use another port, or put the load balancer on another host")
                 }
             }
-            var profile = ProfileName.debian
+            var profile = ProfileName.standard
             if let raw = string(m, "profile", field, required: false) {
                 if let p = ProfileName(rawValue: raw) { profile = p } else { problem("\(field).profile", m["profile"], "unknown profile", fix: "use debian or sandbox") }
             }
