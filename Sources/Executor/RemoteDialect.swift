@@ -1,17 +1,44 @@
-/// The language a server's login shell speaks to ssh: how an argv becomes the one command line ssh hands
-/// over. Today only POSIX `sh`; the Windows servers' PowerShell is the next dialect, added here without
-/// touching the ssh transport.
+import Foundation
+
+/// The language a server's login shell speaks to ssh: how an argv becomes what ssh sends (one command
+/// line and the bytes on stdin), and how what comes back is read. POSIX servers get a fixed `sh -c`
+/// script; Windows servers (Win32-OpenSSH) get one constant PowerShell command line (``PowerShellWire``).
 public enum RemoteDialect: String, Sendable, Hashable, Codable {
     case posix
+    case powershell
 
-    /// The remote command line that runs `spec.argv` with its working directory and environment additions.
-    func commandLine(for spec: CommandSpec) -> String {
+    /// What ssh carries for one command.
+    struct Wire: Sendable {
+        var commandLine: String
+        var stdin: CommandSpec.Input
+    }
+
+    /// The command line and stdin that run `spec` there, or why it cannot be sent safely (nothing runs).
+    func wire(for spec: CommandSpec) -> Result<Wire, RefusedCommand> {
         switch self {
         case .posix:
             let env = spec.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
             let words = ["sh", "-c", RemoteDialect.posixScript, "rabbit-wizard", spec.workingDirectory ?? "", String(env.count)]
                 + env + spec.argv
-            return ShellQuote.join(words)
+            return .success(Wire(commandLine: ShellQuote.join(words), stdin: spec.stdin))
+        case .powershell:
+            return PowerShellWire.wire(for: spec)
+        }
+    }
+
+    /// A line of output as the operator should see it while it streams (nil: not output of the command).
+    func shown(_ line: String) -> String? {
+        switch self {
+        case .posix: line
+        case .powershell: PowerShellWire.shown(line)
+        }
+    }
+
+    /// The command's own outcome from what came back over ssh.
+    func interpret(_ outcome: TransportOutcome) -> TransportOutcome {
+        switch self {
+        case .posix: outcome
+        case .powershell: PowerShellWire.interpret(outcome)
         }
     }
 
@@ -23,4 +50,9 @@ public enum RemoteDialect: String, Sendable, Hashable, Codable {
         while [ "$n" -gt 0 ]; do export "$1" || exit 126; shift; n=$((n - 1)); done
         exec "$@"
         """
+}
+
+/// Why a command was not sent: it could not be carried to the server without a shell reading its data.
+public struct RefusedCommand: Error, Sendable, Equatable {
+    public var reason: String
 }

@@ -19,15 +19,9 @@ public final class SSHTransport: Transport {
         self.local = local
     }
 
-    /// The remote command line ssh hands to the login shell, in the destination's dialect.
-    static func remoteCommand(for spec: CommandSpec, on destination: SSHDestination) -> String {
-        destination.dialect.commandLine(for: spec)
-    }
-
-    /// The local argv that runs `spec` on `destination`.
-    public func sshArgv(for spec: CommandSpec, on destination: SSHDestination) -> [String] {
-        [options.sshProgram] + options.commonArguments(for: destination)
-            + ["-T", "--", destination.host.value, SSHTransport.remoteCommand(for: spec, on: destination)]
+    /// The local argv that hands `commandLine` to the login shell of `destination`.
+    public func sshArgv(commandLine: String, on destination: SSHDestination) -> [String] {
+        [options.sshProgram] + options.commonArguments(for: destination) + ["-T", "--", destination.host.value, commandLine]
     }
 
     public func run(_ spec: CommandSpec, limits: OutputLimits, redactor: Redactor, onStart: @escaping @Sendable (Int32) -> Void,
@@ -39,14 +33,23 @@ public final class SSHTransport: Transport {
         for name in spec.environment.keys where !SSHTransport.isEnvironmentName(name) {
             return TransportOutcome(termination: .couldNotStart(reason: "bad environment variable name \(name)"))
         }
+        let dialect = destination.dialect
+        let wire: RemoteDialect.Wire
+        switch dialect.wire(for: spec) {
+        case .success(let w): wire = w
+        case .failure(let refused): return TransportOutcome(termination: .couldNotStart(reason: refused.reason))
+        }
         used.withLock { _ = $0.insert(destination) }
         var sshSpec = spec
-        sshSpec.argv = sshArgv(for: spec, on: destination)
+        sshSpec.argv = sshArgv(commandLine: wire.commandLine, on: destination)
+        sshSpec.stdin = wire.stdin
         sshSpec.target = .local
         sshSpec.environment = [:]
         sshSpec.workingDirectory = nil
         // The ssh client lives as long as the remote command: waiting for it is waiting for the command.
-        var outcome = await local.run(sshSpec, limits: limits, redactor: redactor, onStart: onStart, onLine: onLine)
+        var outcome = await local.run(sshSpec, limits: limits, redactor: redactor, onStart: onStart) { stream, line in
+            if let shown = dialect.shown(line) { onLine(stream, shown) }
+        }
         if case .exited(255) = outcome.termination {
             if let failure = SSHTransport.classify(stderr: outcome.stderr.text) {
                 outcome.termination = .connectionFailed(failure)
@@ -57,6 +60,7 @@ public final class SSHTransport: Transport {
                     reason: "the connection to \(destination.host) ended during the command (ssh exit 255, no message)"))
             }
         }
+        if case .exited = outcome.termination { outcome = dialect.interpret(outcome) }
         return outcome
     }
 

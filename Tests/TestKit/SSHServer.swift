@@ -20,8 +20,9 @@ public final class SSHServer {
 
     public enum Failure: Error { case setup(String) }
 
-    /// Starts sshd; `hostKey` reuses a key (same identity), nil makes a new one.
-    public static func start(in dir: String, port: Int? = nil, newHostKey: Bool = true) async throws -> SSHServer {
+    /// Starts sshd; `hostKey` reuses a key (same identity), nil makes a new one. `forceCommand` runs
+    /// instead of every requested command (which it finds in `SSH_ORIGINAL_COMMAND`).
+    public static func start(in dir: String, port: Int? = nil, newHostKey: Bool = true, forceCommand: String? = nil) async throws -> SSHServer {
         let port = port ?? Support.freePort()
         mkdir("/run/sshd", 0o755)
         let hostKey = dir + "/host_ed25519"
@@ -49,6 +50,7 @@ public final class SSHServer {
             PermitRootLogin prohibit-password
             UsePAM no
             LogLevel ERROR
+            \(forceCommand.map { "ForceCommand \($0)" } ?? "")
 
             """, to: dir + "/sshd_config")
         unlink(dir + "/sshd.pid")

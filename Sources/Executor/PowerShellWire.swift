@@ -1,0 +1,199 @@
+import Foundation
+
+/// How a command reaches a Windows server through Win32-OpenSSH, and how its outcome comes back.
+///
+/// - One constant command line, ``commandLine``: `powershell.exe ... -EncodedCommand <bootstrap>`, only
+///   letters, digits and `+/=.-` and spaces, so cmd.exe's `/c "..."` and PowerShell's `-c` (the two
+///   DefaultShell paths of Win32-OpenSSH) pass it unchanged, and it stays far below cmd's 8191 characters.
+/// - The bootstrap reads stdin as UTF-8: line 1 is the per-call script (base64 of UTF-8), line 2 the
+///   command's input (base64, empty for none). Nothing secret or variable is on any command line, and no
+///   length limit applies. The controller closes stdin after these two lines.
+/// - The per-call script holds the argv as PowerShell single-quoted literals (no Windows parser reads the
+///   data) and starts the program through `ProcessStartInfo` with an argument string built by the
+///   `CommandLineToArgvW` rules (``windowsCommandLine(_:)``); a `.bat`/`.cmd` program is run by cmd.exe,
+///   which no quoting makes safe, so its arguments must be plain words (``batSafe(_:)``) or the command is
+///   refused before anything is sent.
+/// - The script writes the program's output, then a sentinel line with the program's exit code: a
+///   failure of PowerShell itself (exit 1) is never mistaken for the program's own exit 1. `#< CLIXML`
+///   records and ANSI sequences are removed before the output is classified.
+///
+/// Checked here without Windows (see the README's Windows section): the constant survives both shell
+/// paths (a port of Win32-OpenSSH's quoting and PyPI `mslex`), every generated script parses with
+/// `tree-sitter-powershell`, the argument quoter round-trips through `mslex`'s MSVCRT and UCRT splitters.
+enum PowerShellWire {
+    static let sentinel = "##rabbit-wizard-exit "
+
+    /// Reads the per-call script from stdin line 1 and runs it with the reader, so that it can read the
+    /// command's input from line 2.
+    static let bootstrap = "$ErrorActionPreference='Stop';$ProgressPreference='SilentlyContinue';"
+        + "$r=New-Object IO.StreamReader([Console]::OpenStandardInput(),(New-Object Text.UTF8Encoding $false));"
+        + "& ([ScriptBlock]::Create([Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($r.ReadLine())))) $r"
+
+    static let commandLine: String = {
+        var utf16le: [UInt8] = []
+        for unit in bootstrap.utf16 { utf16le += [UInt8(unit & 0xff), UInt8(unit >> 8)] }
+        return "powershell.exe -NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand "
+            + Data(utf16le).base64EncodedString()
+    }()
+
+    /// `s` as a PowerShell verbatim string: single quotes, each single quote doubled. PowerShell also
+    /// takes the typographic single quotes (U+2018, U+2019, U+201A, U+201B) as quotes: doubled too.
+    static func literal(_ s: String) -> String {
+        var out = "'"
+        for c in s.unicodeScalars {
+            if ["'", "\u{2018}", "\u{2019}", "\u{201A}", "\u{201B}"].contains(c) { out.unicodeScalars.append(c) }
+            out.unicodeScalars.append(c)
+        }
+        return out + "'"
+    }
+
+    /// One argument as `CommandLineToArgvW` and the MSVC runtime split it back: unchanged when it has no
+    /// space, tab, newline or quote; else in quotes, with backslashes doubled only before a quote.
+    static func windowsArgument(_ s: String) -> String {
+        if !s.isEmpty && !s.contains(where: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\u{0B}" || $0 == "\"" }) { return s }
+        var out = "\""
+        var backslashes = 0
+        for c in s {
+            if c == "\\" {
+                backslashes += 1
+            } else if c == "\"" {
+                out += String(repeating: "\\", count: 2 * backslashes + 1) + "\""
+                backslashes = 0
+            } else {
+                out += String(repeating: "\\", count: backslashes) + String(c)
+                backslashes = 0
+            }
+        }
+        return out + String(repeating: "\\", count: 2 * backslashes) + "\""
+    }
+
+    static func windowsCommandLine(_ arguments: [String]) -> String { arguments.map(windowsArgument).joined(separator: " ") }
+
+    /// Words cmd.exe passes on as they are: a `.bat` argument outside this set could be read as cmd syntax
+    /// (`% ^ & | < > " ! ( )`, spaces, control characters): the "BatBadBut" class.
+    static func batSafe(_ s: String) -> Bool {
+        !s.isEmpty && s.unicodeScalars.allSatisfy { c in
+            ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c) || "@._:/=*,+-\\".unicodeScalars.contains(c)
+        }
+    }
+
+    static func runsThroughCmd(_ program: String) -> Bool {
+        let p = program.lowercased()
+        return p.hasSuffix(".bat") || p.hasSuffix(".cmd")
+    }
+
+    /// The per-call script for `spec` (its input arrives on line 2 of stdin).
+    static func script(for spec: CommandSpec) -> String {
+        let environment = spec.environment.sorted { $0.key < $1.key }.map { "$psi.EnvironmentVariables[\(literal($0.key))] = \(literal($0.value))" }
+        return ([
+            "param($r)",
+            "$ErrorActionPreference = 'Stop'",
+            "$utf8 = New-Object System.Text.UTF8Encoding $false",
+            "$line = $r.ReadLine()",
+            "$psi = New-Object System.Diagnostics.ProcessStartInfo",
+            "$psi.FileName = \(literal(spec.argv.first ?? ""))",
+            "$psi.Arguments = \(literal(windowsCommandLine(Array(spec.argv.dropFirst()))))",
+        ] + (spec.workingDirectory.map { ["$psi.WorkingDirectory = \(literal($0))"] } ?? []) + environment + [
+            "$psi.UseShellExecute = $false",
+            "$psi.RedirectStandardInput = $true",
+            "$psi.RedirectStandardOutput = $true",
+            "$psi.RedirectStandardError = $true",
+            "$psi.StandardOutputEncoding = $utf8",
+            "$psi.StandardErrorEncoding = $utf8",
+            "$stdout = [Console]::OpenStandardOutput()",
+            "$stderr = [Console]::OpenStandardError()",
+            "try { $p = [System.Diagnostics.Process]::Start($psi) } catch {",
+            "    $m = $utf8.GetBytes('rabbit-wizard: cannot start ' + $psi.FileName + ': ' + $_.Exception.Message + [char]10)",
+            "    $stderr.Write($m, 0, $m.Length); $stderr.Flush()",
+            "    $t = $utf8.GetBytes([string][char]10 + '\(sentinel)127' + [char]10); $stdout.Write($t, 0, $t.Length); $stdout.Flush()",
+            "    exit 127",
+            "}",
+            "$out = $p.StandardOutput.ReadToEndAsync()",
+            "$err = $p.StandardError.ReadToEndAsync()",
+            "if ($line) { $in = [Convert]::FromBase64String($line); $p.StandardInput.BaseStream.Write($in, 0, $in.Length) }",
+            "$p.StandardInput.Close()",
+            "$p.WaitForExit()",
+            "$o = $utf8.GetBytes($out.Result); $stdout.Write($o, 0, $o.Length)",
+            "$e = $utf8.GetBytes($err.Result); $stderr.Write($e, 0, $e.Length); $stderr.Flush()",
+            "$code = $p.ExitCode",
+            "$t = $utf8.GetBytes([string][char]10 + '\(sentinel)' + $code + [char]10); $stdout.Write($t, 0, $t.Length); $stdout.Flush()",
+            "exit $code",
+        ]).joined(separator: "\n") + "\n"
+    }
+
+    static func wire(for spec: CommandSpec) -> Result<RemoteDialect.Wire, RefusedCommand> {
+        guard let program = spec.argv.first, !program.isEmpty else { return .failure(RefusedCommand(reason: "empty argv")) }
+        if runsThroughCmd(program), let bad = spec.argv.dropFirst().first(where: { !batSafe($0) }) {
+            return .failure(RefusedCommand(reason: "\(program) runs through cmd.exe, which would read the argument \(bad.debugDescription) "
+                                           + "as its own syntax; such values go on stdin"))
+        }
+        if spec.argv.contains(where: { $0.unicodeScalars.contains { $0.value == 0 } }) {
+            return .failure(RefusedCommand(reason: "an argument contains a NUL byte"))
+        }
+        let scriptLine = Data(script(for: spec).utf8).base64EncodedString()
+        switch spec.stdin {
+        case .none:
+            return .success(.init(commandLine: commandLine, stdin: .bytes(Array((scriptLine + "\n\n").utf8))))
+        case .bytes(let b):
+            return .success(.init(commandLine: commandLine, stdin: .bytes(Array((scriptLine + "\n" + Data(b).base64EncodedString() + "\n").utf8))))
+        case .secret(let s):
+            let framed = s.withBytes { Array((scriptLine + "\n" + Data($0).base64EncodedString() + "\n").utf8) }
+            return .success(.init(commandLine: commandLine, stdin: .secret(Secret(bytes: framed))))
+        }
+    }
+
+    /// ANSI escape sequences (CSI and OSC), which Windows consoles and the RabbitMQ CLI may print.
+    static func withoutANSI(_ s: String) -> String {
+        s.replacing(/\u{1B}\[[0-9;?]*[ -\/]*[@-~]/, with: "").replacing(/\u{1B}\][^\u{07}\u{1B}]*(\u{07}|\u{1B}\\)/, with: "")
+    }
+
+    /// Text without `#< CLIXML` records (Windows PowerShell's serialized progress and error streams).
+    static func withoutCLIXML(_ s: String) -> String {
+        // Unicode-scalar semantics: "\r\n" is one Character, and the patterns speak of its two parts.
+        s.replacing(/#< CLIXML\r?\n?/.matchingSemantics(.unicodeScalar), with: "")
+            .replacing(/<Objs [^>]*>[\s\S]*?<\/Objs>\r?\n?/.matchingSemantics(.unicodeScalar), with: "")
+    }
+
+    static func shown(_ line: String) -> String? {
+        if line.hasPrefix(sentinel) || line.hasPrefix("#< CLIXML") || line.hasPrefix("<Objs ") { return nil }
+        return withoutANSI(line)
+    }
+
+    /// The program's exit code from the sentinel, the sentinel taken out of stdout, both streams cleaned.
+    /// Without a sentinel PowerShell itself ended early: whether the program ran is unknown.
+    static func interpret(_ outcome: TransportOutcome) -> TransportOutcome {
+        var out = outcome
+        out.stderr.text = withoutANSI(withoutCLIXML(out.stderr.text))
+        out.stderr.tail = withoutANSI(withoutCLIXML(out.stderr.tail))
+        guard case .exited(let wrapperCode) = outcome.termination else { return out }
+        let pattern = /\n##rabbit-wizard-exit (-?[0-9]+)\r?\n?$/.matchingSemantics(.unicodeScalar)
+        // A secret output comes back only as bytes: the sentinel is the end of them.
+        if let secret = outcome.secretStdout {
+            let (bytes, code) = secret.withBytes { bytes -> ([UInt8], Int32?) in
+                // Byte-wise: a secret need not be UTF-8, and its bytes must come back unchanged.
+                let marker = Array("\n\(sentinel)".utf8)
+                guard bytes.count >= marker.count,
+                    let at = (0...(bytes.count - marker.count)).last(where: { Array(bytes[$0..<($0 + marker.count)]) == marker })
+                else { return (bytes, nil) }
+                let rest = String(decoding: bytes[(at + marker.count)...], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                return (Array(bytes[..<at]), Int32(rest))
+            }
+            if let code {
+                out.secretStdout = Secret(bytes: bytes)
+                out.termination = .exited(code: code)
+                return out
+            }
+        }
+        // The tail ends where the output ended, even when the captured head was cut short.
+        if let match = out.stdout.tail.firstMatch(of: pattern), let code = Int32(match.output.1) {
+            out.stdout.tail = withoutANSI(String(out.stdout.tail[..<match.range.lowerBound]))
+            if let head = out.stdout.text.firstMatch(of: pattern) { out.stdout.text = String(out.stdout.text[..<head.range.lowerBound]) }
+            out.stdout.text = withoutANSI(out.stdout.text)
+            out.termination = .exited(code: code)
+            return out
+        }
+        let said = out.stderr.text.split(whereSeparator: \.isNewline).first.map { ": \($0)" } ?? ""
+        out.termination = .connectionFailed(.lost(reason: "PowerShell ended (exit \(wrapperCode)) without the command's exit status\(said)"))
+        return out
+    }
+}
