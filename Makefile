@@ -1,5 +1,5 @@
 # The README's commands. Both install the Debian packages they need first (as root).
-.PHONY: wizard demo test bench deps build clean
+.PHONY: wizard demo test bench deps build dist clean
 
 deps:
 	scripts/install-deps.sh
@@ -22,5 +22,9 @@ bench: deps
 	swift build -c release
 	python3 bench/bench.py
 
+# A .deb and a tarball that install without a Swift toolchain (scripts/dist.sh), in dist/.
+dist:
+	scripts/dist.sh
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-dist dist

@@ -6,6 +6,8 @@ Every apply runs on a fresh loopback sandbox of real RabbitMQ nodes (made by `ra
 timed from the first command to the last; sandbox creation and removal are not timed. Variants are
 interleaved (wizard, literal, lean, wizard, ...) so that drift hits all of them alike.
 Environment: BENCH_RUNS (default 3) runs per measurement, also for 4 and 5 nodes (BENCH_SCALING_RUNS).
+BENCH_ONLY=package measures only the package (make dist): sizes and the cold start of `--version`, written to
+bench/results/package.{json,md}.
 """
 import json, os, platform, re, shutil, statistics, subprocess, sys, tempfile, threading, time
 
@@ -279,7 +281,59 @@ def machine():
             "os": platform.freedesktop_os_release().get("PRETTY_NAME", "") if hasattr(platform, "freedesktop_os_release") else ""}
 
 
+def package():
+    """make dist in release: the package's and the tarball's size, and how long `--version` takes, the
+    first run after the build and the median of 20, for the packaged binary (Swift runtime linked in) and
+    for the release build that loads the toolchain's shared libraries."""
+    t = time.monotonic()
+    out = run([os.path.join(ROOT, "scripts/dist.sh")], timeout=3600, env=dict(os.environ, DIST=os.path.join(ROOT, "dist"))).stdout.split()
+    build_seconds = time.monotonic() - t
+    deb = next(x for x in out if x.endswith(".deb"))
+    tarball = next(x for x in out if x.endswith(".tar.gz"))
+    unpacked = tempfile.mkdtemp(prefix="rw-bench-pkg-")
+    try:
+        run(["tar", "-xzf", tarball, "-C", unpacked])
+        packaged = os.path.join(unpacked, "usr/bin/rabbit-wizard")
+
+        def starts(binary):
+            first, _ = timed([binary, "--version"])
+            xs = [timed([binary, "--version"])[0] * 1000 for _ in range(20)]
+            return {"first_ms": first * 1000, **stats(xs)}
+        r = {"deb_mib": os.path.getsize(deb) / 2**20, "tarball_mib": os.path.getsize(tarball) / 2**20,
+             "binary_mib": os.path.getsize(packaged) / 2**20, "build_seconds": build_seconds,
+             "version_packaged": starts(packaged)}
+        if os.access(BIN, os.X_OK):
+            r["version_dynamic"] = starts(BIN)
+        return r
+    finally:
+        shutil.rmtree(unpacked, ignore_errors=True)
+
+
+def package_markdown(p):
+    v = p["version_packaged"]
+    lines = [f"| package (make dist, release): .deb / tarball / binary | {p['deb_mib']:.1f} / {p['tarball_mib']:.1f} / {p['binary_mib']:.1f} MiB "
+             f"(built in {p['build_seconds'] / 60:.1f} min) | |",
+             f"| cold start, `rabbit-wizard --version`, packaged binary: first run after the build, median (min-max) of 20 | "
+             f"{v['first_ms']:.0f} ms, {v['median']:.0f} ms ({v['min']:.0f}-{v['max']:.0f}) | |"]
+    if "version_dynamic" in p:
+        d = p["version_dynamic"]
+        lines.append(f"| ... the same for the release build with the toolchain's shared libraries | {d['first_ms']:.0f} ms, "
+                     f"{d['median']:.0f} ms ({d['min']:.0f}-{d['max']:.0f}) | |")
+    return lines
+
+
 def main():
+    if os.environ.get("BENCH_ONLY") == "package":
+        result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(), "package": package()}
+        os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+        with open(os.path.join(HERE, "results/package.json"), "w") as f:
+            json.dump(result, f, indent=2, sort_keys=True)
+        md = (f"Measured {result['date']} on {result['machine']['cpu']}, {result['machine']['cores']} cores.\n\n"
+              "| measurement | result | target |\n|---|---|---|\n" + "\n".join(package_markdown(result["package"])) + "\n")
+        with open(os.path.join(HERE, "results/package.md"), "w") as f:
+            f.write(md)
+        print(md)
+        return
     for b in (BIN, BENCH_BIN):
         if not os.access(b, os.X_OK):
             raise SystemExit(f"bench: {b} is missing: run swift build -c release first (make bench does)")
@@ -349,6 +403,8 @@ def main():
         scaling[str(nodes)] = stats(xs)
     teardown.wait()
     result["scaling"] = scaling
+    log("package (make dist)")
+    result["package"] = package()
     result["bench_seconds"] = time.monotonic() - started
 
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
@@ -400,6 +456,8 @@ def markdown(r):
     s = r["scaling"]
     lines.append(f"| apply by node count, wizard (median of {len(s['4']['runs'])}): " + ", ".join(f"{n}: {s[n]['median']:.1f} s" for n in sorted(s)) + " | " +
                  ", ".join(f"+{s[str(n)]['median'] - s[str(n - 1)]['median']:.1f} s" for n in (3, 4, 5)) + " per extra node | about one join |")
+    if "package" in r:
+        lines += package_markdown(r["package"])
     return "\n".join(lines) + "\n"
 
 
