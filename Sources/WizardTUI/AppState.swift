@@ -112,6 +112,8 @@ public struct AppState: Sendable, Equatable {
     public var failures: [StepID: StepFailure] = [:]
     /// What observation found for each step (`up to date (verified)`, `3 change(s) pending`).
     public var live: [StepID: String] = [:]
+    /// The cluster as every node saw it at the last observation (nil before the first, or without a topology).
+    public var cluster: ClusterLine?
     public var waived: Set<String> = []
     public var evidence: [EvidenceItem] = []
     public var handoff: [HandoffValue] = []

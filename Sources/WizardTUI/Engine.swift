@@ -85,6 +85,8 @@ public enum EngineEvent: Sendable, Equatable {
     case opened(EngineSnapshot)
     /// A live observation of one step (from ``EngineRequest/observe``).
     case observed(StepID, live: String, pendingChanges: Int?)
+    /// The cluster as every node reports it (the line `status` ends with), from each observation.
+    case cluster(ClusterLine)
     case observeFinished
     /// The runner moved: its state after `event`.
     case runner(RunnerState, RunnerEvent)
@@ -108,6 +110,18 @@ public enum EngineEvent: Sendable, Equatable {
 }
 
 /// A finished command for the log view.
+/// The cluster as every node reports it: the verdict and the words of `status`'s `cluster:` line.
+public struct ClusterLine: Sendable, Equatable {
+    public enum Health: Sendable, Equatable { case healthy, degraded, partitioned, separate }
+    public var health: Health
+    public var text: String
+
+    public init(health: Health, text: String) {
+        self.health = health
+        self.text = text
+    }
+}
+
 public struct CommandSummary: Sendable, Equatable {
     public var step: String?
     public var target: String

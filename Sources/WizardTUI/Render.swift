@@ -114,6 +114,21 @@ public enum Render {
             row += 1
         }
         row += 1
+        // The cluster line sits at the bottom of the pane; the step's details use the rows above it.
+        let cluster = s.cluster.map { c -> [(String, Style)] in
+            let style: Style = switch c.health {
+            case .healthy: .ok
+            case .separate: .dim
+            case .degraded: .warn
+            case .partitioned: .error
+            }
+            return TextWidth.wrap("cluster: " + c.text, leftWidth - 2).map { ($0, style) }
+        } ?? []
+        let detailsEnd = body.top + body.height - (cluster.isEmpty ? 0 : min(cluster.count, 4) + 1)
+        for (i, l) in cluster.prefix(4).enumerated() {
+            let r = detailsEnd + 1 + i
+            b.put(r, 1, i == 3 && cluster.count > 4 ? TextWidth.clip(l.0, leftWidth - 3, ellipsis: g.ellipsis) + g.ellipsis : l.0, l.1, width: leftWidth - 2)
+        }
         if let step = s.selectedStep {
             var lines: [Line] = [(step.info.title, .bold), ("recorded: \(step.recorded.rawValue)", .normal)]
             if !step.info.runsByDefault { lines.append(("* opt-in: Enter skips it; r runs it", .dim)) }
@@ -126,7 +141,7 @@ public enum Render {
             let style: Style = if case .needsConfirmation = scope { .warn } else { .dim }
             lines.append(("rollback \(scope.brief)", style))
             let wrapped = lines.flatMap { l in TextWidth.wrap(l.text, leftWidth - 2).map { ($0, l.style) } }
-            for l in wrapped where row < body.top + body.height {
+            for l in wrapped where row < detailsEnd {
                 b.put(row, 1, l.0, l.1, width: leftWidth - 2)
                 row += 1
             }

@@ -129,6 +129,7 @@ public enum Wizard {
     /// Observation starts afresh: old observations would be wrong after a run.
     static func observe(_ s: inout AppState) -> [EngineRequest] {
         s.live = [:]
+        s.cluster = nil
         s.activity = Activity(kind: .observing, startedAt: s.clock)
         return [.observe]
     }
@@ -283,6 +284,8 @@ public enum Wizard {
             return observe(&s)
         case .observed(let id, let live, _):
             s.live[id] = live
+        case .cluster(let line):
+            s.cluster = line
         case .observeFinished:
             if s.activity?.kind == .observing { s.activity = nil }
         case .runner(let runner, let event):

@@ -161,6 +161,16 @@ final class TUIEngine: WizardEngine {
             if Task.isCancelled { break }
             emit(.observed(step.id, live: live, pendingChanges: pending))
         }
+        if let topology = session.topology, !Task.isCancelled {
+            let view = await ClusterHealth.view(topology, executor: session.executor)
+            let health: ClusterLine.Health = switch view.verdict {
+            case .healthy: .healthy
+            case .degraded: .degraded
+            case .partitioned: .partitioned
+            case .separate: .separate
+            }
+            if !Task.isCancelled { emit(.cluster(ClusterLine(health: health, text: view.summary(strategy: topology.partitionHandling)))) }
+        }
         emit(.observeFinished)
     }
 

@@ -139,8 +139,12 @@ extension ClusterScenarioTests {
         }
         #expect(Support.canConnect(port: lbPort))
 
-        // 7. Roll the load balancer back from the screen.
-        await tmux.send("Escape", "g", "j", "j", "j", "j")
+        // 7. The overview ends with the cluster as every node sees it, observed after the run; then roll the
+        //    load balancer back from the screen.
+        await tmux.send("Escape")
+        let cluster = try await screen("cluster: 3 of 3 nodes running", .seconds(90))
+        #expect(Tmux.shows(cluster, "every node sees all of them"), "\(cluster)")
+        await tmux.send("g", "j", "j", "j", "j")
         let selected = try #require(await tmux.wait { Tmux.shows($0, "▶ load-balancer") }, "\(tmux.lastScreen)")
         #expect(Tmux.shows(selected, "put nginx in front"))
         await tmux.send("u")

@@ -12,6 +12,27 @@ import Workflow
 
     init() { setlocale(LC_ALL, "C.UTF-8") }
 
+    /// The cluster line from an observation sits at the bottom of the step pane, in its verdict's colour;
+    /// a new observation clears it until the next line arrives.
+    @Test func theClusterLineShowsAtTheBottomOfTheStepPane() {
+        var s = Self.overview()
+        _ = Wizard.update(&s, .engine(.cluster(ClusterLine(health: .partitioned, text: "NETWORK PARTITION: rabbit@A | rabbit@B each run without the other side"))))
+        for size in Self.sizes {
+            let b = Render.render(s, size)
+            let rows = b.lines
+            let first = rows.firstIndex { $0.contains("cluster: NETWORK PARTITION") }
+            #expect(first != nil, "\(rows.joined(separator: "\n"))")
+            if let first {
+                #expect(first > rows.firstIndex { $0.contains("recorded:") } ?? Int.max, "below the step's details")
+                #expect(b.cells[first][2].style == .error)
+                #expect(rows[first + 1].contains("the other side") || rows[first + 2].contains("the other side"))
+            }
+        }
+        _ = Wizard.update(&s, .engine(.finished(message: "Done", ok: true)))
+        #expect(s.cluster == nil)
+        #expect(!Render.render(s, Self.sizes[0]).text.contains("cluster:"))
+    }
+
     // MARK: the screens
 
     static func overview() -> AppState {
