@@ -21,7 +21,7 @@ struct LogCommand: AsyncParsableCommand {
         let state: StateDirectory
         do { state = try StateDirectory(path: path) } catch { throw ErrorPresenter.fail(error, code: .badInput) }
         let contents: CommandLog.Contents
-        do { contents = try CommandLog.read(path: state.commandLogPath) } catch {
+        do { contents = try CommandLog.readAll(path: state.commandLogPath) } catch {
             print("No commands logged yet (\(state.commandLogPath)).")
             return
         }
@@ -30,6 +30,9 @@ struct LogCommand: AsyncParsableCommand {
             let note = "rabbit-wizard: \(state.commandLogPath): skipped \(contents.damagedLines.count) damaged line(s) "
                 + "(cut off by a crash or a full disk, or not a record): line \(lines)\n"
             FileHandle.standardError.write(Data(note.utf8))
+        }
+        for (file, damaged) in contents.damagedRotated.sorted(by: { $0.key < $1.key }) {
+            FileHandle.standardError.write(Data("rabbit-wizard: \(file): skipped \(damaged.count) damaged line(s): line \(damaged.map(String.init).joined(separator: ", "))\n".utf8))
         }
         let records = contents.records.filter { step == nil || $0.step == step }
         if let step, records.isEmpty {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Executor
 import Foundation
 import RabbitSetup
 import Workflow
@@ -66,6 +67,31 @@ struct StatusCommand: AsyncParsableCommand {
         /// Commands an interrupted run left running (they are waited for by the next run).
         var stillRunning: [String]
         var lock: String?
+        var kept: Kept
+    }
+
+    /// What the wizard keeps in the state directory, and how much of it.
+    struct Kept: Codable {
+        var commandLogFiles: Int
+        var commandLogBytes: Int
+        var journalRuns: Int
+        var journalBytes: Int
+
+        init(state: StateDirectory) {
+            func size(_ f: String) -> Int { (try? FileManager.default.attributesOfItem(atPath: f)[.size] as? Int) ?? 0 }
+            let logs = CommandLog.files(path: state.commandLogPath)
+            commandLogFiles = logs.count
+            commandLogBytes = logs.map(size).reduce(0, +)
+            let runs = Journal.runFiles(in: state.file("journal"))
+            journalRuns = runs.count
+            journalBytes = runs.map(size).reduce(0, +)
+        }
+
+        var summary: String {
+            func mib(_ b: Int) -> String { String(format: "%.1f MiB", Double(b) / 1_048_576) }
+            return "command log \(mib(commandLogBytes)) in \(commandLogFiles) file(s) (rotated at \(CommandLog.defaultRotateAt >> 20) MiB, "
+                + "\(CommandLog.defaultKeep) old ones kept); journal \(mib(journalBytes)) in \(journalRuns) run file(s)"
+        }
     }
 
     func run() async throws {
@@ -93,7 +119,7 @@ struct StatusCommand: AsyncParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try encoder.encode(Output(steps: rows, cluster: cluster, interrupted: interrupted, pendingRestarts: journal.pendingRestarts.mapValues(\.reason),
-                                                                           stillRunning: stillRunning, lock: lock)), as: UTF8.self))
+                                                                           stillRunning: stillRunning, lock: lock, kept: Kept(state: session.state))), as: UTF8.self))
             return
         }
         for row in rows {
@@ -107,5 +133,6 @@ struct StatusCommand: AsyncParsableCommand {
         for (node, owed) in journal.pendingRestarts.sorted(by: { $0.key < $1.key }) { print("restart pending on \(node): \(owed.reason)") }
         for command in stillRunning { print("still running, left by an interrupted run (the next run waits for it): \(command)") }
         if let lock { print("lock: \(lock)") }
+        print("kept in \(session.state.path): \(Kept(state: session.state).summary)")
     }
 }

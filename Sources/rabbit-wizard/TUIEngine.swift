@@ -73,7 +73,7 @@ final class TUIEngine: WizardEngine {
                 label: label,
                 steps: session.steps.map { StepInfo(id: $0.id, title: $0.title, runsByDefault: $0.runsByDefault, rollbackScope: $0.rollbackScope) },
                 journal: journal, interrupted: journal.needingReconcile(in: session.order), handoff: handoff(),
-                history: ((try? CommandLog.read(path: session.state.commandLogPath).records) ?? []).suffix(5000).map(TUIEngine.summary))))
+                history: ((try? CommandLog.readAll(path: session.state.commandLogPath).records) ?? []).suffix(5000).map(TUIEngine.summary))))
         } catch {
             emit(.opened(EngineSnapshot(label: label, steps: session.steps.map { StepInfo(id: $0.id, title: $0.title) })))
             emit(.refused(ErrorPresenter.describe(error)))

@@ -173,6 +173,10 @@ import Testing
         let status = await bed.wizard(["status"])
         #expect(!status.stdout.text.contains("interrupted"), "a step was left half-done:\n\(status.stdout.text)")
         #expect(!status.stdout.text.contains("lock:"), "the lock was not released")
+        // What the wizard keeps, as the folder has it.
+        let runs = ((try? FileManager.default.contentsOfDirectory(atPath: bed.state + "/journal")) ?? []).filter { $0.hasSuffix(".journal") }.count
+        #expect(runs > 0 && status.stdout.text.contains("in 1 file(s) (rotated at 8 MiB, 4 old ones kept); journal ")
+                && status.stdout.text.contains(" in \(runs) run file(s)"), "\(status.stdout.text)")
         let resumed = await bed.wizard(["apply", "--yes"])
         #expect(resumed.termination == .exited(code: 0))
         #expect(bed.converged())
