@@ -235,6 +235,7 @@ public enum Render {
                 continue
             }
             if plan.isEmpty { out.append(("  nothing to do: already done", .ok)) }
+            for note in plan.leftAlone ?? [] { out += wrapIndented("  left alone: \(note)", width, .dim) }
             for c in plan.changes {
                 out += wrapIndented("  \(c.action.rawValue) \(c.target)  \(c.summary)", width, .normal)
                 if c.secret { out.append(("      (secret: will change; never shown)", .warn)) }

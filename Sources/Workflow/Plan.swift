@@ -7,11 +7,15 @@ public struct Plan: Sendable, Codable, Equatable {
     /// Set when the step can neither change nor check anything with what it was given (the hand-off
     /// without a password): what was not checked and how to have it checked. Such a step is not done.
     public var unchecked: String?
+    /// What the step observed and leaves as it is, for the operator (nodes already in the cluster when a
+    /// new one joins). Not a change; absent from the plan's JSON (and fingerprint) when nil.
+    public var leftAlone: [String]?
 
-    public init(step: StepID, changes: [Change], unchecked: String? = nil) {
+    public init(step: StepID, changes: [Change], unchecked: String? = nil, leftAlone: [String]? = nil) {
         self.step = step
         self.changes = changes
         self.unchecked = unchecked
+        self.leftAlone = leftAlone
     }
 
     public var isEmpty: Bool { changes.isEmpty }

@@ -15,8 +15,9 @@ enum PlanText {
     }
 
     static func plan(_ p: Plan, indent: String = "  ") -> [String] {
-        if p.isEmpty { return ["\(indent)nothing to do (already done)"] }
-        return ["\(indent)\(p.changes.count) change(s):"] + p.changes.flatMap { change($0, indent: indent + "  ") }
+        let alone = (p.leftAlone ?? []).map { "\(indent)left alone: \($0)" }
+        if p.isEmpty { return ["\(indent)nothing to do (already done)"] + alone }
+        return ["\(indent)\(p.changes.count) change(s):"] + p.changes.flatMap { change($0, indent: indent + "  ") } + alone
     }
 
     static func finding(_ f: Finding, indent: String = "  ") -> String {

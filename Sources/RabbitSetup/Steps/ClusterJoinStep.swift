@@ -66,7 +66,8 @@ public struct ClusterJoinStep: Step {
     }
 
     public func plan(_ context: StepContext) async throws(StepFailure) -> Plan {
-        let changes = try await pending(context).map { spec, need throws(StepFailure) in
+        let pending = try await pending(context)
+        let changes = try pending.map { spec, need throws(StepFailure) in
             let detail: ChangeDetail
             do { detail = try ChangeDetail(need) } catch { throw StepFailure("cannot record the plan of \(spec.name): \(error)") }
             return switch need {
@@ -81,7 +82,12 @@ public struct ClusterJoinStep: Step {
                        detail: detail)
             }
         }
-        return Plan(step: id, changes: changes)
+        // A node joins a formed cluster (the cluster grows): say that the members are not touched.
+        let joining = Set(pending.map(\.spec.name))
+        let members = [topology.seed] + topology.joiners.filter { !joining.contains($0.name) }
+        let leftAlone = changes.isEmpty || members.count < 2 ? nil
+            : ["\(members.map { "\($0.name) (\($0.nodeName))" }.joined(separator: ", ")): already members of the cluster; this step does not touch them"]
+        return Plan(step: id, changes: changes, leftAlone: leftAlone)
     }
 
     public func prepare(_ plan: Plan, _ context: StepContext) async throws(StepFailure) -> Undo {
