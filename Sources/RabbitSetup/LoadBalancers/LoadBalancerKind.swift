@@ -1,3 +1,6 @@
+import Executor
+import Workflow
+
 /// One kind of TCP load balancer, as a value: its program, packages, the files it needs, where its
 /// configuration lives and how it is checked and controlled on each profile (``LoadBalancerLayout``),
 /// and the configuration it gets. The load-balancer step and the failover drill use only this, so a
@@ -42,5 +45,12 @@ public enum LoadBalancerKinds {
     public static var names: String {
         let all = standard.map(\.name)
         return all.count <= 1 ? all.joined() : all.dropLast().joined(separator: ", ") + " or " + all.last!
+    }
+}
+
+extension LoadBalancerSpec {
+    /// The load balancer's server, as its profile reaches it (the load-balancer step and the drill).
+    public func server(executor: Executor, step: StepID?) -> any ServerHost {
+        PlatformProfile.named(profile).family.host(executor: executor, target: target, step: step)
     }
 }

@@ -34,8 +34,7 @@ public struct FailoverDrillStep: Step {
 
 
     public func check(_ context: StepContext) async throws(StepFailure) -> [Finding] {
-        let server = PlatformProfile.named(lb.profile).family.host(executor: context.executor, target: lb.target, step: id)
-        let running = await server.run(lb.kind.layout(for: lb).running, timeout: .seconds(30), mutates: false)
+        let running = await lb.server(executor: context.executor, step: id).run(lb.kind.layout(for: lb).running, timeout: .seconds(30), mutates: false)
         return running.succeeded ? [] : [Finding("lb-not-running", .error, node: lb.host.value,
                                                  message: "the \(lb.kind.name) load balancer of the topology is not running",
                                                  fix: "apply the load-balancer step first")]

@@ -30,7 +30,7 @@ public struct LoadBalancerStep: Step {
         var wasRunning: Bool
     }
 
-    func server(_ context: StepContext) -> any ServerHost { platform.family.host(executor: context.executor, target: lb.target, step: id) }
+    func server(_ context: StepContext) -> any ServerHost { lb.server(executor: context.executor, step: id) }
 
     func run(_ argv: [String], _ context: StepContext, mutates: Bool) async -> CommandResult {
         await server(context).run(argv, timeout: .seconds(60), mutates: mutates)
