@@ -130,6 +130,38 @@ public final class Journal: @unchecked Sendable {
         return entries
     }
 
+    /// Removes old run files nothing depends on. The newest `keepNewest` always stay; an older one goes
+    /// only when the journal folded without it is the same as with it (every step's status, undo data,
+    /// failure, owed restart and evidence), so no rollback, retry or reconcile can need it: the run that
+    /// holds a done step's undo stays as long as that step can be rolled back. A journal with a damaged
+    /// file is left whole. Call it under the run lock. Returns the files removed, oldest first.
+    public static func prune(in directory: String, keepNewest: Int) -> [String] {
+        let files = runFiles(in: directory)
+        guard keepNewest >= 1, files.count > keepNewest else { return [] }
+        var runs: [[JournalEvent]] = []
+        for file in files {
+            guard let entries = try? read(file: file) else { return [] }
+            runs.append(entries.map(\.event))
+        }
+        let whole = JournalState(events: runs.flatMap { $0 })
+        var kept = Array(repeating: true, count: files.count)
+        var removed: [String] = []
+        for index in 0..<(files.count - keepNewest) {
+            kept[index] = false
+            let without = JournalState(events: zip(kept, runs).filter(\.0).flatMap(\.1))
+            if without == whole && unlink(files[index]) == 0 {
+                removed.append(files[index])
+            } else {
+                kept[index] = true
+            }
+        }
+        if !removed.isEmpty {
+            let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if dfd >= 0 { fsync(dfd); close(dfd) }
+        }
+        return removed
+    }
+
     /// The recovery path for a damaged journal: keep the damaged file as `FILE.damaged`, and write a copy of
     /// its valid entries (up to the first bad one) in its place. Servers are not touched; the next run
     /// reconciles whatever the lost entries described by observing them.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The journal folded into what each step's status is, the undo data to roll it back with, and the
 /// restarts still owed. Pure: built from entries, no IO.
 public struct JournalState: Sendable, Equatable {
@@ -17,7 +19,11 @@ public struct JournalState: Sendable, Equatable {
     public var records: [StepID: Record] = [:]
     /// Restarts owed now: node -> the reason and the step whose change waits for it.
     public var pendingRestarts: [String: PendingRestart] = [:]
+    /// What the newest run that produced evidence for a step showed (a drill run again replaces the old table).
     public var evidence: [(step: StepID, title: String, text: String)] = []
+    /// Runs folded so far, and the run each step's evidence comes from (not part of ==: only the outcome is).
+    private var runs = 0
+    private var evidenceRun: [StepID: Int] = [:]
 
     public init() {}
 
@@ -39,12 +45,30 @@ public struct JournalState: Sendable, Equatable {
     /// The nodes whose restart `step` waits for, sorted.
     public func restartsOwed(to step: StepID) -> [String] { pendingRestarts.filter { $0.value.owners.contains(step) }.keys.sorted() }
 
+    /// Every text in the undo data still held (backup and export paths among them): what a rollback, a
+    /// retry or a reconcile may still read. Files named here are never pruned; nil when some undo data
+    /// cannot be read (then nothing may be pruned).
+    public var undoTexts: Set<String>? {
+        var texts = Set<String>()
+        func collect(_ value: Any) {
+            if let s = value as? String { texts.insert(s) }
+            else if let a = value as? [Any] { a.forEach(collect) }
+            else if let d = value as? [String: Any] { d.forEach { texts.insert($0.key); collect($0.value) } }
+        }
+        for record in records.values {
+            guard let json = record.undo?.json else { continue }
+            guard let value = try? JSONSerialization.jsonObject(with: Data(json.utf8), options: [.fragmentsAllowed]) else { return nil }
+            collect(value)
+        }
+        return texts
+    }
+
     /// Steps whose outcome is not known, in the order given.
     public func needingReconcile(in order: [StepID]) -> [StepID] { order.filter { status($0).needsReconcile } }
 
     public mutating func apply(_ event: JournalEvent) {
         switch event {
-        case .runStarted: break
+        case .runStarted: runs += 1
         case .began(let s, let fp, let undo):
             records[s, default: Record()].status = .unknown
             if !records[s]!.open || records[s]!.undo == nil { records[s]!.undo = undo }
@@ -84,7 +108,12 @@ public struct JournalState: Sendable, Equatable {
             if let owner, !owed.owners.contains(owner) { owed.owners.append(owner) }
             pendingRestarts[node] = owed
         case .restartDone(let node): pendingRestarts[node] = nil
-        case .evidence(let s, let title, let text): evidence.append((s, title, text))
+        case .evidence(let s, let title, let text):
+            if evidenceRun[s] != runs {
+                evidence.removeAll { $0.step == s }
+                evidenceRun[s] = runs
+            }
+            evidence.append((s, title, text))
         }
     }
 }

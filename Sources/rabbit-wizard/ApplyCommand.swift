@@ -18,6 +18,7 @@ struct ApplyCommand: AsyncParsableCommand {
 
     @OptionGroup var options: WorkflowOptions
     @OptionGroup var selection: SelectionOptions
+    @OptionGroup(title: "Housekeeping") var retention: RetentionOptions
 
     @Flag(help: "Confirm every plan, continue after an interrupted step, and take over a stale lock.")
     var yes = false
@@ -27,7 +28,8 @@ struct ApplyCommand: AsyncParsableCommand {
     var planFile: String?
 
     func run() async throws {
-        let session = try Session.open(options)
+        var session = try Session.open(options)
+        session.retention = retention.retention
         let (queue, skipped) = try session.select(selection)
         var reviewed: [StepID: String] = [:]
         if let planFile {
@@ -60,10 +62,12 @@ struct RetryCommand: AsyncParsableCommand {
 
     @Argument(help: ArgumentHelp("The step id.", valueName: "ID")) var step: String
     @OptionGroup var options: WorkflowOptions
+    @OptionGroup(title: "Housekeeping") var retention: RetentionOptions
     @Flag(help: "Confirm the plan without asking.") var yes = false
 
     func run() async throws {
-        let session = try Session.open(options)
+        var session = try Session.open(options)
+        session.retention = retention.retention
         let id = StepID(step)
         guard session.order.contains(id) else {
             throw ErrorPresenter.fail(WorkflowError.unknownSteps([id], valid: session.order), code: .badInput)

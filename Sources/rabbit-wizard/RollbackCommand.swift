@@ -18,13 +18,15 @@ struct RollbackCommand: AsyncParsableCommand {
     @Flag(help: "Do not ask.") var yes = false
     @Flag(help: "Roll back this step even though later steps are still applied.") var force = false
     @OptionGroup var options: WorkflowOptions
+    @OptionGroup(title: "Housekeeping") var retention: RetentionOptions
 
     func validate() throws {
         if (step == nil) == !all { throw ValidationError("Name one step to roll back, or pass --all.") }
     }
 
     func run() async throws {
-        let session = try Session.open(options)
+        var session = try Session.open(options)
+        session.retention = retention.retention
         let journal = try session.journalState()
         let undoable = Rollback.undoable(journal, order: session.order)
         var targets: [StepID]

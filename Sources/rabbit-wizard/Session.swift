@@ -15,6 +15,8 @@ struct Session {
     var topology: Topology?
     var configPath: String?
     var secrets: [String: Secret] = [:]
+    /// How much of its own leftovers a run keeps (``housekeeping(progress:)``).
+    var retention: Retention = .standard
 
     var order: [StepID] { steps.map(\.id) }
 
@@ -140,7 +142,29 @@ struct Session {
             context: context(waived: waived, journal: journal, progress: hooks.progress, evidence: hooks.evidence),
             operator: hooks.answerer, crashPoint: crashPoint, observe: hooks.observe, stopRequested: hooks.stopRequested)
         let final = await interpreter.run(initial)
+        if journal != nil && !hooks.stopRequested() { await housekeeping(progress: hooks.progress) }
         await executor.shutdown()
         return final
+    }
+
+    /// After a run that may have added files (apply, retry, rollback), under its lock: the journal's old
+    /// run files and the servers' old backups and definitions exports pruned to ``retention``, never one
+    /// the journal's undo data still names. Says what it removed or could not look at; never fails the run.
+    func housekeeping(progress: @Sendable (String) -> Void) async {
+        let runs = Journal.prune(in: journalDirectory, keepNewest: retention.journalRuns)
+        if !runs.isEmpty { progress("housekeeping: removed \(runs.count) old journal run file(s) that no step needs any more") }
+        guard let topology else { return }
+        guard let needed = (try? JournalState(events: Journal.readAll(in: journalDirectory).map(\.event)))?.undoTexts else {
+            progress("housekeeping: old backups left on the servers: the journal's undo data cannot be read, so none is known to be unneeded")
+            return
+        }
+        for report in await Housekeeping.sweep(topology, executor: executor, retention: retention, needed: needed) {
+            if let problem = report.problem {
+                progress("housekeeping: could not look at the backups on \(report.server): \(problem)")
+            } else if !report.removed.isEmpty {
+                progress("housekeeping: removed \(report.removed.count) old backup(s) on \(report.server); "
+                         + "\(report.files) file(s) kept (\(Bytes.words(report.bytes)))")
+            }
+        }
     }
 }

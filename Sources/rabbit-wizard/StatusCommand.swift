@@ -76,6 +76,8 @@ struct StatusCommand: AsyncParsableCommand {
         var commandLogBytes: Int
         var journalRuns: Int
         var journalBytes: Int
+        /// The wizard's backups and definitions exports on each server (absent without a topology).
+        var servers: [Housekeeping.Report]?
 
         init(state: StateDirectory) {
             func size(_ f: String) -> Int { (try? FileManager.default.attributesOfItem(atPath: f)[.size] as? Int) ?? 0 }
@@ -88,7 +90,7 @@ struct StatusCommand: AsyncParsableCommand {
         }
 
         var summary: String {
-            func mib(_ b: Int) -> String { String(format: "%.1f MiB", Double(b) / 1_048_576) }
+            let mib = Bytes.words
             return "command log \(mib(commandLogBytes)) in \(commandLogFiles) file(s) (rotated at \(CommandLog.defaultRotateAt >> 20) MiB, "
                 + "\(CommandLog.defaultKeep) old ones kept); journal \(mib(journalBytes)) in \(journalRuns) run file(s)"
         }
@@ -109,6 +111,8 @@ struct StatusCommand: AsyncParsableCommand {
         if let topology = session.topology {
             cluster = Cluster(await ClusterHealth.view(topology, executor: session.executor), strategy: topology.partitionHandling)
         }
+        var kept = Kept(state: session.state)
+        if let topology = session.topology { kept.servers = await Housekeeping.survey(topology, executor: session.executor) }
         await session.executor.shutdown()
         let interrupted = journal.needingReconcile(in: session.order)
         let (holder, alive) = RunLock.holder(stateDirectory: session.state.path)
@@ -119,7 +123,7 @@ struct StatusCommand: AsyncParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try encoder.encode(Output(steps: rows, cluster: cluster, interrupted: interrupted, pendingRestarts: journal.pendingRestarts.mapValues(\.reason),
-                                                                           stillRunning: stillRunning, lock: lock, kept: Kept(state: session.state))), as: UTF8.self))
+                                                                           stillRunning: stillRunning, lock: lock, kept: kept)), as: UTF8.self))
             return
         }
         for row in rows {
@@ -133,6 +137,23 @@ struct StatusCommand: AsyncParsableCommand {
         for (node, owed) in journal.pendingRestarts.sorted(by: { $0.key < $1.key }) { print("restart pending on \(node): \(owed.reason)") }
         for command in stillRunning { print("still running, left by an interrupted run (the next run waits for it): \(command)") }
         if let lock { print("lock: \(lock)") }
-        print("kept in \(session.state.path): \(Kept(state: session.state).summary)")
+        print("kept in \(session.state.path): \(kept.summary)")
+        for server in kept.servers ?? [] {
+            if let problem = server.problem {
+                print("kept on \(server.server): not known (\(problem))")
+            } else {
+                print("kept on \(server.server): \(server.files) backup(s) and definitions export(s), \(Bytes.words(server.bytes)) "
+                      + "(newest \(Retention.standard.backupsPerFile) per file and node kept by default, and any a rollback needs)")
+            }
+        }
+    }
+}
+
+/// Sizes for people: "812 bytes", "14.2 KiB", "3.1 MiB".
+enum Bytes {
+    static func words(_ bytes: Int) -> String {
+        if bytes < 1024 { return "\(bytes) bytes" }
+        if bytes < 1_048_576 { return String(format: "%.1f KiB", Double(bytes) / 1024) }
+        return String(format: "%.1f MiB", Double(bytes) / 1_048_576)
     }
 }

@@ -61,3 +61,22 @@ struct SelectionOptions: ParsableArguments {
     @Option(name: .customLong("skip"), help: ArgumentHelp("Leave this step out (repeatable; wins over --only).", valueName: "ID"))
     var skip: [String] = []
 }
+
+/// How much of its own leftovers a run keeps: `apply`, `retry` and `rollback`.
+struct RetentionOptions: ParsableArguments {
+    @Option(name: .customLong("keep-backups"), help: ArgumentHelp(
+        "Old backups kept per managed file and server, and definitions exports per node (never one a rollback still needs).",
+        valueName: "N"))
+    var keepBackups = Retention.standard.backupsPerFile
+
+    @Option(name: .customLong("keep-runs"), help: ArgumentHelp(
+        "Journal run files kept in the state directory (older ones go only when no step needs them).", valueName: "N"))
+    var keepRuns = Retention.standard.journalRuns
+
+    func validate() throws {
+        guard keepBackups >= 1 else { throw ValidationError("--keep-backups must be at least 1 (the newest backup always stays)") }
+        guard keepRuns >= 1 else { throw ValidationError("--keep-runs must be at least 1 (the run being written always stays)") }
+    }
+
+    var retention: Retention { Retention(backupsPerFile: keepBackups, exportsPerNode: keepBackups, journalRuns: keepRuns) }
+}

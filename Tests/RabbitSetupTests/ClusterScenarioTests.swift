@@ -216,6 +216,48 @@ import Workflow
         #expect(Support.read(lbDir + "/nginx.conf") == conf)
         #expect(clusterNames.contains((try? probe.hello())?.clusterName ?? ""))
 
+        // Retention: three more applies and rollbacks kept to 2 backups per file and 3 journal runs, plus
+        // what a rollback still needs; old definitions exports of node-b (planted, as earlier setups leave
+        // them) pruned the same way. The last rollback still restores byte for byte, and the journal still
+        // says what it said (every step's recorded state).
+        let recordedBefore = try Self.recordedStates(await bed.wizard(["status", "--json"]).stdout.text)
+        let planted = (1...4).map { "\(bed.nodeDir("b"))/rabbit-wizard-definitions-node-b-100000000\($0).json" }
+        for p in planted { Support.write("{}", to: p) }
+        for cycle in 1...3 {
+            Support.write(topology.replacingOccurrences(of: "  listen_port: \(listen)\n", with: "  listen_port: \(listen)\n  idle_timeout: \(7000 + cycle)\n"),
+                          to: bed.topology)
+            let keep = ["--keep-backups", "2", "--keep-runs", "3"]
+            let applied = await bed.wizard(["apply", "--yes", "--only", "load-balancer"] + keep)
+            #expect(applied.termination == .exited(code: 0), "\(applied.stdout.text)\(applied.stderr.text)")
+            #expect(Support.read(lbDir + "/nginx.conf").contains("proxy_timeout \(7000 + cycle)s;"))
+            let undone = await bed.wizard(["rollback", "load-balancer", "--yes"] + keep)
+            #expect(undone.termination == .exited(code: 0), "\(undone.stdout.text)\(undone.stderr.text)")
+        }
+        #expect(Support.read(lbDir + "/nginx.conf") == conf, "the last rollback did not restore the configuration")
+        #expect(try Self.recordedStates(await bed.wizard(["status", "--json"]).stdout.text) == recordedBefore)
+        let journalDir = bed.state + "/journal"
+        let runFiles = ((try? FileManager.default.contentsOfDirectory(atPath: journalDir)) ?? []).filter { $0.hasSuffix(".journal") }
+        // The newest 3, and at most one older run per step whose undo data or evidence is still current.
+        #expect(runFiles.count <= 3 + 4, "\(runFiles.count) journal run files")
+        let named = Set(runFiles.flatMap { f in
+            // Undo data is JSON inside the entry's JSON: its slashes come escaped once or twice.
+            Support.read(journalDir + "/" + f).replacingOccurrences(of: #"\\/"#, with: "/").replacingOccurrences(of: #"\/"#, with: "/")
+                .matches(of: /\/[^"\\ ]*rabbit-wizard-[^"\\ ]*\.(bak|json)/).map { String($0.output.0) }
+        })
+        #expect(!named.isEmpty, "the journal names no backup: the pattern above does not read it")
+        for path in named { #expect(FileManager.default.fileExists(atPath: path), "\(path), named by the journal, was removed") }
+        // At most the newest 2 of each, besides the ones the journal names.
+        func overLimit(_ dir: String, _ prefix: String, _ suffix: String) -> [String] {
+            let all = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasPrefix(prefix) && $0.hasSuffix(suffix) }
+                .map { dir + "/" + $0 }
+            return all.count > 2 + all.filter(named.contains).count ? all.sorted() : []
+        }
+        #expect(overLimit(lbDir, "nginx.conf.rabbit-wizard-", ".bak") == [])
+        #expect(overLimit(bed.nodeDir("b"), "rabbit-wizard-definitions-node-b-", ".json") == [])
+        #expect(!FileManager.default.fileExists(atPath: planted[0]), "the oldest export was kept")
+        let status = await bed.wizard(["status"])
+        #expect(status.stdout.text.contains("kept on this machine (node-a, node-b, node-c, load balancer): "), "\(status.stdout.text)")
+
         // HAProxy on the same port: refused while nginx still holds it, then in place of it.
         Support.write(topology.replacingOccurrences(of: "kind: nginx", with: "kind: haproxy"), to: bed.topology)
         let occupied = await bed.wizard(["apply", "--yes", "--only", "load-balancer"])
@@ -259,6 +301,14 @@ import Workflow
 }
 
 extension ClusterScenarioTests {
+    /// Each step's recorded state from `status --json`.
+    static func recordedStates(_ json: String) throws -> [String: String] {
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let steps = try #require(o["steps"] as? [[String: Any]])
+        return Dictionary(uniqueKeysWithValues: steps.compactMap { s in (s["id"] as? String).map { ($0, "\(s["recorded"] ?? "")") } })
+    }
+
+
     /// The "failed" column of the drill table.
     static func failedColumn(_ text: String) -> [Int] {
         // The drill table's rows: a node name first, the time back in running_nodes last.

@@ -70,6 +70,22 @@ public struct PosixHost: ServerHost {
         sync -- "$(dirname -- "$1")"
         """
 
+    static let listScript = """
+        set -u
+        while [ $# -ge 2 ]; do
+            for f in "$1"*"$2"; do
+                if [ -f "$f" ] && [ ! -L "$f" ]; then printf '%s\\t%s\\n' "$(stat -c %s -- "$f")" "$f"; fi
+            done
+            shift 2
+        done
+        """
+
+    static let pruneScript = """
+        set -eu
+        rm -f -- "$@"
+        for f in "$@"; do sync -- "$(dirname -- "$f")"; done
+        """
+
     private func script(_ text: String, _ args: [String], stdin: CommandSpec.Input = .none, mutates: Bool) async -> CommandResult {
         await executor.run(CommandSpec(["sh", "-c", text, "rabbit-wizard"] + args, on: target, stdin: stdin,
                                        timeout: timeout, mutates: mutates, step: step?.rawValue))
@@ -122,6 +138,24 @@ public struct PosixHost: ServerHost {
     public func remove(_ path: String) async throws(StepFailure) {
         let r = await script(PosixHost.removeScript, [path], mutates: true)
         try PosixHost.require(r, doing: "remove \(path)", on: target)
+    }
+
+    public func list(_ patterns: [KeptPattern]) async throws(StepFailure) -> [KeptFile] {
+        guard !patterns.isEmpty else { return [] }
+        let r = await script(PosixHost.listScript, patterns.flatMap { [$0.prefix, $0.suffix] }, mutates: false)
+        try PosixHost.require(r, doing: "list the wizard's backups", on: target)
+        return r.stdout.split(separator: "\n").compactMap { line in
+            let parts = line.split(separator: "\t", maxSplits: 1)
+            guard parts.count == 2, let bytes = Int(parts[0]) else { return nil }
+            let file = KeptFile(path: String(parts[1]), bytes: bytes)
+            return patterns.contains { $0.matches(file.path) } ? file : nil
+        }
+    }
+
+    public func prune(_ paths: [String]) async throws(StepFailure) {
+        guard !paths.isEmpty else { return }
+        let r = await script(PosixHost.pruneScript, paths, mutates: true)
+        try PosixHost.require(r, doing: "remove old backups", on: target)
     }
 
     // MARK: Programs, secrets, logs, network

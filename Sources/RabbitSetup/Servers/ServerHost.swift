@@ -20,6 +20,11 @@ public protocol ServerHost: Sendable {
     /// Puts the backup back in place atomically (bytes, mode and owner as they were).
     func restore(_ path: String, from backup: String) async throws(StepFailure)
     func remove(_ path: String) async throws(StepFailure)
+    /// Regular files (not symlinks) whose path starts with a pattern's prefix and ends with its suffix,
+    /// with their size. Read-only.
+    func list(_ patterns: [KeptPattern]) async throws(StepFailure) -> [KeptFile]
+    /// Removes these files (the wizard's own old backups), all in one command.
+    func prune(_ paths: [String]) async throws(StepFailure)
 
     /// Runs a program named by a profile or a load balancer kind (argv as data).
     func run(_ argv: [String], timeout: Duration, mutates: Bool) async -> CommandResult
