@@ -3,10 +3,11 @@ import Glibc
 import TestKit
 import Testing
 
-/// Growing a formed cluster (issue 20's first part), on real nodes: a 2-node cluster behind nginx, then the
+/// Growing and then shrinking a formed cluster (issue 20), on real nodes: a 2-node cluster behind nginx, then the
 /// same topology with a third node, applied while `watch` opens a new AMQP connection through nginx every
 /// 100 ms. The plan says the members are left alone; apply joins the new node, restarts no member, and
-/// nginx's configuration gains the node without a failed new connection.
+/// nginx's configuration gains the node without a failed new connection. Then the shrink back to two
+/// (``shrink(_:from:)``) on the same nodes.
 struct GrowScenarioTests {
     /// The sandbox's topology with `autoheal` (the 2-node choice, kept when growing so that the members'
     /// setting does not change) and, for `nodes: 2`, without node-c.
@@ -75,6 +76,59 @@ struct GrowScenarioTests {
             let watched = Support.read(watchOut)
             let stats = try #require(try? JSONSerialization.jsonObject(with: Data(watched.utf8)) as? [String: Any], "watch said: \(watched)\(Support.read(watchOut + ".err"))")
             #expect((stats["attempts"] as? Int ?? 0) >= 10 && stats["failed"] as? Int == 0, "through nginx during the grow: \(watched)")
+
+            try await Self.shrink(bed, from: three)
+        }
+    }
+
+    /// Shrinking the grown cluster back to two: node-c marked `leave: true`. The plan names it and what it
+    /// loses; without a terminal and without --yes nothing runs. With `watch` running through nginx, apply
+    /// takes node-c out of nginx's configuration first, then out of the cluster (stop_app, reset,
+    /// start_app on it); no member restarts and no new connection fails. Rollback joins it again.
+    static func shrink(_ bed: SandboxBed, from three: String) async throws {
+        let shrink = bed.dir + "/topology-shrink.yml"
+        Support.write(Support.read(three).replacing("  - name: node-c\n", with: "  - name: node-c\n    leave: true\n"), to: shrink)
+        let cPort = bed.ports().nodes[2]
+        let nginxConf = bed.dir + "/lb/nginx.conf"
+        let plan = await Support.run([Support.productBinary, "plan", "--config", shrink], timeout: .seconds(300))
+        #expect(plan.termination == .exited(code: 0), "\(plan.stdout.text)\(plan.stderr.text)")
+        #expect(plan.stdout.text.contains("node-c: leave the cluster") && plan.stdout.text.contains("DESTROYS: the data on rabbit-c@localhost"),
+                "\(plan.stdout.text)")
+        #expect(plan.stdout.text.contains("node-a (rabbit-a@localhost), node-b (rabbit-b@localhost): stay in the cluster"), "\(plan.stdout.text)")
+        let unconfirmed = await Support.run([Support.productBinary, "apply", "--only", "cluster-leave", "--config", shrink], timeout: .seconds(300))
+        #expect(unconfirmed.termination == .exited(code: 3), "\(unconfirmed.stdout.text)\(unconfirmed.stderr.text)")
+        #expect(await bed.runningNodes(seenFrom: "c")?.running == bed.letters.map(bed.nodeName), "node-c left without a confirmation")
+
+        let pids = ["a": bed.pid("a"), "b": bed.pid("b")]
+        let stopsBefore = ["a": stops(bed, "a"), "b": stops(bed, "b")]
+        let watchOut = bed.dir + "/watch-shrink.json"
+        let started = await Support.run(["sh", "-c", "\"$@\" > \"$0\" 2> \"$0.err\" & echo $!", watchOut, Support.productBinary, "watch", "--seconds", "900",
+                                         "--json", "--config", shrink])
+        let watcher = try #require(Int32(started.stdout.text.trimmingCharacters(in: .whitespacesAndNewlines)))
+        let applied = await Support.run([Support.productBinary, "apply", "--yes", "--config", shrink], timeout: .seconds(600))
+        kill(watcher, SIGINT)
+        #expect(await Support.waitUntil(.seconds(30)) { Support.hasEnded(watcher) })
+        #expect(applied.termination == .exited(code: 0), "\(applied.stdout.text)\(applied.stderr.text)")
+        let out = applied.stdout.text
+        let lbDone = out.range(of: "load-balancer: done"), leaveApplying = out.range(of: "cluster-leave: applying")
+        #expect(lbDone != nil && leaveApplying != nil && lbDone!.lowerBound < leaveApplying!.lowerBound, "the load balancer first:\n\(out)")
+
+        for l in ["a", "b"] {
+            #expect(await bed.runningNodes(seenFrom: l)?.running == ["rabbit-a@localhost", "rabbit-b@localhost"], "the cluster as seen from \(l)")
+            #expect(bed.pid(l) == pids[l], "rabbit-\(l)'s Erlang VM was restarted")
+            #expect(stops(bed, l) == stopsBefore[l], "rabbit-\(l)'s applications were stopped during the shrink")
+        }
+        #expect(await bed.runningNodes(seenFrom: "c")?.running == ["rabbit-c@localhost"], "node-c is not a standalone node")
+        #expect(!Support.read(nginxConf).contains(":\(cPort) "), "node-c is still in nginx's config:\n\(Support.read(nginxConf))")
+        let watched = Support.read(watchOut)
+        let stats = try #require(try? JSONSerialization.jsonObject(with: Data(watched.utf8)) as? [String: Any], "watch said: \(watched)\(Support.read(watchOut + ".err"))")
+        #expect((stats["attempts"] as? Int ?? 0) >= 10 && stats["failed"] as? Int == 0, "through nginx during the shrink: \(watched)")
+
+        // Rollback: node-c joins again (empty); the cluster is three, as every node sees it.
+        let undone = await Support.run([Support.productBinary, "rollback", "cluster-leave", "--yes", "--config", shrink], timeout: .seconds(600))
+        #expect(undone.termination == .exited(code: 0), "\(undone.stdout.text)\(undone.stderr.text)")
+        for l in bed.letters {
+            #expect(await bed.runningNodes(seenFrom: l)?.running == bed.letters.map(bed.nodeName), "after the rollback, seen from \(l)")
         }
     }
 }

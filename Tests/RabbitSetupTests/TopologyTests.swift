@@ -124,4 +124,23 @@ import Testing
         let one = "cluster:\n  seed: a\nnodes:\n  - name: a\n    host: ServerA\n"
         #expect(Self.problems(one).contains { $0.message.contains("at least two nodes") })
     }
+
+    /// Shrinking: `leave: true` moves a node out of `nodes` into `leaving`, with its reach kept; the seed
+    /// leaving, or fewer than two staying, is refused with the field and the way to do it instead.
+    @Test func leavingNodesAreTypedAndUnsafeShrinksRefused() throws {
+        let shrink = Self.good.replacingOccurrences(of: "    host: ServerC\n", with: "    host: ServerC\n    leave: true\n")
+        let t = try TopologyParser.parse(shrink)
+        #expect(t.nodes.map(\.name) == ["server-a", "server-b"])
+        #expect(t.leaving.map(\.name) == ["server-c"])
+        #expect(SetupSteps.all(for: t).map(\.id.rawValue) == ["installation-checks", "partition-handling", "erlang-cookie", "cluster-join",
+                                                                "load-balancer", "cluster-leave", "failover-drill", "outsystems-handoff"])
+        #expect(!SetupSteps.all(for: try TopologyParser.parse(Self.good)).map(\.id.rawValue).contains("cluster-leave"))
+
+        let seed = Self.problems(Self.good.replacingOccurrences(of: "reach: ssh://admin@ServerA:22\n", with: "reach: ssh://admin@ServerA:22\n    leave: true\n"))
+        #expect(seed.contains { $0.field == "nodes[0].leave" && $0.message.contains("seed cannot leave") && $0.fix.contains("server-b, server-c") }, "\(seed)")
+        let tooFew = Self.problems(shrink.replacingOccurrences(of: "reach: ssh://admin@10.0.0.2\n", with: "reach: ssh://admin@10.0.0.2\n    leave: true\n"))
+        #expect(tooFew.contains { $0.field == "nodes" && $0.message.contains("leaves 1 node(s)") && $0.fix.contains("rollback cluster-join") }, "\(tooFew)")
+        let typo = Self.problems(Self.good.replacingOccurrences(of: "    host: ServerC\n", with: "    host: ServerC\n    leave: maybe\n"))
+        #expect(typo.contains { $0.field == "nodes[2].leave" && $0.fix.contains("leave: true") }, "\(typo)")
+    }
 }

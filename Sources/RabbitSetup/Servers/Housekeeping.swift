@@ -99,7 +99,8 @@ public enum Housekeeping {
         func backups(_ file: String) -> KeptPattern {
             KeptPattern(prefix: file + ".rabbit-wizard-", suffix: ".bak", what: "backups of \(file)", keep: retention.backupsPerFile)
         }
-        for spec in topology.nodes {
+        // Leaving nodes too: their backups stay on their servers after they leave.
+        for spec in topology.nodes + topology.leaving {
             let node = RabbitNode(spec, executor: executor, step: step)
             let files = [node.profile.configFile, node.profile.advancedConfigFile, node.profile.cookieFile] + node.profile.cliCookieFiles
             let exports = KeptPattern(prefix: "\(node.profile.backupDir)/rabbit-wizard-definitions-\(spec.name)-", suffix: ".json",

@@ -12,7 +12,7 @@ public struct InstallationChecksStep: Step {
     public var rollbackScope: RollbackScope { .complete }
     public var findingNames: [String] {
         ["node-not-running", "cli-missing", "cli-cannot-authenticate", "erlang-distribution-failed", "cookie-missing", "node-name-mismatch", "partition-handling-noop",
-         "resource-alarm", "low-disk", "other-cluster", "node-has-data", "name-unresolved", "port-unreachable", "config-not-regular",
+         "resource-alarm", "low-disk", "other-cluster", "unknown-member", "node-has-data", "name-unresolved", "port-unreachable", "config-not-regular",
          "cookie-not-regular", "cookie-mode", "cookie-owner", "version-mismatch", "erlang-mismatch", "same-server-twice",
          "name-resolves-differently", "two-node-cluster", "controller-cannot-resolve"]
     }
@@ -78,9 +78,15 @@ public struct InstallationChecksStep: Step {
             out.append(Finding("low-disk", .warning, node: name, message: "only \(free >> 20) MiB free in the data directory",
                                fix: "free space on \(node.spec.host)"))
         }
-        let ours = Set(topology.nodes.map(\.nodeName.description))
+        let ours = Set((topology.nodes + topology.leaving).map(\.nodeName.description))
         let foreign = facts.clusterNodes.filter { !ours.contains($0) }
-        if !foreign.isEmpty {
+        let inOurCluster = facts.clusterNodes.contains { $0 != facts.nodeName && ours.contains($0) }
+        if !foreign.isEmpty && inOurCluster {
+            // A member the topology no longer names: most often a node taken out of the file to shrink the cluster.
+            out.append(Finding("unknown-member", .error, node: name,
+                               message: "the cluster has members the topology does not name: \(foreign.joined(separator: ", "))",
+                               fix: "to remove one, list it again with leave: true (and how to reach it), then apply; to keep it, list it as a node"))
+        } else if !foreign.isEmpty {
             out.append(Finding("other-cluster", .error, node: name,
                                message: "the node belongs to another cluster (with \(foreign.joined(separator: ", "))); joining would take it out of it and wipe its data",
                                fix: "check it is the right server; waive other-cluster to go ahead (its definitions are exported first)"))

@@ -8,10 +8,15 @@ public enum SetupSteps {
             InstallationChecksStep(topology: topology), PartitionHandlingStep(topology: topology),
             ErlangCookieStep(topology: topology), ClusterJoinStep(topology: topology),
         ]
+        // A shrink: after the load balancer has taken the leaving nodes out of rotation.
+        let leave: [any Step] = topology.leaving.isEmpty ? [] : [ClusterLeaveStep(topology: topology)]
         if let lb = topology.loadBalancer {
             steps.append(LoadBalancerStep(topology: topology, loadBalancer: lb))
+            steps += leave
             steps.append(FailoverDrillStep(topology: topology, loadBalancer: lb))
             steps.append(OutSystemsHandoffStep(topology: topology, loadBalancer: lb))
+        } else {
+            steps += leave
         }
         return steps
     }

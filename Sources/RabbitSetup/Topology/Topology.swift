@@ -5,7 +5,11 @@ import Yams
 /// The cluster as the operator describes it: nodes, how to reach each, the seed, the partition handling
 /// strategy, the load balancer. Every value is validated into a type before any command runs.
 public struct Topology: Sendable, Equatable {
+    /// The cluster's members once applied.
     public var nodes: [NodeSpec]
+    /// Members that leave the cluster (`leave: true`): kept in the topology so the wizard can reach them
+    /// to reset them; no other step touches them, and the load balancer no longer lists them.
+    public var leaving: [NodeSpec] = []
     public var seedName: String
     public var partitionHandling: PartitionHandling
     public var loadBalancer: LoadBalancerSpec?

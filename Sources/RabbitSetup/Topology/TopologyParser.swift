@@ -217,12 +217,17 @@ public enum TopologyParser {
                 }
             }
             var nodes: [NodeSpec] = []
+            var leavingAt: [String: (index: Int, item: Node)] = [:]
             if let list = top["nodes"] {
                 guard let seq = list.sequence else {
                     problem("nodes", list, "expected a list", fix: "write each node as a '- name: ...' item")
                     return nil
                 }
-                for (i, item) in seq.enumerated() { if let n = node(item, "nodes[\(i)]") { nodes.append(n) } }
+                for (i, item) in seq.enumerated() {
+                    guard let n = node(item, "nodes[\(i)]") else { continue }
+                    nodes.append(n.spec)
+                    if n.leave { leavingAt[n.spec.name] = (i, item) }
+                }
             } else {
                 problem("nodes", nil, "missing", fix: "add a nodes: list with at least two servers")
             }
@@ -232,6 +237,16 @@ public enum TopologyParser {
             checkUnique(nodes, top["nodes"])
             if let seed, !nodes.isEmpty, !nodes.contains(where: { $0.name == seed }) {
                 problem("cluster.seed", cluster["seed"], "names no node", fix: "use one of: \(nodes.map(\.name).joined(separator: ", "))")
+            }
+            // Shrinking: the leaving nodes keep their entries (how to reach them), the cluster is the rest.
+            let leaving = nodes.filter { leavingAt[$0.name] != nil }
+            nodes.removeAll { leavingAt[$0.name] != nil }
+            if let seed, let at = leavingAt[seed] {
+                problem("nodes[\(at.index)].leave", at.item, "the seed cannot leave the cluster",
+                        fix: "choose another seed first: set cluster.seed to one of the staying nodes (\(nodes.map(\.name).joined(separator: ", "))), then apply")
+            } else if !leaving.isEmpty && nodes.count < 2 {
+                problem("nodes", top["nodes"], "removing \(leaving.map(\.name).joined(separator: ", ")) leaves \(nodes.count) node(s): a cluster needs at least two",
+                        fix: "keep at least two nodes; to take the cluster apart, roll back cluster-join (rabbit-wizard rollback cluster-join)")
             }
             let lb = top["load_balancer"].flatMap { loadBalancer($0, nodes) }
             var outsystems = OutSystemsSpec()
@@ -256,13 +271,22 @@ public enum TopologyParser {
             guard problems.isEmpty, let seed else { return nil }
             var t = Topology(nodes: nodes, seedName: seed, partitionHandling: strategy, loadBalancer: lb, stateDir: stateDir)
             t.outsystems = outsystems
+            t.leaving = leaving
             return t
         }
 
-        mutating func node(_ item: Node, _ field: String) -> NodeSpec? {
+        mutating func node(_ item: Node, _ field: String) -> (spec: NodeSpec, leave: Bool)? {
             let before = problems.count
             guard let m = mapping(item, field, allowed: ["name", "host", "node_name", "reach", "profile", "amqp_port",
-                                                         "dist_port", "epmd_port", "sandbox_dir"]) else { return nil }
+                                                         "dist_port", "epmd_port", "sandbox_dir", "leave"]) else { return nil }
+            var leave = false
+            if let raw = string(m, "leave", field, required: false) {
+                switch raw.lowercased() {
+                case "true", "yes": leave = true
+                case "false", "no": leave = false
+                default: problem("\(field).leave", m["leave"], "not true or false", fix: "write leave: true to take this node out of the cluster")
+                }
+            }
             let name = string(m, "name", field, required: true)
             if let name, !name.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }) || name.count > 32 {
                 problem("\(field).name", m["name"], "not a short label", fix: "use lowercase letters, digits and -, e.g. server-a")
@@ -301,8 +325,8 @@ public enum TopologyParser {
                 problem("\(field).sandbox_dir", nil, "missing for the sandbox profile", fix: "rabbit-wizard sandbox up writes it; or add sandbox_dir:")
             }
             guard problems.count == before, let name, let host, let target, let amqp, let dist, let epmd else { return nil }
-            return NodeSpec(name: name, host: host, nodeName: nodeName, target: target, profile: profile, amqpPort: amqp,
-                            distPort: dist, epmdPort: epmd, sandboxDir: sandboxDir)
+            return (NodeSpec(name: name, host: host, nodeName: nodeName, target: target, profile: profile, amqpPort: amqp,
+                             distPort: dist, epmdPort: epmd, sandboxDir: sandboxDir), leave)
         }
 
         mutating func checkUnique(_ nodes: [NodeSpec], _ at: Node?) {
