@@ -47,7 +47,7 @@ struct RabbitWizard: AsyncParsableCommand {
         version: "rabbit-wizard \(version) (\(TerminalLibrary.version))",
         subcommands: [
             PlanCommand.self, ApplyCommand.self, StatusCommand.self, RetryCommand.self, RollbackCommand.self,
-            WatchCommand.self, LogCommand.self, JournalCommand.self, SandboxCommand.self, ExecCommand.self, KnownHostsCommand.self,
+            WatchCommand.self, RepairCommand.self, LogCommand.self, JournalCommand.self, SandboxCommand.self, ExecCommand.self, KnownHostsCommand.self,
         ]
     )
 

@@ -130,7 +130,13 @@ struct StatusCommand: AsyncParsableCommand {
             print("\(row.id.rawValue.padding(toLength: 22, withPad: " ", startingAt: 0)) \(row.recorded.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)) \(row.live)")
             if let f = row.lastFailure, row.recorded == .failed { print("    last failure: \(f)") }
         }
-        if let cluster { print("cluster: \(cluster.summary)") }
+        if let cluster {
+            print("cluster: \(cluster.summary)")
+            if cluster.verdict == "partitioned" {
+                print("  guided repair: rabbit-wizard repair partition\(options.config.map { " --config \($0)" } ?? "") "
+                      + "(proposes which side to restart, with each node's view, and asks first)")
+            }
+        }
         for id in interrupted {
             print("\(id): interrupted (outcome unknown). Run 'rabbit-wizard apply' to reconcile and continue, or 'rabbit-wizard rollback \(id)'.")
         }

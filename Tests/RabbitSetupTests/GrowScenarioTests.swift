@@ -6,8 +6,8 @@ import Testing
 /// Growing and then shrinking a formed cluster (issue 20), on real nodes: a 2-node cluster behind nginx, then the
 /// same topology with a third node, applied while `watch` opens a new AMQP connection through nginx every
 /// 100 ms. The plan says the members are left alone; apply joins the new node, restarts no member, and
-/// nginx's configuration gains the node without a failed new connection. Then the shrink back to two
-/// (``shrink(_:from:)``) on the same nodes.
+/// nginx's configuration gains the node without a failed new connection. Then, on the same nodes, the
+/// shrink back to two (``shrink(_:from:)``) and the guided repair of a partition (``partitionRepair(_:topology:)``).
 struct GrowScenarioTests {
     /// The sandbox's topology with `autoheal` (the 2-node choice, kept when growing so that the members'
     /// setting does not change) and, for `nodes: 2`, without node-c.
@@ -130,5 +130,59 @@ struct GrowScenarioTests {
         for l in bed.letters {
             #expect(await bed.runningNodes(seenFrom: l)?.running == bed.letters.map(bed.nodeName), "after the rollback, seen from \(l)")
         }
+        try await partitionRepair(bed, topology: three)
+    }
+
+    /// Polls `condition` every 500 ms for up to `limit`.
+    static func eventually(_ limit: Duration, _ condition: () async -> Bool) async -> Bool {
+        let end = ContinuousClock.now.advanced(by: limit)
+        while ContinuousClock.now < end {
+            if await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(500))
+        }
+        return await condition()
+    }
+
+    /// A partition that does not heal by itself, then the guided repair. The three nodes are told at runtime
+    /// to ignore partitions and to time a silent peer out after 4 s (net_ticktime); node-c's Erlang VM is
+    /// frozen (SIGSTOP) until node-a has timed it out, then resumed: each side records the other and stays
+    /// so. status names it and offers the repair; `repair partition` without --yes restarts nothing; with
+    /// --yes it restarts node-c's application only (the minority), and every node sees all three again
+    /// with no partition recorded.
+    static func partitionRepair(_ bed: SandboxBed, topology: String) async throws {
+        let all = bed.letters.map(bed.nodeName)
+        for l in bed.letters {
+            let r = await bed.ctl(l, ["eval", "application:set_env(rabbit, cluster_partition_handling, ignore), net_kernel:set_net_ticktime(4, 0)."])
+            #expect(r.termination == .exited(code: 0), "\(r.stdout.text)\(r.stderr.text)")
+        }
+        let pid = try #require(Int32(bed.pid("c").trimmingCharacters(in: .whitespacesAndNewlines)))
+        kill(pid, SIGSTOP)
+        let timedOut = await eventually(.seconds(60)) { await bed.runningNodes(seenFrom: "a")?.running == Array(all.prefix(2)) }
+        kill(pid, SIGCONT)
+        #expect(timedOut, "node-a still runs with node-c 60 s after node-c was frozen")
+        let recorded = await eventually(.seconds(60)) {
+            let a = await bed.runningNodes(seenFrom: "a"), c = await bed.runningNodes(seenFrom: "c")
+            return (a?.partitions ?? 0) > 0 && (c?.partitions ?? 0) > 0
+        }
+        try #require(recorded, "no partition recorded on both sides within 60 s of the resume")
+        let status = await Support.run([Support.productBinary, "status", "--config", topology], timeout: .seconds(300))
+        #expect(status.stdout.text.contains("cluster: NETWORK PARTITION") && status.stdout.text.contains("guided repair: rabbit-wizard repair partition"),
+                "\(status.stdout.text)")
+
+        let stopsBefore = Dictionary(uniqueKeysWithValues: bed.letters.map { ($0, stops(bed, $0)) })
+        let unconfirmed = await Support.run([Support.productBinary, "repair", "partition", "--config", topology], timeout: .seconds(300))
+        #expect(unconfirmed.termination == .exited(code: 3), "\(unconfirmed.stdout.text)\(unconfirmed.stderr.text)")
+        #expect(unconfirmed.stdout.text.contains("restart (stop_app, start_app): rabbit-c@localhost"), "\(unconfirmed.stdout.text)")
+        #expect(bed.letters.map { stops(bed, $0) } == bed.letters.map { stopsBefore[$0]! }, "a node was restarted without a confirmation")
+
+        let repaired = await Support.run([Support.productBinary, "repair", "partition", "--yes", "--config", topology], timeout: .seconds(300))
+        #expect(repaired.termination == .exited(code: 0), "\(repaired.stdout.text)\(repaired.stderr.text)")
+        #expect(repaired.stdout.text.contains("Repaired: 3 of 3 nodes running"), "\(repaired.stdout.text)")
+        for l in bed.letters {
+            let seen = await bed.runningNodes(seenFrom: l)
+            #expect(seen?.running == all && seen?.partitions == 0, "after the repair, seen from \(l): \(String(describing: seen))")
+        }
+        #expect(stops(bed, "a") == stopsBefore["a"] && stops(bed, "b") == stopsBefore["b"], "the kept side was restarted")
+        #expect(stops(bed, "c") > stopsBefore["c"]!, "node-c's application was not restarted")
     }
 }

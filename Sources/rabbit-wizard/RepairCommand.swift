@@ -1,0 +1,100 @@
+import ArgumentParser
+import Foundation
+import RabbitSetup
+import Workflow
+
+/// `rabbit-wizard repair partition`: the guided repair of a network partition that did not heal by itself.
+struct RepairCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "repair",
+        abstract: "Repair what did not heal by itself (a network partition).",
+        subcommands: [Partition.self])
+
+    struct Partition: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "partition",
+            abstract: "Restart the losing side of a network partition that has not healed, and verify the cluster is whole.",
+            discussion: """
+                Reads cluster_status from every node and, when the nodes are split (each side runs without the \
+                other) or RabbitMQ recorded a partition that is still there (partition_handling ignore, or an \
+                autoheal that loops, as RabbitMQ 3.10 can), proposes which side to restart, by the rule of the \
+                configured strategy, with every node's own view as evidence. After the typed confirmation it \
+                restarts the RabbitMQ application of each node on that side (stop_app, start_app; the Erlang VM \
+                and the service stay up) and waits until every node sees every other with no partition \
+                recorded: only then it says "repaired".
+
+                What changed only on the restarted side since the split is lost: it takes the kept side's data. \
+                A node that cannot be read is not guessed about: the repair refuses and says what to do first.
+
+                Exit status: 0 repaired, or nothing to repair (said); 1 not repaired or refused; 3 not confirmed \
+                (no terminal; pass --yes).
+
+                Example:
+                  rabbit-wizard status --config topology.yml
+                  rabbit-wizard repair partition --config topology.yml
+                """)
+
+        @OptionGroup var options: WorkflowOptions
+        @Flag(help: "Restart the proposed side without asking.") var yes = false
+        @Option(name: .customLong("keep-side-of"), help: ArgumentHelp(
+            "Keep the side of this node (its Erlang name, e.g. rabbit@ServerA) instead of the proposed one.", valueName: "NODE"))
+        var keepSideOf: String?
+
+        func run() async throws {
+            let session = try Session.open(options)
+            guard let topology = session.topology else {
+                throw ErrorPresenter.fail("repair partition needs a topology (--config FILE)", code: .badInput)
+            }
+            if let keepSideOf, !topology.nodes.contains(where: { $0.nodeName.description == keepSideOf }) {
+                throw ErrorPresenter.fail("--keep-side-of \(keepSideOf) is not a node of the topology: give one of "
+                                          + topology.nodes.map(\.nodeName.description).joined(separator: ", "), code: .badInput)
+            }
+            let lock = try session.lock(command: "repair partition", takeOverStale: yes)
+            defer { lock.release() }
+            Interruption.install()
+            print("reading cluster_status from \(topology.nodes.count) nodes ...")
+            let view = await ClusterHealth.view(topology, executor: session.executor, step: "repair-partition")
+            let decision: PartitionRepair.Decision
+            switch PartitionRepair.decide(view, strategy: topology.partitionHandling, seed: topology.seed.nodeName.description, keepSideOf: keepSideOf) {
+            case .success(let d): decision = d
+            case .failure(.nothingToRepair(let summary)):
+                await session.executor.shutdown()
+                print("Nothing to repair: \(summary)")
+                return
+            case .failure(.cannotDecide(let why, let fix)):
+                await session.executor.shutdown()
+                throw ErrorPresenter.fail("cannot repair: \(why). Fix: \(fix)", code: .failed)
+            }
+            print("cluster: \(view.summary(strategy: topology.partitionHandling))")
+            print("what each node sees:")
+            for line in decision.evidence { print("  \(line)") }
+            print("rule: \(decision.rule)")
+            print("keep running: \(decision.keep.joined(separator: ", "))")
+            print("restart (stop_app, start_app): \(decision.restart.joined(separator: ", "))")
+            print("This DESTROYS: what changed only on \(decision.restart.joined(separator: ", ")) since the split (it takes the kept side's data).")
+            if !yes {
+                guard isatty(0) == 1 else {
+                    await session.executor.shutdown()
+                    throw ErrorPresenter.fail("repair partition restarts nodes: run it in a terminal to confirm, or pass --yes", code: .needsConfirmation)
+                }
+                print("Type restart to go ahead: ", terminator: "")
+                guard readLine()?.trimmingCharacters(in: .whitespaces) == "restart" else {
+                    await session.executor.shutdown()
+                    throw ErrorPresenter.fail("not confirmed: nothing was restarted", code: .needsConfirmation)
+                }
+            }
+            if Interruption.requested {
+                await session.executor.shutdown()
+                throw ErrorPresenter.fail("stopped by Ctrl-C before any restart", code: .interrupted)
+            }
+            do {
+                let after = try await PartitionRepair.restart(decision, topology: topology, executor: session.executor) { print("  ... \($0)") }
+                await session.executor.shutdown()
+                print("Repaired: \(after.summary(strategy: topology.partitionHandling)) (observed from every node).")
+            } catch {
+                await session.executor.shutdown()
+                throw ErrorPresenter.fail(PlanText.failure(error), code: .failed)
+            }
+        }
+    }
+}

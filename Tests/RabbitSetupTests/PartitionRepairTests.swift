@@ -1,0 +1,59 @@
+import Testing
+
+@testable import RabbitSetup
+
+/// Which side the guided repair restarts, from what each node answered (the real-node run is in
+/// ``GrowScenarioTests``): the rule per strategy, ties, the operator's choice, and refusals.
+@Suite struct PartitionRepairTests {
+    static let (a, b, c) = ("rabbit@A", "rabbit@B", "rabbit@C")
+
+    static func view(_ answers: [String: ClusterView.Seen]) -> ClusterView { ClusterView(seen: answers) }
+    static func s(_ running: [String], apartFrom: [String] = [], node: String) -> ClusterView.Seen {
+        .status(ClusterStatus(runningNodes: running, diskNodes: [a, b, c], partitions: apartFrom.isEmpty ? [:] : [node: apartFrom]))
+    }
+
+    @Test func aSplitKeepsTheMajorityAndRestartsTheMinority() throws {
+        let v = Self.view([Self.a: Self.s([Self.a, Self.b], node: Self.a), Self.b: Self.s([Self.a, Self.b], node: Self.b),
+                           Self.c: Self.s([Self.c], node: Self.c)])
+        let d = try PartitionRepair.decide(v, strategy: .pauseMinority, seed: Self.c).get()
+        #expect(d.keep == [Self.a, Self.b] && d.restart == [Self.c], "the seed's side loses to the majority")
+        #expect(d.rule.hasPrefix("pause_minority keeps the majority"))
+        #expect(d.evidence == ["rabbit@A runs with rabbit@A, rabbit@B; recorded no partition", "rabbit@B runs with rabbit@A, rabbit@B; recorded no partition",
+                               "rabbit@C runs with rabbit@C; recorded no partition"])
+    }
+
+    /// After the network healed, every node runs with every other but the partition stays recorded (ignore,
+    /// or a looping autoheal): the sides come from the records.
+    @Test func aRecordedPartitionAfterTheHealIsSplitByTheRecords() throws {
+        let all = [Self.a, Self.b, Self.c]
+        let v = Self.view([Self.a: Self.s(all, apartFrom: [Self.c], node: Self.a), Self.b: Self.s(all, apartFrom: [Self.c], node: Self.b),
+                           Self.c: Self.s(all, apartFrom: [Self.a, Self.b], node: Self.c)])
+        let d = try PartitionRepair.decide(v, strategy: .autoheal, seed: Self.a).get()
+        #expect(d.keep == [Self.a, Self.b] && d.restart == [Self.c])
+        #expect(d.rule.contains("connections are not counted"))
+        #expect(d.evidence.last == "rabbit@C runs with rabbit@A, rabbit@B, rabbit@C; recorded a partition with rabbit@A, rabbit@B")
+    }
+
+    @Test func aTieKeepsTheSeedsSideUnlessTheOperatorChoosesTheOther() throws {
+        let v = Self.view([Self.a: Self.s([Self.a], node: Self.a), Self.b: Self.s([Self.b], apartFrom: [Self.a], node: Self.b)])
+        let d = try PartitionRepair.decide(v, strategy: .ignore, seed: Self.b).get()
+        #expect(d.keep == [Self.b] && d.restart == [Self.a])
+        let chosen = try PartitionRepair.decide(v, strategy: .ignore, seed: Self.b, keepSideOf: Self.a).get()
+        #expect(chosen.keep == [Self.a] && chosen.restart == [Self.b] && chosen.rule == "you chose to keep the side of rabbit@A")
+    }
+
+    @Test func nothingIsGuessedOrRestartedWithoutAPartition() {
+        let healthy = Self.view([Self.a: Self.s([Self.a, Self.b], node: Self.a), Self.b: Self.s([Self.a, Self.b], node: Self.b)])
+        guard case .failure(.nothingToRepair(let words)) = PartitionRepair.decide(healthy, strategy: .autoheal, seed: Self.a) else {
+            Issue.record("a healthy cluster was repaired")
+            return
+        }
+        #expect(words.contains("no partition"))
+        let unreadable = Self.view([Self.a: Self.s([Self.a], apartFrom: [Self.b], node: Self.a), Self.b: .unreadable("timed out")])
+        guard case .failure(.cannotDecide(let why, let fix)) = PartitionRepair.decide(unreadable, strategy: .autoheal, seed: Self.a) else {
+            Issue.record("a node that cannot be read was decided about")
+            return
+        }
+        #expect(why.contains("rabbit@B cannot be read (timed out)") && fix.contains("start it or restore the network"))
+    }
+}
