@@ -49,6 +49,8 @@ public enum Prompt: Sendable, Equatable {
     case resume([StepID])
     /// A wizard that is no longer running left its lock: take it over?
     case takeOverLock(String)
+    /// Restart the losing side of a network partition? Always typed (`restart`).
+    case confirmRepair(RepairProposal, typed: String)
 }
 
 /// One line of the live output pane.
@@ -65,7 +67,7 @@ public struct OutputLine: Sendable, Equatable {
 /// The work going on now, for the running pane.
 public struct Activity: Sendable, Equatable {
     public enum Kind: String, Sendable, Equatable {
-        case observing, planning, applying
+        case observing, planning, applying, repairing
         case rollingBack = "rolling back"
     }
     public var kind: Kind

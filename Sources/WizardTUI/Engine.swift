@@ -32,6 +32,27 @@ public enum EngineRequest: Sendable, Equatable {
     /// The operator checked that the wizard named by ``EngineEvent/staleLock(_:)`` is gone: take its lock
     /// over and run the refused request again.
     case takeOverStaleLock
+    /// Read every node and propose how to repair a network partition (read-only): answered by
+    /// ``EngineEvent/repairProposal(_:)``, or `finished` when there is nothing to repair.
+    case proposeRepair
+    /// Restart the RabbitMQ application of these nodes (the proposal's), then verify the cluster is whole.
+    case repair(restart: [String])
+}
+
+/// How the guided repair would end a network partition, for the screen to ask with.
+public struct RepairProposal: Sendable, Equatable {
+    public var keep: [String]
+    public var restart: [String]
+    public var rule: String
+    /// Each node's own view.
+    public var evidence: [String]
+
+    public init(keep: [String], restart: [String], rule: String, evidence: [String]) {
+        self.keep = keep
+        self.restart = restart
+        self.rule = rule
+        self.evidence = evidence
+    }
 }
 
 /// A step as the screen needs to know it.
@@ -107,6 +128,8 @@ public enum EngineEvent: Sendable, Equatable {
     case refused(String)
     /// A run could not start: a wizard that is no longer running left its lock (who, in words).
     case staleLock(String)
+    /// The guided repair's proposal, to confirm (typed) before anything restarts.
+    case repairProposal(RepairProposal)
 }
 
 /// A finished command for the log view.

@@ -39,6 +39,8 @@ public enum Action: Sendable, Equatable {
     case retry
     case rollback
     case rollbackAll
+    /// Propose the repair of a network partition the cluster line shows.
+    case repairPartition
     case plan
     case log
     case findings
@@ -97,6 +99,8 @@ public enum KeyMap {
         Binding(keys: [.char("r")], action: .retry, scope: .everywhere, help: "run the selected step again (retry; also runs the failover drill)"),
         Binding(keys: [.char("u")], action: .rollback, scope: .everywhere, help: "roll back the selected step"),
         Binding(keys: [.char("U")], action: .rollbackAll, scope: .everywhere, help: "roll back every applied step, last first"),
+        Binding(keys: [.char("R")], action: .repairPartition, scope: .everywhere,
+                help: "repair a network partition the cluster line shows (proposes the side to restart, asks first)"),
         Binding(keys: [.char("p")], action: .plan, scope: .everywhere, help: "plan: what would change now, with diffs (read-only)"),
         Binding(keys: [.char("f")], action: .findings, scope: .everywhere, help: "findings of the installation checks, by node"),
         Binding(keys: [.char("w")], action: .waive, scope: .findings, help: "waive (or un-waive) the finding under the cursor"),
@@ -166,8 +170,7 @@ public enum KeyMap {
 
     static func promptAction(_ key: Key, _ prompt: Prompt) -> Action? {
         switch prompt {
-        case .confirmPlan(_, let typed?), .confirmRollback(_, let typed?):
-            _ = typed
+        case .confirmPlan(_, _?), .confirmRollback(_, _?), .confirmRepair:
             switch key {
             case .enter: return .yes
             case .escape: return .no

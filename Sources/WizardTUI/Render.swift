@@ -69,7 +69,7 @@ public enum Render {
     static func hints(_ s: AppState) -> String {
         if let p = s.prompt {
             switch p {
-            case .confirmPlan(_, _?), .confirmRollback(_, _?): return "type the word, Enter confirm  Esc cancel"
+            case .confirmPlan(_, _?), .confirmRollback(_, _?), .confirmRepair: return "type the word, Enter confirm  Esc cancel"
             case .confirmPlan, .confirmRollback, .quit, .takeOverLock: return "y yes  n no  Up/Down scroll"
             case .choose(_, let choices, _):
                 return KeyMap.choiceKeys.filter { choices.contains($0.choice) }.map { "\($0.key) \($0.short)" }.joined(separator: "  ")
@@ -124,10 +124,14 @@ public enum Render {
             }
             return TextWidth.wrap("cluster: " + c.text, leftWidth - 2).map { ($0, style) }
         } ?? []
-        let detailsEnd = body.top + body.height - (cluster.isEmpty ? 0 : min(cluster.count, 4) + 1)
-        for (i, l) in cluster.prefix(4).enumerated() {
-            let r = detailsEnd + 1 + i
-            b.put(r, 1, i == 3 && cluster.count > 4 ? TextWidth.clip(l.0, leftWidth - 3, ellipsis: g.ellipsis) + g.ellipsis : l.0, l.1, width: leftWidth - 2)
+        // At most 4 rows, and never over the step list: in a pane made short by a question it gets what is
+        // left below the steps (or nothing).
+        let fit = min(cluster.count, 4, max(0, body.top + body.height - row))
+        let detailsEnd = body.top + body.height - (fit == 0 ? 0 : fit + 1)
+        for (i, l) in cluster.prefix(fit).enumerated() {
+            let r = body.top + body.height - fit + i
+            let cut = i == fit - 1 && cluster.count > fit
+            b.put(r, 1, cut ? TextWidth.clip(l.0, leftWidth - 3, ellipsis: g.ellipsis) + g.ellipsis : l.0, l.1, width: leftWidth - 2)
         }
         if let step = s.selectedStep {
             var lines: [Line] = [(step.info.title, .bold), ("recorded: \(step.recorded.rawValue)", .normal)]
@@ -392,6 +396,16 @@ public enum Render {
             } else {
                 lines.append(("y: roll back   n: cancel", .bold))
             }
+        case .confirmRepair(let proposal, let typed):
+            title = "Repair the network partition?"
+            lines.append(("What each node sees:", .normal))
+            for e in proposal.evidence { lines.append(("  " + e, .normal)) }
+            lines.append(("Rule: \(proposal.rule)", .normal))
+            lines.append(("Keep running: \(proposal.keep.joined(separator: ", "))", .ok))
+            lines.append(("Restart (stop_app, start_app): \(proposal.restart.joined(separator: ", "))", .warn))
+            lines.append(("This DESTROYS: what changed only on \(proposal.restart.joined(separator: ", ")) since the split.", .error))
+            lines.append(("Type restart and press Enter to go ahead, Esc to cancel:", .bold))
+            lines.append(("> " + typed + "_", .key))
         case .takeOverLock(let who):
             title = "A wizard that is no longer running left its lock"
             lines.append(("Left by \(who). Its process is gone; make sure no other wizard works on these servers.", .warn))

@@ -72,6 +72,16 @@ public enum Wizard {
             let targets = Rollback.all(s.steps.filter(\.undoable).map(\.id))
             guard !targets.isEmpty else { s.message = ("nothing to roll back: no step has recorded changes", false); break }
             s.prompt = .confirmRollback(targets, typed: destroys(s, targets) ? "" : nil)
+        case .repairPartition:
+            guard !s.busy else { s.message = ("busy: wait for the current run, or Ctrl-C to stop it", false); break }
+            guard let cluster = s.cluster, cluster.health == .partitioned else {
+                s.message = (s.cluster.map { "no network partition to repair: \($0.text)" }
+                             ?? "the cluster has not been observed yet: wait for its line at the bottom of the steps", false)
+                break
+            }
+            s.activity = Activity(kind: .repairing, startedAt: s.clock)
+            s.interrupts = 0
+            return [.proposeRepair]
         case .waive:
             let all = s.allFindings
             guard all.indices.contains(s.findingCursor) else { break }
@@ -109,12 +119,14 @@ public enum Wizard {
             switch s.prompt {
             case .confirmPlan(let id, let t?): s.prompt = .confirmPlan(id, typed: t + String(c))
             case .confirmRollback(let ids, let t?): s.prompt = .confirmRollback(ids, typed: t + String(c))
+            case .confirmRepair(let p, let t): s.prompt = .confirmRepair(p, typed: t + String(c))
             default: break
             }
         case .erase:
             switch s.prompt {
             case .confirmPlan(let id, let t?): s.prompt = .confirmPlan(id, typed: String(t.dropLast()))
             case .confirmRollback(let ids, let t?): s.prompt = .confirmRollback(ids, typed: String(t.dropLast()))
+            case .confirmRepair(let p, let t): s.prompt = .confirmRepair(p, typed: String(t.dropLast()))
             default: break
             }
         case .choose(let choice):
@@ -182,6 +194,7 @@ public enum Wizard {
         switch prompt {
         case .confirmPlan(let id, _?): id.rawValue
         case .confirmRollback(let ids, _?): ids.count == 1 ? ids[0].rawValue : "rollback"
+        case .confirmRepair: "restart"
         default: nil
         }
     }
@@ -222,6 +235,17 @@ public enum Wizard {
             s.activity?.stopping = true
             s.message = ("stopping at the next safe point, then quitting", false)
             return [.stop]
+        case .confirmRepair(let proposal, let typed):
+            if yes, typed != expectedWord(prompt) {
+                s.message = ("type restart exactly to go ahead, or Esc to cancel", false)
+                return []
+            }
+            s.prompt = nil
+            guard yes else { s.message = ("nothing was restarted", true); return [] }
+            s.activity = Activity(kind: .repairing, startedAt: s.clock)
+            s.interrupts = 0
+            s.view = .overview
+            return [.repair(restart: proposal.restart)]
         case .takeOverLock:
             s.prompt = nil
             guard yes else { s.message = ("the lock was left as it is; nothing was run", false); return [] }
@@ -341,6 +365,9 @@ public enum Wizard {
             s.activity = nil
             s.message = (text, false)
             if s.quitWhenIdle { s.exit = (ExitStatus.failed.rawValue, false) }
+        case .repairProposal(let proposal):
+            s.activity = nil
+            s.prompt = .confirmRepair(proposal, typed: "")
         }
         return []
     }

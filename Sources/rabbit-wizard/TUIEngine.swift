@@ -128,6 +128,57 @@ final class TUIEngine: WizardEngine {
         case .rollback(let ids):
             lastRun.withLock { $0 = request }
             Task { await run(mode: .rollback, queue: ids, waived: [], command: "rollback " + ids.map(\.rawValue).joined(separator: " ")) }
+        case .proposeRepair:
+            Task { await proposeRepair() }
+        case .repair(let restart):
+            Task { await repair(restart: restart) }
+        }
+    }
+
+    /// Ends the observation in progress (its results would be stale) and waits for it.
+    func endObservation() async {
+        if let previous = observation.withLock({ o in defer { o = nil }; return o }) {
+            previous.cancel()
+            await previous.value
+        }
+    }
+
+    /// The guided repair's proposal from every node's view (read-only), as `repair partition` makes it.
+    func proposeRepair() async {
+        await endObservation()
+        guard let topology = session.topology else { return emit(.finished(message: "no topology: nothing to repair", ok: false)) }
+        let view = await ClusterHealth.view(topology, executor: session.executor, step: "repair-partition")
+        switch PartitionRepair.decide(view, strategy: topology.partitionHandling, seed: topology.seed.nodeName.description) {
+        case .success(let d): emit(.repairProposal(RepairProposal(keep: d.keep, restart: d.restart, rule: d.rule, evidence: d.evidence)))
+        case .failure(.nothingToRepair(let summary)): emit(.finished(message: "Nothing to repair: \(summary)", ok: true))
+        case .failure(.cannotDecide(let why, let fix)): emit(.finished(message: "cannot repair: \(why). Fix: \(fix)", ok: false))
+        }
+    }
+
+    /// Restarts the confirmed side under the run lock. The proposal came from an earlier view: the repair
+    /// decides again and goes ahead only if it would restart the same nodes.
+    func repair(restart: [String]) async {
+        await endObservation()
+        guard let topology = session.topology else { return emit(.finished(message: "no topology: nothing to repair", ok: false)) }
+        let lock: RunLock
+        do { lock = try session.lock(command: "repair partition", takeOverStale: false) } catch {
+            return emit(.refused(ErrorPresenter.describe(error)))
+        }
+        defer { lock.release() }
+        let view = await ClusterHealth.view(topology, executor: session.executor, step: "repair-partition")
+        guard case .success(let decision) = PartitionRepair.decide(view, strategy: topology.partitionHandling, seed: topology.seed.nodeName.description),
+            decision.restart == restart
+        else {
+            return emit(.finished(message: "the cluster changed since the proposal; nothing was restarted (R looks again): "
+                                  + view.summary(strategy: topology.partitionHandling), ok: false))
+        }
+        do {
+            let after = try await PartitionRepair.restart(decision, topology: topology, executor: session.executor) { [weak self] text in
+                self?.emit(.progress(text))
+            }
+            emit(.finished(message: "Repaired: \(after.summary(strategy: topology.partitionHandling)) (observed from every node).", ok: true))
+        } catch {
+            emit(.finished(message: PlanText.failure(error), ok: false))
         }
     }
 

@@ -143,13 +143,10 @@ struct GrowScenarioTests {
         return await condition()
     }
 
-    /// A partition that does not heal by itself, then the guided repair. The three nodes are told at runtime
-    /// to ignore partitions and to time a silent peer out after 4 s (net_ticktime); node-c's Erlang VM is
-    /// frozen (SIGSTOP) until node-a has timed it out, then resumed: each side records the other and stays
-    /// so. status names it and offers the repair; `repair partition` without --yes restarts nothing; with
-    /// --yes it restarts node-c's application only (the minority), and every node sees all three again
-    /// with no partition recorded.
-    static func partitionRepair(_ bed: SandboxBed, topology: String) async throws {
+    /// A partition that does not heal by itself: the three nodes are told at runtime to ignore partitions and
+    /// to time a silent peer out after 4 s (net_ticktime); node-c's Erlang VM is frozen (SIGSTOP) until
+    /// node-a has timed it out, then resumed: each side records the other and stays so.
+    static func partition(_ bed: SandboxBed) async throws {
         let all = bed.letters.map(bed.nodeName)
         for l in bed.letters {
             let r = await bed.ctl(l, ["eval", "application:set_env(rabbit, cluster_partition_handling, ignore), net_kernel:set_net_ticktime(4, 0)."])
@@ -165,23 +162,56 @@ struct GrowScenarioTests {
             return (a?.partitions ?? 0) > 0 && (c?.partitions ?? 0) > 0
         }
         try #require(recorded, "no partition recorded on both sides within 60 s of the resume")
+    }
+
+    /// The guided repair, twice on real nodes: on the screen (R, the proposal, the word typed) and with
+    /// `repair partition` (not without --yes and a terminal; then with --yes). Each time only node-c's
+    /// application restarts (the minority), and every node then sees all three with no partition recorded.
+    static func partitionRepair(_ bed: SandboxBed, topology: String) async throws {
+        let all = bed.letters.map(bed.nodeName)
+        func whole() async {
+            for l in bed.letters {
+                let seen = await bed.runningNodes(seenFrom: l)
+                #expect(seen?.running == all && seen?.partitions == 0, "after the repair, seen from \(l): \(String(describing: seen))")
+            }
+        }
+
+        // 1. On the screen.
+        try await partition(bed)
+        var stopsBefore = Dictionary(uniqueKeysWithValues: bed.letters.map { ($0, stops(bed, $0)) })
+        try await Tmux.with([Support.productBinary, "--config", topology]) { tmux in
+            func screen(_ text: String, _ limit: Duration = .seconds(90)) async throws -> String {
+                try #require(await tmux.wait(for: text, limit), "waited \(limit) for \"\(text)\"; the screen:\n\(tmux.lastScreen)")
+            }
+            _ = try await screen("cluster: NETWORK PARTITION")
+            await tmux.send("R")
+            let question = try await screen("Type restart and press Enter")
+            #expect(Tmux.shows(question, "Restart (stop_app, start_app): rabbit-c@localhost"), "\(question)")
+            #expect(Tmux.shows(question, "Keep running: rabbit-a@localhost, rabbit-b@localhost"), "\(question)")
+            #expect(bed.letters.map { stops(bed, $0) } == bed.letters.map { stopsBefore[$0]! }, "restarted before the word was typed")
+            await tmux.type("restart")
+            await tmux.send("Enter")
+            _ = try await screen("Repaired: 3 of 3 nodes running", .seconds(180))
+            await tmux.send("q")
+        }
+        await whole()
+        #expect(stops(bed, "a") == stopsBefore["a"] && stops(bed, "b") == stopsBefore["b"], "the kept side was restarted")
+        #expect(stops(bed, "c") > stopsBefore["c"]!, "node-c's application was not restarted")
+
+        // 2. The CLI: status names the repair; without --yes and without a terminal nothing restarts.
+        try await partition(bed)
         let status = await Support.run([Support.productBinary, "status", "--config", topology], timeout: .seconds(300))
         #expect(status.stdout.text.contains("cluster: NETWORK PARTITION") && status.stdout.text.contains("guided repair: rabbit-wizard repair partition"),
                 "\(status.stdout.text)")
-
-        let stopsBefore = Dictionary(uniqueKeysWithValues: bed.letters.map { ($0, stops(bed, $0)) })
+        stopsBefore = Dictionary(uniqueKeysWithValues: bed.letters.map { ($0, stops(bed, $0)) })
         let unconfirmed = await Support.run([Support.productBinary, "repair", "partition", "--config", topology], timeout: .seconds(300))
         #expect(unconfirmed.termination == .exited(code: 3), "\(unconfirmed.stdout.text)\(unconfirmed.stderr.text)")
         #expect(unconfirmed.stdout.text.contains("restart (stop_app, start_app): rabbit-c@localhost"), "\(unconfirmed.stdout.text)")
         #expect(bed.letters.map { stops(bed, $0) } == bed.letters.map { stopsBefore[$0]! }, "a node was restarted without a confirmation")
-
         let repaired = await Support.run([Support.productBinary, "repair", "partition", "--yes", "--config", topology], timeout: .seconds(300))
         #expect(repaired.termination == .exited(code: 0), "\(repaired.stdout.text)\(repaired.stderr.text)")
         #expect(repaired.stdout.text.contains("Repaired: 3 of 3 nodes running"), "\(repaired.stdout.text)")
-        for l in bed.letters {
-            let seen = await bed.runningNodes(seenFrom: l)
-            #expect(seen?.running == all && seen?.partitions == 0, "after the repair, seen from \(l): \(String(describing: seen))")
-        }
+        await whole()
         #expect(stops(bed, "a") == stopsBefore["a"] && stops(bed, "b") == stopsBefore["b"], "the kept side was restarted")
         #expect(stops(bed, "c") > stopsBefore["c"]!, "node-c's application was not restarted")
     }

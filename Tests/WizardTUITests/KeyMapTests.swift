@@ -22,7 +22,7 @@ import Workflow
     }
 
     /// Actions each test below covers; the last test fails when a binding is added without one.
-    static let covered: [Action] = [.up, .down, .pageUp, .pageDown, .top, .bottom, .run, .retry, .rollback, .rollbackAll, .plan,
+    static let covered: [Action] = [.up, .down, .pageUp, .pageDown, .top, .bottom, .run, .retry, .rollback, .rollbackAll, .repairPartition, .plan,
                                     .findings, .waive, .log, .filterStep, .filterNode, .summary, .help, .back, .quit, .interrupt]
 
     @Test func everyBindingHasATest() {
@@ -121,6 +121,39 @@ import Workflow
         let order = ["load-balancer", "cluster-join", "erlang-cookie", "partition-handling"].map { StepID($0) }
         #expect(s.prompt == .confirmRollback(order, typed: nil))
         #expect(Self.press(&s, .char("y")) == [.rollback(order)])
+    }
+
+    static let proposal = RepairProposal(keep: ["rabbit@ServerA", "rabbit@ServerB"], restart: ["rabbit@ServerC"],
+                                         rule: "pause_minority keeps the majority: the side with more nodes stays (on a tie, the seed's)",
+                                         evidence: ["rabbit@ServerA runs with rabbit@ServerA, rabbit@ServerB; recorded a partition with rabbit@ServerC",
+                                                    "rabbit@ServerB runs with rabbit@ServerA, rabbit@ServerB; recorded a partition with rabbit@ServerC",
+                                                    "rabbit@ServerC runs with rabbit@ServerC; recorded a partition with rabbit@ServerA, rabbit@ServerB"])
+
+    /// R asks the engine for a proposal only when the cluster line shows a partition; the restart is
+    /// requested only after the word is typed, and Esc restarts nothing.
+    @Test func capitalRProposesARepairAndRestartsOnlyAfterTheTypedWord() {
+        var s = Fixtures.allDone()
+        #expect(Self.press(&s, .char("R")) == [])
+        #expect(s.message?.text.contains("has not been observed yet") == true)
+        _ = Wizard.update(&s, .engine(.cluster(ClusterLine(health: .healthy, text: "3 of 3 nodes running, every node sees all of them, no partition"))))
+        #expect(Self.press(&s, .char("R")) == [])
+        #expect(s.message?.text == "no network partition to repair: 3 of 3 nodes running, every node sees all of them, no partition")
+        _ = Wizard.update(&s, .engine(.cluster(ClusterLine(health: .partitioned, text: "NETWORK PARTITION: rabbit@ServerA, rabbit@ServerB | rabbit@ServerC"))))
+        #expect(Self.press(&s, .char("R")) == [.proposeRepair])
+        #expect(s.activity?.kind == .repairing)
+        _ = Wizard.update(&s, .engine(.repairProposal(Self.proposal)))
+        #expect(s.prompt == .confirmRepair(Self.proposal, typed: "") && s.activity == nil)
+        #expect(Self.typing(&s, "restar") == [])
+        #expect(Self.press(&s, .enter) == [])
+        #expect(s.message?.text.contains("type restart exactly") == true)
+        #expect(Self.press(&s, .char("t"), .enter) == [.repair(restart: ["rabbit@ServerC"])])
+        #expect(s.prompt == nil && s.activity?.kind == .repairing)
+        _ = Wizard.update(&s, .engine(.finished(message: "Repaired: 3 of 3 nodes running", ok: true)))
+        #expect(s.activity?.kind == .observing, "the cluster line is read again after the repair")
+
+        _ = Wizard.update(&s, .engine(.repairProposal(Self.proposal)))
+        #expect(Self.press(&s, .escape) == [])
+        #expect(s.prompt == nil && s.message?.text == "nothing was restarted")
     }
 
     @Test func aRollbackThatDestroysNeedsTheWordTyped() {

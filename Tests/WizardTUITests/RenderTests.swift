@@ -33,6 +33,18 @@ import Workflow
         #expect(!Render.render(s, Self.sizes[0]).text.contains("cluster:"))
     }
 
+    /// A question box makes the step pane short: the cluster line then gets only the rows below the steps,
+    /// never the steps' own rows (it was drawn over them, seen at 80x24 with the repair question).
+    @Test func theClusterLineNeverCoversTheSteps() {
+        let s = Self.repairConfirmation()
+        for size in Self.sizes {
+            let rows = Render.render(s, size).lines
+            let stepRows = rows.filter { row in Fixtures.ids.contains { row.contains($0.rawValue) } }
+            #expect(stepRows.count >= 4, "\(rows.joined(separator: "\n"))")
+            #expect(!rows.contains { $0.contains("cluster:") && $0.contains("done") }, "\(rows.joined(separator: "\n"))")
+        }
+    }
+
     // MARK: the screens
 
     static func overview() -> AppState {
@@ -116,6 +128,16 @@ import Workflow
         return s
     }
 
+    static func repairConfirmation() -> AppState {
+        var s = Fixtures.allDone()
+        _ = Wizard.update(&s, .engine(.cluster(ClusterLine(health: .partitioned,
+                                                           text: "NETWORK PARTITION: rabbit@ServerA, rabbit@ServerB | rabbit@ServerC each run without the other side"))))
+        _ = Wizard.update(&s, .repairPartition)
+        _ = Wizard.update(&s, .engine(.repairProposal(KeyMapTests.proposal)))
+        for c in "res" { _ = Wizard.update(&s, .type(c)) }
+        return s
+    }
+
     static func setup() -> AppState {
         var s = AppState()
         _ = Wizard.update(&s, .engine(.setup(path: "/etc/rabbit-wizard/prod.yml")))
@@ -130,6 +152,7 @@ import Workflow
         ("setup", setup),
         ("overview", overview), ("running", running), ("findings", findings), ("plan-review", planReview), ("failure", failure),
         ("rollback-confirmation", rollbackConfirmation), ("resume", resume), ("summary", summary),
+        ("repair-confirmation", repairConfirmation),
     ]
 
     // MARK: tests
