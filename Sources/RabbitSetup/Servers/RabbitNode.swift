@@ -46,6 +46,22 @@ public struct RabbitNode: Sendable {
         throw RabbitCLIError.failure(r, doing: what, node: node ?? spec.nodeName, on: spec)
     }
 
+    /// `stop_app`, `join_cluster SEED`, `start_app`, as RabbitMQ's clustering guide joins a node ("already a
+    /// member" is success). A join that surely failed leaves the node as it was: its application is started
+    /// again. One whose end is unknown (connection lost, timed out) may still be running there: nothing more
+    /// is sent, the next run reconciles. `start_app` returns once the broker has booted.
+    public func join(_ seed: NodeName) async throws(StepFailure) {
+        try await ctlChecked(["stop_app"], doing: "stop the RabbitMQ application", mutates: true)
+        let join = await ctl(["join_cluster", seed.description], timeout: .seconds(120), mutates: true)
+        if !join.succeeded && !(join.stdout + join.stderr).contains("already a member") {
+            if !join.termination.outcomeUnknown {
+                _ = try? await ctlChecked(["start_app"], doing: "start the RabbitMQ application again", mutates: true)
+            }
+            throw RabbitCLIError.failure(join, doing: "join \(seed)", node: spec.nodeName, on: spec)
+        }
+        try await ctlChecked(["start_app"], doing: "start the RabbitMQ application", timeout: .seconds(180), mutates: true)
+    }
+
     // MARK: Service control
 
     /// Stops the whole node (the service), as the profile does it.

@@ -132,19 +132,8 @@ public struct ClusterJoinStep: Step {
             let joiner = node(spec, context)
             do throws(StepFailure) {
                 context.progress("\(spec.name): stop_app, join_cluster \(seedName), start_app")
-                try await joiner.ctlChecked(["stop_app"], doing: "stop the RabbitMQ application", mutates: true)
-                let join = await joiner.ctl(["join_cluster", seedName.description], timeout: .seconds(120), mutates: true)
-                if !join.succeeded && !(join.stdout + join.stderr).contains("already a member") {
-                    // A join that surely failed leaves the node as it was: start it again. One whose end is
-                    // unknown (connection lost, timed out) may still be running there: leave it to reconcile.
-                    if !join.termination.outcomeUnknown {
-                        _ = try? await joiner.ctlChecked(["start_app"], doing: "start the RabbitMQ application again", mutates: true)
-                    }
-                    throw RabbitCLIError.failure(join, doing: "join \(seedName)", node: spec.nodeName, on: spec)
-                }
-                // start_app returns once the broker has booted (rabbit:start waits for it); verify then
-                // reads cluster_status from every node.
-                try await joiner.ctlChecked(["start_app"], doing: "start the RabbitMQ application", timeout: .seconds(180), mutates: true)
+                // verify then reads cluster_status from every node.
+                try await joiner.join(seedName)
             } catch {
                 var failure = error
                 failure.partialUndo = try? UndoCoding.encode(saved)

@@ -143,13 +143,7 @@ public struct ClusterLeaveStep: Step {
             }
             if members.contains(seedName.description) { continue }
             context.progress("\(spec.name): stop_app, join_cluster \(seedName), start_app (joining again)")
-            try await leaver.ctlChecked(["stop_app"], doing: "stop the RabbitMQ application", mutates: true)
-            let join = await leaver.ctl(["join_cluster", seedName.description], timeout: .seconds(120), mutates: true)
-            if !join.succeeded && !(join.stdout + join.stderr).contains("already a member") {
-                _ = try? await leaver.ctlChecked(["start_app"], doing: "start the RabbitMQ application again", mutates: true)
-                throw RabbitCLIError.failure(join, doing: "join \(seedName) again", node: spec.nodeName, on: spec)
-            }
-            try await leaver.ctlChecked(["start_app"], doing: "start the RabbitMQ application", timeout: .seconds(180), mutates: true)
+            try await leaver.join(seedName)
         }
     }
 }
