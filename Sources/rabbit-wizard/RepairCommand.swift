@@ -19,8 +19,8 @@ struct RepairCommand: AsyncParsableCommand {
                 other) or RabbitMQ recorded a partition that is still there (partition_handling ignore, or an \
                 autoheal that loops, as RabbitMQ 3.10 can), proposes which side to restart, by the rule of the \
                 configured strategy, with every node's own view as evidence. After the typed confirmation it \
-                restarts the RabbitMQ application of each node on that side (stop_app, start_app; the Erlang VM \
-                and the service stay up) and waits until every node sees every other with no partition \
+                restarts each node on that side, one at a time, as RabbitMQ's partitions guide recovers (stop the \
+                node, start it again: it rejoins and takes the kept side's state) and waits until every node sees every other with no partition \
                 recorded: only then it says "repaired".
 
                 What changed only on the restarted side since the split is lost: it takes the kept side's data. \
@@ -70,7 +70,7 @@ struct RepairCommand: AsyncParsableCommand {
             for line in decision.evidence { print("  \(line)") }
             print("rule: \(decision.rule)")
             print("keep running: \(decision.keep.joined(separator: ", "))")
-            print("restart (stop_app, start_app): \(decision.restart.joined(separator: ", "))")
+            print("restart (stop the node, start it): \(decision.restart.joined(separator: ", "))")
             print("This DESTROYS: what changed only on \(decision.restart.joined(separator: ", ")) since the split (it takes the kept side's data).")
             if !yes {
                 guard isatty(0) == 1 else {

@@ -34,6 +34,17 @@ import Testing
         #expect(d.evidence.last == "rabbit@C runs with rabbit@A, rabbit@B, rabbit@C; recorded a partition with rabbit@A, rabbit@B")
     }
 
+    /// A partial partition: A and C apart, B running with both. Restarting one end (not the seed) ends it.
+    @Test func aPartialPartitionRestartsOneEndNotTheSeed() throws {
+        let all = [Self.a, Self.b, Self.c]
+        let v = Self.view([Self.a: Self.s([Self.a, Self.b], apartFrom: [Self.c], node: Self.a), Self.b: Self.s(all, node: Self.b),
+                           Self.c: Self.s([Self.b, Self.c], apartFrom: [Self.a], node: Self.c)])
+        let d = try PartitionRepair.decide(v, strategy: .pauseMinority, seed: Self.a).get()
+        #expect(d.restart == [Self.c] && d.keep == [Self.a, Self.b])
+        let seedC = try PartitionRepair.decide(v, strategy: .pauseMinority, seed: Self.c).get()
+        #expect(seedC.restart == [Self.a])
+    }
+
     @Test func aTieKeepsTheSeedsSideUnlessTheOperatorChoosesTheOther() throws {
         let v = Self.view([Self.a: Self.s([Self.a], node: Self.a), Self.b: Self.s([Self.b], apartFrom: [Self.a], node: Self.b)])
         let d = try PartitionRepair.decide(v, strategy: .ignore, seed: Self.b).get()

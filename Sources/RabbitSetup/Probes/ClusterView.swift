@@ -85,7 +85,7 @@ public struct ClusterView: Sendable, Equatable {
             case .ignore: "nothing repairs it by itself (partition handling is ignore): restart the side to discard"
             }
             if recorded && split.isEmpty && strategy != .ignore {
-                heal += "; if it stays recorded, restart the nodes of the side to discard (stop_app, start_app)"
+                heal += "; if it stays recorded, restart the nodes of the side to discard (rabbit-wizard repair partition)"
             }
             return "NETWORK PARTITION: " + (split.isEmpty ? "" : "\(split) each run without the other side; ")
                 + (recorded ? "RabbitMQ recorded it (\(recordedPairs)); " : "") + heal

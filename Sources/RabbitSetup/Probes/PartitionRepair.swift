@@ -4,13 +4,13 @@ import Workflow
 
 /// The guided repair of a network partition that has not healed by itself (`ignore`, or an autoheal that
 /// loops, as RabbitMQ 3.10 can): which side to restart, by the documented rule for the configured
-/// strategy, named with the nodes' own views as evidence; then the restart of that side's RabbitMQ
-/// application (`stop_app`, `start_app`), and the observation that every node sees every other with no
+/// strategy, named with the nodes' own views as evidence; then the restart of that side's nodes (the
+/// service stopped and started, as RabbitMQ's partitions guide recovers from a split), and the observation that every node sees every other with no
 /// partition recorded.
 public enum PartitionRepair {
     /// What the repair would do, and why.
     public struct Decision: Sendable, Equatable {
-        /// The side kept running, and the side whose RabbitMQ application restarts (it takes the kept
+        /// The side kept running, and the nodes that restart (they take the kept
         /// side's data: what changed only on it since the split is lost).
         public var keep: [String]
         public var restart: [String]
@@ -27,31 +27,40 @@ public enum PartitionRepair {
         case cannotDecide(String, fix: String)
     }
 
-    /// The sides as the nodes see them: two nodes are on one side when each runs with the other and neither
-    /// recorded a partition with the other. Pure.
-    static func sides(_ statuses: [String: ClusterStatus]) -> [[String]] {
+    /// Pairs of nodes that are apart as they see it: one recorded a partition with the other, or one does
+    /// not run with the other. Pure.
+    static func apart(_ statuses: [String: ClusterStatus]) -> [(String, String)] {
         let nodes = statuses.keys.sorted()
-        func apart(_ a: String, _ b: String) -> Bool {
-            let sa = statuses[a]!, sb = statuses[b]!
-            let recorded = sa.partitions.values.contains { $0.contains(b) } || sb.partitions.values.contains { $0.contains(a) }
-            return recorded || !sa.runningNodes.contains(b) || !sb.runningNodes.contains(a)
-        }
-        var side: [String: Int] = [:]
-        var groups: [[String]] = []
-        for n in nodes where side[n] == nil {
-            var group = [n]
-            side[n] = groups.count
-            var i = 0
-            while i < group.count {
-                for m in nodes where side[m] == nil && !apart(group[i], m) {
-                    side[m] = groups.count
-                    group.append(m)
-                }
-                i += 1
+        var pairs: [(String, String)] = []
+        for (i, a) in nodes.enumerated() {
+            for b in nodes[(i + 1)...] {
+                let sa = statuses[a]!, sb = statuses[b]!
+                let recorded = sa.partitions.values.contains { $0.contains(b) } || sb.partitions.values.contains { $0.contains(a) }
+                if recorded || !sa.runningNodes.contains(b) || !sb.runningNodes.contains(a) { pairs.append((a, b)) }
             }
-            groups.append(group.sorted())
         }
-        return groups
+        return pairs
+    }
+
+    /// The fewest nodes whose restart leaves no pair apart (every other node is kept): in a full split that
+    /// is the smaller side, and in a partial partition (A apart from C, B with both) one of the two ends.
+    /// Ties go to the set without `chosen`, then without the seed, then the first by name. Pure; up to 9
+    /// nodes, so every subset is tried.
+    static func restartSet(_ nodes: [String], apart: [(String, String)], seed: String, chosen: String?) -> [String] {
+        var best: [String]?
+        func better(_ a: [String], than b: [String]) -> Bool {
+            if a.count != b.count { return a.count < b.count }
+            if let chosen, a.contains(chosen) != b.contains(chosen) { return !a.contains(chosen) }
+            if a.contains(seed) != b.contains(seed) { return !a.contains(seed) }
+            return a.lexicographicallyPrecedes(b)
+        }
+        for mask in 1..<(1 << nodes.count) {
+            let set = nodes.indices.filter { mask & (1 << $0) != 0 }.map { nodes[$0] }
+            guard set.count < nodes.count, apart.allSatisfy({ set.contains($0.0) || set.contains($0.1) }) else { continue }
+            if let chosen, set.contains(chosen) { continue }
+            if best.map({ better(set, than: $0) }) ?? true { best = set }
+        }
+        return best ?? []
     }
 
     /// Decides from what every node answered. Refuses when there is no partition, or when a node cannot
@@ -71,28 +80,23 @@ public enum PartitionRepair {
                                               fix: "start it or restore the network to it, then run repair partition again"))
             }
         }
-        let groups = sides(statuses)
-        guard groups.count > 1 else {
-            return .failure(.nothingToRepair("every node runs with every other; RabbitMQ's records: \(view.summary(strategy: strategy))"))
-        }
-        // The kept side: the most nodes; on a tie, the seed's side (pause_minority keeps the majority; autoheal
-        // keeps the side with the most client connections, then the most nodes; with ignore the operator
-        // chooses, and this is the proposal).
         if let chosen, !statuses.keys.contains(chosen) {
             return .failure(.cannotDecide("\(chosen) is not a node of this cluster", fix: "give one of: \(statuses.keys.sorted().joined(separator: ", "))"))
         }
-        let ranked = groups.sorted { a, b in
-            if let chosen, a.contains(chosen) != b.contains(chosen) { return a.contains(chosen) }
-            return a.count != b.count ? a.count > b.count : a.contains(seed) && !b.contains(seed)
+        let pairs = apart(statuses)
+        guard !pairs.isEmpty else {
+            return .failure(.nothingToRepair("every node runs with every other and none recorded a partition with another: \(view.summary(strategy: strategy))"))
         }
-        let keep = ranked[0]
-        let restart = ranked.dropFirst().flatMap { $0 }.sorted()
+        let nodes = statuses.keys.sorted()
+        let restart = restartSet(nodes, apart: pairs, seed: seed, chosen: chosen)
+        let keep = nodes.filter { !restart.contains($0) }
         let rule: String = if let chosen { "you chose to keep the side of \(chosen)" } else { switch strategy {
-        case .pauseMinority: "pause_minority keeps the majority: the side with more nodes stays (on a tie, the seed's)"
+        case .pauseMinority: "pause_minority keeps the majority: the fewest nodes restart that end every partition (the smaller side; "
+            + "on a tie, not the seed's)"
         case .autoheal: "autoheal keeps the side with the most client connections, then the most nodes; connections are not counted "
-            + "here: the side with more nodes stays (on a tie, the seed's)"
-        case .ignore: "with ignore, RabbitMQ's guide says to keep the side you trust most; proposed: the side with more nodes "
-            + "(on a tie, the seed's); --keep-side-of NODE keeps another"
+            + "here: the fewest nodes restart that end every partition (the smaller side; on a tie, not the seed's)"
+        case .ignore: "with ignore, RabbitMQ's guide says to keep the side you trust most; proposed: the fewest nodes restart that end "
+            + "every partition (on a tie, not the seed's); --keep-side-of NODE keeps another"
         } }
         let evidence = statuses.keys.sorted().map { node -> String in
             let s = statuses[node]!
@@ -103,7 +107,7 @@ public enum PartitionRepair {
         return .success(Decision(keep: keep, restart: restart, rule: rule, evidence: evidence))
     }
 
-    /// Restarts the RabbitMQ application of each node to restart, one at a time, then waits (polling, up to
+    /// Restarts each node to restart (its service, through the profile), one at a time, then waits (polling, up to
     /// `limit`) until every node sees every other with no partition recorded. Throws with the last view when
     /// it does not get there.
     public static func restart(_ decision: Decision, topology: Topology, executor: Executor, limit: Duration = .seconds(120),
@@ -113,9 +117,9 @@ public enum PartitionRepair {
         for name in decision.restart {
             guard let spec = topology.nodes.first(where: { $0.nodeName.description == name }) else { continue }
             let node = RabbitNode(spec, executor: executor, step: step)
-            progress("\(spec.name): stop_app, start_app (it rejoins the kept side and takes its data)")
-            try await node.ctlChecked(["stop_app"], doing: "stop the RabbitMQ application", mutates: true)
-            try await node.ctlChecked(["start_app"], doing: "start the RabbitMQ application", timeout: .seconds(180), mutates: true)
+            progress("\(spec.name): stopping the node (it rejoins the kept side when it starts and takes its state)")
+            try await node.stopService()
+            try await node.startService(progress: progress)
         }
         progress("waiting until every node sees every other with no partition recorded (up to \(limit.components.seconds) s)")
         let end = ContinuousClock.now.advanced(by: limit)
@@ -127,6 +131,6 @@ public enum PartitionRepair {
         }
         if case .healthy = view.verdict { return view }
         throw StepFailure("not repaired: \(view.summary(strategy: topology.partitionHandling))",
-                          fix: "check the network between the nodes; restart the remaining side by hand (rabbitmqctl stop_app, start_app)")
+                          fix: "check the network between the nodes; restart the nodes of the side to discard by hand (stop the service, start it)")
     }
 }

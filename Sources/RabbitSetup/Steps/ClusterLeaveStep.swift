@@ -88,6 +88,13 @@ public struct ClusterLeaveStep: Step {
 
     public func apply(_ plan: Plan, prepared: Undo, _ context: StepContext) async throws(StepFailure) -> Undo {
         let seed = node(topology.seed, context)
+        // A node leaves only once the load balancer no longer sends clients to it. A whole apply runs
+        // load-balancer first; `--only cluster-leave` on its own must not reset a node still in rotation.
+        if let lb = topology.loadBalancer, !(try await LoadBalancerStep(topology: topology, loadBalancer: lb).plan(context).isEmpty) {
+            throw StepFailure("the load balancer's configuration is not yet what the topology wants: it may still send clients to "
+                              + planned(plan).map(\.spec.name).joined(separator: ", ") + "; nothing was changed",
+                              fix: "apply load-balancer first (a whole apply runs it before cluster-leave), then retry cluster-leave", retryable: true)
+        }
         for (spec, way) in planned(plan) {
             switch way {
             case .reset:
