@@ -21,8 +21,11 @@ public struct SandboxBed: Sendable {
     public static func up(nodes: Int, basePort: Int, loadBalancer: String? = nil) async throws -> SandboxBed {
         let dir = Support.temporaryDirectory("rw-sandbox")
         let bed = SandboxBed(dir: dir, count: nodes)
-        let out = await bed.wizard(["sandbox", "up", "--dir", dir, "--nodes", String(nodes), "--base-port", String(basePort)]
-                                   + (loadBalancer.map { ["--lb", $0] } ?? []), config: false)
+        // The nodes boot at nice 10 (they keep it until the product restarts them): the sandboxes start in the
+        // first seconds of the parallel run, beside the short tests whose commands have 10 s deadlines (see
+        // PackageTests, whose build runs at nice 19).
+        let out = await Support.run(["nice", "-n", "10", Support.productBinary, "sandbox", "up", "--dir", dir, "--nodes", String(nodes),
+                                     "--base-port", String(basePort)] + (loadBalancer.map { ["--lb", $0] } ?? []), timeout: .seconds(600))
         guard out.termination == .exited(code: 0) else {
             await bed.down()
             throw SSHServer.Failure.setup("sandbox up failed: \(out.stdout.text) \(out.stderr.text)")
