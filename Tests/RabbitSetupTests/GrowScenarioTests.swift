@@ -7,7 +7,9 @@ import Testing
 /// same topology with a third node, applied while `watch` opens a new AMQP connection through nginx every
 /// 100 ms. The plan says the members are left alone; apply joins the new node, restarts no member, and
 /// nginx's configuration gains the node without a failed new connection. Then, on the same nodes, the
-/// shrink back to two (``shrink(_:from:)``) and the guided repair of a partition (``partitionRepair(_:topology:)``).
+/// shrink back to two (``shrink(_:from:)``). (The guided partition repair on these nodes, with a partition
+/// made by freezing node-c's VM, was here until 3bd60d3: making that partition failed in 2 of 9 runs, so it
+/// is not part of `make test`; see PartitionRepairTests and the bed's autoheal-loop branch.)
 struct GrowScenarioTests {
     /// The sandbox's topology with `autoheal` (the 2-node choice, kept when growing so that the members'
     /// setting does not change) and, for `nodes: 2`, without node-c.
@@ -137,95 +139,5 @@ struct GrowScenarioTests {
         for l in bed.letters {
             #expect(await bed.runningNodes(seenFrom: l)?.running == bed.letters.map(bed.nodeName), "after the rollback, seen from \(l)")
         }
-        try await partitionRepair(bed, topology: three)
-    }
-
-    /// Polls `condition` every 500 ms for up to `limit`.
-    static func eventually(_ limit: Duration, _ condition: () async -> Bool) async -> Bool {
-        let end = ContinuousClock.now.advanced(by: limit)
-        while ContinuousClock.now < end {
-            if await condition() { return true }
-            try? await Task.sleep(for: .milliseconds(500))
-        }
-        return await condition()
-    }
-
-    /// A partition that does not heal by itself: the three nodes are told at runtime to ignore partitions and
-    /// to time a silent peer out after 4 s (net_ticktime); node-c's Erlang VM is frozen (SIGSTOP) until
-    /// node-a has timed it out, then resumed: each side records the other and stays so.
-    static func partition(_ bed: SandboxBed) async throws {
-        let all = bed.letters.map(bed.nodeName)
-        for l in bed.letters {
-            let r = await bed.ctl(l, ["eval", "application:set_env(rabbit, cluster_partition_handling, ignore), net_kernel:set_net_ticktime(4, 0)."])
-            #expect(r.termination == .exited(code: 0), "\(r.stdout.text)\(r.stderr.text)")
-        }
-        let pid = try #require(Int32(bed.pid("c").trimmingCharacters(in: .whitespacesAndNewlines)))
-        kill(pid, SIGSTOP)
-        // Frozen until both node-a and node-b have timed it out (each link's tick runs on its own clock): resumed
-        // when only node-a had, node-c still ran with node-b, and no partition was recorded on both sides
-        // (seen once).
-        let timedOut = await eventually(.seconds(60)) {
-            let a = await bed.runningNodes(seenFrom: "a"), b = await bed.runningNodes(seenFrom: "b")
-            return a?.running == Array(all.prefix(2)) && b?.running == Array(all.prefix(2))
-        }
-        kill(pid, SIGCONT)
-        #expect(timedOut, "node-a or node-b still runs with node-c 60 s after node-c was frozen")
-        let recorded = await eventually(.seconds(60)) {
-            let a = await bed.runningNodes(seenFrom: "a"), c = await bed.runningNodes(seenFrom: "c")
-            return (a?.partitions ?? 0) > 0 && (c?.partitions ?? 0) > 0
-        }
-        try #require(recorded, "no partition recorded on both sides within 60 s of the resume")
-    }
-
-    /// The guided repair, twice on real nodes: on the screen (R, the proposal, the word typed) and with
-    /// `repair partition` (not without --yes and a terminal; then with --yes). Each time only node-c
-    /// restarts (the minority), and every node then sees all three with no partition recorded.
-    static func partitionRepair(_ bed: SandboxBed, topology: String) async throws {
-        let all = bed.letters.map(bed.nodeName)
-        func whole() async {
-            for l in bed.letters {
-                let seen = await bed.runningNodes(seenFrom: l)
-                #expect(seen?.running == all && seen?.partitions == 0, "after the repair, seen from \(l): \(String(describing: seen))")
-            }
-        }
-
-        // 1. On the screen.
-        try await partition(bed)
-        var stopsBefore = Dictionary(uniqueKeysWithValues: bed.letters.map { ($0, stops(bed, $0)) })
-        try await Tmux.with([Support.productBinary, "--config", topology]) { tmux in
-            func screen(_ text: String, _ limit: Duration = .seconds(90)) async throws -> String {
-                try #require(await tmux.wait(for: text, limit), "waited \(limit) for \"\(text)\"; the screen:\n\(tmux.lastScreen)")
-            }
-            _ = try await screen("cluster: NETWORK PARTITION")
-            await tmux.send("R")
-            let question = try await screen("Type restart and press Enter")
-            #expect(Tmux.shows(question, "Restart (stop the node, start it): rabbit-c@localhost"), "\(question)")
-            #expect(Tmux.shows(question, "Keep running: rabbit-a@localhost, rabbit-b@localhost"), "\(question)")
-            #expect(bed.letters.map { stops(bed, $0) } == bed.letters.map { stopsBefore[$0]! }, "restarted before the word was typed")
-            await tmux.type("restart")
-            await tmux.send("Enter")
-            _ = try await screen("Repaired: 3 of 3 nodes running", .seconds(180))
-            await tmux.send("q")
-        }
-        await whole()
-        #expect(stops(bed, "a") == stopsBefore["a"] && stops(bed, "b") == stopsBefore["b"], "the kept side was restarted")
-        #expect(stops(bed, "c") > stopsBefore["c"]!, "node-c was not restarted")
-
-        // 2. The CLI: status names the repair; without --yes and without a terminal nothing restarts.
-        try await partition(bed)
-        let status = await Support.run([Support.productBinary, "status", "--config", topology], timeout: .seconds(300))
-        #expect(status.stdout.text.contains("cluster: NETWORK PARTITION") && status.stdout.text.contains("guided repair: rabbit-wizard repair partition"),
-                "\(status.stdout.text)")
-        stopsBefore = Dictionary(uniqueKeysWithValues: bed.letters.map { ($0, stops(bed, $0)) })
-        let unconfirmed = await Support.run([Support.productBinary, "repair", "partition", "--config", topology], timeout: .seconds(300))
-        #expect(unconfirmed.termination == .exited(code: 3), "\(unconfirmed.stdout.text)\(unconfirmed.stderr.text)")
-        #expect(unconfirmed.stdout.text.contains("restart (stop the node, start it): rabbit-c@localhost"), "\(unconfirmed.stdout.text)")
-        #expect(bed.letters.map { stops(bed, $0) } == bed.letters.map { stopsBefore[$0]! }, "a node was restarted without a confirmation")
-        let repaired = await Support.run([Support.productBinary, "repair", "partition", "--yes", "--config", topology], timeout: .seconds(300))
-        #expect(repaired.termination == .exited(code: 0), "\(repaired.stdout.text)\(repaired.stderr.text)")
-        #expect(repaired.stdout.text.contains("Repaired: 3 of 3 nodes running"), "\(repaired.stdout.text)")
-        await whole()
-        #expect(stops(bed, "a") == stopsBefore["a"] && stops(bed, "b") == stopsBefore["b"], "the kept side was restarted")
-        #expect(stops(bed, "c") > stopsBefore["c"]!, "node-c was not restarted")
     }
 }
