@@ -130,20 +130,28 @@ public final class Journal: @unchecked Sendable {
         return entries
     }
 
+    /// What ``prune(in:keepNewest:)`` did, and the journal it left.
+    public struct Pruned: Sendable {
+        /// The run files removed, oldest first.
+        public var removed: [String]
+        /// The folded journal (the same before and after), or nil when a run file cannot be read.
+        public var state: JournalState?
+    }
+
     /// Removes old run files nothing depends on. The newest `keepNewest` always stay; an older one goes
     /// only when the journal folded without it is the same as with it (every step's status, undo data,
     /// failure, owed restart and evidence), so no rollback, retry or reconcile can need it: the run that
     /// holds a done step's undo stays as long as that step can be rolled back. A journal with a damaged
-    /// file is left whole. Call it under the run lock. Returns the files removed, oldest first.
-    public static func prune(in directory: String, keepNewest: Int) -> [String] {
+    /// file is left whole. Call it under the run lock.
+    public static func prune(in directory: String, keepNewest: Int) -> Pruned {
         let files = runFiles(in: directory)
-        guard keepNewest >= 1, files.count > keepNewest else { return [] }
         var runs: [[JournalEvent]] = []
         for file in files {
-            guard let entries = try? read(file: file) else { return [] }
+            guard let entries = try? read(file: file) else { return Pruned(removed: [], state: nil) }
             runs.append(entries.map(\.event))
         }
         let whole = JournalState(events: runs.flatMap { $0 })
+        guard keepNewest >= 1, files.count > keepNewest else { return Pruned(removed: [], state: whole) }
         var kept = Array(repeating: true, count: files.count)
         var removed: [String] = []
         for index in 0..<(files.count - keepNewest) {
@@ -159,7 +167,7 @@ public final class Journal: @unchecked Sendable {
             let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             if dfd >= 0 { fsync(dfd); close(dfd) }
         }
-        return removed
+        return Pruned(removed: removed, state: whole)
     }
 
     /// The recovery path for a damaged journal: keep the damaged file as `FILE.damaged`, and write a copy of

@@ -57,13 +57,11 @@ struct RepairCommand: AsyncParsableCommand {
             let decision: PartitionRepair.Decision
             switch PartitionRepair.decide(view, strategy: topology.partitionHandling, seed: topology.seed.nodeName.description, keepSideOf: keepSideOf) {
             case .success(let d): decision = d
-            case .failure(.nothingToRepair(let summary)):
+            case .failure(let refusal):
                 await session.executor.shutdown()
-                print("Nothing to repair: \(summary)")
+                guard case .nothingToRepair = refusal else { throw ErrorPresenter.fail(refusal.message, code: .failed) }
+                print(refusal.message)
                 return
-            case .failure(.cannotDecide(let why, let fix)):
-                await session.executor.shutdown()
-                throw ErrorPresenter.fail("cannot repair: \(why). Fix: \(fix)", code: .failed)
             }
             print("cluster: \(view.summary(strategy: topology.partitionHandling))")
             print("what each node sees:")

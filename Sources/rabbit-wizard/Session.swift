@@ -151,10 +151,10 @@ struct Session {
     /// run files and the servers' old backups and definitions exports pruned to ``retention``, never one
     /// the journal's undo data still names. Says what it removed or could not look at; never fails the run.
     func housekeeping(progress: @Sendable (String) -> Void) async {
-        let runs = Journal.prune(in: journalDirectory, keepNewest: retention.journalRuns)
-        if !runs.isEmpty { progress("housekeeping: removed \(runs.count) old journal run file(s) that no step needs any more") }
+        let pruned = Journal.prune(in: journalDirectory, keepNewest: retention.journalRuns)
+        if !pruned.removed.isEmpty { progress("housekeeping: removed \(pruned.removed.count) old journal run file(s) that no step needs any more") }
         guard let topology else { return }
-        guard let needed = (try? JournalState(events: Journal.readAll(in: journalDirectory).map(\.event)))?.undoTexts else {
+        guard let needed = pruned.state?.undoTexts else {
             progress("housekeeping: old backups left on the servers: the journal's undo data cannot be read, so none is known to be unneeded")
             return
         }

@@ -150,8 +150,8 @@ final class TUIEngine: WizardEngine {
         let view = await ClusterHealth.view(topology, executor: session.executor, step: "repair-partition")
         switch PartitionRepair.decide(view, strategy: topology.partitionHandling, seed: topology.seed.nodeName.description) {
         case .success(let d): emit(.repairProposal(RepairProposal(keep: d.keep, restart: d.restart, rule: d.rule, evidence: d.evidence)))
-        case .failure(.nothingToRepair(let summary)): emit(.finished(message: "Nothing to repair: \(summary)", ok: true))
-        case .failure(.cannotDecide(let why, let fix)): emit(.finished(message: "cannot repair: \(why). Fix: \(fix)", ok: false))
+        case .failure(let refusal):
+            if case .nothingToRepair = refusal { emit(.finished(message: refusal.message, ok: true)) } else { emit(.finished(message: refusal.message, ok: false)) }
         }
     }
 

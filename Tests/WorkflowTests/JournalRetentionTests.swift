@@ -25,7 +25,9 @@ import Testing
         let first = Journal.runFiles(in: dir)[0]
         let before = try state(dir)
 
-        let removed = Journal.prune(in: dir, keepNewest: 3)
+        let pruned = Journal.prune(in: dir, keepNewest: 3)
+        let removed = pruned.removed
+        #expect(pruned.state == before, "the state prune folded is the journal's")
         #expect(removed.count == 8, "the 8 up-to-date runs between the first and the newest 3")
         #expect(!removed.contains(first))
         #expect(Journal.runFiles(in: dir).count == 4)
@@ -37,7 +39,7 @@ import Testing
         let again = Undo(json: #"{"backup":"/etc/rabbitmq/rabbitmq.conf.rabbit-wizard-20261129T110000.000Z.bak"}"#)
         try run(dir, [.began(step: "a", fingerprint: "f2", undo: again), .applied(step: "a", undo: again), .verified(step: "a")])
         let current = try state(dir)
-        let second = Journal.prune(in: dir, keepNewest: 3)
+        let second = Journal.prune(in: dir, keepNewest: 3).removed
         #expect(second.contains(first))
         #expect(try state(dir) == current)
         #expect(try state(dir).undoTexts == ["backup", "/etc/rabbitmq/rabbitmq.conf.rabbit-wizard-20261129T110000.000Z.bak"])
@@ -53,7 +55,7 @@ import Testing
         try run(dir, [.began(step: "a", fingerprint: "f", undo: u2), .failed(step: "a", failure: StepFailure("boom again"))])
         let before = try state(dir)
         #expect(before.records["a"]?.undo == u1, "the retry keeps the first attempt's before-state")
-        #expect(Journal.prune(in: dir, keepNewest: 1).isEmpty)
+        #expect(Journal.prune(in: dir, keepNewest: 1).removed.isEmpty)
         #expect(Journal.runFiles(in: dir).count == 2)
     }
 
@@ -62,7 +64,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try run(dir, [.restartPending(node: "rabbit-a", reason: "cookie", owner: "erlang-cookie")])
         for _ in 0..<3 { try run(dir, [.upToDate(step: "b")]) }
-        let removed = Journal.prune(in: dir, keepNewest: 1)
+        let removed = Journal.prune(in: dir, keepNewest: 1).removed
         #expect(removed.count == 2)
         #expect(try state(dir).pendingRestarts["rabbit-a"]?.owners == ["erlang-cookie"])
     }
@@ -74,7 +76,7 @@ import Testing
         try run(dir, [.evidence(step: "drill", title: "Failover drill", text: "new 1"),
                       .evidence(step: "drill", title: "Failover drill", text: "new 2"), .verified(step: "drill")])
         #expect(try state(dir).evidence.map(\.text) == ["new 1", "new 2"])
-        #expect(Journal.prune(in: dir, keepNewest: 1).count == 1)
+        #expect(Journal.prune(in: dir, keepNewest: 1).removed.count == 1)
         #expect(try state(dir).evidence.map(\.text) == ["new 1", "new 2"])
     }
 
@@ -85,7 +87,8 @@ import Testing
         let last = Journal.runFiles(in: dir).last!
         let text = try String(contentsOfFile: last, encoding: .utf8)
         try text.replacingOccurrences(of: "\"a\"", with: "\"b\"").write(toFile: last, atomically: false, encoding: .utf8)
-        #expect(Journal.prune(in: dir, keepNewest: 1).isEmpty)
+        let pruned = Journal.prune(in: dir, keepNewest: 1)
+        #expect(pruned.removed.isEmpty && pruned.state == nil, "a damaged journal: nothing removed, no state to trust")
         #expect(Journal.runFiles(in: dir).count == 4)
 
         var s = JournalState()

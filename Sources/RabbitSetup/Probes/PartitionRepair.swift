@@ -25,6 +25,14 @@ public enum PartitionRepair {
         case nothingToRepair(String)
         /// The repair cannot be decided from here (a node cannot be read): what to do first.
         case cannotDecide(String, fix: String)
+
+        /// The refusal as the operator reads it, in the CLI and on the screen alike.
+        public var message: String {
+            switch self {
+            case .nothingToRepair(let summary): "Nothing to repair: \(summary)"
+            case .cannotDecide(let why, let fix): "cannot repair: \(why). Fix: \(fix)"
+            }
+        }
     }
 
     /// Pairs of nodes that are apart as they see it: one recorded a partition with the other, or one does

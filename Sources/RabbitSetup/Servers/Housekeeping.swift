@@ -115,18 +115,9 @@ public enum Housekeeping {
         return places
     }
 
-    /// What the wizard keeps on each server now. Read-only.
+    /// What the wizard keeps on each server now. Read-only: a sweep with unknown needs removes nothing.
     public static func survey(_ topology: Topology, executor: Executor) async -> [Report] {
-        var reports: [Report] = []
-        for place in places(topology, executor: executor, retention: .standard) {
-            do {
-                let files = try await place.host.list(place.patterns)
-                reports.append(Report(server: place.name, files: files.count, bytes: files.map(\.bytes).reduce(0, +), removed: []))
-            } catch {
-                reports.append(Report(server: place.name, files: 0, bytes: 0, removed: [], problem: error.cause))
-            }
-        }
-        return reports
+        await sweep(topology, executor: executor, retention: .standard, needed: nil)
     }
 
     /// The files beyond each pattern's `keep` newest, oldest first, leaving out any file `needed` names.
@@ -141,8 +132,8 @@ public enum Housekeeping {
         return out
     }
 
-    /// Lists each server's files and removes the surplus in one command per server. A server that cannot
-    /// be reached is reported, not an error: housekeeping never fails a run.
+    /// Lists each server's files and removes the surplus in one command per server (none when nothing is
+    /// surplus). A server that cannot be reached is reported, not an error: housekeeping never fails a run.
     public static func sweep(_ topology: Topology, executor: Executor, retention: Retention, needed: Set<String>?) async -> [Report] {
         var reports: [Report] = []
         for place in places(topology, executor: executor, retention: retention) {
@@ -150,7 +141,7 @@ public enum Housekeeping {
             do {
                 let files = try await place.host.list(place.patterns)
                 let remove = surplus(files, patterns: place.patterns, needed: needed)
-                try await place.host.prune(remove)
+                if !remove.isEmpty { try await place.host.prune(remove) }
                 report.removed = remove
                 let left = files.filter { !remove.contains($0.path) }
                 report.files = left.count
