@@ -4,4 +4,6 @@ public enum CommandEvent: Sendable {
     case started(id: String, step: String?, target: String, argv: [String], mutates: Bool)
     case output(id: String, stream: OutputStreamKind, line: String)
     case finished(CommandRecord)
+    /// Something the operator should read once (a read that falls back to a slower way, say).
+    case notice(String)
 }

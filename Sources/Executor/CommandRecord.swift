@@ -17,4 +17,7 @@ public struct CommandRecord: Sendable, Codable, Equatable {
     public var stderrTail: String
     public var stdoutBytes: Int
     public var stderrBytes: Int
+    /// For a request answered over a long-lived channel (``Channel``): which one; argv then holds the
+    /// request's words. Nil for a command.
+    public var via: String? = nil
 }

@@ -23,6 +23,7 @@ public final class Executor: Sendable {
     private let readOnly = Mutex(ReadOnlyCommands())
     private let counter = Atomic<Int>(0)
     private let firstLogProblem = Mutex<CommandLog.Problem?>(nil)
+    let channels = Mutex(Channels())
     private let runID: String
     private let logger = Logger(label: "rabbit-wizard.executor")
 
@@ -123,13 +124,7 @@ public final class Executor: Sendable {
             stdoutTail: spec.stdoutIsSecret ? (outcome.secretStdout?.description ?? "") : outcome.stdout.tail,
             stderrTail: outcome.stderr.tail,
             stdoutBytes: outcome.stdout.totalBytes, stderrBytes: outcome.stderr.totalBytes)
-        var logProblem: CommandLog.Problem?
-        do { try commandLog?.append(record) } catch {
-            logProblem = error
-            firstLogProblem.withLock { $0 = $0 ?? error }
-            logger.error("command log write failed: \(error)")
-        }
-        emit(.finished(record))
+        let logProblem = append(record)
         var result = CommandResult(
             record: record, stdout: outcome.stdout.text, stderr: outcome.stderr.text,
             stdoutTruncated: outcome.stdout.truncated, stderrTruncated: outcome.stderr.truncated,
@@ -144,9 +139,29 @@ public final class Executor: Sendable {
         return result
     }
 
+    /// Appends `record` to the command log and tells the subscribers; returns the log's problem, if any.
+    @discardableResult
+    func append(_ record: CommandRecord) -> CommandLog.Problem? {
+        var logProblem: CommandLog.Problem?
+        do { try commandLog?.append(record) } catch {
+            logProblem = error
+            firstLogProblem.withLock { $0 = $0 ?? error }
+            logger.error("command log write failed: \(error)")
+        }
+        emit(.finished(record))
+        return logProblem
+    }
+
+    var knownSecretsNow: [Secret] { knownSecrets.withLock { $0 } }
+
+    /// Tells the subscribers something the operator should read (scrubbed of known secrets).
+    public func notice(_ text: String) { emit(.notice(Redactor(secrets: knownSecretsNow).scrub(text))) }
+
+    func nextID() -> Int { counter.add(1, ordering: .relaxed).newValue }
+
     /// Call before the wizard exits: ends read-only commands still running (the screen quits while it
     /// observes; nothing they do matters any more, and they would outlive it in their own sessions) and
-    /// closes shared ssh connections. Commands that change something are left to finish. A read-only
+    /// closes long-lived channels and shared ssh connections. Commands that change something are left to finish. A read-only
     /// command that began before this call and reports its process only after it is ended too; commands
     /// that begin afterwards run as usual (the screen goes on observing after a run).
     public func shutdown() async {
@@ -155,6 +170,7 @@ public final class Executor: Sendable {
             return Array(state.pids)
         }
         for pid in running { kill(-pid, SIGTERM) }
+        await closeChannels()
         await ssh?.closeSharedConnections()
     }
 }

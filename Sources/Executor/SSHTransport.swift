@@ -24,6 +24,21 @@ public final class SSHTransport: Transport {
         [options.sshProgram] + options.commonArguments(for: destination) + ["-T", "--", destination.host.value, commandLine]
     }
 
+    struct ChannelRefused: Error { var reason: String }
+
+    /// The local argv of a long-lived ``Channel`` to `destination` running `spec` (its stdin is the
+    /// channel's). Only dialects that pass stdin through unchanged take channels.
+    func channelArgv(for spec: CommandSpec, on destination: SSHDestination) -> Result<[String], ChannelRefused> {
+        for name in spec.environment.keys where !SSHTransport.isEnvironmentName(name) { return .failure(ChannelRefused(reason: "bad environment variable name \(name)")) }
+        guard destination.dialect == .posix else { return .failure(ChannelRefused(reason: "no long-lived channel to \(destination.dialect) servers yet")) }
+        switch destination.dialect.wire(for: spec) {
+        case .success(let wire):
+            used.withLock { _ = $0.insert(destination) }
+            return .success(sshArgv(commandLine: wire.commandLine, on: destination))
+        case .failure(let refused): return .failure(ChannelRefused(reason: refused.reason))
+        }
+    }
+
     public func run(_ spec: CommandSpec, limits: OutputLimits, redactor: Redactor, onStart: @escaping @Sendable (Int32) -> Void,
                     onLine: @escaping @Sendable (OutputStreamKind, String) -> Void) async -> TransportOutcome
     {

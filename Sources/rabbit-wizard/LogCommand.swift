@@ -54,7 +54,9 @@ struct LogCommand: AsyncParsableCommand {
                 let flat = word.replacing("\n", with: "\\n")
                 return ShellQuote.quote(flat.count > 60 ? String(flat.prefix(57)) + "..." : flat)
             }.joined(separator: " ")
-            print("\(time.string(from: r.started))  \((r.step ?? "-").padding(toLength: 20, withPad: " ", startingAt: 0)) \(r.target)  \(String(format: "%.2fs", r.durationSeconds))  \(r.termination)  \(argv)")
+            // A request over a node connection shows which one answered it.
+            let via = r.via.map { "(\($0)) " } ?? ""
+            print("\(time.string(from: r.started))  \((r.step ?? "-").padding(toLength: 20, withPad: " ", startingAt: 0)) \(r.target)  \(String(format: "%.2fs", r.durationSeconds))  \(r.termination)  \(via)\(argv)")
             if output {
                 for line in (r.stdoutTail + r.stderrTail).split(separator: "\n").suffix(20) { print("      \(line)") }
             }

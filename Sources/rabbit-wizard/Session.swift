@@ -20,7 +20,8 @@ struct Session {
 
     var order: [StepID] { steps.map(\.id) }
 
-    static func open(_ options: WorkflowOptions, dryRun: Bool = false) throws -> Session {
+    /// With `notices`, the executor's notices go to stderr (the screen shows them itself).
+    static func open(_ options: WorkflowOptions, dryRun: Bool = false, notices: Bool = true) throws -> Session {
         let (steps, topologyState, topology) = try StepCatalog.steps(config: options.config)
         // A waiver that names no finding would silently waive nothing: refused before anything runs.
         do { try Waivers.check(options.waive, against: steps) } catch { throw ErrorPresenter.fail(error, code: .badInput) }
@@ -31,6 +32,11 @@ struct Session {
         do { journal = try state.folder("journal") } catch { throw ErrorPresenter.fail(error, code: .badInput) }
         let secrets = try options.secrets()
         for secret in secrets.values { executor.register(secret: secret) }
+        if notices {
+            executor.subscribe { event in
+                if case .notice(let text) = event { FileHandle.standardError.write(Data("note: \(text)\n".utf8)) }
+            }
+        }
         return Session(state: state, executor: executor, steps: steps, journalDirectory: journal, topology: topology,
                        configPath: options.config, secrets: secrets)
     }

@@ -65,6 +65,8 @@ final class TUIEngine: WizardEngine {
             case .finished(let r):
                 self?.streaming.withLock { _ = $0.remove(r.id) }
                 self?.emit(.commandFinished(TUIEngine.summary(r)))
+            case .notice(let text):
+                self?.emit(.progress(text))
             }
         }
         do {

@@ -135,6 +135,7 @@ import TestKit
             case .started(_, _, _, let argv, _): seen.withLock { $0.append(contentsOf: argv) }
             case .output(_, _, let line): seen.withLock { $0.append(line) }
             case .finished(let record): seen.withLock { $0.append(String(describing: record)) }
+            case .notice(let text): seen.withLock { $0.append(text) }
             }
         }
         // `cat` echoes the secret to stdout and, via sed, to stderr: both must come back scrubbed.
@@ -198,6 +199,7 @@ import TestKit
             case .started(let id, _, _, _, _): events.withLock { $0.append("start \(id)") }
             case .output(let id, let s, let l): events.withLock { $0.append("\(s) \(id) \(l)") }
             case .finished(let r): events.withLock { $0.append("end \(r.id)") }
+            case .notice(let text): events.withLock { $0.append("notice \(text)") }
             }
         }
         let result = await executor.run(CommandSpec(["sh", "-c", "echo a; echo b"], timeout: .seconds(10), mutates: false))
