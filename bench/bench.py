@@ -7,7 +7,8 @@ timed from the first command to the last; sandbox creation and removal are not t
 interleaved (wizard, literal, lean, wizard, ...) so that drift hits all of them alike.
 Environment: BENCH_RUNS (default 3) runs per measurement, also for 4 and 5 nodes (BENCH_SCALING_RUNS).
 BENCH_ONLY=package measures only the package (make dist): sizes and the cold start of `--version`, written to
-bench/results/package.{json,md}.
+bench/results/package.{json,md}. BENCH_ONLY=connections measures only the node connections against the CLI
+alone (status, Erlang VM starts, 3-node applies with the lean sequence), written to bench/results/connections.{json,md}.
 """
 import json, os, platform, re, shutil, statistics, subprocess, sys, tempfile, threading, time
 
@@ -141,6 +142,96 @@ def mutating_commands(box):
     """Commands that change something, in the product's own command log (read as a file, not through it)."""
     with open(os.path.join(box.dir, "state", "commands.jsonl")) as f:
         return sum(1 for line in f if line.strip() and json.loads(line).get("mutates"))
+
+
+def log_lines(box):
+    path = os.path.join(box.dir, "state", "commands.jsonl")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def erlang_vms(records):
+    """Erlang VMs the product started, from its command log: each rabbitmqctl run and each node
+    connection's VM (a record of the channel's life). Requests answered over a connection start none."""
+    n = 0
+    for r in records:
+        if r.get("via"):
+            continue
+        if any(w.endswith("rabbitmqctl") for w in r.get("argv", [])) or r.get("id", "").startswith("channel erl "):
+            n += 1
+    return n
+
+
+OFF = dict(os.environ, RABBIT_WIZARD_CONNECTIONS="off")
+
+
+def connections():
+    """Node connections (one Erlang VM per node and run) against the CLI alone (RABBIT_WIZARD_CONNECTIONS=off):
+    3-node applies on fresh sandboxes interleaved with the lean bare sequence, then status and the re-run on
+    the formed cluster; Erlang VM starts counted from the command log."""
+    applies = {"on": [], "off": [], "lean": []}
+    vms = {"on": [], "off": []}
+    kept = None
+    for i in range(RUNS):
+        for variant in ("on", "off", "lean"):
+            box = Sandbox(3)
+            teardown.wait()
+            if variant == "lean":
+                seconds, _ = timed([os.path.join(HERE, "lean.sh"), box.dir, "3"])
+            else:
+                before = len(log_lines(box))
+                seconds, _ = box.wizard("apply", "--yes", env=OFF if variant == "off" else None)
+                vms[variant].append(erlang_vms(log_lines(box)[before:]))
+            applies[variant].append(seconds)
+            log(f"3 nodes, {variant}: {seconds:.1f} s")
+            if variant == "on" and i == RUNS - 1:
+                kept = box
+                formed("wizard", 3)(box)
+            else:
+                teardown.later(box, formed(variant, 3))
+    teardown.wait()
+    out = {"apply": {v: stats(x) for v, x in applies.items()}, "apply_vms": vms}
+    try:
+        for variant in ("on", "off"):
+            times, counts = [], []
+            for _ in range(5):
+                before = len(log_lines(kept))
+                seconds, p = kept.wizard("status", env=OFF if variant == "off" else None)
+                if "cluster: 3 of 3 nodes running" not in p.stdout:
+                    raise SystemExit(f"bench: status did not see the formed cluster:\n{p.stdout}")
+                times.append(seconds)
+                counts.append(erlang_vms(log_lines(kept)[before:]))
+            out[f"status_{variant}"] = stats(times)
+            out[f"status_{variant}"]["vms"] = counts
+            log(f"status, connections {variant}: {statistics.median(times):.2f} s, {counts} Erlang VMs")
+        rerun = []
+        for _ in range(5):
+            seconds, _ = kept.wizard("apply", "--yes")
+            rerun.append(seconds)
+        out["rerun"] = stats(rerun)
+    finally:
+        teardown.later(kept)
+        teardown.wait()
+    return out
+
+
+def connections_markdown(c):
+    f = lambda s: f"{s['median']:.2f} s ({s['min']:.2f}-{s['max']:.2f})"
+    a = c["apply"]
+    ratio = a["on"]["median"] / a["lean"]["median"]
+    lines = [
+        f"| status on a formed 3-node sandbox, node connections / CLI alone (median of 5) | {f(c['status_on'])} / {f(c['status_off'])} | "
+        f"<= 1.5 s {'met' if c['status_on']['median'] <= 1.5 else 'MISSED'} |",
+        f"| Erlang VMs started by one status, node connections / CLI alone (command log) | {c['status_on']['vms']} / {c['status_off']['vms']} | "
+        f"<= 3 (one per node) {'met' if max(c['status_on']['vms']) <= 3 else 'MISSED'} |",
+        f"| apply, 3 nodes: node connections / CLI alone / lean bare sequence | {f(a['on'])} / {f(a['off'])} / {f(a['lean'])} | |",
+        f"| 3 nodes, wizard/lean with node connections (same run) | {ratio:.2f} | <= 1.10 {'met' if ratio <= 1.10 else 'MISSED'} |",
+        f"| Erlang VMs started by one 3-node apply, node connections / CLI alone (command log) | {c['apply_vms']['on']} / {c['apply_vms']['off']} | fewer |",
+        f"| re-run of apply on the formed 3-node cluster, node connections | {f(c['rerun'])} | <= 1.5 s {'met' if c['rerun']['median'] <= 1.5 else 'MISSED'} |",
+    ]
+    return lines
 
 
 def hard_failure(box, kind):
@@ -338,6 +429,19 @@ def main():
         if not os.access(b, os.X_OK):
             raise SystemExit(f"bench: {b} is missing: run swift build -c release first (make bench does)")
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(), "versions": versions(), "runs": RUNS}
+    if os.environ.get("BENCH_ONLY") == "connections":
+        result["connections"] = connections()
+        os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+        with open(os.path.join(HERE, "results/connections.json"), "w") as f:
+            json.dump(result, f, indent=2, sort_keys=True)
+        md = (f"Measured {result['date']} on {result['machine']['cpu']}, {result['machine']['cores']} cores; "
+              f"RabbitMQ {result['versions']['rabbitmq-server']}, Erlang {result['versions']['erlang']}; {result['versions']['rabbit-wizard']}. "
+              f"Median (min-max) of {RUNS} runs.\n\n| measurement | result | target |\n|---|---|---|\n"
+              + "\n".join(connections_markdown(result["connections"])) + "\n")
+        with open(os.path.join(HERE, "results/connections.md"), "w") as f:
+            f.write(md)
+        print(md)
+        return
 
     log("executor: 1000 x /bin/true")
     result["executor"] = json.loads(run([BENCH_BIN, "1000"]).stdout)
@@ -403,6 +507,8 @@ def main():
         scaling[str(nodes)] = stats(xs)
     teardown.wait()
     result["scaling"] = scaling
+    log("node connections against the CLI alone")
+    result["connections"] = connections()
     log("package (make dist)")
     result["package"] = package()
     result["bench_seconds"] = time.monotonic() - started
@@ -456,6 +562,8 @@ def markdown(r):
     s = r["scaling"]
     lines.append(f"| apply by node count, wizard (median of {len(s['4']['runs'])}): " + ", ".join(f"{n}: {s[n]['median']:.1f} s" for n in sorted(s)) + " | " +
                  ", ".join(f"+{s[str(n)]['median'] - s[str(n - 1)]['median']:.1f} s" for n in (3, 4, 5)) + " per extra node | about one join |")
+    if "connections" in r:
+        lines += connections_markdown(r["connections"])
     if "package" in r:
         lines += package_markdown(r["package"])
     return "\n".join(lines) + "\n"

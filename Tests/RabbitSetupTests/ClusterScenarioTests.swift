@@ -61,6 +61,7 @@ import Workflow
             let mine = stops.filter { $0.argv.first == bed.nodeDir(l) + "/bin/stop" }
             #expect(mine.map(\.step) == ["erlang-cookie"], "node \(l) stopped by: \(mine.map(\.step))")
         }
+        await connectionsLivedThroughTheCookieRestarts(bed)
 
         // 2. A second apply: 0 changes, no restart.
         let pids = bed.letters.map(bed.pid)
@@ -69,6 +70,7 @@ import Workflow
         #expect(again.termination == .exited(code: 0))
         #expect(!again.stdout.text.contains("applying"), "\(again.stdout.text)")
         #expect(bed.letters.map(bed.pid) == pids, "a node was restarted")
+        try await statusIsTheSameWithoutConnections(bed)
 
         // 3. A node stopped before cluster-join: the failure names it and says what to do; retry completes.
         let undoJoin = await bed.wizard(["rollback", "cluster-join", "--yes"])
@@ -109,6 +111,10 @@ import Workflow
         let traced = Support.read(trace)
         #expect(traced.contains("execve("))
         #expect(!traced.contains(canary), "cookie in an execve argv or environment")
+        #expect(traced.contains("\"-hidden\""), "no node connection VM was traced")
+
+        // 6. Node connections in-process: a node killed under one, started again, a VM that cannot start.
+        try await connectionScenario(bed)
     }
 
     /// Two nodes: hostile inputs and faults while the nodes are separate (``hostileInputsAndFaults(_:)``),

@@ -34,6 +34,9 @@ public struct PlatformProfile: Sendable, Equatable {
     public var backupDir: String
     /// Logs that hold why a node did not come back (read when a start fails, newest lines last).
     public var bootLogs: [String] = []
+    /// argv prefix that runs Erlang's `erl` as the CLI's user, with the CLI's HOME (so the same cookie)
+    /// and environment: the node connection's VM. Empty: no node connection, every read uses the CLI.
+    public var erl: [String] = []
 
     /// The Debian/Ubuntu package layout. The CLI runs as `rabbitmq` with its HOME, like Debian's
     /// `/usr/sbin/rabbitmqctl` wrapper, but without the wrapper's re-quoting through `su -c`; in
@@ -52,7 +55,8 @@ public struct PlatformProfile: Sendable, Equatable {
         stop: ["service", "rabbitmq-server", "stop"],
         dataDir: "/var/lib/rabbitmq",
         backupDir: "/var/lib/rabbitmq",
-        bootLogs: ["/var/log/rabbitmq/{node}.log"])
+        bootLogs: ["/var/log/rabbitmq/{node}.log"],
+        erl: ["runuser", "-u", "rabbitmq", "--", "env", "-C", "/var/lib/rabbitmq", "HOME=/var/lib/rabbitmq", "erl"])
 
     /// A loopback sandbox node: everything under its folder, controlled by the scripts `sandbox up` wrote.
     public static let sandbox = PlatformProfile(
@@ -68,7 +72,8 @@ public struct PlatformProfile: Sendable, Equatable {
         stop: ["{dir}/bin/stop"],
         dataDir: "{dir}/data",
         backupDir: "{dir}",
-        bootLogs: ["{dir}/log/startup.log", "{dir}/log/{node}.log"])
+        bootLogs: ["{dir}/log/startup.log", "{dir}/log/{node}.log"],
+        erl: ["sh", "-c", ". {dir}/bin/env && exec erl \"$@\"", "erl"])
 
     /// Where names are mapped to addresses by hand on such a server.
     public var hostsFile: String = "/etc/hosts"
@@ -107,6 +112,7 @@ public struct PlatformProfile: Sendable, Equatable {
         func r(_ s: String) -> String { s.replacing("{dir}", with: dir).replacing("{node}", with: node.nodeName.description) }
         var p = self
         p.cli = cli.map(r)
+        p.erl = erl.map(r)
         p.configFile = r(configFile)
         p.advancedConfigFile = r(advancedConfigFile)
         p.cookieFile = r(cookieFile)

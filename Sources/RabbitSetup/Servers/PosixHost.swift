@@ -202,6 +202,14 @@ public struct PosixHost: ServerHost {
                                               secrets: secrets))
     }
 
+    /// The long-lived Erlang VM of a node connection, guarded like ``rabbitCLI(_:cookieFile:args:stdin:secrets:privateFiles:timeout:mutates:)``:
+    /// it starts only when the cookie file exists (an Erlang VM without one writes a new random cookie).
+    public func rabbitVM(_ erl: [String], cookieFile: String, args: [String]) -> CommandSpec {
+        let guardScript = "[ -f \"$1\" ] || { echo \"rabbit-wizard: no Erlang cookie at $1\" >&2; exit \(RabbitNode.noCookieStatus); }; shift; exec \"$@\""
+        return CommandSpec(["sh", "-c", guardScript, "rabbit-wizard", cookieFile] + erl + args, on: target, timeout: .seconds(3600),
+                           mutates: false, step: step?.rawValue)
+    }
+
     /// Turns a failed command into a ``StepFailure`` with the cause in words.
     static func require(_ r: CommandResult, doing what: String, on target: Target) throws(StepFailure) {
         switch r.termination {

@@ -11,8 +11,13 @@ public struct RabbitNode: Sendable {
     public let step: StepID?
 
     public init(_ spec: NodeSpec, executor: Executor, step: StepID?) {
+        self.init(spec, profile: PlatformProfile.named(spec.profile).resolved(for: spec), executor: executor, step: step)
+    }
+
+    /// With a profile of the caller's (already resolved for the node).
+    public init(_ spec: NodeSpec, profile: PlatformProfile, executor: Executor, step: StepID?) {
         self.spec = spec
-        profile = PlatformProfile.named(spec.profile).resolved(for: spec)
+        self.profile = profile
         self.executor = executor
         self.step = step
     }
@@ -114,8 +119,23 @@ public struct RabbitNode: Sendable {
 
     // MARK: Observations
 
-    /// `cluster_status --formatter json`, from this node's point of view.
+    /// `rabbitmqctl eval EXPRESSION` for a read: answered by the node connection (``NodeConnection``)
+    /// when it can, else by the CLI (whose failure words ``RabbitCLIError`` explains).
+    /// With `node`, evaluated on that node from this one's host (as `rabbitmqctl -n NODE eval`).
+    @discardableResult
+    func read(_ expression: String, doing what: String, node: NodeName? = nil) async throws(StepFailure) -> String {
+        if let answer = await NodeConnection.eval(self, expression, on: node) { return answer }
+        return try await ctlChecked(["eval", expression], doing: what, node: node, mutates: false)
+    }
+
+    /// `cluster_status --formatter json`, from this node's point of view: over the node connection the
+    /// same fields from the same function the CLI calls (`rabbit_mnesia:status()`, or
+    /// `rabbit_db_cluster:cli_cluster_status()` where it exists), only while the application runs (as the
+    /// CLI, which refuses otherwise: then the CLI is asked, for its words).
     public func clusterStatus() async throws(StepFailure) -> ClusterStatus {
+        if let answer = await NodeConnection.eval(self, ClusterStatus.expression), let status = ClusterStatus(lines: answer) {
+            return status
+        }
         let out = try await ctlChecked(["cluster_status", "--formatter", "json"], doing: "read the cluster status", mutates: false)
         guard let status = ClusterStatus(json: out) else {
             throw StepFailure("cannot read the cluster status of \(spec.nodeName)", fix: "run rabbitmqctl cluster_status on it")
@@ -126,7 +146,7 @@ public struct RabbitNode: Sendable {
     /// The effective `cluster_partition_handling`, the cluster members and whether the application runs,
     /// in one `eval` (one CLI VM instead of two: each costs ~1 s of CPU). Works while the app is stopped.
     public func clusterFacts() async throws(StepFailure) -> NodeFacts {
-        NodeFacts(output: try await ctlChecked(["eval", NodeFacts.clusterExpression], doing: "read its cluster membership", mutates: false))
+        NodeFacts(output: try await read(NodeFacts.clusterExpression, doing: "read its cluster membership"))
     }
 
     /// What `advanced.config` sets for a key of the `rabbit` application, read as the node reads it.
@@ -139,8 +159,8 @@ public struct RabbitNode: Sendable {
     /// Reads `advanced.config` as an Erlang term on the node (`file:consult`, as RabbitMQ does at boot), so
     /// a comment that names the key sets nothing. Read-only.
     public func advancedConfigSetting(_ key: String) async throws(StepFailure) -> AdvancedSetting {
-        let out = try await ctlChecked(["eval", NodeFacts.advancedConfigExpression(path: profile.advancedConfigFile, key: key)],
-                                       doing: "read \(profile.advancedConfigFile)", mutates: false)
+        let out = try await read(NodeFacts.advancedConfigExpression(path: profile.advancedConfigFile, key: key),
+                                 doing: "read \(profile.advancedConfigFile)")
         for line in out.split(separator: "\n") {
             if line == "unset" { return .unset }
             if line.hasPrefix("set=") { return .set(String(line.dropFirst(4))) }
@@ -152,7 +172,7 @@ public struct RabbitNode: Sendable {
     /// The facts the installation checks need, in one `eval` (one Erlang VM start on the CLI side).
     /// `peers` are probed from this node: name resolution and TCP to their epmd, distribution and AMQP ports.
     public func inspect(peers: [NodeSpec]) async throws(StepFailure) -> NodeFacts {
-        let out = try await ctlChecked(["eval", NodeFacts.expression(peers: peers)], doing: "inspect the node", mutates: false)
+        let out = try await read(NodeFacts.expression(peers: peers), doing: "inspect the node")
         return NodeFacts(output: out)
     }
 }
@@ -183,4 +203,47 @@ public struct ClusterStatus: Sendable, Equatable {
     }
 
     public var allNodes: [String] { Array(Set(runningNodes + diskNodes)).sorted() }
+
+    /// The fields above as the node connection reads them: from the function `cluster_status` calls on
+    /// the node, printed one per line; `not_running` while the application is stopped.
+    static let expression = #"""
+        case rabbit:is_running() of
+            false -> io:format("not_running~n");
+            true ->
+                S = case code:ensure_loaded(rabbit_db_cluster) =:= {module, rabbit_db_cluster}
+                        andalso erlang:function_exported(rabbit_db_cluster, cli_cluster_status, 0) of
+                    true -> rabbit_db_cluster:cli_cluster_status();
+                    false -> rabbit_mnesia:status()
+                end,
+                J = fun(L) -> string:join([atom_to_list(N) || N <- L], ",") end,
+                io:format("running_nodes=~s~n", [J(proplists:get_value(running_nodes, S, []))]),
+                io:format("disk_nodes=~s~n", [J(proplists:get_value(disc, proplists:get_value(nodes, S, []), []))]),
+                case proplists:get_value(cluster_name, S) of
+                    undefined -> ok;
+                    Name -> io:format("cluster_name=~ts~n", [Name])
+                end,
+                [io:format("partition ~s=~s~n", [N, J(P)]) || {N, P} <- proplists:get_value(partitions, S, [])]
+        end,
+        ok.
+        """#
+
+    /// Parses ``expression``'s lines; nil for `not_running` or anything unexpected.
+    init?(lines: String) {
+        var running: [String]?, disk: [String] = [], partitions: [String: [String]] = [:], name: String?
+        let list = { (v: Substring) in v.split(separator: ",").map(String.init) }
+        for line in lines.split(separator: "\n") {
+            if line == "not_running" { return nil }
+            guard let eq = line.firstIndex(of: "=") else { continue }
+            let key = line[..<eq], value = line[line.index(after: eq)...]
+            switch key {
+            case "running_nodes": running = list(value)
+            case "disk_nodes": disk = list(value)
+            case "cluster_name": name = String(value)
+            default: if key.hasPrefix("partition ") { partitions[String(key.dropFirst(10))] = list(value) }
+            }
+        }
+        guard let running else { return nil }
+        self.init(runningNodes: running, diskNodes: disk, partitions: partitions, clusterName: name)
+    }
 }
+

@@ -42,6 +42,9 @@ public protocol ServerHost: Sendable {
     /// a new random cookie): otherwise exit ``RabbitNode/noCookieStatus``.
     func rabbitCLI(_ cli: [String], cookieFile: String, args: [String], stdin: CommandSpec.Input, secrets: [Secret],
                    privateFiles: Bool, timeout: Duration, mutates: Bool) async -> CommandResult
+    /// How to start `erl + args` as the CLI's user for a node connection (``NodeConnection``), only
+    /// when that user's cookie file exists, as ``rabbitCLI(_:cookieFile:args:stdin:secrets:privateFiles:timeout:mutates:)``.
+    func rabbitVM(_ erl: [String], cookieFile: String, args: [String]) -> CommandSpec
 }
 
 extension ServerHost {

@@ -172,7 +172,7 @@ public struct ErlangCookieStep: Step {
             }
         }
         _ = try await forEachNode(topology.joiners) { spec throws(StepFailure) in
-            try await seed.ctlChecked(["eval", "node()."], doing: "reach \(spec.nodeName) from the seed", node: spec.nodeName, mutates: false)
+            try await seed.read("node().", doing: "reach \(spec.nodeName) from the seed", node: spec.nodeName)
         }
     }
 
