@@ -97,11 +97,16 @@ public struct RabbitNode: Sendable {
         return failure
     }
 
-    /// Polls `await_startup` until the broker has booted, for at most `limit`.
+    /// Polls `await_startup` until the broker has booted, for at most `limit`: first over the node
+    /// connection (the function the command calls, `rabbit:await_startup/3`), which answers `ok` at once
+    /// when the node is up; anything else asks the CLI, which waits and explains.
     public func waitReady(limit: Duration = .seconds(120), progress: @Sendable (String) -> Void = { _ in }) async throws(StepFailure) {
         let end = ContinuousClock.now.advanced(by: limit)
         var last: CommandResult?
         while ContinuousClock.now < end {
+            if await NodeConnection.eval(self, "rabbit:await_startup(node(), false, 25000).")?.trimmingCharacters(in: .whitespacesAndNewlines) == "ok" {
+                return
+            }
             let r = await ctl(["await_startup", "--timeout", "30"], timeout: .seconds(40), mutates: false)
             if r.succeeded { return }
             last = r
