@@ -90,7 +90,8 @@ public struct NodeFacts: Sendable, Equatable {
     }
 
     /// The Erlang expression. Host names and ports come from validated types (RFC 1123 names and
-    /// integers), so they cannot break out of the string literals.
+    /// integers), so they cannot break out of the string literals. The TCP probes run at once (2 s each at
+    /// most), so peers that do not answer (a partition, a firewall) cost 2 s, not 2 s per port.
     static func expression(peers: [NodeSpec]) -> String {
         let peerList = peers.map { "{\"\($0.host.value)\", [\($0.epmdPort), \($0.distPort), \($0.amqpPort)]}" }.joined(separator: ", ")
         return """
@@ -110,12 +111,17 @@ public struct NodeFacts: Sendable, Equatable {
             io:format("users=~s~n", [J([element(2, lists:keyfind(user, 1, U)) || U <- [if is_map(M) -> maps:to_list(M); true -> M end || M <- rabbit_auth_backend_internal:list_users()]])]),
             io:format("queues=~p~n", [length(rabbit_amqqueue:list())]),
             io:format("addresses=~s~n", [J([inet:ntoa(A) || {ok, Ifs} <- [inet:getifaddrs()], {_, Opts} <- Ifs, {addr, A} <- Opts, tuple_size(A) =:= 4])]),
-            lists:foreach(fun({H, Ps}) ->
+            Peers = [\(peerList)],
+            Self = self(),
+            Probes = [begin Ref = make_ref(), spawn(fun() ->
+                          T = case gen_tcp:connect(H, P, [], 2000) of {ok, S} -> gen_tcp:close(S), ok; {error, W} -> W end,
+                          Self ! {Ref, T} end), {Ref, H, P} end || {H, Ps} <- Peers, P <- Ps],
+            lists:foreach(fun({H, _}) ->
                 R = case inet:getaddr(H, inet) of {ok, A} -> inet:ntoa(A); {error, E} -> atom_to_list(E) end,
-                io:format("resolve ~s=~s~n", [H, R]),
-                lists:foreach(fun(P) ->
-                    T = case gen_tcp:connect(H, P, [], 2000) of {ok, S} -> gen_tcp:close(S), ok; {error, W} -> W end,
-                    io:format("tcp ~s:~p=~p~n", [H, P, T]) end, Ps) end, [\(peerList)]),
+                io:format("resolve ~s=~s~n", [H, R]) end, Peers),
+            lists:foreach(fun({Ref, H, P}) ->
+                T = receive {Ref, X} -> X after 10000 -> timeout end,
+                io:format("tcp ~s:~p=~p~n", [H, P, T]) end, Probes),
             ok.
             """
     }

@@ -3,16 +3,20 @@
 enum PosixPortProbe {
     /// `bash -c SCRIPT probe MODE HOST:PORT...`: prints `ok HOST:PORT` or `no HOST:PORT` for each. Mode
     /// `tcp` connects; `amqp` also sends the AMQP 0-9-1 protocol header and expects the first byte of a
-    /// method frame (type 1, Connection.Start) back.
+    /// method frame (type 1, Connection.Start) back. The endpoints are probed at once (3 s each at most);
+    /// the lines come in any order.
     static let script = #"""
         mode=$1; shift
         for hp in "$@"; do
-            if [ "$mode" = amqp ]; then
-                timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "AMQP\0\0\11\1" >&3 && head -c 1 <&3 | od -An -tx1' probe "${hp%:*}" "${hp##*:}" 2>/dev/null | grep -q 01
-            else
-                timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2"' probe "${hp%:*}" "${hp##*:}" 2>/dev/null
-            fi && echo "ok $hp" || echo "no $hp"
+            (
+                if [ "$mode" = amqp ]; then
+                    timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "AMQP\0\0\11\1" >&3 && head -c 1 <&3 | od -An -tx1' probe "${hp%:*}" "${hp##*:}" 2>/dev/null | grep -q 01
+                else
+                    timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2"' probe "${hp%:*}" "${hp##*:}" 2>/dev/null
+                fi && echo "ok $hp" || echo "no $hp"
+            ) &
         done
+        wait
         """#
 
     static func argv(amqp: Bool, _ endpoints: [String]) -> [String] {
