@@ -149,13 +149,25 @@ public struct LoadBalancerStep: Step {
             try await RabbitNode(spec, executor: context.executor, step: "load-balancer").clusterStatus().clusterName
         }.compactMap { $0 })
         let host = lb.clientHost, port = lb.listenPort
-        let info: AMQPProbe.ServerInfo
-        do { info = try await Task.detached { () throws(AMQPProbe.Failure) -> AMQPProbe.ServerInfo in
-                try AMQPProbe(host: host, port: port).hello()
-            }.value
-        } catch {
-            throw StepFailure("no AMQP answer through \(lb.kind.name) at \(host):\(port): \(error)", fix: "look at the load balancer's log",
-                              node: lb.host.value, retryable: true)
+        let hello = { () async throws(StepFailure) -> AMQPProbe.ServerInfo in
+            do {
+                return try await Task.detached { () throws(AMQPProbe.Failure) -> AMQPProbe.ServerInfo in
+                    try AMQPProbe(host: host, port: port).hello()
+                }.value
+            } catch {
+                throw StepFailure("no AMQP answer through \(self.lb.kind.name) at \(host):\(port): \(error)", fix: "look at the load balancer's log",
+                                  node: self.lb.host.value, retryable: true)
+            }
+        }
+        var info = try await hello()
+        // A reload is asynchronous (nginx -s reload, service ... reload return once the master is told):
+        // until the master has started its new workers, an old one still takes new connections with the
+        // old configuration, such as a node just removed. So a name from outside this cluster is looked at
+        // again, every 200 ms for up to 10 s, before it counts.
+        let settle = ContinuousClock.now.advanced(by: .seconds(10))
+        while !names.isEmpty, !names.contains(info.clusterName ?? ""), ContinuousClock.now < settle {
+            try? await Task.sleep(for: .milliseconds(200))
+            info = try await hello()
         }
         if !names.isEmpty, !names.contains(info.clusterName ?? "") {
             throw StepFailure("\(host):\(port) answers as cluster \(info.clusterName ?? "?"), not one of \(names.sorted().joined(separator: ", "))",
