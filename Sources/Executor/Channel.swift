@@ -137,16 +137,10 @@ public final class Channel: Sendable {
             end("nothing to start")
             return (.couldNotStart(reason: "empty argv"), nil)
         }
-        var options = PlatformOptions()
-        options.createSession = true
-        options.teardownSequence = [
-            .send(signal: .terminate, toProcessGroup: true, allowedDurationToNextStep: killGrace),
-            .send(signal: .kill, toProcessGroup: true, allowedDurationToNextStep: .milliseconds(200)),
-        ]
-        let executable: Executable = program.contains("/") ? .path(FilePath(program)) : .name(program)
         do {
             let result = try await Subprocess.run(
-                executable, arguments: Arguments(Array(argv.dropFirst())), environment: .inherit, platformOptions: options,
+                LocalTransport.executable(program), arguments: Arguments(Array(argv.dropFirst())), environment: .inherit,
+                platformOptions: LocalTransport.platformOptions(killGrace: killGrace),
                 input: .inputWriter, output: .sequence, error: .sequence
             ) { execution in
                 state.withLock { $0.pid = execution.processIdentifier.value }

@@ -119,7 +119,7 @@ public final class Executor: Sendable {
         let record = CommandRecord(
             id: id, step: spec.step, target: spec.target.description, argv: argv, mutates: spec.mutates,
             stdin: spec.stdinSummary, started: started,
-            durationSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+            durationSeconds: elapsed.seconds,
             termination: outcome.termination, pid: outcome.pid,
             stdoutTail: spec.stdoutIsSecret ? (outcome.secretStdout?.description ?? "") : outcome.stdout.tail,
             stderrTail: outcome.stderr.tail,

@@ -41,13 +41,8 @@ public struct LocalTransport: Transport {
             }
             environment = environment.updating(updates)
         }
-        var options = PlatformOptions()
-        options.createSession = true
-        options.teardownSequence = [
-            .send(signal: .terminate, toProcessGroup: true, allowedDurationToNextStep: limits.killGrace),
-            .send(signal: .kill, toProcessGroup: true, allowedDurationToNextStep: .milliseconds(200)),
-        ]
-        let executable: Executable = program.contains("/") ? .path(FilePath(program)) : .name(program)
+        let options = LocalTransport.platformOptions(killGrace: limits.killGrace)
+        let executable = LocalTransport.executable(program)
         let stdinBytes: [UInt8]? =
             switch spec.stdin {
             case .none: nil
@@ -98,8 +93,7 @@ public struct LocalTransport: Transport {
             let (out, err) = result.closureResult
             let termination: Termination
             if let expiredAfter = watch.expiredAt.map({ _ in spec.timeout }) {
-                termination = .timedOut(seconds: Double(expiredAfter.components.seconds)
-                    + Double(expiredAfter.components.attoseconds) / 1e18)
+                termination = .timedOut(seconds: expiredAfter.seconds)
             } else {
                 switch result.terminationStatus {
                 case .exited(let code): termination = .exited(code: code)
@@ -114,6 +108,20 @@ public struct LocalTransport: Transport {
             return TransportOutcome(termination: .couldNotStart(reason: LocalTransport.describe(error, program: program, spec: spec)))
         }
     }
+
+    /// Each child in its own session and process group; on cancellation TERM to the group, then KILL.
+    static func platformOptions(killGrace: Duration) -> PlatformOptions {
+        var options = PlatformOptions()
+        options.createSession = true
+        options.teardownSequence = [
+            .send(signal: .terminate, toProcessGroup: true, allowedDurationToNextStep: killGrace),
+            .send(signal: .kill, toProcessGroup: true, allowedDurationToNextStep: .milliseconds(200)),
+        ]
+        return options
+    }
+
+    /// A path when the program names one, else looked up on the search path.
+    static func executable(_ program: String) -> Executable { program.contains("/") ? .path(FilePath(program)) : .name(program) }
 
     struct Collected: Sendable {
         var captured: CapturedStream

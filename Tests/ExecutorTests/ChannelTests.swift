@@ -89,4 +89,20 @@ struct ChannelTests {
         #expect(channel.claimNotice() && !channel.claimNotice(), "the notice is claimed once")
         await executor.shutdown()
     }
+
+    /// A server reached through the PowerShell dialect (Windows) takes no channel yet: the channel ends
+    /// with the reason before any ssh starts (`ssh` here is a program that does not exist), and the reads
+    /// use the CLI.
+    @Test func aWindowsServerGetsNoChannelYet() async throws {
+        let root = Support.temporaryDirectory()
+        defer { Support.remove(root) }
+        let executor = Executor(commandLog: nil, ssh: SSHOptions(knownHostsFile: root + "/known_hosts", controlDirectory: root,
+                                                                 sshProgram: "/nonexistent/ssh"))
+        let target = Target.ssh(try SSHDestination(url: "ssh://admin@server-w:22")).speaking(.powershell)
+        let channel = executor.channel("win", opening: CommandSpec(["erl.exe"], on: target, mutates: false))
+        let reply = await channel.request("x", timeout: .seconds(600))
+        #expect(reply == .ended("could not start: no long-lived channel to powershell servers yet"), "\(reply)")
+        #expect(!channel.everAnswered)
+        await executor.shutdown()
+    }
 }

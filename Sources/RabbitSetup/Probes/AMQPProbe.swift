@@ -206,7 +206,7 @@ public struct AMQPProbe: Sendable {
             let mechanisms = r.longString().split(separator: " ").map(String.init)
             let elapsed = ContinuousClock.now - started
             return ServerInfo(product: props["product"], version: props["version"], clusterName: props["cluster_name"], mechanisms: mechanisms,
-                              handshakeSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+                              handshakeSeconds: elapsed.seconds)
         }
 
         func login(user: String, password: Secret, vhost: String) throws(Failure) {

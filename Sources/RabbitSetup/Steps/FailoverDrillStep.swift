@@ -86,7 +86,7 @@ public struct FailoverDrillStep: Step {
             }
             rows.append(Row(node: spec.nodeName.description, attempts: stats.attempts, failed: stats.failed,
                             worstMilliseconds: stats.worstMilliseconds,
-                            backInRunningSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
+                            backInRunningSeconds: elapsed.seconds))
         }
         context.record(.evidence(step: id, title: "Failover drill through \(lb.kind.name) \(lb.clientHost):\(lb.listenPort)",
                                  text: FailoverDrillStep.table(rows)))
