@@ -93,11 +93,30 @@ public final class CommandLog: Sendable {
 
     deinit { fd.withLock { _ = close($0) } }
 
-    static let encoder: JSONEncoder = {
+    /// How records are written: one JSON object a line, keys sorted, `started` in ISO 8601 UTC with
+    /// milliseconds (commands and requests take milliseconds now; a log from before has whole seconds,
+    /// which ``read(path:)`` takes too).
+    public static let encoder: JSONEncoder = {
         let e = JSONEncoder()
-        e.dateEncodingStrategy = .iso8601
+        e.dateEncodingStrategy = .custom { date, encoder in
+            var c = encoder.singleValueContainer()
+            try c.encode(Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date))
+        }
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return e
+    }()
+
+    static let decoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .custom { decoder in
+            let c = try decoder.singleValueContainer()
+            let text = try c.decode(String.self)
+            if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) ?? Date.ISO8601FormatStyle().parse(text) {
+                return date
+            }
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "not an ISO 8601 time: \(text)")
+        }
+        return d
     }()
 
     public func append(_ record: CommandRecord) throws(Problem) {
@@ -153,8 +172,7 @@ public final class CommandLog: Sendable {
     /// Reads every record; a line that is not one (cut off by a crash, or damaged) is skipped and named.
     public static func read(path: String) throws -> Contents {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        let decoder = CommandLog.decoder
         var contents = Contents(records: [], damagedLines: [])
         for (index, line) in data.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
             if let record = try? decoder.decode(CommandRecord.self, from: Data(line)) {

@@ -41,10 +41,7 @@ struct LogCommand: AsyncParsableCommand {
                                       + (known.isEmpty ? "none" : known.joined(separator: ", ")), code: .badInput)
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            encoder.dateEncodingStrategy = .iso8601
-            for r in records { print(String(decoding: try encoder.encode(r), as: UTF8.self)) }
+            for r in records { print(String(decoding: try CommandLog.encoder.encode(r), as: UTF8.self)) }
             return
         }
         let time = DateFormatter()

@@ -216,6 +216,25 @@ import TestKit
         close(fd)
         #expect(try CommandLog.read(path: state.commandLogPath).records.count == 1)
     }
+
+    /// Start times are written with milliseconds (requests take milliseconds); a log written before, with
+    /// whole seconds, still reads.
+    @Test func startTimesHaveMillisecondsAndOldLogsStillRead() async throws {
+        let (executor, state, root) = try makeExecutor()
+        defer { Support.remove(root) }
+        let before = Date()
+        let r = await executor.run(CommandSpec(["true"], timeout: .seconds(10), mutates: false))
+        let line = Support.read(state.commandLogPath)
+        let written = try #require(line.firstMatch(of: /"started":"([0-9T:.Z-]+)"/)?.1)
+        #expect(written.contains("."), "\(written)")
+        let old = #"{"argv":["true"],"durationSeconds":0.01,"id":"x-1","mutates":false,"started":"2026-11-30T04:59:35Z","#
+            + #""stderrBytes":0,"stderrTail":"","stdoutBytes":0,"stdoutTail":"","target":"local","termination":{"exited":{"code":0}}}"#
+        Support.write(line + old + "\n", to: state.commandLogPath)
+        let records = try CommandLog.read(path: state.commandLogPath).records
+        #expect(records.count == 2)
+        #expect(abs(records[0].started.timeIntervalSince(r.record.started)) < 0.002 && records[0].started >= before.addingTimeInterval(-0.002))
+        #expect(records[1].started == Date(timeIntervalSince1970: 1_796_014_775))
+    }
 }
 
 /// Holds back a started command's report to the executor until ``release()``.
