@@ -45,9 +45,13 @@ public final class Channel: Sendable {
         var stderrTail: [UInt8] = []
     }
 
-    init(label: String, target: Target, greeting: String?) {
+    /// The executor's count of changes when it was opened.
+    let openedAfterChanges: Int
+
+    init(label: String, target: Target, greeting: String?, openedAfterChanges: Int = 0) {
         self.label = label
         self.target = target
+        self.openedAfterChanges = openedAfterChanges
         let (stream, continuation) = AsyncStream<[UInt8]>.makeStream()
         outgoing = continuation
         queued = Mutex(stream)
@@ -182,15 +186,21 @@ struct Channels {
 extension Executor {
     /// The channel for `key` (for example one per RabbitMQ node), started with `spec` the first time it is
     /// asked for and kept until ``shutdown()``. One that ended after it had answered is started again (its
-    /// process died, say); one that never answered stays ended for the run (it cannot start here).
+    /// process died, say); one that never answered stays ended (it cannot start here) until a command
+    /// that changes something has run (a cookie file written, say: the screen's session lasts for many runs).
     /// `greeting` is its first line, before any request (a program for it to run, say). `spec`'s stdin and
     /// timeout are not used: the channel lives as long as the run. Over ssh it speaks through the target's
     /// dialect like any command (only POSIX servers take channels so far: others get one that has ended).
     public func channel(_ key: String, opening spec: @autoclosure () -> CommandSpec, greeting: String? = nil) -> Channel {
         channels.withLock { c in
-            if let existing = c.open[key], existing.endedBecause == nil || !existing.everAnswered { return existing }
+            let changes = changeCount
+            if let existing = c.open[key],
+                existing.endedBecause == nil || (!existing.everAnswered && existing.openedAfterChanges == changes)
+            {
+                return existing
+            }
             let spec = spec()
-            let channel = Channel(label: "channel \(key)", target: spec.target, greeting: greeting)
+            let channel = Channel(label: "channel \(key)", target: spec.target, greeting: greeting, openedAfterChanges: changes)
             c.open[key] = channel
             c.tasks.append(Task.detached { [self] in await self.runChannel(channel, spec: spec) })
             return channel

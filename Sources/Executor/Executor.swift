@@ -24,6 +24,8 @@ public final class Executor: Sendable {
     private let counter = Atomic<Int>(0)
     private let firstLogProblem = Mutex<CommandLog.Problem?>(nil)
     let channels = Mutex(Channels())
+    /// Commands that change something: how many began or ended so far, and how many run now.
+    private let changes = Mutex((count: 0, running: 0))
     private let runID: String
     private let logger = Logger(label: "rabbit-wizard.executor")
 
@@ -76,7 +78,27 @@ public final class Executor: Sendable {
         for handler in subscribers.withLock({ Array($0.values) }) { handler(event) }
     }
 
+    /// Equal while no command that changes something began or ended through this executor; nil while
+    /// one runs. What a read observed under one mark holds as long as the mark does (``Observations``).
+    public var changeMark: Int? { changes.withLock { $0.running == 0 ? $0.count : nil } }
+
+    /// How many times a command that changes something began or ended.
+    var changeCount: Int { changes.withLock { $0.count } }
+
     public func run(_ spec: CommandSpec) async -> CommandResult {
+        // A read asked before in this run, with nothing changed since, is answered as it was then.
+        let reuse = spec.mutates ? nil : Observations.current.flatMap { cache in Executor.observationKey(spec).map { (cache, $0, changeMark) } }
+        if let (cache, key, mark) = reuse, case .result(let kept)? = cache.lookup(key, mark: mark) { return kept }
+        if spec.mutates { changes.withLock { $0.count += 1; $0.running += 1 } }
+        defer { if spec.mutates { changes.withLock { $0.count += 1; $0.running -= 1 } } }
+        let result = await execute(spec)
+        if let (cache, key, mark) = reuse, case .exited = result.termination {
+            cache.keep(key, .result(result), askedAt: mark, now: changeMark)
+        }
+        return result
+    }
+
+    private func execute(_ spec: CommandSpec) async -> CommandResult {
         let id = "\(runID)-\(counter.add(1, ordering: .relaxed).newValue)"
         let redactor = Redactor(secrets: knownSecrets.withLock { $0 } + spec.knownSecrets)
         let argv = spec.argv.map { redactor.scrub($0) }

@@ -1,3 +1,4 @@
+import Executor
 import Synchronization
 
 /// Performs the runner's effects: calls the steps, writes the journal, waits out back-offs, asks the
@@ -102,7 +103,7 @@ public final class Interpreter: Sendable {
         case .reconcile(let id):
             let step = steps[id]!
             do {
-                let plan = try await step.plan(context)
+                let plan = try await Interpreter.looking { () async throws(StepFailure) in try await step.plan(context) }
                 guard plan.isEmpty else {
                     return .reconciled(id, done: false, detail: "\(plan.changes.count) change(s) still to make")
                 }
@@ -112,13 +113,19 @@ public final class Interpreter: Sendable {
                 return .failed(id, error, .reconcile)
             }
         case .check(let id):
-            do { return .checked(id, try await steps[id]!.check(context)) } catch { return .failed(id, error, .check) }
+            do { return .checked(id, try await Interpreter.looking { () async throws(StepFailure) in try await steps[id]!.check(context) }) } catch {
+                return .failed(id, error, .check)
+            }
         case .plan(let id):
-            do { return .planned(id, try await steps[id]!.plan(context)) } catch { return .failed(id, error, .plan) }
+            do { return .planned(id, try await Interpreter.looking { () async throws(StepFailure) in try await steps[id]!.plan(context) }) } catch {
+                return .failed(id, error, .plan)
+            }
         case .confirm(let id, let plan):
             return .confirmed(id, await answerer.confirm(id, plan))
         case .prepare(let id, let plan):
-            do { return .prepared(id, try await steps[id]!.prepare(plan, context)) } catch { return .failed(id, error, .prepare) }
+            do { return .prepared(id, try await Interpreter.looking { () async throws(StepFailure) in try await steps[id]!.prepare(plan, context) }) } catch {
+                return .failed(id, error, .prepare)
+            }
         case .apply(let id, let plan, let undo):
             do {
                 let final = try await steps[id]!.apply(plan, prepared: undo, context)
@@ -150,6 +157,18 @@ public final class Interpreter: Sendable {
         case .finish:
             return nil
         }
+    }
+}
+
+extension Interpreter {
+    /// Runs a step's check, plan or prepare where what the run already observed may answer again
+    /// (``Observations``): they look without changing anything. Apply, verify and rollback always ask
+    /// the servers afresh (what they keep serves the next step's plan).
+    public static func looking<T>(_ body: () async throws(StepFailure) -> T) async throws(StepFailure) -> T {
+        let result: Result<T, StepFailure> = await Observations.$reusing.withValue(true) {
+            do throws(StepFailure) { return .success(try await body()) } catch { return .failure(error) }
+        }
+        return try result.get()
     }
 }
 

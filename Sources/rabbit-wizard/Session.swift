@@ -73,6 +73,9 @@ struct Session {
         var evidence: @Sendable (StepID, String, String) -> Void
         var stopRequested: @Sendable () -> Bool
         var takeOverStaleLock: Bool
+        /// Whether the run ends with the executor's ``Executor/shutdown()`` (node connections and shared
+        /// ssh connections closed). The screen keeps them for its next look and closes them when it quits.
+        var closesConnections = true
 
         /// Printing to the terminal (nothing with `quiet`), answering by prompt or by `--yes`, stopping on Ctrl-C.
         static func cli(_ session: Session, yes: Bool, quiet: Bool) -> RunHooks {
@@ -101,9 +104,11 @@ struct Session {
     }
 
     /// What one step shows now, read-only: its plan, and whether an empty plan verifies (`status`, the TUI).
+    /// Call it with ``Observations`` bound (``Observations/run(reusing:_:)``): the plan reuses what was
+    /// already seen, the verification looks afresh (and what it sees serves the next step's plan).
     func observe(_ step: any Step, _ context: StepContext) async -> (live: String, pendingChanges: Int?) {
         do {
-            let plan = try await step.plan(context)
+            let plan = try await Interpreter.looking { () async throws(StepFailure) in try await step.plan(context) }
             guard plan.isEmpty else { return ("\(plan.changes.count) change(s) pending", plan.changes.count) }
             if let unchecked = plan.unchecked { return (unchecked, 0) }
             do {
@@ -147,9 +152,11 @@ struct Session {
             steps: steps, journal: journal,
             context: context(waived: waived, journal: journal, progress: hooks.progress, evidence: hooks.evidence),
             operator: hooks.answerer, crashPoint: crashPoint, observe: hooks.observe, stopRequested: hooks.stopRequested)
-        let final = await interpreter.run(initial)
+        // One run, one set of observations: a step's plan reuses what the steps before saw, until
+        // something changes a server.
+        let final = await Observations.run { await interpreter.run(initial) }
         if journal != nil && !hooks.stopRequested() { await housekeeping(progress: hooks.progress) }
-        await executor.shutdown()
+        if hooks.closesConnections { await executor.shutdown() }
         return final
     }
 

@@ -100,19 +100,24 @@ struct StatusCommand: AsyncParsableCommand {
         let session = try Session.open(options)
         let journal = try session.journalState()
         let context = session.context(waived: options.waive)
-        var rows: [Row] = []
-        for step in session.steps {
-            let recorded = journal.status(step.id)
-            var row = Row(id: step.id, title: step.title, recorded: recorded, live: "", lastFailure: journal.records[step.id]?.failure.map(PlanText.failure))
-            (row.live, row.pendingChanges) = await session.observe(step, context)
-            rows.append(row)
-        }
-        var cluster: Cluster?
-        if let topology = session.topology {
-            cluster = Cluster(await ClusterHealth.view(topology, executor: session.executor), strategy: topology.partitionHandling)
+        // One look: what a step saw answers the same question from a later step's plan and from the
+        // cluster line (nothing changes here); verifications look afresh.
+        let (rows, cluster, servers) = await Observations.run { () -> ([Row], Cluster?, [Housekeeping.Report]?) in
+            var rows: [Row] = []
+            for step in session.steps {
+                let recorded = journal.status(step.id)
+                var row = Row(id: step.id, title: step.title, recorded: recorded, live: "", lastFailure: journal.records[step.id]?.failure.map(PlanText.failure))
+                (row.live, row.pendingChanges) = await session.observe(step, context)
+                rows.append(row)
+            }
+            guard let topology = session.topology else { return (rows, nil, nil) }
+            return await Observations.$reusing.withValue(true) {
+                (rows, Cluster(await ClusterHealth.view(topology, executor: session.executor), strategy: topology.partitionHandling),
+                 await Housekeeping.survey(topology, executor: session.executor))
+            }
         }
         var kept = Kept(state: session.state)
-        if let topology = session.topology { kept.servers = await Housekeeping.survey(topology, executor: session.executor) }
+        kept.servers = servers
         await session.executor.shutdown()
         let interrupted = journal.needingReconcile(in: session.order)
         let (holder, alive) = RunLock.holder(stateDirectory: session.state.path)

@@ -206,7 +206,13 @@ final class TUIEngine: WizardEngine {
         opened()
     }
 
+    /// One look at every step and the cluster, as `status` takes it (its own set of observations, the
+    /// session's node connections).
     func observeAll() async {
+        await Observations.run { await observeEach() }
+    }
+
+    private func observeEach() async {
         let context = session.context(waived: [])
         for step in session.steps {
             if Task.isCancelled { break }
@@ -215,7 +221,7 @@ final class TUIEngine: WizardEngine {
             emit(.observed(step.id, live: live, pendingChanges: pending))
         }
         if let topology = session.topology, !Task.isCancelled {
-            let view = await ClusterHealth.view(topology, executor: session.executor)
+            let view = await Observations.$reusing.withValue(true) { await ClusterHealth.view(topology, executor: session.executor) }
             let health: ClusterLine.Health = switch view.verdict {
             case .healthy: .healthy
             case .degraded: .degraded
@@ -255,7 +261,9 @@ final class TUIEngine: WizardEngine {
                 progress: { [weak self] text in self?.emit(.progress(text)) },
                 evidence: { [weak self] step, title, text in self?.emit(.evidence(step, title: title, text: text)) },
                 stopRequested: { [weak self] in self?.stop.load(ordering: .relaxed) ?? true },
-                takeOverStaleLock: takeOver.exchange(false, ordering: .relaxed))
+                takeOverStaleLock: takeOver.exchange(false, ordering: .relaxed),
+                // The screen looks again after every run: its node connections stay open until it quits.
+                closesConnections: false)
             let final = try await session.run(initial, command: command, waived: Array(waived), hooks: hooks)
             let (message, code) = ErrorPresenter.summary(for: final) ?? ("stopped", .failed)
             emit(.finished(message: message, ok: code == .success))

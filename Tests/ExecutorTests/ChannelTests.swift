@@ -75,18 +75,31 @@ struct ChannelTests {
         await executor.shutdown()
     }
 
-    @Test func aChannelThatCannotStartStaysEndedForTheRun() async throws {
+    /// ... until a command that changes something has run: then the next ask starts it again (the
+    /// screen's session spans many runs, and a run may create what was missing).
+    @Test func aChannelThatCannotStartStaysEndedUntilSomethingChanges() async throws {
         let root = Support.temporaryDirectory()
         defer { Support.remove(root) }
         let executor = try Executor(state: try StateDirectory(path: root + "/state"))
-        let spec = CommandSpec(["/nonexistent/program"], mutates: false)
+        let program = root + "/answerer"
+        let spec = CommandSpec([program], mutates: false)
         let channel = executor.channel("missing", opening: spec)
         let reply = await channel.request("x", timeout: .seconds(600))
         guard case .ended(let why) = reply else { Issue.record("not ended: \(reply)"); return }
-        #expect(why.contains("/nonexistent/program"), "\(why)")
+        #expect(why.contains(program), "\(why)")
         #expect(!channel.everAnswered)
         #expect(executor.channel("missing", opening: spec) === channel, "a channel that never answered was started again")
         #expect(channel.claimNotice() && !channel.claimNotice(), "the notice is claimed once")
+
+        // A read-only command changes nothing: still the ended one.
+        _ = await executor.run(CommandSpec(["true"], mutates: false))
+        #expect(executor.channel("missing", opening: spec) === channel)
+        // The program appears through a command that changes something: the next ask starts it.
+        let made = await executor.run(CommandSpec(["sh", "-c", "printf '#!/bin/sh\\nexec cat\\n' > \"$0\" && chmod 755 \"$0\"", program], mutates: true))
+        #expect(made.succeeded, "\(made.stderr)")
+        let again = executor.channel("missing", opening: spec)
+        #expect(again !== channel)
+        #expect(await again.request("echoed", timeout: .seconds(30)) == .answer("echoed"))
         await executor.shutdown()
     }
 

@@ -48,7 +48,8 @@ extension ClusterScenarioTests {
         #expect(!with.isEmpty && NSDictionary(dictionary: with).isEqual(to: without), "with: \(with)\nwithout: \(without)")
     }
 
-    /// In-process on node c (standalone and running): a read over the connection; the node killed under it
+    /// In-process on node c (standalone and running): a read over the connection, reused within a run
+    /// until a change (`stop_app`) makes the next one ask again; the node killed under it
     /// answers at once that it is down (not at the deadline) and the error names it (the CLI's words); the
     /// node started again is read over the same VM; a VM that cannot start falls back to the CLI and says
     /// so once. The VM ends with the executor.
@@ -65,6 +66,20 @@ extension ClusterScenarioTests {
 
         #expect(try await node.clusterFacts().appRunning)
         #expect(try requests().last?.termination == .exited(code: 0))
+
+        // Within one run, where reuse is allowed (a step's check, plan, prepare): asked once until a change;
+        // the change (stop_app through the CLI) is seen by the next read, the same question as before.
+        try await Observations.run(reusing: true) {
+            let before = try requests().count
+            #expect(try await node.clusterFacts().appRunning)
+            #expect(try await node.clusterFacts().appRunning)
+            #expect(try requests().count == before + 1, "the second read was asked again")
+            try await node.ctlChecked(["stop_app"], doing: "stop the application", mutates: true)
+            #expect(try await !node.clusterFacts().appRunning, "a read from before the change was reused after it")
+            try await node.ctlChecked(["start_app"], doing: "start the application", timeout: .seconds(120), mutates: true)
+            #expect(try await node.clusterFacts().appRunning)
+            #expect(try requests().count == before + 3)
+        }
 
         kill(Int32(bed.pid("c").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0, SIGKILL)
         do {

@@ -116,20 +116,29 @@ public enum NodeConnection {
 
     /// Runs `expression` on `node` as `rabbitmqctl eval` would and returns what the CLI would print,
     /// or nil when the caller must ask the CLI (no connection for this profile, the node down, an error,
-    /// no answer in time). Each request is a record in the command log.
+    /// no answer in time). Each request is a record in the command log; an answer reused from earlier in
+    /// the run (``Observations``) is not asked again.
     /// With `on`, the expression runs on that node instead, reached from this node's host with its CLI's
     /// cookie (as `rabbitmqctl -n ON eval` run there).
     static func eval(_ node: RabbitNode, _ expression: String, on other: NodeName? = nil) async -> String? {
         guard !node.profile.erl.isEmpty, !disabled else { return nil }
         let key = "erl \(node.spec.nodeName)@\(node.spec.target)"
+        let b64 = { (s: String) in Data(s.utf8).base64EncodedString() }
+        let payload = (other.map { "eval-on \(b64($0.description)) " } ?? "eval ") + b64(expression)
+        // Asked before in this run with nothing changed since, where reuse is allowed: the same answer.
+        let words = (other.map { ["-n", $0.description] } ?? []) + ["eval", expression]
+        return await node.executor.observing("\(key) \(payload)") { await ask(node, key: key, payload: payload, words: words) }
+    }
+
+    /// Sends one request over the node's channel (opened the first time) and records it.
+
+    private static func ask(_ node: RabbitNode, key: String, payload: String, words: [String]) async -> String? {
         let host = node.host
         let erl = node.profile.erl, cookie = node.profile.cliCookieFile
         let channel = node.executor.channel(key, opening: host.rabbitVM(erl, cookieFile: cookie, args: vmArgs(for: node.spec.nodeName)),
                                             greeting: Data(program.utf8).base64EncodedString())
         let started = Date()
-        let b64 = { (s: String) in Data(s.utf8).base64EncodedString() }
-        let reply = await channel.request((other.map { "eval-on \(b64($0.description)) " } ?? "eval ") + b64(expression), timeout: timeout)
-        let words = (other.map { ["-n", $0.description] } ?? []) + ["eval", expression]
+        let reply = await channel.request(payload, timeout: timeout)
         switch reply {
         case .answer(let line):
             let parts = line.split(separator: " ", maxSplits: 1).map(String.init)
