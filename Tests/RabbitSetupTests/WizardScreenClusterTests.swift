@@ -79,6 +79,7 @@ extension ClusterScenarioTests {
         #expect(groups.isSubset(of: listed), "running in groups \(groups.sorted()), listed \(listed.sorted())")
 
         // 4. Reopening shows the unknown step; c reconciles (after taking over the dead wizard's lock).
+        let reopened = Date()
         await tmux.respawn(argv)
         let resume = try await screen("The last run did not finish")
         #expect(Tmux.shows(resume, "It stopped during erlang-cookie"))
@@ -164,5 +165,13 @@ extension ClusterScenarioTests {
         await tmux.send("q")
         #expect(await tmux.exitStatus() == 0)
         #expect(tmux.terminalChanges.isEmpty, "the terminal changed: \(tmux.terminalChanges)")
+        // The reopened screen's runs and looks (reconcile, apply, retry, rollback) kept one node connection
+        // per node, through node c's stop and start: each VM's life is recorded once, when the screen quit.
+        let records = try CommandLog.read(path: bed.state + "/commands.jsonl").records
+        for l in bed.letters {
+            let key = "channel erl \(bed.nodeName(l))@local"
+            let lives = records.filter { $0.id == key && $0.via == nil && $0.started >= reopened.addingTimeInterval(-1) }
+            #expect(lives.count == 1, "\(key): \(lives.count) VM lives in the reopened screen (closed after a run?)")
+        }
     }
 }
