@@ -9,7 +9,10 @@ import Executor
 ///   and is journaled *before* `apply` starts, so a crash mid-apply can still be undone.
 /// - `apply` mutates and returns the undo data (it may enrich the prepared one).
 /// - `verify` observes the real effect (an effective value, `cluster_status` from both sides), not an
-///   exit code; it throws ``StepFailure`` when the effect is not there.
+///   exit code; it throws ``StepFailure`` when the effect is not there. After `apply` it asks the servers
+///   afresh; in a look that changes nothing (`status`, the screen) it may be answered from what the look
+///   already saw (``Observations``), so a verify that waits for something to happen asks afresh itself
+///   (`Observations.$reusing.withValue(false)`).
 /// - `rollback` restores the before-state from undo data of either `prepare` or `apply`.
 public protocol Step: Sendable {
     var id: StepID { get }

@@ -104,8 +104,8 @@ struct Session {
     }
 
     /// What one step shows now, read-only: its plan, and whether an empty plan verifies (`status`, the TUI).
-    /// Call it with ``Observations`` bound (``Observations/run(reusing:_:)``): the plan reuses what was
-    /// already seen, the verification looks afresh (and what it sees serves the next step's plan).
+    /// Call it with ``Observations`` bound (``Observations/run(reusing:_:)``): its plan reuses what was
+    /// already seen; its verification too when the caller allows reuse (a look that changes nothing).
     func observe(_ step: any Step, _ context: StepContext) async -> (live: String, pendingChanges: Int?) {
         do {
             let plan = try await Interpreter.looking { () async throws(StepFailure) in try await step.plan(context) }

@@ -100,9 +100,14 @@ struct StatusCommand: AsyncParsableCommand {
         let session = try Session.open(options)
         let journal = try session.journalState()
         let context = session.context(waived: options.waive)
-        // One look: what a step saw answers the same question from a later step's plan and from the
-        // cluster line (nothing changes here); verifications look afresh.
-        let (rows, cluster, servers) = await Observations.run { () -> ([Row], Cluster?, [Housekeeping.Report]?) in
+        // One look, nothing changes in it: each question is asked once (a step's verify and a later step's
+        // plan reuse what an earlier one saw, and so does the cluster line).
+        let (rows, cluster, servers) = await Observations.run(reusing: true) { () -> ([Row], Cluster?, [Housekeeping.Report]?) in
+            // The wizard's files on the servers are looked at meanwhile (nothing the steps ask).
+            async let servers: [Housekeeping.Report]? = {
+                guard let topology = session.topology else { return nil }
+                return await Housekeeping.survey(topology, executor: session.executor)
+            }()
             var rows: [Row] = []
             for step in session.steps {
                 let recorded = journal.status(step.id)
@@ -110,11 +115,9 @@ struct StatusCommand: AsyncParsableCommand {
                 (row.live, row.pendingChanges) = await session.observe(step, context)
                 rows.append(row)
             }
-            guard let topology = session.topology else { return (rows, nil, nil) }
-            return await Observations.$reusing.withValue(true) {
-                (rows, Cluster(await ClusterHealth.view(topology, executor: session.executor), strategy: topology.partitionHandling),
-                 await Housekeeping.survey(topology, executor: session.executor))
-            }
+            guard let topology = session.topology else { return (rows, nil, await servers) }
+            return (rows, Cluster(await ClusterHealth.view(topology, executor: session.executor), strategy: topology.partitionHandling),
+                    await servers)
         }
         var kept = Kept(state: session.state)
         kept.servers = servers

@@ -206,10 +206,10 @@ final class TUIEngine: WizardEngine {
         opened()
     }
 
-    /// One look at every step and the cluster, as `status` takes it (its own set of observations, the
-    /// session's node connections).
+    /// One look at every step and the cluster, as `status` takes it (its own set of observations, each
+    /// question asked once; the session's node connections).
     func observeAll() async {
-        await Observations.run { await observeEach() }
+        await Observations.run(reusing: true) { await observeEach() }
     }
 
     private func observeEach() async {
@@ -221,7 +221,7 @@ final class TUIEngine: WizardEngine {
             emit(.observed(step.id, live: live, pendingChanges: pending))
         }
         if let topology = session.topology, !Task.isCancelled {
-            let view = await Observations.$reusing.withValue(true) { await ClusterHealth.view(topology, executor: session.executor) }
+            let view = await ClusterHealth.view(topology, executor: session.executor)
             let health: ClusterLine.Health = switch view.verdict {
             case .healthy: .healthy
             case .degraded: .degraded

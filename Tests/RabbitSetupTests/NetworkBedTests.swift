@@ -291,7 +291,7 @@ final class Timings {
         let clock = ContinuousClock()
         let start = clock.now
         let value = try await body()
-        entries.append("\(label) \((clock.now - start).components.seconds) s")
+        entries.append("\(label) \(String(format: "%.1f", (clock.now - start).seconds)) s")
         return value
     }
 }

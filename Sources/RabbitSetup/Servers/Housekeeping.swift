@@ -62,7 +62,7 @@ public struct KeptFile: Sendable, Equatable, Codable {
 /// still names (a possible rollback reads it).
 public enum Housekeeping {
     /// One server and the patterns of files the wizard keeps there.
-    struct Place {
+    struct Place: Sendable {
         var roles: [String]
         var host: any ServerHost
         var patterns: [KeptPattern]
@@ -133,24 +133,33 @@ public enum Housekeeping {
     }
 
     /// Lists each server's files and removes the surplus in one command per server (none when nothing is
-    /// surplus). A server that cannot be reached is reported, not an error: housekeeping never fails a run.
+    /// surplus), all servers at once; reports in the topology's order. A server that cannot be reached is
+    /// reported, not an error: housekeeping never fails a run.
     public static func sweep(_ topology: Topology, executor: Executor, retention: Retention, needed: Set<String>?) async -> [Report] {
-        var reports: [Report] = []
-        for place in places(topology, executor: executor, retention: retention) {
-            var report = Report(server: place.name, files: 0, bytes: 0, removed: [])
-            do {
-                let files = try await place.host.list(place.patterns)
-                let remove = surplus(files, patterns: place.patterns, needed: needed)
-                if !remove.isEmpty { try await place.host.prune(remove) }
-                report.removed = remove
-                let left = files.filter { !remove.contains($0.path) }
-                report.files = left.count
-                report.bytes = left.map(\.bytes).reduce(0, +)
-            } catch {
-                report.problem = error.cause
+        let all = places(topology, executor: executor, retention: retention)
+        return await withTaskGroup(of: (Int, Report).self) { group in
+            for (index, place) in all.enumerated() {
+                group.addTask { (index, await sweep(place, needed: needed)) }
             }
-            reports.append(report)
+            var reports: [(Int, Report)] = []
+            for await r in group { reports.append(r) }
+            return reports.sorted { $0.0 < $1.0 }.map(\.1)
         }
-        return reports
+    }
+
+    static func sweep(_ place: Place, needed: Set<String>?) async -> Report {
+        var report = Report(server: place.name, files: 0, bytes: 0, removed: [])
+        do {
+            let files = try await place.host.list(place.patterns)
+            let remove = surplus(files, patterns: place.patterns, needed: needed)
+            if !remove.isEmpty { try await place.host.prune(remove) }
+            report.removed = remove
+            let left = files.filter { !remove.contains($0.path) }
+            report.files = left.count
+            report.bytes = left.map(\.bytes).reduce(0, +)
+        } catch {
+            report.problem = error.cause
+        }
+        return report
     }
 }

@@ -104,10 +104,12 @@ public struct RabbitNode: Sendable {
         let end = ContinuousClock.now.advanced(by: limit)
         var last: CommandResult?
         while ContinuousClock.now < end {
-            if await NodeConnection.eval(self, "rabbit:await_startup(node(), false, 25000).")?.trimmingCharacters(in: .whitespacesAndNewlines) == "ok" {
-                return
+            // A wait asks afresh every time, wherever it is called from.
+            let ready = await Observations.$reusing.withValue(false) {
+                await NodeConnection.eval(self, "rabbit:await_startup(node(), false, 25000).")?.trimmingCharacters(in: .whitespacesAndNewlines) == "ok"
             }
-            let r = await ctl(["await_startup", "--timeout", "30"], timeout: .seconds(40), mutates: false)
+            if ready { return }
+            let r = await Observations.$reusing.withValue(false) { await ctl(["await_startup", "--timeout", "30"], timeout: .seconds(40), mutates: false) }
             if r.succeeded { return }
             last = r
             progress("waiting for \(spec.nodeName) to finish booting")

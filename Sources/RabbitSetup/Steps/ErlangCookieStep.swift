@@ -159,13 +159,22 @@ public struct ErlangCookieStep: Step {
             throw StepFailure("the cookie of \(left.map(\.spec.name).joined(separator: ", ")) still differs from the seed's")
         }
         let seed = seed(context)
-        // A silent joiner would hold each CLI call below for ~60 s: name it within 3 s instead.
+        // A silent joiner would hold each read below for up to a minute: name it within seconds instead.
+        // The seed's own probes of its peers (the installation checks' inspection: TCP from the node, 2 s
+        // at most, the checks' answer itself where the run already has it); where the seed cannot be
+        // inspected, a probe from its host (3 s).
         let ports = topology.joiners.flatMap { ["\($0.host.value):\($0.epmdPort)", "\($0.host.value):\($0.distPort)"] }
-        if let answered = await seed.host.probe(ports, amqp: false) {
+        var probed: (answered: Set<String>, seconds: Int)?
+        if let facts = try? await seed.inspect(peers: topology.nodes), ports.allSatisfy({ facts.tcp[$0] != nil }) {
+            probed = (Set(facts.tcp.filter { $0.value == "ok" }.keys), 2)
+        } else if let answered = await seed.host.probe(ports, amqp: false) {
+            probed = (answered, 3)
+        }
+        if let (answered, seconds) = probed {
             for spec in topology.joiners {
                 let silent = ["\(spec.host.value):\(spec.epmdPort)", "\(spec.host.value):\(spec.distPort)"].filter { !answered.contains($0) }
                 if !silent.isEmpty {
-                    throw StepFailure("\(silent.joined(separator: ", ")) (\(spec.nodeName)) do not answer from \(topology.seed.host) within 3 s",
+                    throw StepFailure("\(silent.joined(separator: ", ")) (\(spec.nodeName)) do not answer from \(topology.seed.host) within \(seconds) s",
                                       fix: "check the network and firewall between \(topology.seed.host) and \(spec.host) (TCP \(spec.epmdPort) and \(spec.distPort)), "
                                           + "and that the node runs; then retry", node: spec.name, retryable: true)
                 }
