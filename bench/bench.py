@@ -8,7 +8,8 @@ interleaved (wizard, literal, lean, wizard, ...) so that drift hits all of them 
 Environment: BENCH_RUNS (default 3) runs per measurement, also for 4 and 5 nodes (BENCH_SCALING_RUNS).
 BENCH_ONLY=package measures only the package (make dist): sizes and the cold start of `--version`, written to
 bench/results/package.{json,md}. BENCH_ONLY=connections measures only the node connections against the CLI
-alone (status, Erlang VM starts, 3-node applies with the lean sequence), written to bench/results/connections.{json,md}.
+alone (status, Erlang VM starts, 2- and 3-node applies with the lean sequence, the re-run, the screen on the
+formed cluster), written to bench/results/connections.{json,md}.
 """
 import json, os, platform, re, shutil, statistics, subprocess, sys, tempfile, threading, time
 
@@ -213,10 +214,23 @@ def connections():
             seconds, _ = kept.wizard("apply", "--yes")
             rerun.append(seconds)
         out["rerun"] = stats(rerun)
+        # The screen on the formed cluster: its looks read over the node connections it keeps.
+        out["tui"] = tmux_tui(kept)
     finally:
         teardown.later(kept)
         teardown.wait()
     return out
+
+
+def tui_markdown(t):
+    ff = t["first_frame_ms"]
+    return [
+        f"| TUI first frame with the step list, in tmux (tmux's own floor {t['tmux_floor_ms']['median']:.0f} ms) | {ff['median']:.0f} ms "
+        f"({ff['min']:.0f}-{ff['max']:.0f}) | <= 100 ms {'met' if ff['median'] <= 100 else 'MISSED'} |",
+        f"| TUI resident memory idle / after a run | {t['rss_idle_mib']:.1f} / {t['rss_after_run_mib']:.1f} MiB | "
+        f"<= 30 MiB {'met' if max(t['rss_idle_mib'], t['rss_after_run_mib']) <= 30 else 'MISSED'} |",
+        f"| TUI CPU at idle | {t['idle_cpu_percent']:.1f} % | ~0 |",
+    ]
 
 
 def connections_markdown(c):
@@ -237,6 +251,8 @@ def connections_markdown(c):
         ]
     lines.append(f"| re-run of apply on the formed 3-node cluster, node connections | {f(c['rerun'])} | "
                  f"<= 1.5 s {'met' if c['rerun']['median'] <= 1.5 else 'MISSED'} |")
+    if "tui" in c:
+        lines += tui_markdown(c["tui"])
     return lines
 
 
@@ -558,13 +574,7 @@ def markdown(r):
         lines.append(f"| node killed with SIGKILL behind {d['kind']} (independent AMQP client, a new connection every 100 ms): "
                      f"failed new connections, longest failing stretch | {d['failed']} of {d['attempts']}, {d['longest_failing_ms']} ms | "
                      f"0 {'met' if d['failed'] == 0 else 'MISSED'} |")
-    t = r["tui"]
-    ff = t["first_frame_ms"]
-    lines.append(f"| TUI first frame with the step list, in tmux (tmux's own floor {t['tmux_floor_ms']['median']:.0f} ms) | {ff['median']:.0f} ms "
-                 f"({ff['min']:.0f}-{ff['max']:.0f}) | <= 100 ms {'met' if ff['median'] <= 100 else 'MISSED'} |")
-    lines.append(f"| TUI resident memory idle / after a run | {t['rss_idle_mib']:.1f} / {t['rss_after_run_mib']:.1f} MiB | "
-                 f"<= 30 MiB {'met' if max(t['rss_idle_mib'], t['rss_after_run_mib']) <= 30 else 'MISSED'} |")
-    lines.append(f"| TUI CPU at idle | {t['idle_cpu_percent']:.1f} % | ~0 |")
+    lines += tui_markdown(r["tui"])
     s = r["scaling"]
     lines.append(f"| apply by node count, wizard (median of {len(s['4']['runs'])}): " + ", ".join(f"{n}: {s[n]['median']:.1f} s" for n in sorted(s)) + " | " +
                  ", ".join(f"+{s[str(n)]['median'] - s[str(n - 1)]['median']:.1f} s" for n in (3, 4, 5)) + " per extra node | about one join |")
