@@ -319,13 +319,16 @@ public enum Wizard {
             s.say(.progress, "... " + text)
         case .commandStarted(_, let target, let argv, let mutates):
             let line = CommandText.brief(argv)
-            s.activity?.command = (target, line, s.clock)
+            s.activity?.running.append((target, line, s.clock))
             if mutates { s.say(.command, "$ [\(target)] \(line)") }
         case .output(let line):
             s.say(.output, "  " + line)
         case .commandFinished(let c):
             s.commands.append(c)
-            s.activity?.command = nil
+            // That command ends; one that runs alongside (a restart while reads come and go) stays shown.
+            // A request over a node connection ends without having started: nothing to remove.
+            let line = CommandText.brief(c.argv)
+            if let i = s.activity?.running.lastIndex(where: { $0.target == c.target && $0.line == line }) { s.activity?.running.remove(at: i) }
             if !c.ok && c.mutates { s.say(.failure, "  -> \(c.exit)") }
         case .evidence(let step, let title, let text):
             s.evidence.append(EvidenceItem(step: step, title: title, text: text))
