@@ -1,4 +1,5 @@
 import Executor
+import Foundation
 import Workflow
 
 /// `outsystems-handoff`: the values for the Configuration Tool's Cache tab, and (with a password) the
@@ -13,7 +14,7 @@ public struct OutSystemsHandoffStep: Step {
     public static let passwordKey = "outsystems-password"
     /// Characters the OutSystems Configuration Tool does not accept in the cache password.
     public static let rejected: Set<Character> = ["?", "&", "^", "\"", "'", "*", "(", ")"]
-    public var findingNames: [String] { ["outsystems-cache-tab", "outsystems-no-password", "outsystems-password-characters"] }
+    public var findingNames: [String] { ["outsystems-cache-tab", "outsystems-vhost-case", "outsystems-no-password", "outsystems-password-characters"] }
     public var rollbackScope: RollbackScope { .partial("nothing it did not create: an existing vhost or user is left as it was") }
 
     public init(topology: Topology, loadBalancer: LoadBalancerSpec) {
@@ -36,10 +37,31 @@ public struct OutSystemsHandoffStep: Step {
         [("Host", lb.clientHost), ("Port", "\(lb.listenPort)"), ("Virtual Host", os.vhost), ("Username", os.username)]
     }
 
+    /// What the operator is told to do in the Configuration Tool. Its Cache tab's "Create/Upgrade Service"
+    /// installs or upgrades the RabbitMQ that OutSystems ships on that server; for a RabbitMQ it did not
+    /// install (this cluster) OutSystems shows an error or a disclaimer (11.17.1, 11.18.0), and its HA
+    /// upgrade procedure is manual: so the button is not to be pressed.
+    static func cacheTabAdvice(_ tab: [(label: String, value: String)]) -> String {
+        "Configuration Tool > Cache: " + tab.map { "\($0.label) \($0.value)" }.joined(separator: ", ")
+            + "; then 'Re-apply settings' to every module in the factory. Do not press 'Create/Upgrade Service' on that tab: "
+            + "it installs or upgrades the RabbitMQ OutSystems ships on that server, not this cluster"
+    }
+
     public func check(_ context: StepContext) async throws(StepFailure) -> [Finding] {
-        var out = [Finding("outsystems-cache-tab", .info, message:
-            "Configuration Tool > Cache: " + cacheTab.map { "\($0.label) \($0.value)" }.joined(separator: ", ")
-            + "; then 'Re-apply settings' to every module in the factory")]
+        var out = [Finding("outsystems-cache-tab", .info, message: Self.cacheTabAdvice(cacheTab))]
+        // Vhost names are case-sensitive, and both /outsystems (OutSystems' default) and /OutSystems (older
+        // install scripts) exist in the field: a vhost that differs only in case is most likely the one the
+        // factory uses. Unreadable here (a node not up yet): plan reads the vhosts and says why.
+        if let names = try? await vhostNames(context) {
+            let near = names.filter { $0 != os.vhost && $0.lowercased() == os.vhost.lowercased() }
+            if !near.isEmpty && !names.contains(os.vhost) {
+                out.append(Finding("outsystems-vhost-case", .warning,
+                                   message: "the cluster has the vhost \(near.joined(separator: ", ")), the topology names \(os.vhost): vhost names are "
+                                       + "case-sensitive, and OutSystems connects to the one its Cache tab names",
+                                   fix: "set outsystems.vhost in the topology to the Virtual Host the factory's Cache tab uses, "
+                                       + "or waive outsystems-vhost-case to create \(os.vhost) as well"))
+            }
+        }
         guard let password = context.secrets[Self.passwordKey] else {
             out.append(Finding("outsystems-no-password", .warning, message: "no password given: the vhost and user are not created",
                                fix: "pass --outsystems-password-file FILE (or --outsystems-password-stdin)"))
@@ -56,11 +78,29 @@ public struct OutSystemsHandoffStep: Step {
         return out
     }
 
+    /// The names in `list_vhosts` / `list_users` JSON (`[{"name":"/"}, ...]`, or `{"user": ...}`).
+    static func names(_ json: String, key: String) -> [String]? {
+        guard let start = json.firstIndex(of: "["),
+            let rows = try? JSONSerialization.jsonObject(with: Data(json[start...].utf8)) as? [[String: Any]]
+        else { return nil }
+        return rows.compactMap { $0[key] as? String }
+    }
+
+    func vhostNames(_ context: StepContext) async throws(StepFailure) -> [String] {
+        let out = try await seed(context).ctlChecked(["list_vhosts", "-q", "--formatter", "json"], doing: "list vhosts", mutates: false)
+        guard let names = Self.names(out, key: "name") else {
+            throw StepFailure("cannot read the vhosts of \(topology.seed.nodeName): \(out.prefix(200))", fix: "run rabbitmqctl list_vhosts on it")
+        }
+        return names
+    }
+
     func observe(_ context: StepContext) async throws(StepFailure) -> (vhost: Bool, user: Bool) {
-        let seed = seed(context)
-        let vhosts = try await seed.ctlChecked(["list_vhosts", "-q", "--formatter", "json"], doing: "list vhosts", mutates: false)
-        let users = try await seed.ctlChecked(["list_users", "-q", "--formatter", "json"], doing: "list users", mutates: false)
-        return (vhosts.contains("\"\(os.vhost)\""), users.contains("\"\(os.username)\""))
+        let vhosts = try await vhostNames(context)
+        let out = try await seed(context).ctlChecked(["list_users", "-q", "--formatter", "json"], doing: "list users", mutates: false)
+        guard let users = Self.names(out, key: "user") else {
+            throw StepFailure("cannot read the users of \(topology.seed.nodeName): \(out.prefix(200))", fix: "run rabbitmqctl list_users on it")
+        }
+        return (vhosts.contains(os.vhost), users.contains(os.username))
     }
 
     /// Without a password nothing is created and no login can be checked: the plan says so (the step is
