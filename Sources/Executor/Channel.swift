@@ -264,7 +264,10 @@ extension Executor {
             defer { c.open = [:]; c.tasks = [] }
             return (Array(c.open.values), c.tasks)
         }
-        for channel in open { await channel.close(grace: .seconds(2)) }
+        // All at once: each waits for its process (over ssh, for the far end to halt and ssh to end).
+        await withTaskGroup(of: Void.self) { group in
+            for channel in open { group.addTask { await channel.close(grace: .seconds(2)) } }
+        }
         for task in tasks { await task.value }
     }
 }

@@ -131,7 +131,9 @@ public final class SSHTransport: Transport {
     /// outlives the wizard longer than needed. Read-only for the servers.
     public func closeSharedConnections() async {
         let destinations = used.withLock { d in defer { d.removeAll() }; return d }
-        for destination in destinations { _ = await control("exit", destination) }
+        await withTaskGroup(of: Void.self) { group in
+            for destination in destinations { group.addTask { _ = await self.control("exit", destination) } }
+        }
     }
 }
 
