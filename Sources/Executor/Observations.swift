@@ -5,8 +5,9 @@ import Synchronization
 /// requests, each kept with the executor's change mark (``Executor/changeMark``) taken when it was
 /// asked. The same question asked again is answered from here only while nothing has changed anything
 /// since (no command with `mutates` began through the executor), and only where the asker allows reuse
-/// (``reusing``): a step's check, plan and prepare look without having changed anything, while a
-/// verification, or a loop that waits for something to happen, must see the server afresh.
+/// (``reusing``): a step's check and plan look without having changed anything, while its prepare
+/// (the before-state a rollback trusts, taken after the operator's confirmation, which may take
+/// minutes), a verification, or a loop that waits for something to happen, must see the server afresh.
 ///
 /// Bound per run (``current``): a later run, or the screen's next look, starts empty, so a server that
 /// changed on its own between two runs is seen. Only clean results are kept (a command that exited, an
@@ -14,7 +15,7 @@ import Synchronization
 public final class Observations: Sendable {
     /// This run's observations; nil: nothing is kept or reused.
     @TaskLocal public static var current: Observations?
-    /// Whether a question may be answered from ``current`` here (check, plan, prepare, a status). Answers
+    /// Whether a question may be answered from ``current`` here (check, plan, a status). Answers
     /// are kept for later either way.
     @TaskLocal public static var reusing = false
 

@@ -123,9 +123,8 @@ public final class Interpreter: Sendable {
         case .confirm(let id, let plan):
             return .confirmed(id, await answerer.confirm(id, plan))
         case .prepare(let id, let plan):
-            do { return .prepared(id, try await Interpreter.looking { () async throws(StepFailure) in try await steps[id]!.prepare(plan, context) }) } catch {
-                return .failed(id, error, .prepare)
-            }
+            // Afresh: the before-state a rollback trusts, taken after a confirmation that may have waited.
+            do { return .prepared(id, try await steps[id]!.prepare(plan, context)) } catch { return .failed(id, error, .prepare) }
         case .apply(let id, let plan, let undo):
             do {
                 let final = try await steps[id]!.apply(plan, prepared: undo, context)
@@ -161,9 +160,9 @@ public final class Interpreter: Sendable {
 }
 
 extension Interpreter {
-    /// Runs a step's check, plan or prepare where what the run already observed may answer again
-    /// (``Observations``): they look without changing anything. Apply, verify and rollback always ask
-    /// the servers afresh (what they keep serves the next step's plan).
+    /// Runs a step's check or plan where what the run already observed may answer again
+    /// (``Observations``): they look without changing anything. Prepare, apply, verify and rollback
+    /// always ask the servers afresh (what they see serves the next step's check and plan).
     public static func looking<T>(_ body: () async throws(StepFailure) -> T) async throws(StepFailure) -> T {
         let result: Result<T, StepFailure> = await Observations.$reusing.withValue(true) {
             do throws(StepFailure) { return .success(try await body()) } catch { return .failure(error) }

@@ -125,13 +125,12 @@ public enum NodeConnection {
         let key = "erl \(node.spec.nodeName)@\(node.spec.target)"
         let b64 = { (s: String) in Data(s.utf8).base64EncodedString() }
         let payload = (other.map { "eval-on \(b64($0.description)) " } ?? "eval ") + b64(expression)
-        // Asked before in this run with nothing changed since, where reuse is allowed: the same answer.
         let words = (other.map { ["-n", $0.description] } ?? []) + ["eval", expression]
+        // Asked before in this run with nothing changed since, where reuse is allowed: the same answer.
         return await node.executor.observing("\(key) \(payload)") { await ask(node, key: key, payload: payload, words: words) }
     }
 
     /// Sends one request over the node's channel (opened the first time) and records it.
-
     private static func ask(_ node: RabbitNode, key: String, payload: String, words: [String]) async -> String? {
         let host = node.host
         let erl = node.profile.erl, cookie = node.profile.cliCookieFile
