@@ -235,8 +235,21 @@ extension ClusterScenarioTests {
         #expect(stuck.stdout.text.contains("RabbitMQ recorded it") && stuck.stdout.text.contains("guided repair: rabbit-wizard repair partition"),
                 "\(stuck.stdout.text)")
 
+        let repairStarted = ContinuousClock.now
         let repair = await timings.time("partition: repair partition --yes") { await wizard(["repair", "partition", "--yes"]) }
         let said = repair.stdout.text + repair.stderr.text
+        // A repair usually takes 7-18 s here; twice it took about 100 s (of its 120). Where the time went,
+        // for the next time: what it said, and each of its commands and requests with its duration.
+        if ContinuousClock.now - repairStarted > .seconds(30) {
+            let records = (try? CommandLog.read(path: dir + "/state/commands.jsonl").records) ?? []
+            let mine = records.filter { $0.step == "repair-partition" }.map {
+                "  \(String(format: "%6.2f", $0.durationSeconds)) s \($0.target) \($0.termination) \($0.via.map { "(\($0)) " } ?? "")\($0.argv.joined(separator: " ").replacing("\n", with: " ").prefix(160))"
+            }
+            // The restarted node's own account of its boot (waiting for tables, say), last lines.
+            let log = Support.read("\(dir)/hosts/ServerC/var-log-rabbitmq/rabbit@ServerC.log").split(separator: "\n").suffix(60)
+            print("netbed: slow repair (\((ContinuousClock.now - repairStarted).seconds) s); it said:\n\(said)\nits records:\n"
+                  + mine.joined(separator: "\n") + "\nServerC's log, last lines:\n" + log.joined(separator: "\n"))
+        }
         #expect(repair.termination == .exited(code: 0), "\(said)")
         // The smaller side restarts, with each node's own view as the evidence for it.
         #expect(said.contains("restart (stop the node, start it): \(c)\n") && said.contains("keep running: \(a), \(b)\n"), "\(said)")
