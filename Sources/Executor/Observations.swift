@@ -29,7 +29,7 @@ public final class Observations: Sendable {
 
     public init() {}
 
-    /// How many questions were answered from here (for tests and the benchmark).
+    /// How many questions were answered from here (tests read it).
     public var reuseCount: Int { reused.load(ordering: .relaxed) }
 
     /// Runs `body` with a fresh set of observations bound, reuse allowed or not.

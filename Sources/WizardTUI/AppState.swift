@@ -73,20 +73,20 @@ public struct Activity: Sendable, Equatable {
     public var kind: Kind
     public var startedAt: Double
     public var step: StepID?
-    /// The commands running now, oldest first: where, what, since when.
-    public var running: [(target: String, line: String, startedAt: Double)] = []
+    /// A command running now: where, what, since when.
+    public struct Running: Sendable, Equatable {
+        public var target: String
+        public var line: String
+        public var startedAt: Double
+    }
+    /// The commands running now, oldest first.
+    public var running: [Running] = []
     /// The command shown: the newest of those running.
-    public var command: (target: String, line: String, startedAt: Double)? { running.last }
+    public var command: Running? { running.last }
     /// What the step is waiting for (a node to start...).
     public var waitingFor: String?
     /// Ctrl-C was pressed once: the run stops at the next safe point.
     public var stopping = false
-
-    public static func == (a: Activity, b: Activity) -> Bool {
-        a.kind == b.kind && a.startedAt == b.startedAt && a.step == b.step
-            && a.running.map(\.target) == b.running.map(\.target) && a.running.map(\.line) == b.running.map(\.line)
-            && a.running.map(\.startedAt) == b.running.map(\.startedAt) && a.waitingFor == b.waitingFor && a.stopping == b.stopping
-    }
 }
 
 /// The whole screen's state: a value, changed only by ``Wizard/update(_:_:)``.

@@ -319,7 +319,7 @@ public enum Wizard {
             s.say(.progress, "... " + text)
         case .commandStarted(_, let target, let argv, let mutates):
             let line = CommandText.brief(argv)
-            s.activity?.running.append((target, line, s.clock))
+            s.activity?.running.append(Activity.Running(target: target, line: line, startedAt: s.clock))
             if mutates { s.say(.command, "$ [\(target)] \(line)") }
         case .output(let line):
             s.say(.output, "  " + line)

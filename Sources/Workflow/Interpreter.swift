@@ -163,7 +163,7 @@ extension Interpreter {
     /// Runs a step's check or plan where what the run already observed may answer again
     /// (``Observations``): they look without changing anything. Prepare, apply, verify and rollback
     /// always ask the servers afresh (what they see serves the next step's check and plan).
-    public static func looking<T>(_ body: () async throws(StepFailure) -> T) async throws(StepFailure) -> T {
+    static func looking<T>(_ body: () async throws(StepFailure) -> T) async throws(StepFailure) -> T {
         let result: Result<T, StepFailure> = await Observations.$reusing.withValue(true) {
             do throws(StepFailure) { return .success(try await body()) } catch { return .failure(error) }
         }

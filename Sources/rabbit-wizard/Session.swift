@@ -104,11 +104,11 @@ struct Session {
     }
 
     /// What one step shows now, read-only: its plan, and whether an empty plan verifies (`status`, the TUI).
-    /// Call it with ``Observations`` bound (``Observations/run(reusing:_:)``): its plan reuses what was
-    /// already seen; its verification too when the caller allows reuse (a look that changes nothing).
+    /// Call it inside one look (``Observations/run(reusing:_:)`` with reuse, as `status` and the screen do):
+    /// nothing changes in a look, so its plan and verification reuse what the look already saw.
     func observe(_ step: any Step, _ context: StepContext) async -> (live: String, pendingChanges: Int?) {
         do {
-            let plan = try await Interpreter.looking { () async throws(StepFailure) in try await step.plan(context) }
+            let plan = try await step.plan(context)
             guard plan.isEmpty else { return ("\(plan.changes.count) change(s) pending", plan.changes.count) }
             if let unchecked = plan.unchecked { return (unchecked, 0) }
             do {

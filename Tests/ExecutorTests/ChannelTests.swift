@@ -75,8 +75,9 @@ struct ChannelTests {
         await executor.shutdown()
     }
 
-    /// ... until a command that changes something has run: then the next ask starts it again (the
-    /// screen's session spans many runs, and a run may create what was missing).
+    /// A channel that cannot start stays ended, its notice claimed once, until a command that changes
+    /// something has run: then the next ask starts it again (the screen's session spans many runs, and a
+    /// run may create what was missing).
     @Test func aChannelThatCannotStartStaysEndedUntilSomethingChanges() async throws {
         let root = Support.temporaryDirectory()
         defer { Support.remove(root) }

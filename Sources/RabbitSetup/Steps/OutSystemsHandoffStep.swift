@@ -78,7 +78,7 @@ public struct OutSystemsHandoffStep: Step {
         return out
     }
 
-    /// The names in `list_vhosts` / `list_users` JSON (`[{"name":"/"}, ...]`, or `{"user": ...}`).
+    /// The names in `list_vhosts` / `list_users` JSON (`[{"name":"/"}, ...]`, `[{"user":"guest", ...}]`).
     static func names(_ json: String, key: String) -> [String]? {
         guard let start = json.firstIndex(of: "["),
             let rows = try? JSONSerialization.jsonObject(with: Data(json[start...].utf8)) as? [[String: Any]]
@@ -86,21 +86,19 @@ public struct OutSystemsHandoffStep: Step {
         return rows.compactMap { $0[key] as? String }
     }
 
-    func vhostNames(_ context: StepContext) async throws(StepFailure) -> [String] {
-        let out = try await seed(context).ctlChecked(["list_vhosts", "-q", "--formatter", "json"], doing: "list vhosts", mutates: false)
-        guard let names = Self.names(out, key: "name") else {
-            throw StepFailure("cannot read the vhosts of \(topology.seed.nodeName): \(out.prefix(200))", fix: "run rabbitmqctl list_vhosts on it")
+    /// `rabbitmqctl list_WHAT` on the seed, the names in it (`key` of each row).
+    func list(_ what: String, key: String, _ context: StepContext) async throws(StepFailure) -> [String] {
+        let out = try await seed(context).ctlChecked(["list_\(what)", "-q", "--formatter", "json"], doing: "list \(what)", mutates: false)
+        guard let names = Self.names(out, key: key) else {
+            throw StepFailure("cannot read the \(what) of \(topology.seed.nodeName): \(out.prefix(200))", fix: "run rabbitmqctl list_\(what) on it")
         }
         return names
     }
 
+    func vhostNames(_ context: StepContext) async throws(StepFailure) -> [String] { try await list("vhosts", key: "name", context) }
+
     func observe(_ context: StepContext) async throws(StepFailure) -> (vhost: Bool, user: Bool) {
-        let vhosts = try await vhostNames(context)
-        let out = try await seed(context).ctlChecked(["list_users", "-q", "--formatter", "json"], doing: "list users", mutates: false)
-        guard let users = Self.names(out, key: "user") else {
-            throw StepFailure("cannot read the users of \(topology.seed.nodeName): \(out.prefix(200))", fix: "run rabbitmqctl list_users on it")
-        }
-        return (vhosts.contains(os.vhost), users.contains(os.username))
+        (try await vhostNames(context).contains(os.vhost), try await list("users", key: "user", context).contains(os.username))
     }
 
     /// Without a password nothing is created and no login can be checked: the plan says so (the step is
