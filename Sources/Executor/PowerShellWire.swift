@@ -8,12 +8,13 @@ import Foundation
 /// - The bootstrap reads stdin as UTF-8: line 1 is the per-call script (base64 of UTF-8), line 2 the
 ///   command's input (base64, empty for none). Nothing secret or variable is on any command line, and no
 ///   length limit applies. The controller closes stdin after these two lines.
-/// - The per-call script holds the argv as PowerShell single-quoted literals (no Windows parser reads the
-///   data) and starts the program through `ProcessStartInfo` with an argument string built by the
+/// - The per-call script is a fixed library (``PowerShellLibrary``: files, secrets, port probes, running a
+///   program) and one call, its argv as PowerShell single-quoted literals (no Windows parser reads the
+///   data). A program starts through `ProcessStartInfo` with an argument string built by the
 ///   `CommandLineToArgvW` rules (``windowsCommandLine(_:)``); a `.bat`/`.cmd` program is run by cmd.exe,
 ///   which no quoting makes safe, so its arguments must be plain words (``batSafe(_:)``) or the command is
 ///   refused before anything is sent.
-/// - The script writes the program's output, then a sentinel line with the program's exit code: a
+/// - The script writes the call's output, then a sentinel line with its exit code: a
 ///   failure of PowerShell itself (exit 1) is never mistaken for the program's own exit 1. `#< CLIXML`
 ///   records and ANSI sequences are removed before the output is classified.
 ///
@@ -82,48 +83,40 @@ enum PowerShellWire {
         return p.hasSuffix(".bat") || p.hasSuffix(".cmd")
     }
 
-    /// The per-call script for `spec` (its input arrives on line 2 of stdin).
+    /// The per-call script for `spec`: the library (``PowerShellLibrary``), then one call. A library
+    /// function named by `argv[0]` gets the rest of argv; `Invoke-WithCookie FILE STATUS PROGRAM ARGS...`
+    /// and any other argv become `Invoke-Native` with the program's arguments as one
+    /// `CommandLineToArgvW` string, the working folder and the environment as name/value pairs. Its input
+    /// arrives on line 2 of stdin.
     static func script(for spec: CommandSpec) -> String {
-        let environment = spec.environment.sorted { $0.key < $1.key }.map { "$psi.EnvironmentVariables[\(literal($0.key))] = \(literal($0.value))" }
-        return ([
-            "param($r)",
-            "$ErrorActionPreference = 'Stop'",
-            "$utf8 = New-Object System.Text.UTF8Encoding $false",
-            "$line = $r.ReadLine()",
-            "$psi = New-Object System.Diagnostics.ProcessStartInfo",
-            "$psi.FileName = \(literal(spec.argv.first ?? ""))",
-            "$psi.Arguments = \(literal(windowsCommandLine(Array(spec.argv.dropFirst()))))",
-        ] + (spec.workingDirectory.map { ["$psi.WorkingDirectory = \(literal($0))"] } ?? []) + environment + [
-            "$psi.UseShellExecute = $false",
-            "$psi.RedirectStandardInput = $true",
-            "$psi.RedirectStandardOutput = $true",
-            "$psi.RedirectStandardError = $true",
-            "$psi.StandardOutputEncoding = $utf8",
-            "$psi.StandardErrorEncoding = $utf8",
-            "$stdout = [Console]::OpenStandardOutput()",
-            "$stderr = [Console]::OpenStandardError()",
-            "try { $p = [System.Diagnostics.Process]::Start($psi) } catch {",
-            "    $m = $utf8.GetBytes('rabbit-wizard: cannot start ' + $psi.FileName + ': ' + $_.Exception.Message + [char]10)",
-            "    $stderr.Write($m, 0, $m.Length); $stderr.Flush()",
-            "    $t = $utf8.GetBytes([string][char]10 + '\(sentinel)127' + [char]10); $stdout.Write($t, 0, $t.Length); $stdout.Flush()",
-            "    exit 127",
-            "}",
-            "$out = $p.StandardOutput.ReadToEndAsync()",
-            "$err = $p.StandardError.ReadToEndAsync()",
-            "if ($line) { $in = [Convert]::FromBase64String($line); $p.StandardInput.BaseStream.Write($in, 0, $in.Length) }",
-            "$p.StandardInput.Close()",
-            "$p.WaitForExit()",
-            "$o = $utf8.GetBytes($out.Result); $stdout.Write($o, 0, $o.Length)",
-            "$e = $utf8.GetBytes($err.Result); $stderr.Write($e, 0, $e.Length); $stderr.Flush()",
-            "$code = $p.ExitCode",
-            "$t = $utf8.GetBytes([string][char]10 + '\(sentinel)' + $code + [char]10); $stdout.Write($t, 0, $t.Length); $stdout.Flush()",
-            "exit $code",
-        ]).joined(separator: "\n") + "\n"
+        PowerShellLibrary.text + call(for: spec) + "\n"
+    }
+
+    /// The script's last line, `Complete-Call { NAME 'ARG' ... }`: the only part that varies.
+    static func call(for spec: CommandSpec) -> String {
+        let words: [String]
+        if let name = spec.argv.first, name != "Invoke-WithCookie", PowerShellLibrary.functions.contains(name) {
+            words = [name] + spec.argv.dropFirst().map(literal)
+        } else {
+            let (cookie, status, program) = nativeParts(spec.argv)
+            let environment = spec.environment.sorted { $0.key < $1.key }.flatMap { [literal($0.key), literal($0.value)] }
+            words = ["Invoke-Native", literal(cookie), literal(status), literal(program.first ?? ""), literal(windowsCommandLine(Array(program.dropFirst()))),
+                     literal(spec.workingDirectory ?? "")] + environment
+        }
+        return "Complete-Call { " + words.joined(separator: " ") + " }"
+    }
+
+    /// The cookie guard's file and status (empty without one) and the program's argv.
+    static func nativeParts(_ argv: [String]) -> (cookie: String, status: String, program: [String]) {
+        if argv.first == "Invoke-WithCookie", argv.count >= 4 { return (argv[1], argv[2], Array(argv.dropFirst(3))) }
+        return ("", "", argv)
     }
 
     static func wire(for spec: CommandSpec) -> Result<RemoteDialect.Wire, RefusedCommand> {
-        guard let program = spec.argv.first, !program.isEmpty else { return .failure(RefusedCommand(reason: "empty argv")) }
-        if runsThroughCmd(program), let bad = spec.argv.dropFirst().first(where: { !batSafe($0) }) {
+        guard let first = spec.argv.first, !first.isEmpty else { return .failure(RefusedCommand(reason: "empty argv")) }
+        let native = PowerShellLibrary.functions.contains(first) && first != "Invoke-WithCookie" ? [] : nativeParts(spec.argv).program
+        if first == "Invoke-WithCookie" && spec.argv.count < 4 { return .failure(RefusedCommand(reason: "Invoke-WithCookie needs a file, a status and a program")) }
+        if let program = native.first, runsThroughCmd(program), let bad = native.dropFirst().first(where: { !batSafe($0) }) {
             return .failure(RefusedCommand(reason: "\(program) runs through cmd.exe, which would read the argument \(bad.debugDescription) "
                                            + "as its own syntax; such values go on stdin"))
         }

@@ -105,6 +105,11 @@ import TestKit
                      CommandSpec(["icacls.exe"] + hostile, stdin: .secret(Secret("canary")), environment: ["RABBITMQ_BASE": "C:\\ProgramData\\RabbitMQ", "X": "it's $(y)"],
                                  workingDirectory: "C:\\it's here", mutates: true)]
         specs.append(CommandSpec([hostile[1]] + hostile, stdin: .bytes(Array("data".utf8)), mutates: true))
+        // Every library call, with hostile values in every argument.
+        for function in PowerShellLibrary.functions.sorted() {
+            specs.append(CommandSpec([function] + hostile, stdin: .secret(Secret("canary")), mutates: true))
+        }
+        specs.append(CommandSpec(["Invoke-WithCookie", "C:\\Users\\it's\\.erlang.cookie", "86", "C:\\x\\erl.exe"] + hostile, environment: ["A": "$b"], mutates: false))
         let scripts = [PowerShellWire.bootstrap] + specs.map(PowerShellWire.script(for:))
         let parsed = try await Self.parse(scripts + ["if ($x { }"])
         for (script, p) in zip(scripts, parsed.dropLast()) { #expect(!p.error, "\(script)\n\(p.tree)") }
@@ -115,6 +120,31 @@ import TestKit
             #expect(!p.error, "\(text)")
             #expect(p.tree.components(separatedBy: "(variable)").count - 1 == 1, "only $v is a variable: \(text)\n\(p.tree)")
             #expect(!p.tree.contains("sub_expression") && !p.tree.contains("expandable") && !p.tree.contains("(command"), "\(text)\n\(p.tree)")
+        }
+    }
+
+    /// A script is the constant library and one line: the call, every value a verbatim literal. Each
+    /// function a command may name is defined by the library; a name outside them runs as a program.
+    @Test func aScriptIsTheLibraryAndOneCall() throws {
+        for function in PowerShellLibrary.functions where function != "Invoke-WithCookie" {
+            #expect(PowerShellLibrary.text.contains("\nfunction \(function)(") || PowerShellLibrary.text.contains("\nfunction \(function) {"), "\(function)")
+        }
+        #expect(PowerShellLibrary.text.contains("'\(PowerShellWire.sentinel)'"), "the library writes the sentinel the wire reads")
+        let observe = PowerShellWire.script(for: CommandSpec(["Observe-File", "C:\\it's\\x", "bytes"], mutates: false))
+        #expect(observe == PowerShellLibrary.text + "Complete-Call { Observe-File 'C:\\it''s\\x' 'bytes' }\n")
+        let guarded = PowerShellWire.call(for: CommandSpec(["Invoke-WithCookie", "C:\\c", "86", "C:\\r\\rabbitmqctl.bat", "-n", "rabbit@A", "status"],
+                                                           environment: ["K": "v"], workingDirectory: "C:\\w", mutates: false))
+        #expect(guarded == "Complete-Call { Invoke-Native 'C:\\c' '86' 'C:\\r\\rabbitmqctl.bat' '-n rabbit@A status' 'C:\\w' 'K' 'v' }")
+        let plain = PowerShellWire.call(for: CommandSpec(["tool.exe", "a b"], mutates: false))
+        #expect(plain == "Complete-Call { Invoke-Native '' '' 'tool.exe' '\"a b\"' '' }")
+        // The cmd.exe rule holds for the program a cookie guard runs, not for the guard's own words.
+        let refused = RemoteDialect.powershell.wire(for: CommandSpec(["Invoke-WithCookie", "C:\\Users\\a b\\.erlang.cookie", "86", "C:\\r\\rabbitmqctl.bat", "eval", "node()."],
+                                                                   mutates: false))
+        guard case .failure(let why) = refused else { Issue.record("an unsafe .bat argument behind a cookie guard was sent"); return }
+        #expect(why.reason.contains("node()."))
+        #expect(throws: Never.self) {
+            try RemoteDialect.powershell.wire(for: CommandSpec(["Invoke-WithCookie", "C:\\Users\\a b\\.erlang.cookie", "86", "C:\\r\\rabbitmqctl.bat", "status"],
+                                                               mutates: false)).get()
         }
     }
 
@@ -179,20 +209,8 @@ import TestKit
 /// arguments split by the Windows runtime's rules, and answers with CLIXML noise and the sentinel.
 @Suite(.serialized) struct PowerShellOverSSHTests {
     @Test func commandsReachTheSimulatedWindowsHostExactlyAndComeBackClean() async throws {
-        let root = Support.temporaryDirectory()
-        defer { Support.remove(root) }
-        let bootstrap = root + "/bootstrap.ps1"
-        Support.write(PowerShellWire.bootstrap, to: bootstrap)
-        let server = try await SSHServer.start(in: root, forceCommand: "python3 \(PowerShellWireTests.helper.replacing("winwire.py", with: "windows_host.py")) \(root) \(bootstrap)")
-        let state = try StateDirectory(path: root + "/state")
-        let options = SSHOptions(knownHostsFile: state.knownHostsPath, controlDirectory: try state.controlSocketDirectory(),
-                                 identityFile: server.clientKey, connectTimeout: 3)
-        let executor = Executor(commandLog: try CommandLog(path: state.commandLogPath), ssh: options)
-        let keys = try await executor.scanHostKeys(of: server.destination).get()
-        _ = try executor.enrol(keys, for: server.destination, expectedFingerprint: await server.hostFingerprint(), knownHostsPath: state.knownHostsPath).get()
-        var windows = server.destination
-        windows.dialect = .powershell
-        let target = Target.ssh(windows)
+        let windows = try await WindowsSimulator.start()
+        let executor = windows.executor, target = windows.target, root = windows.root, state = windows.state
 
         let words = ["a b", "it's", "\"dq\"", "back\\slash\\", "tab\there", "%PATH%", "$(x)", "é€", ""]
         let echoed = await executor.run(CommandSpec(["sh", "-c", "printf '%s|' \"$@\"; printf '%s' \"$RW\" >&2; exit 3", "sh"] + words,
@@ -216,11 +234,12 @@ import TestKit
         #expect(why.contains("cmd.exe"))
         #expect(Support.read(root + "/commands.txt") == sentBefore, "a refused command reached the host")
 
-        let lines = Support.read(root + "/commands.txt").split(separator: "\n").map(String.init)
+        let lines = windows.commandLines
         #expect(lines.count == 3 && Set(lines) == [PowerShellWire.commandLine], "one constant command line for every command")
+        #expect(windows.calls.count == 3 && windows.calls.allSatisfy { $0.hasPrefix("Complete-Call { Invoke-Native ") }, "\(windows.calls)")
         await executor.shutdown()
         let log = Support.read(state.commandLogPath)
         #expect(!log.contains(canary) && !Support.read(root + "/commands.txt").contains(canary) && !Support.read(root + "/sshd.log").contains(canary))
-        await server.stop()
+        await windows.stop()
     }
 }

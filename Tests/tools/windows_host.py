@@ -6,21 +6,33 @@ What it checks, on the wire exactly as Win32-OpenSSH would hand it over:
     the C runtime) must give powershell.exe the constant argv, and -EncodedCommand must decode (UTF-16LE)
     to the bootstrap the wizard says it sends (argv[2] of this script, a file);
   - stdin: line 1 the per-call script (base64 UTF-8), line 2 the input (base64, maybe empty), then EOF;
-  - the script parses with tree-sitter-powershell (no error node).
-Then it does what the script's last part does: starts $psi.FileName with $psi.Arguments split by the
-MSVCRT rules (the program is a Linux one standing in for the Windows one), feeds it the input, and
-writes its output, Windows PowerShell's CLIXML noise on stderr, and the sentinel with its exit code.
+  - the script is the library (argv[3], a file) followed by exactly one line,
+    `Complete-Call { NAME 'ARG' ... }`, whose NAME the library defines and whose verbatim arguments
+    match the function's parameters; the whole script parses with tree-sitter-powershell.
+Then it carries out that one call's meaning in Python (not PowerShell: none runs here), against a folder
+standing in for the drives (argv[4]: `C:\\a\\b` is `DRIVES/C/a/b`). Modes stand in for ACLs: 600 private,
+400 private and ReadOnly, 644 inherited. A program is a Linux one standing in for the Windows one (a
+drive path is mapped, anything else is run as named), its arguments split by the MSVCRT rules. The answer
+has Windows PowerShell's CLIXML noise on stderr and ends with the sentinel carrying the exit code.
 
-argv[1]: a folder where each call's command line is appended to `commands.txt` (the test reads it).
-argv[2]: the file holding the expected bootstrap.
+argv[1]: a folder where each call's command line is appended to `commands.txt` and each call's last line
+to `calls.txt` (the tests read them).
 """
 import base64
+import hashlib
+import json
 import os
+import pwd
 import re
+import shutil
+import socket
 import subprocess
 import sys
+import threading
 
 import mslex
+
+LITERAL = r"'((?:[^'\u2018\u2019\u201a\u201b]|['\u2018\u2019\u201a\u201b]{2})*)'"
 
 
 def fail(message):
@@ -28,16 +40,194 @@ def fail(message):
     sys.exit(1)
 
 
-def literal(script, name):
-    """The value of `$psi.NAME = '...'` (a PowerShell verbatim string), or None."""
-    m = re.search(r"^\$psi\." + name + r" = '((?:[^'\u2018\u2019\u201a\u201b]|['\u2018\u2019\u201a\u201b]{2})*)'$", script, re.M)
-    if not m:
-        return None
-    return re.sub(r"(['\u2018\u2019\u201a\u201b])\1", r"\1", m.group(1))
+def unquote(text):
+    return re.sub(r"(['\u2018\u2019\u201a\u201b])\1", r"\1", text)
+
+
+class Host:
+    def __init__(self, drives, given):
+        self.drives = drives
+        self.given = given
+        self.out = bytearray()
+        self.err = bytearray()
+
+    def path(self, p):
+        m = re.match(r"^([A-Za-z]):\\(.*)$", p)
+        if not m:
+            return p
+        return os.path.join(self.drives, m.group(1).upper(), *[s for s in m.group(2).split("\\") if s])
+
+    def write(self, text):
+        self.out += text.encode("utf-8")
+
+    @staticmethod
+    def mode(real):
+        bits = os.stat(real).st_mode & 0o777
+        return {0o400: "400", 0o600: "600"}.get(bits, "644")
+
+    @staticmethod
+    def set_mode(real, mode):
+        os.chmod(real, {"400": 0o400, "600": 0o600}.get(mode, 0o644))
+
+    @staticmethod
+    def sha256(real):
+        with open(real, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+
+    def temp(self, real):
+        d, b = os.path.split(real)
+        return os.path.join(d, "." + b + ".rabbit-wizard." + os.urandom(8).hex())
+
+    def copy_kept(self, src, dst):
+        tmp = self.temp(dst)
+        try:
+            shutil.copy2(src, tmp)
+            os.replace(tmp, dst)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    # The library's functions, by name: each returns its exit code.
+    def observe_file(self, path, want):
+        real = self.path(path)
+        if os.path.islink(real):
+            seen = {"kind": "symlink"}
+        elif not os.path.exists(real):
+            seen = {"kind": "missing"}
+        elif not os.path.isfile(real):
+            seen = {"kind": "other"}
+        else:
+            seen = {"kind": "regular", "mode": self.mode(real), "owner": pwd.getpwuid(os.stat(real).st_uid).pw_name, "sha256": self.sha256(real)}
+            if want == "bytes":
+                with open(real, "rb") as f:
+                    seen["bytes"] = base64.b64encode(f.read()).decode()
+        self.write(json.dumps(seen) + "\n")
+        return 0
+
+    def write_file_atomic(self, path, mode, backup):
+        real = self.path(path)
+        tmp = self.temp(real)
+        try:
+            with open(tmp, "xb") as f:
+                f.write(self.given)
+                f.flush()
+                os.fsync(f.fileno())
+            if mode != "644":
+                os.chmod(tmp, 0o600)
+            if backup and os.path.isfile(real) and not os.path.exists(self.path(backup)):
+                self.copy_kept(real, self.path(backup))
+            os.replace(tmp, real)
+            self.set_mode(real, mode)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        self.write(self.sha256(real) + "\n")
+        return 0
+
+    def restore_file(self, path, backup):
+        if not os.path.isfile(self.path(backup)):
+            self.err += ("the backup %s is missing\n" % backup).encode()
+            return 3
+        self.copy_kept(self.path(backup), self.path(path))
+        return 0
+
+    def remove_file(self, path):
+        if os.path.isfile(self.path(path)):
+            os.unlink(self.path(path))
+        return 0
+
+    def find_files(self, *patterns):
+        for prefix, suffix in zip(patterns[0::2], patterns[1::2]):
+            real = self.path(prefix)
+            d = os.path.dirname(real)
+            if not os.path.isdir(d):
+                continue
+            start = os.path.basename(real)
+            for name in sorted(os.listdir(d)):
+                full = os.path.join(d, name)
+                if os.path.islink(full) or not os.path.isfile(full) or not name.startswith(start) or not name.endswith(suffix):
+                    continue
+                if len(name) < len(start) + len(suffix):
+                    continue
+                self.write("%d\t%s%s\n" % (os.path.getsize(full), prefix, name[len(start):]))
+        return 0
+
+    def remove_files(self, *paths):
+        for p in paths:
+            self.remove_file(p)
+        return 0
+
+    def find_program(self, name):
+        return 0 if shutil.which(name) else 1
+
+    def read_secret(self, path):
+        with open(self.path(path), "rb") as f:
+            self.out += f.read()
+        return 0
+
+    def read_tail(self, path, count):
+        with open(self.path(path), "rb") as f:
+            f.seek(0, 2)
+            n = min(int(count), f.tell())
+            f.seek(-n, 2)
+            self.out += f.read()
+        return 0
+
+    def test_ports(self, mode, *endpoints):
+        answers = {}
+
+        def probe(hp):
+            host, port = hp.rsplit(":", 1)
+            try:
+                with socket.create_connection((host, int(port)), timeout=3) as s:
+                    if mode == "amqp":
+                        s.sendall(b"AMQP\0\0\x09\x01")
+                        answers[hp] = s.recv(1)[:1] == b"\x01"
+                    else:
+                        answers[hp] = True
+            except OSError:
+                answers[hp] = False
+
+        threads = [threading.Thread(target=probe, args=(hp,)) for hp in endpoints]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for hp in endpoints:
+            self.write(("ok " if answers.get(hp) else "no ") + hp + "\n")
+        return 0
+
+    def invoke_native(self, cookie, status, program, arguments, cwd, *environment):
+        if cookie and not os.path.isfile(self.path(cookie)):
+            self.err += ("rabbit-wizard: no Erlang cookie at %s\n" % cookie).encode()
+            return int(status)
+        env = dict(os.environ)
+        env.update(zip(environment[0::2], environment[1::2]))
+        try:
+            done = subprocess.run([self.path(program)] + mslex.split(arguments, like_cmd=False), input=self.given, capture_output=True,
+                                  env=env, cwd=self.path(cwd) if cwd else None)
+        except OSError as e:
+            self.err += ("rabbit-wizard: cannot start %s: %s\n" % (program, e)).encode()
+            return 127
+        self.out += done.stdout
+        self.err += done.stderr
+        return done.returncode
+
+
+def parameters(library):
+    """NAME -> number of declared parameters, or None for a function that takes `$args`."""
+    found = {}
+    for m in re.finditer(r"^function ([A-Za-z-]+)(?:\(([^)]*)\))? \{", library, re.M):
+        found[m.group(1)] = len(m.group(2).split(",")) if m.group(2) else 0
+    for name in ("Find-Files", "Remove-Files"):
+        found[name] = None
+    found["Test-Ports"] = None
+    found["Invoke-Native"] = None
+    return found
 
 
 def main():
-    log_dir, bootstrap_file = sys.argv[1], sys.argv[2]
+    log_dir, bootstrap_file, library_file, drives = sys.argv[1:5]
     line = os.environ.get("SSH_ORIGINAL_COMMAND", "")
     with open(os.path.join(log_dir, "commands.txt"), "a") as f:
         f.write(line + "\n")
@@ -60,31 +250,45 @@ def main():
     script = base64.b64decode(lines[0]).decode("utf-8")
     given = base64.b64decode(lines[1]) if lines[1] else b""
 
+    with open(library_file) as f:
+        library = f.read()
+    if not script.startswith(library):
+        fail("the script does not start with the library")
+    call = script[len(library):]
+    with open(os.path.join(log_dir, "calls.txt"), "a") as f:
+        f.write(call)
+    m = re.fullmatch(r"Complete-Call \{ ([A-Za-z-]+)((?: " + LITERAL + r")*) \}\n", call)
+    if not m:
+        fail("the script does not end with one call: %r" % call[:200])
+    name = m.group(1)
+    args = [unquote(a) for a in re.findall(LITERAL, m.group(2))]
+    declared = parameters(library)
+    if name not in declared:
+        fail("the library has no function " + name)
+    if declared[name] is not None and declared[name] != len(args):
+        fail("%s takes %d arguments, the call gives %d" % (name, declared[name], len(args)))
+    if name == "Invoke-Native" and (len(args) < 5 or len(args) % 2 == 0):
+        fail("Invoke-Native takes 5 arguments and name/value pairs, the call gives %d" % len(args))
+
     import tree_sitter
     import tree_sitter_powershell
     parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
     if parser.parse(script.encode("utf-8")).root_node.has_error:
         fail("the script does not parse")
 
-    program = literal(script, "FileName")
-    arguments = literal(script, "Arguments")
-    if program is None or arguments is None:
-        fail("no FileName/Arguments in the script")
-    env = dict(os.environ)
-    for m in re.finditer(r"^\$psi\.EnvironmentVariables\['([^']*)'\] = '((?:[^']|'')*)'$", script, re.M):
-        env[m.group(1)] = m.group(2).replace("''", "'")
-    cwd = literal(script, "WorkingDirectory")
+    host = Host(drives, given)
+    function = getattr(host, re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name.replace("-", "_")).lower())
     try:
-        done = subprocess.run([program] + mslex.split(arguments, like_cmd=False), input=given, capture_output=True, env=env, cwd=cwd)
-        out, err, code = done.stdout, done.stderr, done.returncode
-    except OSError as e:
-        out, err, code = b"", ("rabbit-wizard: cannot start %s: %s\n" % (program, e)).encode(), 127
-    sys.stdout.buffer.write(out)
+        code = function(*args)
+    except Exception as e:  # Complete-Call's catch: the message, exit 1
+        host.err += ("rabbit-wizard: %s\n" % e).encode()
+        code = 1
+    sys.stdout.buffer.write(bytes(host.out))
     sys.stderr.buffer.write(b'#< CLIXML\r\n<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04"><Obj S="progress" RefId="0"></Obj></Objs>\r\n')
-    sys.stderr.buffer.write(err)
+    sys.stderr.buffer.write(bytes(host.err))
     sys.stdout.buffer.write(b"\n##rabbit-wizard-exit %d\n" % code)
     sys.stdout.flush()
-    sys.exit(code if code < 256 else 1)
+    sys.exit(code if 0 <= code < 256 else 1)
 
 
 main()

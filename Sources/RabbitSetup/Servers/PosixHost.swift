@@ -94,7 +94,7 @@ public struct PosixHost: ServerHost {
     /// Kind, mode, owner, hash and (with `bytes`) the content. Read-only.
     public func observe(_ path: String, bytes: Bool) async throws(StepFailure) -> FileObservation {
         let r = await script(PosixHost.observeScript, [path, bytes ? "bytes" : "hash"], mutates: false)
-        try PosixHost.require(r, doing: "read \(path)", on: target)
+        try r.require(doing: "read \(path)", on: target)
         let lines = r.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         guard let first = lines.first else { throw StepFailure("no answer reading \(path) on \(target)", retryable: true) }
         switch first {
@@ -125,37 +125,32 @@ public struct PosixHost: ServerHost {
         case .secret(let s): .secret(s)
         }
         let r = await script(PosixHost.writeScript, [path, mode, owner, backup ?? ""], stdin: input, mutates: true)
-        try PosixHost.require(r, doing: "write \(path)", on: target)
+        try r.require(doing: "write \(path)", on: target)
         return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Puts the backup back in place atomically (bytes, mode and owner as they were).
     public func restore(_ path: String, from backup: String) async throws(StepFailure) {
         let r = await script(PosixHost.restoreScript, [path, backup], mutates: true)
-        try PosixHost.require(r, doing: "restore \(path) from \(backup)", on: target)
+        try r.require(doing: "restore \(path) from \(backup)", on: target)
     }
 
     public func remove(_ path: String) async throws(StepFailure) {
         let r = await script(PosixHost.removeScript, [path], mutates: true)
-        try PosixHost.require(r, doing: "remove \(path)", on: target)
+        try r.require(doing: "remove \(path)", on: target)
     }
 
     public func list(_ patterns: [KeptPattern]) async throws(StepFailure) -> [KeptFile] {
         guard !patterns.isEmpty else { return [] }
         let r = await script(PosixHost.listScript, patterns.flatMap { [$0.prefix, $0.suffix] }, mutates: false)
-        try PosixHost.require(r, doing: "list the wizard's backups", on: target)
-        return r.stdout.split(separator: "\n").compactMap { line in
-            let parts = line.split(separator: "\t", maxSplits: 1)
-            guard parts.count == 2, let bytes = Int(parts[0]) else { return nil }
-            let file = KeptFile(path: String(parts[1]), bytes: bytes)
-            return patterns.contains { $0.matches(file.path) } ? file : nil
-        }
+        try r.require(doing: "list the wizard's backups", on: target)
+        return KeptFile.listed(r.stdout, matching: patterns)
     }
 
     public func prune(_ paths: [String]) async throws(StepFailure) {
         guard !paths.isEmpty else { return }
         let r = await script(PosixHost.pruneScript, paths, mutates: true)
-        try PosixHost.require(r, doing: "remove old backups", on: target)
+        try r.require(doing: "remove old backups", on: target)
     }
 
     // MARK: Programs, secrets, logs, network
@@ -208,25 +203,6 @@ public struct PosixHost: ServerHost {
         let guardScript = "[ -f \"$1\" ] || { echo \"rabbit-wizard: no Erlang cookie at $1\" >&2; exit \(RabbitNode.noCookieStatus); }; shift; exec \"$@\""
         return CommandSpec(["sh", "-c", guardScript, "rabbit-wizard", cookieFile] + erl + args, on: target, timeout: .seconds(3600),
                            mutates: false, step: step?.rawValue)
-    }
-
-    /// Turns a failed command into a ``StepFailure`` with the cause in words.
-    static func require(_ r: CommandResult, doing what: String, on target: Target) throws(StepFailure) {
-        switch r.termination {
-        case .exited(0): return
-        case .exited(let code):
-            let detail = r.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
-            throw StepFailure("could not \(what) on \(target) (exit \(code))\(detail.isEmpty ? "" : ": \(detail)")")
-        case .timedOut:
-            throw StepFailure("timed out trying to \(what) on \(target)", retryable: true, outcomeUnknown: true)
-        case .connectionFailed(let f):
-            throw StepFailure("could not \(what): \(target) \(f)", retryable: !f.commandMayHaveRun && f.isTransient,
-                              outcomeUnknown: f.commandMayHaveRun)
-        case .notRun:
-            throw StepFailure("dry run: did not \(what) on \(target)")
-        default:
-            throw StepFailure("could not \(what) on \(target): \(r.termination)")
-        }
     }
 }
 

@@ -6,7 +6,7 @@ import Workflow
 /// files (atomically, with a backup and the owner kept), run a program the profile names, read a secret
 /// file, probe TCP ports from there, and run the RabbitMQ CLI. Steps build no command text: a profile
 /// (data) chooses the implementation through ``HostFamily``, and each implementation holds the commands
-/// of its platform (``PosixHost`` today; the Windows host is the next one).
+/// of its platform (``PosixHost``, ``WindowsHost``).
 public protocol ServerHost: Sendable {
     var target: Target { get }
 
@@ -60,17 +60,21 @@ public enum FileContent: Sendable {
 /// Which implementation of ``ServerHost`` a profile's servers get.
 public enum HostFamily: String, Sendable, Codable {
     case posix
+    /// Windows Server with OpenSSH for Windows (``WindowsHost``).
+    case windows
 
     /// What such servers' login shells speak over ssh.
     public var dialect: RemoteDialect {
         switch self {
         case .posix: .posix
+        case .windows: .powershell
         }
     }
 
     public func host(executor: Executor, target: Target, step: StepID?) -> any ServerHost {
         switch self {
         case .posix: PosixHost(executor: executor, target: target.speaking(dialect), step: step)
+        case .windows: WindowsHost(executor: executor, target: target.speaking(dialect), step: step)
         }
     }
 }
@@ -100,3 +104,35 @@ public struct FileObservation: Sendable, Codable, Equatable {
     public var bytes: [UInt8]?
 }
 
+extension CommandResult {
+    /// Turns a failed command into a ``StepFailure`` with the cause in words.
+    func require(doing what: String, on target: Target) throws(StepFailure) {
+        switch termination {
+        case .exited(0): return
+        case .exited(let code):
+            let detail = stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+            throw StepFailure("could not \(what) on \(target) (exit \(code))\(detail.isEmpty ? "" : ": \(detail)")")
+        case .timedOut:
+            throw StepFailure("timed out trying to \(what) on \(target)", retryable: true, outcomeUnknown: true)
+        case .connectionFailed(let f):
+            throw StepFailure("could not \(what): \(target) \(f)", retryable: !f.commandMayHaveRun && f.isTransient,
+                              outcomeUnknown: f.commandMayHaveRun)
+        case .notRun:
+            throw StepFailure("dry run: did not \(what) on \(target)")
+        default:
+            throw StepFailure("could not \(what) on \(target): \(termination)")
+        }
+    }
+}
+
+extension KeptFile {
+    /// The files of a listing (`SIZE<tab>PATH` lines) that match one of `patterns`.
+    static func listed(_ stdout: String, matching patterns: [KeptPattern]) -> [KeptFile] {
+        stdout.split(separator: "\n").compactMap { line in
+            let parts = line.split(separator: "\t", maxSplits: 1)
+            guard parts.count == 2, let bytes = Int(parts[0]) else { return nil }
+            let file = KeptFile(path: String(parts[1]), bytes: bytes)
+            return patterns.contains { $0.matches(file.path) } ? file : nil
+        }
+    }
+}

@@ -1,0 +1,105 @@
+import Executor
+import Foundation
+import Glibc
+import RabbitSetup
+import TestKit
+import Testing
+import Workflow
+
+/// The Windows ``ServerHost`` through the real ssh transport to a simulated Windows server
+/// (``WindowsSimulator``): each method sends the constant command line and one library call, which the
+/// simulator checks as Windows would receive it and carries out (in Python, against a folder standing in
+/// for `C:\`). What this proves: the host's calls are well-formed (names, argument counts, verbatim
+/// values, framing, syntax), their answers are read right, and contents and secrets travel only on stdin.
+/// What it cannot prove: that the PowerShell library does on Windows what the simulator does here.
+@Suite(.serialized) struct WindowsHostTests {
+    @Test func everyFileAndProgramCallReachesTheHostAndIsReadBack() async throws {
+        let windows = try await WindowsSimulator.start()
+        let host = HostFamily.windows.host(executor: windows.executor, target: windows.target, step: StepID("erlang-cookie"))
+        let base = "C:\\ProgramData\\RabbitMQ"
+        try FileManager.default.createDirectory(atPath: windows.local(base), withIntermediateDirectories: true)
+        let conf = base + "\\rabbitmq.conf"
+
+        #expect(try await host.observe(conf).kind == .missing)
+        // A new file: the bytes as given (CRLF kept, no BOM added), the hash of what is on disk.
+        let first = Array("# OutSystems\r\nlisteners.tcp.default = 5672\r\n".utf8)
+        let hash = try await host.write(conf, .bytes(first), mode: "644", owner: "", backup: base + "\\rabbitmq.conf.bak")
+        #expect(FileManager.default.contents(atPath: windows.local(conf)).map(Array.init) == first)
+        let seen = try await host.observe(conf, bytes: true)
+        #expect(seen.kind == .regular && seen.bytes == first && seen.sha256 == hash && seen.mode == "644")
+        #expect(!FileManager.default.fileExists(atPath: windows.local(base + "\\rabbitmq.conf.bak")), "nothing to back up for a new file")
+
+        // Replaced with a backup taken once: a second write keeps the older state in it.
+        let backup = base + "\\rabbitmq.conf.rabbit-wizard-20261130T080000.000Z.bak"
+        try await host.write(conf, .bytes(Array("a = 1\n".utf8)), mode: "644", owner: "", backup: backup)
+        try await host.write(conf, .bytes(Array("a = 2\n".utf8)), mode: "644", owner: "", backup: backup)
+        #expect(Support.read(windows.local(backup)) == String(decoding: first, as: UTF8.self))
+        #expect(Support.read(windows.local(conf)) == "a = 2\n")
+        try await host.restore(conf, from: backup)
+        #expect(try await host.observe(conf, bytes: true).bytes == first)
+        do {
+            try await host.restore(conf, from: base + "\\gone.bak")
+            Issue.record("a restore from a missing backup succeeded")
+        } catch {
+            #expect(error.cause.contains("the backup C:\\ProgramData\\RabbitMQ\\gone.bak is missing"), "\(error.cause)")
+        }
+
+        // Listed by prefix and suffix, pruned, removed.
+        let listed = try await host.list([KeptPattern(prefix: conf + ".rabbit-wizard-", suffix: ".bak", what: "backups", keep: 1)])
+        #expect(listed == [KeptFile(path: backup, bytes: first.count)])
+        try await host.prune([backup])
+        #expect(!FileManager.default.fileExists(atPath: windows.local(backup)))
+        try await host.remove(conf)
+        #expect(try await host.observe(conf).kind == .missing)
+
+        // A cookie: written as a secret (private and read-only), read back as a secret, never on a line.
+        let canary = Support.canary()
+        let cookie = "C:\\Windows\\System32\\config\\systemprofile\\.erlang.cookie"
+        try FileManager.default.createDirectory(atPath: (windows.local(cookie) as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try await host.write(cookie, .secret(Secret(canary)), mode: "400", owner: "", backup: nil)
+        #expect(try await host.observe(cookie).mode == "400")
+        #expect(try FileManager.default.attributesOfItem(atPath: windows.local(cookie))[.posixPermissions] as? Int == 0o400)
+        #expect(await host.readSecret(cookie)?.withBytes { String(decoding: $0, as: UTF8.self) } == canary)
+
+        // Logs, programs, ports.
+        let log = "C:\\ProgramData\\RabbitMQ\\log\\rabbit@SERVERA.log"
+        try FileManager.default.createDirectory(atPath: windows.local(base + "\\log"), withIntermediateDirectories: true)
+        Support.write("old line\nwhy it stopped\n", to: windows.local(log))
+        #expect(await host.tail(log, bytes: 15) == "why it stopped\n")
+        #expect(await host.hasProgram("sh"))
+        #expect(!(await host.hasProgram("no-such-program-\(UInt32.random(in: 0...UInt32.max))")))
+        let closed = Support.freePort()
+        let open = "127.0.0.1:\(windows.server.port)", shut = "127.0.0.1:\(closed)"
+        #expect(await host.probe([open, shut], amqp: false) == [open])
+        #expect(await host.probe([open], amqp: true) == [], "sshd does not answer the AMQP header with a method frame")
+
+        // The CLI runs only where its user's cookie exists; its input arrives on stdin.
+        let ctl = "C:\\rmq\\sbin\\rabbitmqctl.bat"
+        try FileManager.default.createDirectory(atPath: windows.local("C:\\rmq\\sbin"), withIntermediateDirectories: true)
+        Support.write("#!/bin/sh\nprintf '%s|' \"$@\"; cat\n", to: windows.local(ctl), mode: 0o700)
+        let userCookie = "C:\\Users\\admin\\.erlang.cookie"
+        let without = await host.rabbitCLI([ctl], cookieFile: userCookie, args: ["-n", "rabbit@SERVERA", "eval"], stdin: .bytes(Array("node().".utf8)),
+                                           secrets: [], privateFiles: false, timeout: .seconds(30), mutates: false)
+        #expect(without.termination == .exited(code: 86) && without.stderr.contains("no Erlang cookie at \(userCookie)"), "\(without.termination) \(without.stderr)")
+        try FileManager.default.createDirectory(atPath: windows.local("C:\\Users\\admin"), withIntermediateDirectories: true)
+        Support.write(canary, to: windows.local(userCookie), mode: 0o400)
+        let with = await host.rabbitCLI([ctl], cookieFile: userCookie, args: ["-n", "rabbit@SERVERA", "eval"], stdin: .bytes(Array("node().".utf8)),
+                                        secrets: [], privateFiles: false, timeout: .seconds(30), mutates: false)
+        #expect(with.termination == .exited(code: 0) && with.stdout == "-n|rabbit@SERVERA|eval|node().", "\(with.termination) \(with.stdout) \(with.stderr)")
+        let sent = windows.commandLines.count
+        let refused = await host.rabbitCLI([ctl], cookieFile: userCookie, args: ["eval", "node()."], stdin: .none, secrets: [], privateFiles: false,
+                                           timeout: .seconds(30), mutates: false)
+        guard case .couldNotStart(let why) = refused.termination else { Issue.record("cmd.exe syntax reached a .bat: \(refused.termination)"); return }
+        #expect(why.contains("cmd.exe"))
+        #expect(windows.commandLines.count == sent, "a refused command reached the host")
+
+        await windows.executor.shutdown()
+        let commandLog = Support.read(windows.state.commandLogPath)
+        #expect(commandLog.contains("Write-FileAtomic"), "the log names the library call")
+        for text in [commandLog, Support.read(windows.root + "/commands.txt"), Support.read(windows.root + "/calls.txt"), Support.read(windows.root + "/sshd.log")] {
+            #expect(!text.contains(canary), "the cookie canary appeared in a log, a command line or a script")
+        }
+        #expect(Set(windows.commandLines).count == 1, "one constant command line")
+        await windows.stop()
+    }
+}
