@@ -25,7 +25,7 @@ public enum PowerShellLibrary {
     /// The functions a command may call by name (argv[0]).
     public static let functions: Set<String> = [
         "Observe-File", "Write-FileAtomic", "Restore-File", "Remove-File", "Find-Files", "Remove-Files",
-        "Find-Program", "Read-Secret", "Read-Tail", "Test-Ports", "Invoke-WithCookie",
+        "Find-Program", "Read-Secret", "Read-Tail", "Test-Ports", "Invoke-WithCookie", "Get-RabbitLayout",
     ]
 
     /// What `-EncodedCommand` carries: reads the per-call script from stdin and runs it.
@@ -242,6 +242,48 @@ public enum PowerShellLibrary {
             Write-Out $out.Result
             Write-Err $err.Result
             return $p.ExitCode
+        }
+        function Get-RabbitLayout([string]$ServiceName) {
+            $id = [Security.Principal.WindowsIdentity]::GetCurrent()
+            $seen = [ordered]@{}
+            $seen.powershell = $PSVersionTable.PSVersion.ToString()
+            $seen.administrator = (New-Object Security.Principal.WindowsPrincipal $id).IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)
+            $seen.user = $id.Name
+            $seen.windir = [string]$env:windir
+            $seen.homeDrive = [string]$env:HOMEDRIVE
+            $seen.homePath = [string]$env:HOMEPATH
+            $seen.userProfile = [string]$env:USERPROFILE
+            $seen.machineBase = [string][Environment]::GetEnvironmentVariable('RABBITMQ_BASE', 'Machine')
+            $seen.machineNodeName = [string][Environment]::GetEnvironmentVariable('RABBITMQ_NODENAME', 'Machine')
+            $seen.erlangHome = [string][Environment]::GetEnvironmentVariable('ERLANG_HOME', 'Machine')
+            $seen.serviceEnv = @()
+            $erlsrv = 'HKLM:\SOFTWARE\Ericsson\Erlang\ErlSrv\1.1\' + $ServiceName
+            if (Test-Path -LiteralPath $erlsrv) {
+                $stored = (Get-ItemProperty -LiteralPath $erlsrv -Name Env -ErrorAction SilentlyContinue).Env
+                if ($stored) { $seen.serviceEnv = @($stored) }
+            }
+            $seen.platformServer = ''
+            if (Test-Path -LiteralPath 'HKLM:\SOFTWARE\OutSystems\Installer\Server') {
+                $seen.platformServer = [string](Get-ItemProperty -LiteralPath 'HKLM:\SOFTWARE\OutSystems\Installer\Server').'(default)'
+            }
+            $seen.rabbitHomes = @()
+            if ($seen.platformServer) {
+                $third = Join-Path $seen.platformServer 'thirdparty\RabbitMQ Server'
+                if (Test-Path -LiteralPath $third -PathType Container) {
+                    $seen.rabbitHomes = @(Get-ChildItem -LiteralPath $third -Directory -Filter 'rabbitmq_server-*' | ForEach-Object { $_.FullName })
+                }
+            }
+            $service = Get-Service -Name $ServiceName -ErrorAction SilentlyContinue
+            if ($service) { $seen.service = [string]$service.Status } else { $seen.service = 'missing' }
+            $seen.hostName = [Net.Dns]::GetHostName()
+            $seen.extraCookies = @(@((Join-Path $env:windir 'SysWOW64\config\systemprofile\.erlang.cookie'), (Join-Path $env:windir '.erlang.cookie')) | Where-Object { Test-Path -LiteralPath $_ -PathType Leaf })
+            $sshd = Join-Path $env:windir 'System32\OpenSSH\sshd.exe'
+            $seen.openssh = ''
+            if (Test-Path -LiteralPath $sshd -PathType Leaf) { $seen.openssh = [string](Get-Item -LiteralPath $sshd).VersionInfo.ProductVersion }
+            $seen.defaultShell = ''
+            if (Test-Path -LiteralPath 'HKLM:\SOFTWARE\OpenSSH') { $seen.defaultShell = [string](Get-ItemProperty -LiteralPath 'HKLM:\SOFTWARE\OpenSSH').DefaultShell }
+            Write-Out ((ConvertTo-Json -InputObject $seen -Compress) + "`n")
+            return 0
         }
         function Complete-Call([scriptblock]$Call) {
             try { $code = [int](@(& $Call)[-1]) } catch { Write-Err ('rabbit-wizard: ' + $_.Exception.Message + "`n"); $code = 1 }

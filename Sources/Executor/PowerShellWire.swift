@@ -120,6 +120,10 @@ enum PowerShellWire {
             return .failure(RefusedCommand(reason: "\(program) runs through cmd.exe, which would read the argument \(bad.debugDescription) "
                                            + "as its own syntax; such values go on stdin"))
         }
+        // A profile's placeholder left in (`{rmqHome}`): what it stands for was not found on the server.
+        if let unresolved = spec.argv.lazy.compactMap({ $0.firstMatch(of: /\{[A-Za-z]+\}/) }).first {
+            return .failure(RefusedCommand(reason: "\(unresolved.output) is not known on this server (the look at its RabbitMQ installation did not find it)"))
+        }
         if spec.argv.contains(where: { $0.unicodeScalars.contains { $0.value == 0 } }) {
             return .failure(RefusedCommand(reason: "an argument contains a NUL byte"))
         }

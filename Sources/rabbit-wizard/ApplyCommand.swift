@@ -28,7 +28,7 @@ struct ApplyCommand: AsyncParsableCommand {
     var planFile: String?
 
     func run() async throws {
-        var session = try Session.open(options)
+        var session = try await Session.open(options)
         session.retention = retention.retention
         let (queue, skipped) = try session.select(selection)
         var reviewed: [StepID: String] = [:]
@@ -66,7 +66,7 @@ struct RetryCommand: AsyncParsableCommand {
     @Flag(help: "Confirm the plan without asking.") var yes = false
 
     func run() async throws {
-        var session = try Session.open(options)
+        var session = try await Session.open(options)
         session.retention = retention.retention
         let id = StepID(step)
         guard session.order.contains(id) else {

@@ -36,7 +36,7 @@ struct PlanCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let session = try Session.open(options)
+        let session = try await Session.open(options)
         let (queue, skipped) = try session.select(selection)
         let initial = RunnerState(mode: .plan, order: session.order, queue: queue, skipped: skipped,
                                   waived: Set(options.waive))

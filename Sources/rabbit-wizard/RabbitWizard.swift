@@ -94,14 +94,14 @@ struct RabbitWizard: AsyncParsableCommand {
         let path = options.config!
         let testSteps = TestHooks.fileStepsGiven
         // A topology that exists is opened now, so its problems are printed before the screen starts.
-        let session = FileManager.default.fileExists(atPath: path) || testSteps ? try Session.open(options, notices: false) : nil
+        let session = FileManager.default.fileExists(atPath: path) || testSteps ? try await Session.open(options, notices: false) : nil
         // Nothing may write to the terminal behind the screen's back.
         LoggingSystem.bootstrap { _ in SwiftLogNoOpLogHandler() }
         let base = options
         let engine = TUIEngine(session: session, setupPath: session == nil ? path : nil) { file in
             var o = base
             o.config = file
-            return try Session.open(o, notices: false)
+            return try await Session.open(o, notices: false)
         }
         let ascii = self.ascii
         let code: Int32 = try await MainActor.run {

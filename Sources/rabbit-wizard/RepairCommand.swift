@@ -41,7 +41,7 @@ struct RepairCommand: AsyncParsableCommand {
         var keepSideOf: String?
 
         func run() async throws {
-            let session = try Session.open(options)
+            let session = try await Session.open(options)
             guard let topology = session.topology else {
                 throw ErrorPresenter.fail("repair partition needs a topology (--config FILE)", code: .badInput)
             }

@@ -25,7 +25,7 @@ struct RollbackCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var session = try Session.open(options)
+        var session = try await Session.open(options)
         session.retention = retention.retention
         let journal = try session.journalState()
         let undoable = Rollback.undoable(journal, order: session.order)

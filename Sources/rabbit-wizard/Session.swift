@@ -21,8 +21,10 @@ struct Session {
     var order: [StepID] { steps.map(\.id) }
 
     /// With `notices`, the executor's notices go to stderr (the screen shows them itself).
-    static func open(_ options: WorkflowOptions, dryRun: Bool = false, notices: Bool = true) throws -> Session {
-        let (steps, topologyState, topology) = try StepCatalog.steps(config: options.config)
+    /// A topology with Windows nodes is looked at first (read-only: where RabbitMQ is on each, which the
+    /// `windows` profile's paths come from), so the steps are built on what the servers show.
+    static func open(_ options: WorkflowOptions, dryRun: Bool = false, notices: Bool = true) async throws -> Session {
+        var (steps, topologyState, topology) = try StepCatalog.steps(config: options.config)
         // A waiver that names no finding would silently waive nothing: refused before anything runs.
         do { try Waivers.check(options.waive, against: steps) } catch { throw ErrorPresenter.fail(error, code: .badInput) }
         var stateOptions = options.state
@@ -36,6 +38,11 @@ struct Session {
             executor.subscribe { event in
                 if case .notice(let text) = event { FileHandle.standardError.write(Data("note: \(text)\n".utf8)) }
             }
+        }
+        if let t = topology, t.nodes.contains(where: { $0.profile == .windows }) || t.leaving.contains(where: { $0.profile == .windows }) {
+            let found = await t.discovered(executor: executor)
+            topology = found
+            steps = StepCatalog.steps(for: found)
         }
         return Session(state: state, executor: executor, steps: steps, journalDirectory: journal, topology: topology,
                        configPath: options.config, secrets: secrets)

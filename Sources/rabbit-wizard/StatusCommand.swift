@@ -97,7 +97,7 @@ struct StatusCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let session = try Session.open(options)
+        let session = try await Session.open(options)
         let journal = try session.journalState()
         let context = session.context(waived: options.waive)
         // One look, nothing changes in it: each question is asked once (a step's verify and a later step's

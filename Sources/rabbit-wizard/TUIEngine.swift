@@ -11,7 +11,7 @@ final class TUIEngine: WizardEngine {
     /// nil until the setup form has written a topology file.
     private let current: Mutex<Session?>
     /// Opens a session on a topology file (after the setup form saved it).
-    private let openSession: @Sendable (String) throws -> Session
+    private let openSession: @Sendable (String) async throws -> Session
     private let setupPath: String?
     var session: Session { current.withLock { $0! } }
     var isOpen: Bool { current.withLock { $0 != nil } }
@@ -27,7 +27,7 @@ final class TUIEngine: WizardEngine {
     private let streaming = Mutex<Set<String>>([])
 
     /// On an open session, or (session nil) starting with the setup form that writes `setupPath`.
-    init(session: Session?, setupPath: String?, open: @escaping @Sendable (String) throws -> Session) {
+    init(session: Session?, setupPath: String?, open: @escaping @Sendable (String) async throws -> Session) {
         current = Mutex(session)
         self.setupPath = setupPath
         openSession = open
@@ -114,7 +114,7 @@ final class TUIEngine: WizardEngine {
         case .validate(let values, let nodes):
             emit(.validated(TUIEngine.formProblems(values, nodes: nodes)))
         case .save(let values, let nodes, let path):
-            Task { save(values, nodes: nodes, path: path) }
+            Task { await save(values, nodes: nodes, path: path) }
         case .takeOverStaleLock:
             takeOver.store(true, ordering: .relaxed)
             if let again = lastRun.withLock({ $0 }) { perform(again) }
@@ -192,12 +192,12 @@ final class TUIEngine: WizardEngine {
     }
 
     /// Writes the topology file (0600, never over an existing file), then opens it like --config.
-    func save(_ values: [String: String], nodes: Int, path: String) {
+    func save(_ values: [String: String], nodes: Int, path: String) async {
         let problems = TUIEngine.formProblems(values, nodes: nodes)
         guard problems.isEmpty else { return emit(.validated(problems)) }
         do { try TopologyDraft.write(values, nodes: nodes, to: path) } catch { return emit(.refused(ErrorPresenter.describe(error))) }
         do {
-            let session = try openSession(path)
+            let session = try await openSession(path)
             current.withLock { $0 = session }
         } catch {
             return emit(.refused("\(path) was written but cannot be opened: \(ErrorPresenter.describe(error))"))

@@ -30,7 +30,7 @@ struct WatchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let session = try Session.open(options)
+        let session = try await Session.open(options)
         guard let lb = session.topology?.loadBalancer else {
             throw ErrorPresenter.fail("the topology has no load_balancer: watch measures through it (add one, or use the failover drill's nodes directly)",
                                       code: .badInput)

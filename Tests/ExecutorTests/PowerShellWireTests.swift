@@ -148,6 +148,13 @@ import TestKit
         }
     }
 
+    /// A command that still holds a profile placeholder (`{rmqHome}`: the look at the server did not find it) is refused before anything is sent.
+    @Test func anUnresolvedPlaceholderIsNeverSent() {
+        let refused = RemoteDialect.powershell.wire(for: CommandSpec(["Invoke-WithCookie", "C:\\c", "86", "{rmqHome}\\sbin\\rabbitmqctl.bat", "status"], mutates: false))
+        guard case .failure(let why) = refused else { Issue.record("a placeholder was sent"); return }
+        #expect(why.reason.contains("{rmqHome} is not known on this server"))
+    }
+
     /// What goes on stdin: the script on line 1, the input on line 2, base64 both; a secret input stays a
     /// secret on the wire.
     @Test func stdinCarriesTheScriptThenTheInput() throws {

@@ -44,7 +44,13 @@ struct GoldenCommandsTests {
         /// Commands (by their first words) that end otherwise than the model says.
         let overrides: [[String]: Termination]
 
-        init(overrides: [[String]: Termination] = [:]) { self.overrides = overrides }
+        /// The servers' host names (the cluster once formed).
+        let servers: [String]
+
+        init(overrides: [[String]: Termination] = [:], servers: [String] = ["ServerA", "ServerB", "ServerC"]) {
+            self.overrides = overrides
+            self.servers = servers
+        }
 
         static func host(of argv: [String], target: Target) -> String {
             if let i = argv.firstIndex(of: "-n"), i + 1 < argv.count, let at = argv[i + 1].firstIndex(of: "@") {
@@ -57,11 +63,12 @@ struct GoldenCommandsTests {
         /// Steps that run after cluster-join find one cluster of the three nodes.
         static let afterJoin: Set<String> = ["load-balancer", "failover-drill", "outsystems-handoff"]
 
-        func answer(_ argv: [String], target: Target, formed: Bool) -> (Termination, String) {
+        func answer(_ argv: [String], target: Target, formed: Bool, stdin: String = "") -> (Termination, String) {
+            if let windows = windowsAnswer(argv, target: target, formed: formed, stdin: stdin) { return windows }
             let all = argv.joined(separator: " ")
             let host = FreshDebian.host(of: argv, target: target)
             let own = "rabbit@\(host)"
-            let members = formed ? ["ServerA", "ServerB", "ServerC"].map { "rabbit@\($0)" } : [own]
+            let members = formed ? servers.map { "rabbit@\($0)" } : [own]
             let list = members.map { "\"\($0)\"" }.joined(separator: ",")
             if all.contains("stat -c") {
                 let path = argv.count > 4 ? argv[4] : ""
@@ -92,8 +99,8 @@ struct GoldenCommandsTests {
                     return (.exited(code: 0), "partition_handling={ok,ignore}\ncluster_nodes=\(members.joined(separator: ","))\napp_running=true\nok\n")
                 }
                 if expression == "node()." { return (.exited(code: 0), own + "\n") }
-                let peers = ["ServerA", "ServerB", "ServerC"]
-                let address = ["ServerA": "10.0.0.11", "ServerB": "10.0.0.12", "ServerC": "10.0.0.13"]
+                let peers = servers
+                let address = Dictionary(uniqueKeysWithValues: servers.enumerated().map { ($1, "10.0.0.\(11 + $0)") })
                 let lines = ["node=\(own)", "version=3.10.8", "otp=25", "partition_handling={ok,ignore}", "cluster_nodes=\(own)",
                              "running_nodes=\(own)", "alarms=[]", "disk_free=50000000000", "disk_free_limit=50000000",
                              "vhosts=/", "users=guest", "queues=0", "addresses=127.0.0.1,\(address[host] ?? "10.0.0.99")", "app_running=true"]
@@ -102,6 +109,46 @@ struct GoldenCommandsTests {
                 return (.exited(code: 0), lines.joined(separator: "\n") + "\nok\n")
             }
             return (.exited(code: 0), "")
+        }
+
+        /// Fresh Windows servers as OutSystems leaves them (RabbitMQ 3.13.0 under the Platform Server,
+        /// RABBITMQ_BASE machine-wide), answering the PowerShell library's calls: the recorded discovery
+        /// answer for `Get-RabbitLayout`, files as ``answer(_:target:formed:stdin:)`` has them, and the CLI
+        /// (behind its cookie guard, an `eval` expression on stdin) as the Debian model's.
+        func windowsAnswer(_ argv: [String], target: Target, formed: Bool, stdin: String) -> (Termination, String)? {
+            guard let call = argv.first, PowerShellLibrary.functions.contains(call) || call.hasSuffix("rabbitmq-service.bat") else { return nil }
+            let host = FreshDebian.host(of: argv, target: target)
+            switch call {
+            case "Get-RabbitLayout": return (.exited(code: 0), FreshDebian.windowsLayout(host: host) + "\n")
+            case "Observe-File":
+                let path = argv[1]
+                func seen(_ mode: String, _ content: String) -> String {
+                    #"{"kind":"regular","mode":"\#(mode)","owner":"BUILTIN\\Administrators","sha256":"\#(Self.sha(content))""#
+                        + (argv.last == "bytes" ? #","bytes":"\#(Data(content.utf8).base64EncodedString())""# : "") + "}\n"
+                }
+                if path.hasSuffix(".erlang.cookie") { return (.exited(code: 0), seen("400", "COOKIE\(host.uppercased())")) }
+                if path.contains("rabbit-wizard-definitions") { return (.exited(code: 0), seen("644", "defs")) }
+                return (.exited(code: 0), #"{"kind":"missing"}"# + "\n")
+            case "Write-FileAtomic": return (.exited(code: 0), Self.sha("written") + "\n")
+            case "Read-Secret": return (.exited(code: 0), "COOKIE\(host.uppercased())")
+            case "Test-Ports": return (.exited(code: 0), argv.dropFirst(2).map { "ok \($0)\n" }.joined())
+            case "Invoke-WithCookie":
+                let cli = Array(argv.dropFirst(3))
+                return answer(cli.last == "eval" ? cli + [stdin] : cli, target: target, formed: formed)
+            default: return (.exited(code: 0), "")
+            }
+        }
+
+        /// The recorded discovery answer of a fresh OutSystems server (`Get-RabbitLayout`'s JSON).
+        static func windowsLayout(host: String) -> String {
+            #"{"powershell":"5.1.20348.2849","administrator":true,"user":"\#(host)\\admin","windir":"C:\\Windows","homeDrive":"C:","#
+                + #""homePath":"\\Users\\admin","userProfile":"C:\\Users\\admin","machineBase":"C:\\ProgramData\\RabbitMQ","machineNodeName":"","#
+                + #""erlangHome":"C:\\Program Files\\OutSystems\\Platform Server\\thirdparty\\Erlang","#
+                + #""serviceEnv":["ERLANG_SERVICE_MANAGER_PATH=C:\\Program Files\\OutSystems\\Platform Server\\thirdparty\\Erlang\\erts-14.2.2\\bin"],"#
+                + #""platformServer":"C:\\Program Files\\OutSystems\\Platform Server","#
+                + #""rabbitHomes":["C:\\Program Files\\OutSystems\\Platform Server\\thirdparty\\RabbitMQ Server\\rabbitmq_server-3.13.0"],"#
+                + #""service":"Running","hostName":"\#(host)","extraCookies":["C:\\Windows\\SysWOW64\\config\\systemprofile\\.erlang.cookie"],"#
+                + #""openssh":"9.5.0.0","defaultShell":""}"#
         }
 
         /// FNV-1a 64 as hex: a digest to tell texts apart (nothing here is a security check).
@@ -130,7 +177,8 @@ struct GoldenCommandsTests {
             let line = ((spec.mutates ? "! " : "  ") + spec.argv.map(FreshDebian.shown).joined(separator: " ") + input)
                 .replacing(/[0-9]{8}T[0-9]{6}\.[0-9]{3}Z/, with: "<time>").replacing(/-[0-9]{10}\.json/, with: "-<time>.json")
             calls.withLock { $0.append(Call(target: spec.target.description, line: line)) }
-            var (termination, out) = answer(spec.argv, target: spec.target, formed: FreshDebian.afterJoin.contains(spec.step ?? ""))
+            let given: String = if case .bytes(let b) = spec.stdin { String(decoding: b, as: UTF8.self) } else { "" }
+            var (termination, out) = answer(spec.argv, target: spec.target, formed: FreshDebian.afterJoin.contains(spec.step ?? ""), stdin: given)
             if let given = overrides.first(where: { spec.argv.starts(with: $0.key) })?.value { termination = given }
             let stream = CapturedStream(text: out, truncated: false, tail: out, totalBytes: out.utf8.count)
             return TransportOutcome(termination: termination, stdout: stream, stderr: .empty,
@@ -151,13 +199,38 @@ struct GoldenCommandsTests {
         }
     }
 
-    /// Every phase of every step against the model, and what was sent in each.
-    static func record(kind: String = "nginx", only: Set<String>? = nil) async throws -> String {
-        let topology = try TopologyParser.parse(topologyText.replacing("kind: nginx", with: "kind: \(kind)"))
-        let servers = FreshDebian()
+    /// Two Windows nodes as OutSystems installs them, behind nginx on a Debian host.
+    static let windowsTopologyText = """
+        cluster:
+          seed: server-a
+        nodes:
+          - name: server-a
+            host: SERVERA
+            profile: windows
+            reach: ssh://admin@SERVERA
+          - name: server-b
+            host: SERVERB
+            profile: windows
+            reach: ssh://admin@SERVERB
+        load_balancer:
+          kind: nginx
+          host: 127.0.0.9
+          reach: ssh://root@LB
+          listen_port: 9
+        """
+
+    /// Every phase of every step against the model, and what was sent in each. With `windows`, the
+    /// 2-node Windows topology, looked at first (the discovery is the file's first section).
+    static func record(kind: String = "nginx", only: Set<String>? = nil, windows: Bool = false) async throws -> String {
+        var topology = try TopologyParser.parse(windows ? windowsTopologyText : topologyText.replacing("kind: nginx", with: "kind: \(kind)"))
+        let servers = windows ? FreshDebian(servers: ["SERVERA", "SERVERB"]) : FreshDebian()
         let executor = Executor(commandLog: nil, local: servers, remote: servers)
         let context = StepContext(executor: executor)
         var out = "# What each step sends to each server (! = changes something), per phase. See GoldenCommandsTests.\n"
+        if windows {
+            topology = await topology.discovered(executor: executor)
+            out += "\n## discovery\n" + servers.take()
+        }
         func phase(_ step: any Step, _ name: String, _ body: () async throws(StepFailure) -> Void) async {
             var outcome = "ok"
             do throws(StepFailure) { try await body() } catch { outcome = "failed: \(error.cause)" }
@@ -199,6 +272,17 @@ struct GoldenCommandsTests {
         // The model answered enough for every step to reach its changes: not a file of early failures.
         #expect(golden.contains("## cluster-join apply: ok") && golden.contains("## load-balancer apply: ok")
                 && golden.contains("## erlang-cookie apply: ok"), "the model no longer carries the steps through apply")
+    }
+
+    /// Two Windows nodes (the `windows` profile, resolved from a recorded discovery answer) behind nginx on
+    /// Debian: what each step would send, as library calls and programs (the PowerShell wire that carries
+    /// them is pinned by PowerShellWireTests). Read once by a person before it was committed.
+    @Test func windowsNodesSendWhatTheGoldenFileSays() async throws {
+        let recorded = try await Self.record(windows: true)
+        try Self.compare(recorded, golden: "windows-2-nodes.txt")
+        #expect(recorded.contains("## cluster-join apply: ok") && recorded.contains("## erlang-cookie apply: ok")
+                && recorded.contains("## partition-handling apply: ok"), "the model no longer carries the steps through apply")
+        #expect(!recorded.contains("{rmqHome}") && !recorded.contains("{base}"), "every place of the profile was resolved")
     }
 
     /// HAProxy edits a block of Debian's own haproxy.cfg: its load-balancer step, pinned the same way.

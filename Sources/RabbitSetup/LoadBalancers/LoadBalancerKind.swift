@@ -51,6 +51,6 @@ public enum LoadBalancerKinds {
 extension LoadBalancerSpec {
     /// The load balancer's server, as its profile reaches it (the load-balancer step and the drill).
     public func server(executor: Executor, step: StepID?) -> any ServerHost {
-        PlatformProfile.named(profile).family.host(executor: executor, target: target, step: step)
+        PlatformProfile.named(profile.platform).family.host(executor: executor, target: target, step: step)
     }
 }

@@ -103,7 +103,7 @@ public enum Housekeeping {
         for spec in topology.nodes + topology.leaving {
             let node = RabbitNode(spec, executor: executor, step: step)
             let files = [node.profile.configFile, node.profile.advancedConfigFile, node.profile.cookieFile] + node.profile.cliCookieFiles
-            let exports = KeptPattern(prefix: "\(node.profile.backupDir)/rabbit-wizard-definitions-\(spec.name)-", suffix: ".json",
+            let exports = KeptPattern(prefix: node.profile.path(node.profile.backupDir, "rabbit-wizard-definitions-\(spec.name)-"), suffix: ".json",
                                       what: "definitions exports of \(spec.name)", keep: retention.exportsPerNode)
             add(spec.name, node.host, files.map(backups) + [exports])
         }

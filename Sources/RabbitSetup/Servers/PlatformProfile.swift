@@ -1,10 +1,7 @@
 /// Where a platform keeps RabbitMQ's files and how it controls the service: data, not branches in the
-/// steps. Values may hold `{dir}` (the node's sandbox folder), resolved per node by ``resolved(for:)``.
-///
-/// A `windows` profile would set `cli` to `rabbitmqctl.bat`, the config under
-/// `%ALLUSERSPROFILE%\RabbitMQ`, the service cookie under the system profile with the CLI user's
-/// `%USERPROFILE%\.erlang.cookie` in `cliCookieFiles`, and `rabbitmq-service.bat stop|start`; the steps
-/// would not change.
+/// steps. Values may hold `{dir}` (the node's sandbox folder) and `{node}`, and on Windows the places a
+/// read-only look at the server found (``WindowsLayout``: `{base}`, `{rmqHome}`, `{cliHome}`,
+/// `{windir}`), resolved per node by ``resolved(for:)``.
 public struct PlatformProfile: Sendable, Equatable {
     public var name: ProfileName
     /// Which ``ServerHost`` implementation talks to these servers.
@@ -37,6 +34,14 @@ public struct PlatformProfile: Sendable, Equatable {
     /// argv prefix that runs Erlang's `erl` as the CLI's user, with the CLI's HOME (so the same cookie)
     /// and environment: the node connection's VM. Empty: no node connection, every read uses the CLI.
     public var erl: [String] = []
+    /// Commands run after a stop and before ``start``, so that the service takes a changed config
+    /// (Windows: `rabbitmq-service.bat remove` and `install`, which decide the config arguments).
+    public var beforeStart: [[String]] = []
+    /// The CLI reads an `eval` expression from stdin (its command line passes through cmd.exe, which
+    /// would read Erlang's punctuation as its own: `rabbitmqctl.bat`, RabbitMQ 3.8.10 and later).
+    public var expressionsOnStdin = false
+    /// The service's name, where the platform has one to ask about (Windows: `RabbitMQ`).
+    public var serviceName = ""
 
     /// The Debian/Ubuntu package layout. The CLI runs as `rabbitmq` with its HOME, like Debian's
     /// `/usr/sbin/rabbitmqctl` wrapper, but without the wrapper's re-quoting through `su -c`; in
@@ -75,8 +80,39 @@ public struct PlatformProfile: Sendable, Equatable {
         bootLogs: ["{dir}/log/startup.log", "{dir}/log/{node}.log"],
         erl: ["sh", "-c", ". {dir}/bin/env && exec erl \"$@\"", "erl"])
 
+    /// Windows Server with RabbitMQ as OutSystems' Configuration Tool installs it (windows.md §5): the CLI
+    /// and service scripts of the newest `rabbitmq_server-*` under the Platform Server, the files under
+    /// `RABBITMQ_BASE`, the service's cookie in the system profile and the CLI user's in its home (plus the
+    /// copies Erlang may read elsewhere, found by the look at the server). After a stop the service is
+    /// removed and installed again before it starts, as the guide says (the guide leaves out the start):
+    /// before 3.8.21 the service takes its config arguments only when it is installed.
+    public static let windows = PlatformProfile(
+        name: .windows,
+        family: .windows,
+        installCommand: "",
+        cli: ["{rmqHome}\\sbin\\rabbitmqctl.bat"],
+        configFile: "{base}\\rabbitmq.conf",
+        advancedConfigFile: "{base}\\advanced.config",
+        cookieFile: "{windir}\\System32\\config\\systemprofile\\.erlang.cookie",
+        cliCookieFiles: ["{cliHome}\\.erlang.cookie"],
+        cookieOwner: "",
+        configOwner: "",
+        start: ["{rmqHome}\\sbin\\rabbitmq-service.bat", "start"],
+        stop: ["{rmqHome}\\sbin\\rabbitmq-service.bat", "stop"],
+        dataDir: "{base}\\db",
+        backupDir: "{base}",
+        bootLogs: ["{base}\\log\\{node}.log"],
+        erl: [],
+        beforeStart: [["{rmqHome}\\sbin\\rabbitmq-service.bat", "remove"], ["{rmqHome}\\sbin\\rabbitmq-service.bat", "install"]],
+        expressionsOnStdin: true,
+        serviceName: "RabbitMQ",
+        hostsFile: "{windir}\\System32\\drivers\\etc\\hosts")
+
     /// Where names are mapped to addresses by hand on such a server.
     public var hostsFile: String = "/etc/hosts"
+
+    /// `name` in the folder `dir`, with the server's separator.
+    public func path(_ dir: String, _ name: String) -> String { dir + (family == .windows ? "\\" : "/") + name }
 
     /// What an operator types on such a server to fix a finding: words for a fix, never run by the wizard.
     public enum Remedy: Sendable {
@@ -99,17 +135,32 @@ public struct PlatformProfile: Sendable, Equatable {
     /// The command that installs `packages` on such a server, for a finding's fix.
     public func installHint(_ packages: [String]) -> String { ([installCommand] + packages).joined(separator: " ") }
 
+    /// How RabbitMQ gets onto such a server, for a finding's fix.
+    public var rabbitInstallFix: String {
+        family == .windows ? "install RabbitMQ with the OutSystems Configuration Tool's Cache tab (Create/Upgrade Service), before clustering"
+            : "install rabbitmq-server (\(installHint(["rabbitmq-server"])))"
+    }
+
     public static func named(_ name: ProfileName) -> PlatformProfile {
         switch name {
         case .debian: debian
         case .sandbox: sandbox
+        case .windows: windows
         }
     }
 
-    /// The profile with `{dir}` replaced by the node's folder and `{node}` by its node name.
+    /// The profile with `{dir}` replaced by the node's folder, `{node}` by its node name and the Windows
+    /// placeholders by what the look at the server found (left as they are where it found nothing: a
+    /// command holding one is refused by the host, and the installation checks say why).
     public func resolved(for node: NodeSpec) -> PlatformProfile {
         let dir = node.sandboxDir ?? ""
-        func r(_ s: String) -> String { s.replacing("{dir}", with: dir).replacing("{node}", with: node.nodeName.description) }
+        let found = node.layout?.layout
+        let places = found?.placeholders ?? [:]
+        func r(_ s: String) -> String {
+            var out = s.replacing("{dir}", with: dir).replacing("{node}", with: node.nodeName.description)
+            for (key, value) in places { out = out.replacing(key, with: value) }
+            return out
+        }
         var p = self
         p.cli = cli.map(r)
         p.erl = erl.map(r)
@@ -122,6 +173,9 @@ public struct PlatformProfile: Sendable, Equatable {
         p.dataDir = r(dataDir)
         p.backupDir = r(backupDir)
         p.bootLogs = bootLogs.map(r)
+        p.beforeStart = beforeStart.map { $0.map(r) }
+        p.hostsFile = r(hostsFile)
+        p.cliCookieFiles += (found?.seen.extraCookies ?? []).filter { !p.cliCookieFiles.contains($0) && $0 != p.cookieFile }
         return p
     }
 }

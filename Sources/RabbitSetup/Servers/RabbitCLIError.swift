@@ -47,7 +47,7 @@ enum RabbitCLIError {
             return StepFailure("\(spec.name): cannot \(what): \(spec.target) \(f)", fix: "check ssh access to \(spec.target)",
                                node: spec.name, retryable: true)
         case .couldNotStart(let reason):
-            return StepFailure("\(spec.name): cannot run rabbitmqctl: \(reason)", fix: "install rabbitmq-server (\(profile.installHint(["rabbitmq-server"])))",
+            return StepFailure("\(spec.name): cannot run rabbitmqctl: \(reason)", fix: profile.rabbitInstallFix,
                                node: spec.name, finding: "cli-missing")
         default:
             return StepFailure("\(spec.name): cannot \(what): \(r.termination)", node: spec.name)

@@ -75,8 +75,15 @@ public struct RabbitNode: Sendable {
         guard r.succeeded else { throw RabbitCLIError.failure(r, doing: "stop the RabbitMQ service", node: spec.nodeName, on: spec) }
     }
 
-    /// Starts the service and waits until the broker is fully booted.
+    /// Starts the service and waits until the broker is fully booted; first whatever the profile runs
+    /// before a start (on Windows the service is removed and installed again, so it takes a changed config).
     public func startService(progress: @Sendable (String) -> Void = { _ in }) async throws(StepFailure) {
+        for step in profile.beforeStart {
+            let r = await host.run(step, timeout: .seconds(120), mutates: true)
+            guard r.succeeded else {
+                throw RabbitCLIError.failure(r, doing: "prepare the service (\(step.dropFirst().joined(separator: " ")))", node: spec.nodeName, on: spec)
+            }
+        }
         progress("starting \(spec.nodeName) and waiting until it is ready (often 5-15 s)")
         let r = await host.run(profile.start, timeout: .seconds(180), mutates: true)
         guard r.succeeded else {
@@ -132,7 +139,11 @@ public struct RabbitNode: Sendable {
     @discardableResult
     func read(_ expression: String, doing what: String, node: NodeName? = nil) async throws(StepFailure) -> String {
         if let answer = await NodeConnection.eval(self, expression, on: node) { return answer }
-        return try await ctlChecked(["eval", expression], doing: what, node: node, mutates: false)
+        guard profile.expressionsOnStdin else { return try await ctlChecked(["eval", expression], doing: what, node: node, mutates: false) }
+        // `eval` without an expression reads it from stdin (RabbitMQ 3.8.10 and later).
+        let r = await ctl(["eval"], node: node, stdin: .bytes(Array(expression.utf8)), mutates: false)
+        if r.succeeded { return r.stdout }
+        throw RabbitCLIError.failure(r, doing: what, node: node ?? spec.nodeName, on: spec)
     }
 
     /// `cluster_status --formatter json`, from this node's point of view: over the node connection the

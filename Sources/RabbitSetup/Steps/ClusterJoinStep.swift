@@ -94,7 +94,8 @@ public struct ClusterJoinStep: Step {
         let stamp = Int(Date().timeIntervalSince1970)
         var definitions: [String: String] = [:]
         for spec in topology.joiners {
-            definitions[spec.name] = "\(node(spec, context).profile.backupDir)/rabbit-wizard-definitions-\(spec.name)-\(stamp).json"
+            let profile = node(spec, context).profile
+            definitions[spec.name] = profile.path(profile.backupDir, "rabbit-wizard-definitions-\(spec.name)-\(stamp).json")
         }
         let pending = Set(planned(plan).map(\.name))
         return try UndoCoding.encode(Saved(definitions: definitions, alreadyMembers: topology.joiners.map(\.name).filter { !pending.contains($0) }))

@@ -51,11 +51,14 @@ public struct ErlangCookieStep: Step {
     /// hash: the ones this step's round replaces and restarts. Steps that leave their restart to that round
     /// ask this, so they and the round agree on which nodes it takes.
     static func differing(_ nodes: [RabbitNode], seed: String) async throws(StepFailure) -> [RabbitNode] {
-        let hashes = try await forEachNode(nodes) { node throws(StepFailure) -> String? in
-            try await node.host.observe(node.profile.cookieFile).sha256
+        // The service's cookie first, then the copies its CLI users read (Windows), kept equal to it.
+        let hashes = try await forEachNode(nodes) { node throws(StepFailure) -> [String?] in
+            var out = [try await node.host.observe(node.profile.cookieFile).sha256]
+            for copy in node.profile.cliCookieFiles { out.append(try await node.host.observe(copy).sha256) }
+            return out
         }
-        let seedHash = zip(nodes, hashes).first { $0.0.spec.name == seed }?.1
-        return zip(nodes, hashes).filter { $0.0.spec.name != seed && $0.1 != seedHash }.map(\.0)
+        let seedHash = zip(nodes, hashes).first { $0.0.spec.name == seed }?.1.first ?? nil
+        return zip(nodes, hashes).filter { $0.0.spec.name != seed && $0.1.contains { $0 != seedHash } }.map(\.0)
     }
 
     /// This step's round: the nodes whose cookie differs (stop, replace, start), the nodes a round of its own
@@ -185,8 +188,8 @@ public struct ErlangCookieStep: Step {
         }
     }
 
-    /// Puts each node's previous cookie back (node stopped first). Refused while the node is clustered:
-    /// roll back cluster-join first.
+    /// Puts each node's previous cookie back (node stopped first), and the CLI users' copies equal to it.
+    /// Refused while the node is clustered: roll back cluster-join first.
     /// A node that an interrupted round of this step left stopped is started again too.
     public func rollback(_ undo: Undo, _ context: StepContext) async throws(StepFailure) {
         let saved = try UndoCoding.decode(Saved.self, undo)
@@ -205,6 +208,14 @@ public struct ErlangCookieStep: Step {
                     context.record(.restartPending(node: name, reason: "the erlang-cookie rollback stops it", owner: id))
                     try await node.stopService()
                     try await file.restore(with: node.host)
+                    // The CLI users' copies follow the service's cookie, as apply keeps them.
+                    if !node.profile.cliCookieFiles.isEmpty {
+                        guard let restored = await node.host.readSecret(file.path) else {
+                            throw StepFailure("cannot read the restored cookie \(file.path) to copy it for the CLI", node: name)
+                        }
+                        context.executor.register(secret: restored)
+                        for cli in node.profile.cliCookieFiles { try await node.host.write(cli, .secret(restored), mode: "400", owner: "", backup: nil) }
+                    }
                     try await node.startService(progress: context.progress)
                     context.record(.restartDone(node: name))
                     return

@@ -53,6 +53,9 @@ public struct NodeSpec: Sendable, Hashable {
     public var sandboxDir: String?
     /// Whether the topology gave `node_name` (else it is `rabbit@HOST`): the field a wrong name is fixed in.
     public var nodeNameGiven: Bool
+    /// For the windows profile: what a read-only look at the server found (``Topology/discovered(executor:)``),
+    /// nil before that look.
+    public var layout: LayoutDiscovery?
 
     public init(name: String, host: HostName, nodeName: NodeName? = nil, target: Target = .local, profile: ProfileName = .standard,
                 amqpPort: Int = 5672, distPort: Int? = nil, epmdPort: Int = 4369, sandboxDir: String? = nil)
@@ -95,9 +98,25 @@ public struct NodeName: Sendable, Hashable, Codable, CustomStringConvertible {
 
 public enum ProfileName: String, Sendable, Codable, CaseIterable {
     case debian, sandbox
+    /// Windows Server with RabbitMQ as OutSystems installs it, reached over OpenSSH for Windows.
+    case windows
 
     /// What a topology means when it names no profile.
     public static let standard: ProfileName = .debian
+}
+
+/// Where a load balancer can run: not on Windows (windows.md §3.4: a program started over ssh dies with
+/// the session there, and nginx for Windows is a console program, "beta", with at most 1024 connections).
+public enum LoadBalancerProfile: String, Sendable, Codable, CaseIterable {
+    case debian, sandbox
+
+    /// The platform profile of its host.
+    public var platform: ProfileName {
+        switch self {
+        case .debian: .debian
+        case .sandbox: .sandbox
+        }
+    }
 }
 
 /// The TCP load balancer in front of the cluster (used by the load-balancer steps).
@@ -110,7 +129,7 @@ public struct LoadBalancerSpec: Sendable, Equatable {
     public var listenAddress: HostName
     public var listenPort: Int
     public var configPath: String?
-    public var profile: ProfileName = .standard
+    public var profile: LoadBalancerProfile = .debian
     /// For the sandbox profile: the folder the load balancer runs from.
     public var sandboxDir: String?
     /// Seconds a connection may stay idle; must exceed the AMQP heartbeat traffic interval.

@@ -303,8 +303,12 @@ public enum TopologyParser {
             var profile = ProfileName.standard
             if let raw = string(m, "profile", field, required: false) {
                 if let p = ProfileName(rawValue: raw) { profile = p } else {
-                    problem("\(field).profile", m["profile"], "unknown profile", fix: "use debian or sandbox")
+                    problem("\(field).profile", m["profile"], "unknown profile", fix: "use debian, windows or sandbox")
                 }
+            }
+            if profile == .windows, let target, case .local = target {
+                problem("\(field).reach", m["reach"], "a Windows node is reached over OpenSSH for Windows, not on this machine",
+                        fix: "write reach: ssh://USER@HOST (an administrator of that server)")
             }
             let amqp = port(m, "amqp_port", field, default: 5672)
             let dist = port(m, "dist_port", field, default: amqp.map { $0 + 20000 })
@@ -371,9 +375,13 @@ public enum TopologyParser {
                             fix: "use another port, or put the load balancer on another host")
                 }
             }
-            var profile = ProfileName.standard
+            var profile = LoadBalancerProfile.debian
             if let raw = string(m, "profile", field, required: false) {
-                if let p = ProfileName(rawValue: raw) { profile = p } else { problem("\(field).profile", m["profile"], "unknown profile", fix: "use debian or sandbox") }
+                if let p = LoadBalancerProfile(rawValue: raw) { profile = p } else if raw == ProfileName.windows.rawValue {
+                    problem("\(field).profile", m["profile"], "a load balancer cannot run on a Windows server: a program the wizard starts over ssh "
+                            + "dies with the session there, and nginx for Windows is a console program, a beta, with at most 1024 connections",
+                            fix: "put nginx or HAProxy on a Debian host (profile: debian); the Windows nodes stay behind it")
+                } else { problem("\(field).profile", m["profile"], "unknown profile", fix: "use debian or sandbox") }
             }
             let sandboxDir = path(m, "sandbox_dir", field)
             if profile == .sandbox && sandboxDir == nil && m["sandbox_dir"] == nil {

@@ -1,0 +1,163 @@
+import Executor
+import Foundation
+import Workflow
+
+/// Where OutSystems (or an operator) put RabbitMQ on one Windows server, and who the wizard is there: what
+/// the read-only `Get-RabbitLayout` call answers, and the profile's placeholders derived from it. Nothing
+/// here is assumed: a value the server does not show stays empty and becomes a finding.
+public struct WindowsLayout: Sendable, Hashable, Codable {
+    /// What the server answered (``PowerShellLibrary``'s `Get-RabbitLayout`, one JSON object).
+    public struct Seen: Sendable, Hashable, Codable {
+        public var powershell: String = ""
+        public var administrator: Bool = false
+        public var user: String = ""
+        public var windir: String = ""
+        public var homeDrive: String = ""
+        public var homePath: String = ""
+        public var userProfile: String = ""
+        /// The machine-wide environment variables (OutSystems sets these at installation).
+        public var machineBase: String = ""
+        public var machineNodeName: String = ""
+        public var erlangHome: String = ""
+        /// `NAME=value` lines the service stored at its installation (erlsrv's `Env`).
+        public var serviceEnv: [String] = []
+        /// The Platform Server folder from the registry, empty where OutSystems is not installed.
+        public var platformServer: String = ""
+        public var rabbitHomes: [String] = []
+        /// `Running`, `Stopped`, ... or `missing`.
+        public var service: String = ""
+        public var hostName: String = ""
+        /// Copies of the cookie Erlang may read elsewhere (kept in sync, never created).
+        public var extraCookies: [String] = []
+        public var openssh: String = ""
+        public var defaultShell: String = ""
+
+        public init() {}
+
+        /// Every field may be missing (an older library, a value the server does not have): empty then.
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            func text(_ k: CodingKeys) throws -> String { try c.decodeIfPresent(String.self, forKey: k) ?? "" }
+            func list(_ k: CodingKeys) throws -> [String] { try c.decodeIfPresent([String].self, forKey: k) ?? [] }
+            powershell = try text(.powershell)
+            administrator = try c.decodeIfPresent(Bool.self, forKey: .administrator) ?? false
+            user = try text(.user)
+            windir = try text(.windir)
+            homeDrive = try text(.homeDrive)
+            homePath = try text(.homePath)
+            userProfile = try text(.userProfile)
+            machineBase = try text(.machineBase)
+            machineNodeName = try text(.machineNodeName)
+            erlangHome = try text(.erlangHome)
+            serviceEnv = try list(.serviceEnv)
+            platformServer = try text(.platformServer)
+            rabbitHomes = try list(.rabbitHomes)
+            service = try text(.service)
+            hostName = try text(.hostName)
+            extraCookies = try list(.extraCookies)
+            openssh = try text(.openssh)
+            defaultShell = try text(.defaultShell)
+        }
+    }
+
+    public var seen: Seen
+
+    public init(seen: Seen) { self.seen = seen }
+
+    /// Where the service keeps its files: the machine variable, else what the service stored at its
+    /// installation (`RABBITMQ_BASE`, else `APPDATA\RabbitMQ`), else OutSystems' default.
+    public var base: (path: String, source: String) {
+        if !seen.machineBase.isEmpty { return (seen.machineBase, "the machine variable RABBITMQ_BASE") }
+        if let b = storedByService("RABBITMQ_BASE") { return (b, "the service's stored RABBITMQ_BASE") }
+        if let a = storedByService("APPDATA") { return (a + "\\RabbitMQ", "the service's stored APPDATA") }
+        return ("C:\\ProgramData\\RabbitMQ", "OutSystems' default (nothing on the server names it)")
+    }
+
+    func storedByService(_ name: String) -> String? {
+        for line in seen.serviceEnv {
+            let parts = line.split(separator: "=", maxSplits: 1)
+            if parts.count == 2, parts[0].caseInsensitiveCompare(name) == .orderedSame, !parts[1].isEmpty { return String(parts[1]) }
+        }
+        return nil
+    }
+
+    /// The newest `rabbitmq_server-X.Y.Z` folder (by version, not by name), if any.
+    public var rabbitHome: String? { seen.rabbitHomes.max { WindowsLayout.version(of: $0).lexicographicallyPrecedes(WindowsLayout.version(of: $1)) } }
+
+    /// RabbitMQ's version from its folder's name (`rabbitmq_server-3.13.0`), as numbers.
+    public var rabbitVersion: [Int]? { rabbitHome.map(WindowsLayout.version(of:)).flatMap { $0.isEmpty ? nil : $0 } }
+
+    static func version(of home: String) -> [Int] {
+        guard let name = home.split(separator: "\\").last, let dash = name.lastIndex(of: "-") else { return [] }
+        return name[name.index(after: dash)...].split(separator: ".").compactMap { Int($0) }
+    }
+
+    /// The CLI user's home, where `rabbitmqctl.bat`'s Erlang reads its cookie: `HOMEDRIVE`+`HOMEPATH`,
+    /// else `USERPROFILE` (Erlang 20.2 and later).
+    public var cliHome: String {
+        !seen.homeDrive.isEmpty && !seen.homePath.isEmpty ? seen.homeDrive + seen.homePath : seen.userProfile
+    }
+
+    /// The node name the service uses: `RABBITMQ_NODENAME` (machine-wide, else stored by the service),
+    /// else `rabbit@` and the host name as Windows reports it (case kept).
+    public var nodeName: String {
+        if !seen.machineNodeName.isEmpty { return seen.machineNodeName }
+        if let n = storedByService("RABBITMQ_NODENAME") { return n }
+        return "rabbit@" + seen.hostName
+    }
+
+    /// The profile's placeholders and their values on this server (a missing RabbitMQ folder leaves
+    /// `{rmqHome}` out: commands that need it are then refused, and the checks say why).
+    public var placeholders: [String: String] {
+        var p = ["{base}": base.path, "{cliHome}": cliHome, "{windir}": seen.windir.isEmpty ? "C:\\Windows" : seen.windir]
+        if let home = rabbitHome { p["{rmqHome}"] = home }
+        return p
+    }
+}
+
+/// What discovering a node's layout gave: the layout, or why it could not be read.
+public enum LayoutDiscovery: Sendable, Hashable {
+    case found(WindowsLayout)
+    case failed(String)
+
+    public var layout: WindowsLayout? { if case .found(let l) = self { l } else { nil } }
+}
+
+extension WindowsHost {
+    /// The read-only look at the server that resolves the `windows` profile (``WindowsLayout``).
+    public func discoverLayout(serviceName: String) async -> LayoutDiscovery {
+        let r = await executor.run(CommandSpec(["Get-RabbitLayout", serviceName], on: target, timeout: .seconds(60), mutates: false,
+                                               step: step?.rawValue))
+        do { try r.require(doing: "look at the RabbitMQ installation", on: target) } catch { return .failed(error.cause) }
+        guard let line = r.stdout.split(whereSeparator: \.isNewline).first,
+              let seen = try? JSONDecoder().decode(WindowsLayout.Seen.self, from: Data(line.utf8))
+        else { return .failed("unexpected answer from \(target) describing its RabbitMQ installation: \(r.stdout.prefix(200))") }
+        return .found(WindowsLayout(seen: seen))
+    }
+}
+
+extension Topology {
+    /// The topology with each Windows node's layout looked at (read-only, all at once): the `windows`
+    /// profile's places resolve from it. A node that could not be looked at keeps the reason, which the
+    /// installation checks report; nothing else changes.
+    public func discovered(executor: Executor) async -> Topology {
+        var out = self
+        func look(_ specs: [NodeSpec]) async -> [NodeSpec] {
+            await withTaskGroup(of: (Int, LayoutDiscovery?).self) { group in
+                for (i, spec) in specs.enumerated() where spec.profile == .windows {
+                    group.addTask {
+                        let profile = PlatformProfile.named(spec.profile)
+                        let host = WindowsHost(executor: executor, target: spec.target.speaking(profile.family.dialect), step: "installation-checks")
+                        return (i, await host.discoverLayout(serviceName: profile.serviceName))
+                    }
+                }
+                var result = specs
+                for await (i, found) in group { result[i].layout = found }
+                return result
+            }
+        }
+        out.nodes = await look(nodes)
+        out.leaving = await look(leaving)
+        return out
+    }
+}
