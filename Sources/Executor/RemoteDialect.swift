@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The language a server's login shell speaks to ssh: how an argv becomes what ssh sends (one command
 /// line and the bytes on stdin), and how what comes back is read. POSIX servers get a fixed `sh -c`
@@ -31,6 +32,38 @@ public enum RemoteDialect: String, Sendable, Hashable, Codable {
         switch self {
         case .posix: line
         case .powershell: PowerShellWire.shown(line)
+        }
+    }
+
+    /// The lines of one command as the operator should see them while they stream (``shown(_:)``), with
+    /// what only the next line can tell: PowerShell's sentinel starts with a line break of its own, so a
+    /// blank stdout line is held until the next shows whether it was the output's.
+    final class StreamedLines: Sendable {
+        let dialect: RemoteDialect
+        let emit: @Sendable (OutputStreamKind, String) -> Void
+        private let heldBlank = Mutex(false)
+
+        init(_ dialect: RemoteDialect, emit: @escaping @Sendable (OutputStreamKind, String) -> Void) {
+            self.dialect = dialect
+            self.emit = emit
+        }
+
+        func take(_ stream: OutputStreamKind, _ line: String) {
+            guard dialect == .powershell, stream == .stdout else {
+                if let shown = dialect.shown(line) { emit(stream, shown) }
+                return
+            }
+            let release = heldBlank.withLock { held -> Bool in
+                defer { held = line.isEmpty }
+                return held && !line.hasPrefix(PowerShellWire.sentinel)
+            }
+            if release { emit(stream, "") }
+            if !line.isEmpty, let shown = dialect.shown(line) { emit(stream, shown) }
+        }
+
+        /// The output ended: a blank line still held was the output's own.
+        func finish() {
+            if heldBlank.withLock({ held in defer { held = false }; return held }) { emit(.stdout, "") }
         }
     }
 

@@ -62,9 +62,9 @@ public final class SSHTransport: Transport {
         sshSpec.environment = [:]
         sshSpec.workingDirectory = nil
         // The ssh client lives as long as the remote command: waiting for it is waiting for the command.
-        var outcome = await local.run(sshSpec, limits: limits, redactor: redactor, onStart: onStart) { stream, line in
-            if let shown = dialect.shown(line) { onLine(stream, shown) }
-        }
+        let lines = RemoteDialect.StreamedLines(dialect, emit: onLine)
+        var outcome = await local.run(sshSpec, limits: limits, redactor: redactor, onStart: onStart) { stream, line in lines.take(stream, line) }
+        lines.finish()
         if case .exited(255) = outcome.termination {
             if let failure = SSHTransport.classify(stderr: outcome.stderr.text) {
                 outcome.termination = .connectionFailed(failure)

@@ -27,6 +27,8 @@ public struct SetupForm: Sendable, Equatable {
     }
 
     public static let nodeCountKey = "nodes"
+    /// The platform of every node (`profile:` in the file): `debian` or `windows`.
+    public static let serversKey = "servers"
     public static let maxNodes = 9
 
     /// Where the file will be written.
@@ -52,7 +54,7 @@ public struct SetupForm: Sendable, Equatable {
 
     /// Example values, as in Resources/topology.example.yml, for `nodes` nodes.
     static func defaults(nodes: Int) -> [String: String] {
-        var v = [Self.nodeCountKey: "\(nodes)", "cluster.partition_handling": nodes >= 3 ? "pause_minority" : "autoheal",
+        var v = [Self.nodeCountKey: "\(nodes)", Self.serversKey: "debian", "cluster.partition_handling": nodes >= 3 ? "pause_minority" : "autoheal",
                  "cluster.seed": "server-a", "load_balancer.kind": "nginx", "load_balancer.host": "LB", "load_balancer.listen_port": "5672",
                  "load_balancer.reach": "ssh://root@LB"]
         for i in 0..<SetupForm.maxNodes {
@@ -79,6 +81,9 @@ public struct SetupForm: Sendable, Equatable {
             f.append(Field(key: "nodes[\(i)].node_name", label: "  node name", kind: .text, value: v["nodes[\(i)].node_name"] ?? ""))
             f.append(Field(key: "nodes[\(i)].reach", label: "  reached by", kind: .text, value: v["nodes[\(i)].reach"] ?? ""))
         }
+        // The servers' platform: Debian's packages, or Windows Server as OutSystems installs RabbitMQ there
+        // (the wizard reads each server's places; the load balancer stays on a Debian host).
+        f.append(Field(key: Self.serversKey, label: "Servers", kind: .choice(["debian", "windows"]), value: v[Self.serversKey] ?? "debian"))
         f.append(Field(key: "load_balancer.kind", label: "Load balancer", kind: .choice(["nginx", "haproxy", "none"]),
                        value: v["load_balancer.kind"] ?? "none"))
         if (v["load_balancer.kind"] ?? "none") != "none" {

@@ -14,6 +14,7 @@ struct ExecCommand: AsyncParsableCommand {
             Examples:
               rabbit-wizard exec -- rabbitmqctl cluster_status
               rabbit-wizard exec --target ssh://admin@ServerB -- hostname
+              rabbit-wizard exec --windows --target ssh://admin@SERVERA -- hostname.exe
               rabbit-wizard exec --secret-stdin-file cookie.txt --target ssh://root@ServerB -- sha256sum
 
             --secret-stdin-file sends the file's bytes on the command's stdin and scrubs them from every \
@@ -22,6 +23,10 @@ struct ExecCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("local, or ssh://[user@]host[:port].", valueName: "TARGET"))
     var target: String = "local"
+
+    @Flag(help: ArgumentHelp("The ssh target is a Windows server (OpenSSH for Windows): send the command as the windows profile does, "
+                             + "one constant PowerShell command line with the script and input on stdin."))
+    var windows = false
 
     @Option(help: ArgumentHelp("Seconds before the process group is killed.", valueName: "SECONDS"))
     var timeout: Int = 60
@@ -50,8 +55,11 @@ struct ExecCommand: AsyncParsableCommand {
     }
 
     func parsedTarget() throws -> Target {
-        if target == "local" { return .local }
-        do { return .ssh(try SSHDestination(url: target)) } catch {
+        if target == "local" {
+            if windows { throw ValidationError("--windows needs an ssh:// --target: a Windows server is reached over OpenSSH for Windows") }
+            return .local
+        }
+        do { return Target.ssh(try SSHDestination(url: target)).speaking(windows ? .powershell : .posix) } catch {
             throw ValidationError("--target \(target): \(ErrorPresenter.describe(error)). Use local or ssh://user@host:port.")
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 @testable import Executor
@@ -180,6 +181,24 @@ import TestKit
         #expect(PowerShellWire.batSafe("rabbit@ServerA") && PowerShellWire.batSafe("C:\\ProgramData\\RabbitMQ\\defs-1.json") && PowerShellWire.batSafe("--formatter"))
     }
 
+    /// While output streams, the blank line the sentinel starts with is not shown; the output's own blank
+    /// lines are, in order, also at its end. (Seen through `exec --windows`: an extra blank line after every
+    /// command's output, before this.)
+    @Test func theSentinelsLineBreakIsNotShownWhileStreaming() {
+        func streamed(_ lines: [String], _ dialect: RemoteDialect = .powershell) -> [String] {
+            let seen = Mutex<[String]>([])
+            let s = RemoteDialect.StreamedLines(dialect) { _, line in seen.withLock { $0.append(line) } }
+            for line in lines { s.take(.stdout, line) }
+            s.finish()
+            return seen.withLock { $0 }
+        }
+        #expect(streamed(["a", "", "##rabbit-wizard-exit 3"]) == ["a"])
+        #expect(streamed(["a", "", "", "##rabbit-wizard-exit 0"]) == ["a", ""])
+        #expect(streamed(["", "b", "", "##rabbit-wizard-exit 0"]) == ["", "b"])
+        #expect(streamed(["a", ""]) == ["a", ""], "no sentinel: the blank line was the output's")
+        #expect(streamed(["a", "", "##rabbit-wizard-exit 0"], .posix) == ["a", "", "##rabbit-wizard-exit 0"], "POSIX output is shown as it is")
+    }
+
     static func outcome(_ stdout: String, _ stderr: String = "", exit: Int32) -> TransportOutcome {
         func s(_ t: String) -> CapturedStream { CapturedStream(text: t, truncated: false, tail: t, totalBytes: t.utf8.count) }
         return TransportOutcome(termination: .exited(code: exit), stdout: s(stdout), stderr: s(stderr))
@@ -216,7 +235,10 @@ import TestKit
 /// arguments split by the Windows runtime's rules, and answers with CLIXML noise and the sentinel.
 @Suite(.serialized) struct PowerShellOverSSHTests {
     @Test func commandsReachTheSimulatedWindowsHostExactlyAndComeBackClean() async throws {
-        let windows = try await WindowsSimulator.start()
+        try await WindowsSimulator.with { windows in try await Self.exactly(windows) }
+    }
+
+    static func exactly(_ windows: WindowsSimulator) async throws {
         let executor = windows.executor, target = windows.target, root = windows.root, state = windows.state
 
         let words = ["a b", "it's", "\"dq\"", "back\\slash\\", "tab\there", "%PATH%", "$(x)", "é€", ""]
@@ -247,6 +269,5 @@ import TestKit
         await executor.shutdown()
         let log = Support.read(state.commandLogPath)
         #expect(!log.contains(canary) && !Support.read(root + "/commands.txt").contains(canary) && !Support.read(root + "/sshd.log").contains(canary))
-        await windows.stop()
     }
 }

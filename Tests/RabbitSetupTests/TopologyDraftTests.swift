@@ -30,6 +30,11 @@ import Testing
         #expect(TopologyDraft.problems(v, nodes: 3).map(\.field) == ["nodes[1].sandbox_dir"])
         v["nodes[1].profile"] = "windows98"
         #expect(TopologyDraft.problems(v, nodes: 3).map(\.field) == ["nodes[1].profile"])
+        // The form's Servers choice gives every node the windows profile; the load balancer stays on Debian.
+        var w = Self.good
+        w["servers"] = "windows"
+        let t = try TopologyParser.parse(TopologyDraft.yaml(w, nodes: 3))
+        #expect(t.nodes.map(\.profile) == [.windows, .windows, .windows] && t.loadBalancer?.profile == .debian)
     }
 
     @Test func onlyTheShownNodesAndNoLoadBalancerWhenItIsNone() throws {

@@ -14,7 +14,10 @@ import Workflow
 /// What it cannot prove: that the PowerShell library does on Windows what the simulator does here.
 @Suite(.serialized) struct WindowsHostTests {
     @Test func everyFileAndProgramCallReachesTheHostAndIsReadBack() async throws {
-        let windows = try await WindowsSimulator.start()
+        try await WindowsSimulator.with { windows in try await Self.everyCall(windows) }
+    }
+
+    static func everyCall(_ windows: WindowsSimulator) async throws {
         let host = HostFamily.windows.host(executor: windows.executor, target: windows.target, step: StepID("erlang-cookie"))
         let base = "C:\\ProgramData\\RabbitMQ"
         try FileManager.default.createDirectory(atPath: windows.local(base), withIntermediateDirectories: true)
@@ -100,6 +103,39 @@ import Workflow
             #expect(!text.contains(canary), "the cookie canary appeared in a log, a command line or a script")
         }
         #expect(Set(windows.commandLines).count == 1, "one constant command line")
-        await windows.stop()
+    }
+
+    /// Erlang's verdict on a cookie file, as a node reads it at boot: the cookie, or the error it logs.
+    /// No epmd is started and nothing listens (`-start_epmd false -dist_listen false`); a refused cookie's
+    /// crash dump goes into `home`, not into the folder the tests run in.
+    static func erlangReads(cookieIn home: String) async -> String {
+        let out = await Support.run(["erl", "-noshell", "-start_epmd", "false", "-dist_listen", "false", "-sname", "cookie-probe-\(UInt16.random(in: 1000...60000))",
+                                     "-eval", "io:format(\"cookie=~s~n\", [erlang:get_cookie()]), halt()."],
+                                    timeout: .seconds(60), environment: ["HOME": home, "ERL_CRASH_DUMP": home + "/erl_crash.dump"])
+        return out.stdout.text + out.stderr.text
+    }
+
+    /// The cookie bytes the Windows writer puts in a file (what `Write-FileAtomic` receives on stdin and
+    /// writes unchanged) are accepted by Debian's Erlang; the same bytes after a UTF-8 BOM, as Windows
+    /// PowerShell's `-Encoding UTF8` writes text, are refused ("Bad characters in cookie"), so the check
+    /// can fail. What it cannot show: that .NET's FileStream on Windows writes them unchanged too.
+    @Test func theCookieTheWindowsWriterWritesIsOneErlangAccepts() async throws {
+        try await WindowsSimulator.with { windows in try await Self.cookieAccepted(windows) }
+    }
+
+    static func cookieAccepted(_ windows: WindowsSimulator) async throws {
+        let host = HostFamily.windows.host(executor: windows.executor, target: windows.target, step: StepID("erlang-cookie"))
+        let cookie = "C:\\Windows\\System32\\config\\systemprofile\\.erlang.cookie"
+        try FileManager.default.createDirectory(atPath: (windows.local(cookie) as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let canary = Support.canary()
+        try await host.write(cookie, .secret(Secret(canary)), mode: "400", owner: "", backup: nil)
+        let home = (windows.local(cookie) as NSString).deletingLastPathComponent
+        let accepted = await Self.erlangReads(cookieIn: home)
+        #expect(accepted.contains("cookie=\(canary)"), "\(accepted)")
+
+        try await host.write(cookie, .secret(Secret(bytes: [0xEF, 0xBB, 0xBF] + Array(canary.utf8))), mode: "400", owner: "", backup: nil)
+        #expect(FileManager.default.contents(atPath: windows.local(cookie)).map(Array.init)?.prefix(3) == [0xEF, 0xBB, 0xBF])
+        let refused = await Self.erlangReads(cookieIn: home)
+        #expect(refused.contains("Bad characters in cookie") && !refused.contains("cookie=\(canary)"), "\(refused)")
     }
 }

@@ -26,8 +26,14 @@ public final class WindowsSimulator {
         self.drives = drives
     }
 
-    public static func start() async throws -> WindowsSimulator {
+    /// With `clientKey`, the server lets that key in (one key for several simulated servers, as one
+    /// `--identity` for the product).
+    public static func start(clientKey: String? = nil) async throws -> WindowsSimulator {
         let root = Support.temporaryDirectory()
+        if let clientKey {
+            try FileManager.default.copyItem(atPath: clientKey, toPath: root + "/client_ed25519")
+            try FileManager.default.copyItem(atPath: clientKey + ".pub", toPath: root + "/client_ed25519.pub")
+        }
         Support.write(PowerShellLibrary.bootstrap, to: root + "/bootstrap.ps1")
         Support.write(PowerShellLibrary.text, to: root + "/library.ps1")
         let drives = root + "/drives"
@@ -40,6 +46,16 @@ public final class WindowsSimulator {
         let keys = try await executor.scanHostKeys(of: server.destination).get()
         _ = try executor.enrol(keys, for: server.destination, expectedFingerprint: await server.hostFingerprint(), knownHostsPath: state.knownHostsPath).get()
         return WindowsSimulator(root: root, server: server, executor: executor, state: state, drives: drives)
+    }
+
+    /// Starts a simulated server, runs `body`, and always stops it, also when `body` throws.
+    public static func with(clientKey: String? = nil, _ body: (WindowsSimulator) async throws -> Void) async throws {
+        let windows = try await start(clientKey: clientKey)
+        do { try await body(windows) } catch {
+            await windows.stop()
+            throw error
+        }
+        await windows.stop()
     }
 
     /// The server as a target that speaks PowerShell.
@@ -57,6 +73,8 @@ public final class WindowsSimulator {
 
     /// Every command line the host received, one per command.
     public var commandLines: [String] { Support.read(root + "/commands.txt").split(separator: "\n").map(String.init) }
+    /// The environment of every call, as the host saw it (JSON objects, one per line).
+    public var environments: String { Support.read(root + "/environments.txt") }
     /// The last line of every script the host received (the library call), one per command.
     public var calls: [String] { Support.read(root + "/calls.txt").split(separator: "\n").map(String.init) }
 

@@ -15,8 +15,8 @@ standing in for the drives (argv[4]: `C:\\a\\b` is `DRIVES/C/a/b`). Modes stand 
 drive path is mapped, anything else is run as named), its arguments split by the MSVCRT rules. The answer
 has Windows PowerShell's CLIXML noise on stderr and ends with the sentinel carrying the exit code.
 
-argv[1]: a folder where each call's command line is appended to `commands.txt` and each call's last line
-to `calls.txt` (the tests read them).
+argv[1]: a folder where each call's command line is appended to `commands.txt`, its environment to
+`environments.txt` and its script's last line to `calls.txt` (the tests read them).
 """
 import base64
 import hashlib
@@ -197,6 +197,12 @@ class Host:
             self.write(("ok " if answers.get(hp) else "no ") + hp + "\n")
         return 0
 
+    def get_rabbit_layout(self, service_name):
+        """The discovery answer the test recorded for this server (`DRIVES/layout.json`)."""
+        with open(os.path.join(self.drives, "layout.json")) as f:
+            self.write(json.dumps(json.load(f)) + "\n")
+        return 0
+
     def invoke_native(self, cookie, status, program, arguments, cwd, *environment):
         if cookie and not os.path.isfile(self.path(cookie)):
             self.err += ("rabbit-wizard: no Erlang cookie at %s\n" % cookie).encode()
@@ -231,6 +237,8 @@ def main():
     line = os.environ.get("SSH_ORIGINAL_COMMAND", "")
     with open(os.path.join(log_dir, "commands.txt"), "a") as f:
         f.write(line + "\n")
+    with open(os.path.join(log_dir, "environments.txt"), "a") as f:
+        f.write(json.dumps(dict(os.environ)) + "\n")
     # sshd runs `"C:\Windows\system32\cmd.exe" /c "<line>"`; with no quote inside <line>, cmd strips the
     # outer pair and runs <line>: its metacharacters as cmd reads them, then the C runtime's split.
     if '"' in line:

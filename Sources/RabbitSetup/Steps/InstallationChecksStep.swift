@@ -157,7 +157,7 @@ public struct InstallationChecksStep: Step {
         guard let layout = node.spec.layout?.layout else {
             let why: String = if case .failed(let reason) = node.spec.layout { reason } else { "it was not looked at" }
             return [Finding("windows-layout-unknown", .error, node: name, message: "cannot tell where RabbitMQ is on \(name): \(why)",
-                            fix: "check that ssh reaches \(node.spec.target) as an administrator (rabbit-wizard exec --host \(name) -- hostname)")]
+                            fix: "check that ssh reaches \(node.spec.target) as an administrator (rabbit-wizard exec --windows --target \(node.spec.target) -- whoami.exe)")]
         }
         let seen = layout.seen
         var out: [Finding] = []

@@ -54,7 +54,9 @@ public enum TopologyDraft {
                 out.append("\(first ? "  - " : "    ")\(f): \(q(value))")
                 first = false
             }
-            out.append("    profile: \(q(v("nodes[\(i)].profile").isEmpty ? ProfileName.standard.rawValue : v("nodes[\(i)].profile")))")
+            // A node's own profile, else the form's choice for all servers, else the default.
+            let profile = [v("nodes[\(i)].profile"), v("servers"), ProfileName.standard.rawValue].first { !$0.isEmpty }!
+            out.append("    profile: \(q(profile))")
         }
         let kind = v("load_balancer.kind")
         if !kind.isEmpty && kind != "none" {
@@ -63,7 +65,7 @@ public enum TopologyDraft {
                 let value = v("load_balancer.\(f)")
                 out.append("  \(f): \(f == "listen_port" ? number(value) : q(value))")
             }
-            out.append("  profile: \(q(v("load_balancer.profile").isEmpty ? ProfileName.standard.rawValue : v("load_balancer.profile")))")
+            out.append("  profile: \(q(v("load_balancer.profile").isEmpty ? LoadBalancerProfile.debian.rawValue : v("load_balancer.profile")))")
         }
         return out.joined(separator: "\n") + "\n"
     }
