@@ -130,6 +130,7 @@ public final class Executor: Sendable {
                 // continuation runs late): that shutdown meant this command too.
                 if missedShutdown { kill(-pid, SIGTERM) }
             }
+            self.emit(.running(id: id, pid: pid))
         }) { [weak self] stream, line in
             self?.emit(.output(id: id, stream: stream, line: line))
         }

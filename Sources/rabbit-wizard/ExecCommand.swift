@@ -73,9 +73,15 @@ struct ExecCommand: AsyncParsableCommand {
             input = .secret(Secret(bytes: Array(data)))
         }
         let (stateDir, executor) = try state.open(dryRun: dryRun)
+        let boundary = TestHooks.boundaryPoint()
         executor.subscribe { event in
-            if case .output(_, let stream, let line) = event {
+            switch event {
+            case .output(_, let stream, let line):
                 if stream == .stdout { print(line) } else { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+            case .running:
+                boundary("command-running")
+            default:
+                break
             }
         }
         let spec = CommandSpec(argv, on: try parsedTarget(), stdin: input, timeout: .seconds(timeout),

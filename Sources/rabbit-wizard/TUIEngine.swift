@@ -59,6 +59,8 @@ final class TUIEngine: WizardEngine {
             case .started(let id, let step, let target, let argv, let mutates):
                 if mutates { self?.streaming.withLock { _ = $0.insert(id) } }
                 self?.emit(.commandStarted(step: step, target: target, argv: argv, mutates: mutates))
+            case .running:
+                break
             case .output(let id, _, let line):
                 // Only what changes the servers streams to the screen; every line is in the command log.
                 if self?.streaming.withLock({ $0.contains(id) }) == true { self?.emit(.output(line)) }

@@ -12,7 +12,8 @@ import Workflow
 /// - `RABBIT_WIZARD_CRASH_AT=POINT`: SIGKILL at a run boundary (`run-started:-`, `began:ID`,
 ///   `apply-returned:ID`, `applied:ID`, `verified:ID`, ...), to test what the next run makes of it.
 /// - `RABBIT_WIZARD_PAUSE_AT=POINT`: SIGSTOP there (the test sends SIGCONT), to act while a run holds
-///   the lock.
+///   the lock. `exec` has one point, `command-running`: its command runs and is listed, and its own
+///   time-out cannot fire while the wizard is stopped.
 enum TestHooks {
     static let stepsVariable = "RABBIT_WIZARD_TEST_STEPS"
     static let crashVariable = "RABBIT_WIZARD_CRASH_AT"

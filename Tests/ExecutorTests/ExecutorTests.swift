@@ -134,6 +134,7 @@ import TestKit
             switch event {
             case .started(_, _, _, let argv, _): seen.withLock { $0.append(contentsOf: argv) }
             case .output(_, _, let line): seen.withLock { $0.append(line) }
+            case .running: break
             case .finished(let record): seen.withLock { $0.append(String(describing: record)) }
             case .notice(let text): seen.withLock { $0.append(text) }
             }
@@ -197,6 +198,7 @@ import TestKit
         executor.subscribe { event in
             switch event {
             case .started(let id, _, _, _, _): events.withLock { $0.append("start \(id)") }
+            case .running(let id, _): events.withLock { $0.append("running \(id)") }
             case .output(let id, let s, let l): events.withLock { $0.append("\(s) \(id) \(l)") }
             case .finished(let r): events.withLock { $0.append("end \(r.id)") }
             case .notice(let text): events.withLock { $0.append("notice \(text)") }
@@ -204,7 +206,7 @@ import TestKit
         }
         let result = await executor.run(CommandSpec(["sh", "-c", "echo a; echo b"], timeout: .seconds(10), mutates: false))
         let id = result.record.id
-        #expect(events.withLock { $0 } == ["start \(id)", "stdout \(id) a", "stdout \(id) b", "end \(id)"])
+        #expect(events.withLock { $0 } == ["start \(id)", "running \(id)", "stdout \(id) a", "stdout \(id) b", "end \(id)"])
     }
 
     @Test func tornLastLineOfTheLogIsSkipped() async throws {

@@ -60,21 +60,22 @@ import Testing
             return pid
         }
 
-        /// Runs `exec -- argv` (a command that changes something), kills the wizard with SIGKILL once the
-        /// command is listed in STATE/running, and returns the command's pid (its process group).
+        /// Runs `exec -- argv` (a command that changes something), kills the wizard with SIGKILL while it is
+        /// stopped at `command-running` (its command runs and is listed; its own time-out cannot fire while
+        /// it is stopped), and returns the command's pid (its process group).
         func execKilled(_ argv: [String], timeout: Int) async throws -> Int32 {
             let before = Set((try? FileManager.default.contentsOfDirectory(atPath: state + "/running")) ?? [])
             let started = await Support.run(
                 ["sh", "-c", "\"$@\" >/dev/null 2>&1 & echo $!", "sh", Support.productBinary, "exec", "--state-dir", state,
-                 "--timeout", String(timeout), "--"] + argv)
+                 "--timeout", String(timeout), "--"] + argv, environment: ["RABBIT_WIZARD_PAUSE_AT": "command-running"])
             let wizard = try #require(Int32(started.stdout.text.trimmingCharacters(in: .whitespacesAndNewlines)))
-            var listed: String?
-            // Listed means recorded under the final name (a `.partial` is not yet a record).
             #expect(await Support.waitUntil(.seconds(20)) {
-                listed = Set((try? FileManager.default.contentsOfDirectory(atPath: state + "/running")) ?? []).subtracting(before)
-                    .first { $0.hasSuffix(".json") }
-                return listed != nil
-            }, "the command was not listed")
+                (try? String(contentsOfFile: "/proc/\(wizard)/stat", encoding: .utf8))?.contains(") T ") == true
+            }, "exec did not reach command-running")
+            // Listed means recorded under the final name (a `.partial` is not yet a record).
+            let listed = Set((try? FileManager.default.contentsOfDirectory(atPath: state + "/running")) ?? []).subtracting(before)
+                .first { $0.hasSuffix(".json") }
+            #expect(listed != nil, "the command was not listed")
             kill(wizard, SIGKILL)
             #expect(await Support.waitUntil(.seconds(10)) { Support.hasEnded(wizard) })
             return try #require(listed.flatMap { Int32($0.prefix { $0 != "." }) })

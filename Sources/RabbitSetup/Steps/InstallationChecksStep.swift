@@ -145,12 +145,13 @@ public struct InstallationChecksStep: Step {
         return out
     }
 
-    static let windowsFindingNames = ["windows-layout-unknown", "windows-not-administrator", "rabbitmq-not-found", "several-rabbitmq-folders",
+    static let windowsFindingNames = ["windows-layout", "windows-layout-unknown", "windows-not-administrator", "rabbitmq-not-found", "several-rabbitmq-folders",
                                       "rabbitmq-base-not-machine-wide", "rabbitmq-too-old-for-windows", "rabbitmq-service-missing",
                                       "erlang-home-missing", "openssh-old"]
 
-    /// What the look at a Windows server (``WindowsLayout``) shows that the wizard cannot work with, or
-    /// that the operator should know: read before the node's own facts, and without them.
+    /// What the look at a Windows server (``WindowsLayout``) found (`windows-layout`, for the operator to
+    /// compare with the server), what the wizard cannot work with, and what the operator should know: read
+    /// before the node's own facts, and without them.
     static func windowsFindings(_ node: RabbitNode) -> [Finding] {
         guard node.spec.profile == .windows else { return [] }
         let name = node.spec.name
@@ -160,7 +161,13 @@ public struct InstallationChecksStep: Step {
                             fix: "check that ssh reaches \(node.spec.target) as an administrator (rabbit-wizard exec --windows --target \(node.spec.target) -- whoami.exe)")]
         }
         let seen = layout.seen
-        var out: [Finding] = []
+        let version = layout.rabbitVersion.map { "RabbitMQ " + $0.map(String.init).joined(separator: ".") } ?? "RabbitMQ"
+        var out = [Finding("windows-layout", .info, node: name,
+                           message: "\(version) in \(layout.rabbitHome ?? "(not found)"); its files in \(layout.base.path) (\(layout.base.source)); "
+                               + "the service names its node \(layout.nodeName); the CLI's cookie \(node.profile.cliCookieFile); login \(seen.user)"
+                               + "\(seen.administrator ? " (administrator)" : ""), PowerShell \(seen.powershell.isEmpty ? "?" : seen.powershell), "
+                               + "OpenSSH \(seen.openssh.isEmpty ? "?" : seen.openssh)",
+                           fix: nil)]
         if !seen.administrator {
             out.append(Finding("windows-not-administrator", .error, node: name,
                                message: "the ssh login \(seen.user) on \(name) is not an administrator: the service, the system profile's cookie and \(layout.base.path) need one",
