@@ -8,7 +8,7 @@ import Workflow
 struct Session {
     let state: StateDirectory
     let executor: Executor
-    let steps: [any Step]
+    var steps: [any Step]
     /// `STATE/journal`, checked to be a private folder of ours (a symlink there is refused, never followed).
     let journalDirectory: String
     /// nil for the test-only file steps.
@@ -46,6 +46,18 @@ struct Session {
         }
         return Session(state: state, executor: executor, steps: steps, journalDirectory: journal, topology: topology,
                        configPath: options.config, secrets: secrets)
+    }
+
+    /// The same session with its Windows nodes looked at again where the last look failed (the screen's
+    /// session spans many runs: a server that was down, a host key enrolled since); nil when every look
+    /// succeeded, or there is no Windows node.
+    func rediscovered() async -> Session? {
+        guard let t = topology, (t.nodes + t.leaving).contains(where: { $0.profile == .windows && $0.layout?.layout == nil }) else { return nil }
+        var s = self
+        let found = await t.discovered(executor: executor)
+        s.topology = found
+        s.steps = StepCatalog.steps(for: found)
+        return s
     }
 
     /// The journal folded into step states; a damaged journal is an error with its recovery path.

@@ -211,7 +211,14 @@ final class TUIEngine: WizardEngine {
     /// One look at every step and the cluster, as `status` takes it (its own set of observations, each
     /// question asked once; the session's node connections).
     func observeAll() async {
+        await lookAgainWhereLooksFailed()
         await Observations.run(reusing: true) { await observeEach() }
+    }
+
+    /// Windows servers whose layout could not be read when the session opened are looked at again
+    /// before each look and run, so that a server that is back needs no restart of the screen.
+    private func lookAgainWhereLooksFailed() async {
+        if let again = await session.rediscovered() { current.withLock { $0 = again } }
     }
 
     private func observeEach() async {
@@ -241,6 +248,7 @@ final class TUIEngine: WizardEngine {
             await previous.value
         }
         stop.store(false, ordering: .relaxed)
+        await lookAgainWhereLooksFailed()
         let (holder, alive) = RunLock.holder(stateDirectory: session.state.path)
         if mode != .plan, let holder, !alive, !takeOver.load(ordering: .relaxed) {
             emit(.staleLock(holder.description))

@@ -126,4 +126,32 @@ import Workflow
         let t = try TopologyParser.load(path: path)
         #expect(t.nodes.map(\.profile) == [.windows, .windows] && t.loadBalancer?.profile == .debian)
     }
+
+    /// A CLI user's cookie copy that differs from the service's: an error on the seed (its CLI could not
+    /// reach it, and its cookie is the one every node gets; the fix copies it), a warning on a joiner (the
+    /// cookie step makes it equal). The answers are scripted: which copies are read is the point.
+    @Test func aCookieCopyThatDiffersIsNamed() async throws {
+        func seen(_ sha: String) -> String { #"{"kind":"regular","mode":"400","owner":"BUILTIN\\Administrators","sha256":"\#(sha)"}"# + "\n" }
+        let transport = ScriptedTransport([
+            .init(["Observe-File", "rabbitmq.conf"], stdout: #"{"kind":"missing"}"# + "\n"),
+            .init(["Observe-File", "System32\\config\\systemprofile\\.erlang.cookie"], stdout: seen("aaaa")),
+            .init(["Observe-File", "C:\\Users\\admin\\.erlang.cookie"], stdout: seen("bbbb")),
+            .init(["Observe-File", "SysWOW64"], stdout: #"{"kind":"missing"}"# + "\n"),
+        ])
+        let executor = Executor(commandLog: nil, local: transport, remote: transport)
+        var spec = try Self.node(Self.seen { $0.extraCookies = ["C:\\Windows\\SysWOW64\\config\\systemprofile\\.erlang.cookie"] }).spec
+        let seed = RabbitNode(spec, executor: executor, step: "installation-checks")
+        spec.name = "server-b"
+        let joiner = RabbitNode(spec, executor: executor, step: "installation-checks")
+        let topology = Topology(nodes: [seed.spec, joiner.spec], seedName: "server-a")
+
+        let onSeed = await InstallationChecksStep.fileFindings(seed, topology: topology).filter { $0.name == "cookie-copies-differ" }
+        #expect(onSeed.map(\.severity) == [.error, .error], "the user's copy differs, the 32-bit one is missing: \(onSeed)")
+        #expect(onSeed.first?.fix?.contains("Copy-Item -LiteralPath 'C:\\Windows\\System32\\config\\systemprofile\\.erlang.cookie' -Destination 'C:\\Users\\admin\\.erlang.cookie'") == true,
+                "\(onSeed)")
+        let onJoiner = await InstallationChecksStep.fileFindings(joiner, topology: topology).filter { $0.name == "cookie-copies-differ" }
+        #expect(onJoiner.map(\.severity) == [.warning, .warning] && onJoiner.allSatisfy { $0.message.contains("the erlang-cookie step makes it equal") })
+        // No cookie mode or owner finding on Windows: Erlang checks no ACL there.
+        #expect(await InstallationChecksStep.fileFindings(seed, topology: topology).allSatisfy { $0.name != "cookie-mode" && $0.name != "cookie-owner" })
+    }
 }

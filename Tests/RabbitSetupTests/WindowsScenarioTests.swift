@@ -52,14 +52,17 @@ import Testing
             exit 0
 
             """, to: w.local(rabbitHome + "\\sbin\\rabbitmq-service.bat"), mode: 0o700)
-        let layout: [String: Any] = [
-            "powershell": "5.1.20348.2849", "administrator": true, "user": "SERVER\(letter.uppercased())\\admin", "windir": "C:\\Windows",
-            "homeDrive": "C:", "homePath": "\\Users\\admin", "userProfile": "C:\\Users\\admin", "machineBase": "C:\\ProgramData\\RabbitMQ",
-            "machineNodeName": bed.nodeName(letter), "erlangHome": platformServer + "\\thirdparty\\Erlang", "serviceEnv": [String](),
-            "platformServer": platformServer, "rabbitHomes": [rabbitHome], "service": "Running", "hostName": "localhost",
-            "extraCookies": ["C:\\Windows\\SysWOW64\\config\\systemprofile\\.erlang.cookie"], "openssh": "9.5.0.0", "defaultShell": "",
-        ]
+        let layout = Self.layout(letter: letter, nodeName: bed.nodeName(letter))
         try JSONSerialization.data(withJSONObject: layout).write(to: URL(fileURLWithPath: w.drives + "/layout.json"))
+    }
+
+    /// The recorded discovery answer of a server OutSystems set up as documented.
+    static func layout(letter: String, nodeName: String) -> [String: Any] {
+        ["powershell": "5.1.20348.2849", "administrator": true, "user": "SERVER\(letter.uppercased())\\admin", "windir": "C:\\Windows",
+         "homeDrive": "C:", "homePath": "\\Users\\admin", "userProfile": "C:\\Users\\admin", "machineBase": "C:\\ProgramData\\RabbitMQ",
+         "machineNodeName": nodeName, "erlangHome": platformServer + "\\thirdparty\\Erlang", "serviceEnv": [String](),
+         "platformServer": platformServer, "rabbitHomes": [rabbitHome], "service": "Running", "hostName": "localhost",
+         "extraCookies": ["C:\\Windows\\SysWOW64\\config\\systemprofile\\.erlang.cookie"], "openssh": "9.5.0.0", "defaultShell": ""]
     }
 
     @Test func twoSimulatedWindowsNodesFormACluster() async throws {
@@ -167,5 +170,47 @@ import Testing
             kept.append((try? String(contentsOfFile: bed.state + "/" + path, encoding: .utf8)) ?? "")
         }
         #expect(!kept.contains { $0.contains(canary) }, "the cookie appeared in an output, the command log or the journal")
+    }
+
+    /// The screen looks again at a Windows server it could not look at when it opened (a server that
+    /// was down, here one that had no answer yet), before its next run: no restart of the screen needed.
+    @Test func theScreenLooksAgainAtAServerItCouldNotLookAt() async throws {
+        try await WindowsSimulator.with { a in
+            try await WindowsSimulator.with(clientKey: a.server.clientKey) { b in
+                let dir = Support.temporaryDirectory()
+                defer { Support.remove(dir) }
+                let state = dir + "/state"
+                var nodes = ""
+                for (letter, w) in [("a", a), ("b", b)] {
+                    let enrol = await Support.run([Support.productBinary, "known-hosts", "add", "ssh://\(Support.userName)@127.0.0.1:\(w.server.port)",
+                                                   "--fingerprint", await w.server.hostFingerprint(), "--state-dir", state])
+                    try #require(enrol.termination == .exited(code: 0), "\(enrol.stdout.text)\(enrol.stderr.text)")
+                    nodes += "  - name: server-\(letter)\n    host: SERVER\(letter.uppercased())\n    profile: windows\n"
+                        + "    reach: ssh://\(Support.userName)@127.0.0.1:\(w.server.port)\n"
+                }
+                let topology = dir + "/topology.yml"
+                Support.write("cluster:\n  seed: server-a\nnodes:\n" + nodes, to: topology)
+                try await Tmux.with([Support.productBinary, "--config", topology, "--state-dir", state, "--identity", a.server.clientKey], cols: 160, rows: 50) { tmux in
+                    _ = try #require(await tmux.wait(for: "Enter run all"), "\(tmux.lastScreen)")
+                    await tmux.send("p")
+                    await tmux.send("f")
+                    let unknown = try #require(await tmux.wait { Tmux.shows($0, "ERROR windows-layout-unknown") }, "\(tmux.lastScreen)")
+                    #expect(!Tmux.shows(unknown, "INFO windows-layout:"))
+                    // Both servers answer now; the next run looks again before it checks.
+                    for (letter, w) in [("a", a), ("b", b)] {
+                        var seen = WindowsScenarioTests.layout(letter: letter, nodeName: "rabbit@SERVER\(letter.uppercased())")
+                        seen["hostName"] = "SERVER\(letter.uppercased())"
+                        try JSONSerialization.data(withJSONObject: seen).write(to: URL(fileURLWithPath: w.drives + "/layout.json"))
+                    }
+                    await tmux.send("p")
+                    await tmux.send("f")
+                    let found = try #require(await tmux.wait { Tmux.shows($0, "INFO windows-layout:") && !Tmux.shows($0, "windows-layout-unknown") },
+                                             "\(tmux.lastScreen)")
+                    #expect(Tmux.shows(found, "rabbitmq_server-3.10.8"), "\(found)")
+                    await tmux.send("q")
+                    _ = await tmux.exitStatus()
+                }
+            }
+        }
     }
 }

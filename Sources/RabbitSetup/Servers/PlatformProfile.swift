@@ -122,13 +122,21 @@ public struct PlatformProfile: Sendable, Equatable {
         case owner(String, String)
         /// Drop a UTF-8 byte order mark from the start of the file.
         case stripByteOrderMark(String)
+        /// Make a CLI user's cookie a copy of the service's.
+        case copyCookie(from: String, to: String)
     }
 
     public func remedy(_ r: Remedy) -> String {
-        switch r {
-        case .ownerOnly(let path): "chmod 400 \(path)"
-        case .owner(let owner, let path): "chown \(owner) \(path)"
-        case .stripByteOrderMark(let path): "sed -i '1s/^\\xEF\\xBB\\xBF//' \(path)"
+        switch (family, r) {
+        case (.windows, .ownerOnly(let path)): "icacls \"\(path)\" /inheritance:r /grant:r *S-1-5-18:F *S-1-5-32-544:F"
+        case (.windows, .owner(let owner, let path)): "icacls \"\(path)\" /setowner \(owner)"
+        case (.windows, .stripByteOrderMark(let path)):
+            "in PowerShell: $p='\(path)'; $b=[IO.File]::ReadAllBytes($p); [IO.File]::WriteAllBytes($p, $b[3..($b.Length-1)])"
+        case (.windows, .copyCookie(let from, let to)): "in PowerShell: Copy-Item -LiteralPath '\(from)' -Destination '\(to)' -Force"
+        case (.posix, .ownerOnly(let path)): "chmod 400 \(path)"
+        case (.posix, .owner(let owner, let path)): "chown \(owner) \(path)"
+        case (.posix, .stripByteOrderMark(let path)): "sed -i '1s/^\\xEF\\xBB\\xBF//' \(path)"
+        case (.posix, .copyCookie(let from, let to)): "cp -p \(from) \(to)"
         }
     }
 

@@ -27,7 +27,7 @@ public struct InstallationChecksStep: Step {
             let facts: Result<NodeFacts, StepFailure>
             do throws(StepFailure) { facts = .success(try await node.inspect(peers: topology.nodes)) } catch { facts = .failure(error) }
             return (InstallationChecksStep.windowsFindings(node) + InstallationChecksStep.findings(for: node, facts: facts, topology: topology)
-                        + (await InstallationChecksStep.fileFindings(node)),
+                        + (await InstallationChecksStep.fileFindings(node, topology: topology)),
                     try? facts.get())
         }
         var findings = perNode.flatMap { $0.0 }
@@ -114,7 +114,7 @@ public struct InstallationChecksStep: Step {
     }
 
     /// Config and cookie files: kind, mode, owner, characters.
-    static func fileFindings(_ node: RabbitNode) async -> [Finding] {
+    static func fileFindings(_ node: RabbitNode, topology: Topology) async -> [Finding] {
         var out: [Finding] = []
         let name = node.spec.name
         if let conf = try? await node.host.observe(node.profile.configFile), conf.kind == .symlink || conf.kind == .other {
@@ -122,6 +122,17 @@ public struct InstallationChecksStep: Step {
                                fix: "make it a regular file (the wizard replaces files atomically and would replace the link)"))
         }
         guard let cookie = try? await node.host.observe(node.profile.cookieFile) else { return out }
+        // The CLI users' copies (Windows): a copy that differs leaves rabbitmqctl unable to reach its node.
+        if cookie.kind == .regular {
+            for copy in node.profile.cliCookieFiles {
+                guard let seen = try? await node.host.observe(copy), seen.sha256 != cookie.sha256 else { continue }
+                let seed = node.spec.name == topology.seedName
+                out.append(Finding("cookie-copies-differ", seed ? .error : .warning, node: name,
+                                   message: "\(copy) is \(seen.kind == .missing ? "missing" : "not the same cookie as the service's \(node.profile.cookieFile)")"
+                                       + (seed ? ": the CLI cannot reach the seed, and the seed's cookie is the one every node gets" : ": the erlang-cookie step makes it equal"),
+                                   fix: seed ? node.profile.remedy(.copyCookie(from: node.profile.cookieFile, to: copy)) : nil))
+            }
+        }
         switch cookie.kind {
         case .missing:
             out.append(Finding("cookie-missing", .error, node: name, message: "no cookie at \(node.profile.cookieFile)",
@@ -145,7 +156,7 @@ public struct InstallationChecksStep: Step {
         return out
     }
 
-    static let windowsFindingNames = ["windows-layout", "windows-layout-unknown", "windows-not-administrator", "rabbitmq-not-found", "several-rabbitmq-folders",
+    static let windowsFindingNames = ["windows-layout", "windows-layout-unknown", "cookie-copies-differ", "windows-not-administrator", "rabbitmq-not-found", "several-rabbitmq-folders",
                                       "rabbitmq-base-not-machine-wide", "rabbitmq-too-old-for-windows", "rabbitmq-service-missing",
                                       "erlang-home-missing", "openssh-old"]
 
