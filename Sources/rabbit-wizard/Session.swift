@@ -39,7 +39,7 @@ struct Session {
                 if case .notice(let text) = event { FileHandle.standardError.write(Data("note: \(text)\n".utf8)) }
             }
         }
-        if let t = topology, t.nodes.contains(where: { $0.profile == .windows }) || t.leaving.contains(where: { $0.profile == .windows }) {
+        if let t = topology, t.looksAtServers {
             let found = await t.discovered(executor: executor)
             topology = found
             steps = StepCatalog.steps(for: found)
@@ -52,7 +52,7 @@ struct Session {
     /// session spans many runs: a server that was down, a host key enrolled since); nil when every look
     /// succeeded, or there is no Windows node.
     func rediscovered() async -> Session? {
-        guard let t = topology, (t.nodes + t.leaving).contains(where: { $0.profile == .windows && $0.layout?.layout == nil }) else { return nil }
+        guard let t = topology, t.hasUnknownLayouts else { return nil }
         var s = self
         let found = await t.discovered(executor: executor)
         s.topology = found

@@ -191,10 +191,12 @@ import Testing
                 let topology = dir + "/topology.yml"
                 Support.write("cluster:\n  seed: server-a\nnodes:\n" + nodes, to: topology)
                 try await Tmux.with([Support.productBinary, "--config", topology, "--state-dir", state, "--identity", a.server.clientKey], cols: 160, rows: 50) { tmux in
+                    // Nothing runs: the title bar ends in "idle" (a key that starts a run while one runs is not taken).
+                    func idle(_ screen: String) -> Bool { screen.split(separator: "\n").first?.trimmingCharacters(in: .whitespaces).hasSuffix("idle") == true }
                     _ = try #require(await tmux.wait(for: "Enter run all"), "\(tmux.lastScreen)")
                     await tmux.send("p")
                     await tmux.send("f")
-                    let unknown = try #require(await tmux.wait { Tmux.shows($0, "ERROR windows-layout-unknown") }, "\(tmux.lastScreen)")
+                    let unknown = try #require(await tmux.wait { Tmux.shows($0, "ERROR windows-layout-unknown") && idle($0) }, "\(tmux.lastScreen)")
                     #expect(!Tmux.shows(unknown, "INFO windows-layout:"))
                     // Both servers answer now; the next run looks again before it checks.
                     for (letter, w) in [("a", a), ("b", b)] {
@@ -204,7 +206,7 @@ import Testing
                     }
                     await tmux.send("p")
                     await tmux.send("f")
-                    let found = try #require(await tmux.wait { Tmux.shows($0, "INFO windows-layout:") && !Tmux.shows($0, "windows-layout-unknown") },
+                    let found = try #require(await tmux.wait { Tmux.shows($0, "INFO windows-layout:") && !Tmux.shows($0, "windows-layout-unknown") && idle($0) },
                                              "\(tmux.lastScreen)")
                     #expect(Tmux.shows(found, "rabbitmq_server-3.10.8"), "\(found)")
                     await tmux.send("q")

@@ -42,6 +42,9 @@ public struct PlatformProfile: Sendable, Equatable {
     public var expressionsOnStdin = false
     /// The service's name, where the platform has one to ask about (Windows: `RabbitMQ`).
     public var serviceName = ""
+    /// Whether Erlang refuses a cookie others may read (`auth.erl` checks the mode on Unix only): on
+    /// Windows the wizard's access list is hardening, and the cookie mode and owner findings are not made.
+    public var cookieAccessChecked = true
 
     /// The Debian/Ubuntu package layout. The CLI runs as `rabbitmq` with its HOME, like Debian's
     /// `/usr/sbin/rabbitmqctl` wrapper, but without the wrapper's re-quoting through `su -c`; in
@@ -106,6 +109,7 @@ public struct PlatformProfile: Sendable, Equatable {
         beforeStart: [["{rmqHome}\\sbin\\rabbitmq-service.bat", "remove"], ["{rmqHome}\\sbin\\rabbitmq-service.bat", "install"]],
         expressionsOnStdin: true,
         serviceName: "RabbitMQ",
+        cookieAccessChecked: false,
         hostsFile: "{windir}\\System32\\drivers\\etc\\hosts")
 
     /// Where names are mapped to addresses by hand on such a server.

@@ -136,7 +136,92 @@ extension WindowsHost {
     }
 }
 
+extension RabbitNode {
+    /// The names of ``platformFindings()``, for waivers.
+    public static let platformFindingNames = ["windows-layout", "windows-layout-unknown", "windows-not-administrator", "rabbitmq-not-found", "several-rabbitmq-folders",
+                                      "rabbitmq-base-not-machine-wide", "rabbitmq-too-old-for-windows", "rabbitmq-service-missing",
+                                      "erlang-home-missing", "openssh-old"]
+
+    /// What the installation checks say from the look at the node's server, where its profile takes its
+    /// places from one (Windows, ``WindowsLayout``): what was found (`windows-layout`, for the operator to
+    /// compare with the server), what the wizard cannot work with, and what the operator should know. Read
+    /// before the node's own facts, and without them; none for other profiles.
+    public func platformFindings() -> [Finding] {
+        let node = self
+        guard spec.profile == .windows else { return [] }
+        let name = spec.name
+        guard let layout = spec.layout?.layout else {
+            let why: String = if case .failed(let reason) = spec.layout { reason } else { "it was not looked at" }
+            return [Finding("windows-layout-unknown", .error, node: name, message: "cannot tell where RabbitMQ is on \(name): \(why)",
+                            fix: "check that ssh reaches \(node.spec.target) as an administrator (rabbit-wizard exec --windows --target \(node.spec.target) -- whoami.exe)")]
+        }
+        let seen = layout.seen
+        let version = layout.rabbitVersion.map { "RabbitMQ " + $0.map(String.init).joined(separator: ".") } ?? "RabbitMQ"
+        var out = [Finding("windows-layout", .info, node: name,
+                           message: "\(version) in \(layout.rabbitHome ?? "(not found)"); its files in \(layout.base.path) (\(layout.base.source)); "
+                               + "the service names its node \(layout.nodeName); the CLI's cookie \(node.profile.cliCookieFile); login \(seen.user)"
+                               + "\(seen.administrator ? " (administrator)" : ""), PowerShell \(seen.powershell.isEmpty ? "?" : seen.powershell), "
+                               + "OpenSSH \(seen.openssh.isEmpty ? "?" : seen.openssh)",
+                           fix: nil)]
+        if !seen.administrator {
+            out.append(Finding("windows-not-administrator", .error, node: name,
+                               message: "the ssh login \(seen.user) on \(name) is not an administrator: the service, the system profile's cookie and \(layout.base.path) need one",
+                               fix: "log in as a member of Administrators (their keys go in C:\\ProgramData\\ssh\\administrators_authorized_keys)"))
+        }
+        if seen.service == "missing" {
+            out.append(Finding("rabbitmq-service-missing", .error, node: name, message: "\(name) has no Windows service named \(node.profile.serviceName)",
+                               fix: "install RabbitMQ with the Configuration Tool's Cache tab on \(name) first (Create/Upgrade Service, before clustering)"))
+        }
+        if let home = layout.rabbitHome {
+            if seen.rabbitHomes.count > 1 {
+                out.append(Finding("several-rabbitmq-folders", .warning, node: name,
+                                   message: "\(seen.rabbitHomes.count) RabbitMQ folders on \(name): \(seen.rabbitHomes.joined(separator: ", ")); the wizard uses the newest, \(home)",
+                                   fix: "check that the service runs from \(home), then remove the older folders"))
+            }
+            if let v = layout.rabbitVersion, v.lexicographicallyPrecedes([3, 8, 21]) {
+                out.append(Finding("rabbitmq-too-old-for-windows", .error, node: name,
+                                   message: "RabbitMQ \(v.map(String.init).joined(separator: ".")) on \(name): rabbitmqctl.bat passes its arguments through cmd.exe, so Erlang expressions "
+                                       + "and passwords must go on stdin, which rabbitmqctl reads from 3.8.10 (eval) and 3.8.21 (add_user); nothing is sent to an older one",
+                                   fix: "upgrade RabbitMQ on \(name) to 3.8.21 or later (OutSystems 11.13.2 and later ship it) before clustering"))
+            }
+        } else {
+            let place = seen.platformServer.isEmpty ? "no OutSystems Platform Server is registered" : "no rabbitmq_server-* folder under \(seen.platformServer)\\thirdparty\\RabbitMQ Server"
+            out.append(Finding("rabbitmq-not-found", .error, node: name, message: "cannot find RabbitMQ on \(name): \(place)",
+                               fix: "install RabbitMQ with the Configuration Tool's Cache tab on \(name) first"))
+        }
+        if seen.machineBase.isEmpty {
+            out.append(Finding("rabbitmq-base-not-machine-wide", .error, node: name,
+                               message: "RABBITMQ_BASE is not set machine-wide on \(name) (the wizard would use \(layout.base.path), from \(layout.base.source)): "
+                                   + "reinstalling the service from an ssh session, which a config change needs, would move its files to that session's APPDATA",
+                               fix: "on \(name), as an administrator: setx /M RABBITMQ_BASE \"\(layout.base.path)\" (OutSystems sets it so at installation)"))
+        }
+        if seen.erlangHome.isEmpty {
+            out.append(Finding("erlang-home-missing", .error, node: name, message: "ERLANG_HOME is not set machine-wide on \(name): rabbitmqctl.bat cannot find Erlang",
+                               fix: "set it to the Platform Server's thirdparty\\Erlang folder: setx /M ERLANG_HOME \"<folder>\""))
+        }
+        let ssh = seen.openssh.split(separator: ".").compactMap { Int($0) }
+        if ssh.isEmpty || ssh.lexicographicallyPrecedes([7, 9]) {
+            out.append(Finding("openssh-old", .warning, node: name,
+                               message: "OpenSSH for Windows on \(name) is \(seen.openssh.isEmpty ? "of unknown version" : seen.openssh): releases before 7.9 (Windows Server 2019 ships 7.7.2.1) "
+                                   + "had stdin and quoting bugs, and are not what Ansible supports",
+                               fix: "install a current Win32-OpenSSH release on \(name)"))
+        }
+        if node.spec.nodeName.description != layout.nodeName {
+            out.append(Finding("node-name-mismatch", .error, node: name,
+                               message: "the service on \(name) names its node \(layout.nodeName), the topology says \(node.spec.nodeName) (node names are case-sensitive)",
+                               fix: "set node_name: \(layout.nodeName) for \(name) in the topology"))
+        }
+        return out
+    }
+}
+
 extension Topology {
+    /// Whether a node's profile takes its places from a look at its server (Windows nodes).
+    public var looksAtServers: Bool { (nodes + leaving).contains { $0.profile == .windows } }
+
+    /// Whether a look at a server failed or has not been made (then the topology is worth looking at again).
+    public var hasUnknownLayouts: Bool { (nodes + leaving).contains { $0.profile == .windows && $0.layout?.layout == nil } }
+
     /// The topology with each Windows node's layout looked at (read-only, all at once): the `windows`
     /// profile's places resolve from it. A node that could not be looked at keeps the reason, which the
     /// installation checks report; nothing else changes.
