@@ -137,6 +137,9 @@ import Testing
         let both = [bed.nodeName("a"), bed.nodeName("b")].sorted()
         #expect(await bed.runningNodes(seenFrom: "a")?.running == both)
         #expect(await bed.runningNodes(seenFrom: "b")?.running == both)
+        // The joiner's definitions export (taken before the join) is in its RABBITMQ_BASE.
+        let exports = (try FileManager.default.contentsOfDirectory(atPath: bed.nodeDir("b"))).filter { $0.hasPrefix("rabbit-wizard-definitions-") }
+        #expect(exports.count == 1 && exports.allSatisfy { Support.read(bed.nodeDir("b") + "/" + $0).contains("\"vhosts\"") }, "\(exports)")
         // The joiner's copies of the cookie follow its service's (the seed's now).
         for copy in ["C:\\Users\\admin\\.erlang.cookie", "C:\\Windows\\SysWOW64\\config\\systemprofile\\.erlang.cookie"] {
             #expect(Support.read(b.local(copy)) == Support.read(bed.nodeDir("b") + "/home/.erlang.cookie"), "\(copy)")
@@ -170,6 +173,9 @@ import Testing
             kept.append((try? String(contentsOfFile: bed.state + "/" + path, encoding: .utf8)) ?? "")
         }
         #expect(!kept.contains { $0.contains(canary) }, "the cookie appeared in an output, the command log or the journal")
+        // Every Windows path meant a file under the simulated drives: none landed in the ssh login's home.
+        let home = FileManager.default.homeDirectoryForCurrentUser.path
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: home)) ?? []).allSatisfy { !$0.contains(":\\") }, "a Windows path was written in \(home)")
     }
 
     /// The screen looks again at a Windows server it could not look at when it opened (a server that

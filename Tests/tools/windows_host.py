@@ -12,7 +12,8 @@ What it checks, on the wire exactly as Win32-OpenSSH would hand it over:
 Then it carries out that one call's meaning in Python (not PowerShell: none runs here), against a folder
 standing in for the drives (argv[4]: `C:\\a\\b` is `DRIVES/C/a/b`). Modes stand in for ACLs: 600 private,
 400 private and ReadOnly, 644 inherited. A program is a Linux one standing in for the Windows one (a
-drive path is mapped, anything else is run as named), its arguments split by the MSVCRT rules. The answer
+drive path is mapped, anything else is run as named), its arguments split by the MSVCRT rules (drive paths
+among them mapped too). The answer
 has Windows PowerShell's CLIXML noise on stderr and ends with the sentinel carrying the exit code.
 
 argv[1]: a folder where each call's command line is appended to `commands.txt`, its environment to
@@ -210,7 +211,9 @@ class Host:
         env = dict(os.environ)
         env.update(zip(environment[0::2], environment[1::2]))
         try:
-            done = subprocess.run([self.path(program)] + mslex.split(arguments, like_cmd=False), input=self.given, capture_output=True,
+            # A drive path among the arguments names the file the Windows program would open: here, under DRIVES.
+            argv = [self.path(program)] + [self.path(a) for a in mslex.split(arguments, like_cmd=False)]
+            done = subprocess.run(argv, input=self.given, capture_output=True,
                                   env=env, cwd=self.path(cwd) if cwd else None)
         except OSError as e:
             self.err += ("rabbit-wizard: cannot start %s: %s\n" % (program, e)).encode()
