@@ -25,8 +25,12 @@ public enum PowerShellLibrary {
     /// The functions a command may call by name (argv[0]).
     public static let functions: Set<String> = [
         "Observe-File", "Write-FileAtomic", "Restore-File", "Remove-File", "Find-Files", "Remove-Files",
-        "Find-Program", "Read-Secret", "Read-Tail", "Test-Ports", "Invoke-WithCookie", "Get-RabbitLayout",
+        "Find-Program", "Read-Secret", "Read-Tail", "Test-Ports", "Get-RabbitLayout",
     ]
+
+    /// `argv[0]` of a program run behind the cookie guard: `Invoke-WithCookie FILE STATUS PROGRAM ARGS...`
+    /// (carried out by `Invoke-Native`).
+    public static let cookieGuard = "Invoke-WithCookie"
 
     /// What `-EncodedCommand` carries: reads the per-call script from stdin and runs it.
     public static var bootstrap: String { PowerShellWire.bootstrap }

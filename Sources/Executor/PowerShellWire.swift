@@ -95,7 +95,7 @@ enum PowerShellWire {
     /// The script's last line, `Complete-Call { NAME 'ARG' ... }`: the only part that varies.
     static func call(for spec: CommandSpec) -> String {
         let words: [String]
-        if let name = spec.argv.first, name != "Invoke-WithCookie", PowerShellLibrary.functions.contains(name) {
+        if let name = spec.argv.first, PowerShellLibrary.functions.contains(name) {
             words = [name] + spec.argv.dropFirst().map(literal)
         } else {
             let (cookie, status, program) = nativeParts(spec.argv)
@@ -108,14 +108,16 @@ enum PowerShellWire {
 
     /// The cookie guard's file and status (empty without one) and the program's argv.
     static func nativeParts(_ argv: [String]) -> (cookie: String, status: String, program: [String]) {
-        if argv.first == "Invoke-WithCookie", argv.count >= 4 { return (argv[1], argv[2], Array(argv.dropFirst(3))) }
+        if argv.first == PowerShellLibrary.cookieGuard, argv.count >= 4 { return (argv[1], argv[2], Array(argv.dropFirst(3))) }
         return ("", "", argv)
     }
 
     static func wire(for spec: CommandSpec) -> Result<RemoteDialect.Wire, RefusedCommand> {
         guard let first = spec.argv.first, !first.isEmpty else { return .failure(RefusedCommand(reason: "empty argv")) }
-        let native = PowerShellLibrary.functions.contains(first) && first != "Invoke-WithCookie" ? [] : nativeParts(spec.argv).program
-        if first == "Invoke-WithCookie" && spec.argv.count < 4 { return .failure(RefusedCommand(reason: "Invoke-WithCookie needs a file, a status and a program")) }
+        if first == PowerShellLibrary.cookieGuard && spec.argv.count < 4 {
+            return .failure(RefusedCommand(reason: "\(first) needs a file, a status and a program"))
+        }
+        let native = PowerShellLibrary.functions.contains(first) ? [] : nativeParts(spec.argv).program
         if let program = native.first, runsThroughCmd(program), let bad = native.dropFirst().first(where: { !batSafe($0) }) {
             return .failure(RefusedCommand(reason: "\(program) runs through cmd.exe, which would read the argument \(bad.debugDescription) "
                                            + "as its own syntax; such values go on stdin"))

@@ -24,7 +24,7 @@ struct Session {
     /// A topology with Windows nodes is looked at first (read-only: where RabbitMQ is on each, which the
     /// `windows` profile's paths come from), so the steps are built on what the servers show.
     static func open(_ options: WorkflowOptions, dryRun: Bool = false, notices: Bool = true) async throws -> Session {
-        var (steps, topologyState, topology) = try StepCatalog.steps(config: options.config)
+        let (steps, topologyState, topology) = try StepCatalog.steps(config: options.config)
         // A waiver that names no finding would silently waive nothing: refused before anything runs.
         do { try Waivers.check(options.waive, against: steps) } catch { throw ErrorPresenter.fail(error, code: .badInput) }
         var stateOptions = options.state
@@ -39,18 +39,14 @@ struct Session {
                 if case .notice(let text) = event { FileHandle.standardError.write(Data("note: \(text)\n".utf8)) }
             }
         }
-        if let t = topology, t.looksAtServers {
-            let found = await t.discovered(executor: executor)
-            topology = found
-            steps = StepCatalog.steps(for: found)
-        }
-        return Session(state: state, executor: executor, steps: steps, journalDirectory: journal, topology: topology,
-                       configPath: options.config, secrets: secrets)
+        let session = Session(state: state, executor: executor, steps: steps, journalDirectory: journal, topology: topology,
+                              configPath: options.config, secrets: secrets)
+        return await session.rediscovered() ?? session
     }
 
-    /// The same session with its Windows nodes looked at again where the last look failed (the screen's
-    /// session spans many runs: a server that was down, a host key enrolled since); nil when every look
-    /// succeeded, or there is no Windows node.
+    /// The same session with its Windows nodes looked at where no look has succeeded yet (at its opening;
+    /// and the screen's session spans many runs: a server that was down, a host key enrolled since); nil
+    /// when every look succeeded, or there is no Windows node.
     func rediscovered() async -> Session? {
         guard let t = topology, t.hasUnknownLayouts else { return nil }
         var s = self

@@ -100,17 +100,19 @@ public struct PlatformProfile: Sendable, Equatable {
         cliCookieFiles: ["{cliHome}\\.erlang.cookie"],
         cookieOwner: "",
         configOwner: "",
-        start: ["{rmqHome}\\sbin\\rabbitmq-service.bat", "start"],
-        stop: ["{rmqHome}\\sbin\\rabbitmq-service.bat", "stop"],
+        start: [windowsService, "start"],
+        stop: [windowsService, "stop"],
         dataDir: "{base}\\db",
         backupDir: "{base}",
         bootLogs: ["{base}\\log\\{node}.log"],
         erl: [],
-        beforeStart: [["{rmqHome}\\sbin\\rabbitmq-service.bat", "remove"], ["{rmqHome}\\sbin\\rabbitmq-service.bat", "install"]],
+        beforeStart: [[windowsService, "remove"], [windowsService, "install"]],
         expressionsOnStdin: true,
         serviceName: "RabbitMQ",
         cookieAccessChecked: false,
         hostsFile: "{windir}\\System32\\drivers\\etc\\hosts")
+
+    private static let windowsService = "{rmqHome}\\sbin\\rabbitmq-service.bat"
 
     /// Where names are mapped to addresses by hand on such a server.
     public var hostsFile: String = "/etc/hosts"

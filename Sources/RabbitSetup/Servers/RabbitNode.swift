@@ -43,10 +43,10 @@ public struct RabbitNode: Sendable {
 
     /// Runs `rabbitmqctl` and turns a failure into words (cause and next action), or returns stdout.
     @discardableResult
-    public func ctlChecked(_ args: [String], doing what: String, node: NodeName? = nil, timeout: Duration = .seconds(60),
-                           mutates: Bool) async throws(StepFailure) -> String
+    public func ctlChecked(_ args: [String], doing what: String, node: NodeName? = nil, stdin: CommandSpec.Input = .none,
+                           timeout: Duration = .seconds(60), mutates: Bool) async throws(StepFailure) -> String
     {
-        let r = await ctl(args, node: node, timeout: timeout, mutates: mutates)
+        let r = await ctl(args, node: node, stdin: stdin, timeout: timeout, mutates: mutates)
         if r.succeeded { return r.stdout }
         throw RabbitCLIError.failure(r, doing: what, node: node ?? spec.nodeName, on: spec)
     }
@@ -139,11 +139,9 @@ public struct RabbitNode: Sendable {
     @discardableResult
     func read(_ expression: String, doing what: String, node: NodeName? = nil) async throws(StepFailure) -> String {
         if let answer = await NodeConnection.eval(self, expression, on: node) { return answer }
-        guard profile.expressionsOnStdin else { return try await ctlChecked(["eval", expression], doing: what, node: node, mutates: false) }
         // `eval` without an expression reads it from stdin (RabbitMQ 3.8.10 and later).
-        let r = await ctl(["eval"], node: node, stdin: .bytes(Array(expression.utf8)), mutates: false)
-        if r.succeeded { return r.stdout }
-        throw RabbitCLIError.failure(r, doing: what, node: node ?? spec.nodeName, on: spec)
+        if profile.expressionsOnStdin { return try await ctlChecked(["eval"], doing: what, node: node, stdin: .bytes(Array(expression.utf8)), mutates: false) }
+        return try await ctlChecked(["eval", expression], doing: what, node: node, mutates: false)
     }
 
     /// `cluster_status --formatter json`, from this node's point of view: over the node connection the

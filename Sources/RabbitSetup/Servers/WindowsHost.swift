@@ -123,14 +123,14 @@ public struct WindowsHost: ServerHost {
     public func rabbitCLI(_ cli: [String], cookieFile: String, args: [String], stdin: CommandSpec.Input, secrets: [Secret],
                           privateFiles: Bool, timeout: Duration, mutates: Bool) async -> CommandResult
     {
-        await executor.run(CommandSpec(["Invoke-WithCookie", cookieFile, String(RabbitNode.noCookieStatus)] + cli + args, on: target, stdin: stdin,
+        await executor.run(CommandSpec([PowerShellLibrary.cookieGuard, cookieFile, String(RabbitNode.noCookieStatus)] + cli + args, on: target, stdin: stdin,
                                        timeout: timeout, mutates: mutates, step: step?.rawValue, secrets: secrets))
     }
 
     /// The same guard for a node connection's VM. Windows servers take no long-lived channel yet (the
     /// dialect frames stdin once), so a connection to one ends at once and every read uses the CLI.
     public func rabbitVM(_ erl: [String], cookieFile: String, args: [String]) -> CommandSpec {
-        CommandSpec(["Invoke-WithCookie", cookieFile, String(RabbitNode.noCookieStatus)] + erl + args, on: target, timeout: .seconds(3600),
+        CommandSpec([PowerShellLibrary.cookieGuard, cookieFile, String(RabbitNode.noCookieStatus)] + erl + args, on: target, timeout: .seconds(3600),
                     mutates: false, step: step?.rawValue)
     }
 }

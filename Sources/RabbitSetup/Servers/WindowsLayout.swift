@@ -216,9 +216,6 @@ extension RabbitNode {
 }
 
 extension Topology {
-    /// Whether a node's profile takes its places from a look at its server (Windows nodes).
-    public var looksAtServers: Bool { (nodes + leaving).contains { $0.profile == .windows } }
-
     /// Whether a look at a server failed or has not been made (then the topology is worth looking at again).
     public var hasUnknownLayouts: Bool { (nodes + leaving).contains { $0.profile == .windows && $0.layout?.layout == nil } }
 
@@ -228,7 +225,7 @@ extension Topology {
     public func discovered(executor: Executor) async -> Topology {
         var out = self
         func look(_ specs: [NodeSpec]) async -> [NodeSpec] {
-            await withTaskGroup(of: (Int, LayoutDiscovery?).self) { group in
+            await withTaskGroup(of: (Int, LayoutDiscovery).self) { group in
                 for (i, spec) in specs.enumerated() where spec.profile == .windows {
                     group.addTask {
                         let profile = PlatformProfile.named(spec.profile)
