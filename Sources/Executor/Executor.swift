@@ -150,7 +150,7 @@ public final class Executor: Sendable {
         let logProblem = append(record)
         var result = CommandResult(
             record: record, stdout: outcome.stdout.text, stderr: outcome.stderr.text,
-            stdoutTruncated: outcome.stdout.truncated, stderrTruncated: outcome.stderr.truncated,
+            stdoutTruncated: outcome.stdout.truncated, stderrTruncated: outcome.stderr.truncated, captureLimit: limits.capture,
             secretStdout: outcome.secretStdout, logProblem: logProblem)
         if case .connectionFailed(.hostKeyUnknown(let known)) = outcome.termination, known.isEmpty,
             case .ssh(let destination) = spec.target

@@ -25,7 +25,7 @@ public enum PowerShellLibrary {
     /// The functions a command may call by name (argv[0]).
     public static let functions: Set<String> = [
         "Observe-File", "Write-FileAtomic", "Restore-File", "Remove-File", "Find-Files", "Remove-Files",
-        "Find-Program", "Read-Secret", "Read-Tail", "Test-Ports", "Get-RabbitLayout",
+        "Find-Program", "Read-Secret", "Read-Tail", "Test-Ports", "Get-RabbitLayout", "Swap-File",
     ]
 
     /// `argv[0]` of a program run behind the cookie guard: `Invoke-WithCookie FILE STATUS PROGRAM ARGS...`
@@ -111,14 +111,16 @@ public enum PowerShellLibrary {
             } finally { Remove-Temp $tmp }
         }
 
-        function Observe-File([string]$Path, [string]$Want) {
+        function Observe-File([string]$Path, [string]$Max, [string]$Want) {
             if (-not (Test-Path -LiteralPath $Path)) { Write-Out "{`"kind`":`"missing`"}`n"; return 0 }
             $item = Get-Item -LiteralPath $Path -Force
             if ($item.Attributes -band [IO.FileAttributes]::ReparsePoint) { Write-Out "{`"kind`":`"symlink`"}`n"; return 0 }
             if ($item.PSIsContainer) { Write-Out "{`"kind`":`"other`"}`n"; return 0 }
-            $seen = [ordered]@{ kind = 'regular'; mode = (Get-Mode $Path); owner = (Get-Acl -LiteralPath $Path).Owner
+            $seen = [ordered]@{ kind = 'regular'; mode = (Get-Mode $Path); owner = (Get-Acl -LiteralPath $Path).Owner; size = $item.Length
                                 sha256 = (Get-FileHash -LiteralPath $Path -Algorithm SHA256).Hash.ToLowerInvariant() }
-            if ($Want -eq 'bytes') { $seen.bytes = [Convert]::ToBase64String([IO.File]::ReadAllBytes($Path)) }
+            if ($Want -eq 'bytes') {
+                if ($item.Length -gt [long]$Max) { $seen.tooLarge = $true } else { $seen.bytes = [Convert]::ToBase64String([IO.File]::ReadAllBytes($Path)) }
+            }
             Write-Out ((ConvertTo-Json -InputObject $seen -Compress) + "`n")
             return 0
         }
@@ -140,6 +142,30 @@ public enum PowerShellLibrary {
             } finally { Remove-Temp $tmp }
             Write-Out ((Get-FileHash -LiteralPath $Path -Algorithm SHA256).Hash.ToLowerInvariant() + "`n")
             return 0
+        }
+        function Swap-File([string]$Path, [string]$Expect, [string]$Change) {
+            $mutex = New-Object Threading.Mutex($false, 'Global\rabbit-wizard-swap')
+            try { $held = $mutex.WaitOne(10000) } catch [Threading.AbandonedMutexException] { $held = $true }
+            if (-not $held) { Write-Err "another rabbit-wizard's lock operation has held this server for over 10 s`n"; return 75 }
+            try {
+                $item = Get-Item -LiteralPath $Path -Force -ErrorAction SilentlyContinue
+                if ($item -and ($item.PSIsContainer -or ($item.Attributes -band [IO.FileAttributes]::ReparsePoint))) {
+                    Write-Err ($Path + " is not a regular file`n"); return 3
+                }
+                if ($item) {
+                    $have = (Get-FileHash -LiteralPath $Path -Algorithm SHA256).Hash.ToLowerInvariant()
+                    $age = [long][Math]::Floor(([DateTime]::UtcNow - $item.LastWriteTimeUtc).TotalSeconds)
+                    Write-Out ('found ' + $have + ' ' + $age + "`n" + [Convert]::ToBase64String([IO.File]::ReadAllBytes($Path)) + "`n")
+                } else {
+                    $have = 'absent'
+                    Write-Out "absent`n`n"
+                }
+                if ($Change -eq 'read' -or $have -ne $Expect) { Write-Out "kept`n"; return 0 }
+                if ($Change -eq 'remove') { Remove-Temp $Path; Write-Out "removed`n"; return 0 }
+                Write-Out 'put '
+                $null = Write-FileAtomic $Path '600' ''
+                return 0
+            } finally { $mutex.ReleaseMutex(); $mutex.Dispose() }
         }
         function Restore-File([string]$Path, [string]$Backup) {
             if (-not (Test-Path -LiteralPath $Backup -PathType Leaf)) { Write-Err ('the backup ' + $Backup + " is missing`n"); return 3 }

@@ -408,7 +408,7 @@ public enum Render {
             lines.append(("> " + typed + "_", .key))
         case .takeOverLock(let who):
             title = "A wizard that is no longer running left its lock"
-            lines.append(("Left by \(who). Its process is gone; make sure no other wizard works on these servers.", .warn))
+            lines.append(("Left by \(who). Make sure that wizard is gone and no other works on these servers.", .warn))
             lines.append(("y: take the lock over and go on   n: leave it", .bold))
         case .quit:
             title = "A run is in progress"

@@ -9,7 +9,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     case unreachable = 4
     /// A stale plan, or an interrupted or damaged journal: observe or repair first.
     case staleOrDirty = 5
-    /// Another wizard holds the state directory (or left a stale lock to confirm).
+    /// Another wizard holds the state directory or the cluster (or left a stale lock to confirm).
     case locked = 6
     /// Stopped by Ctrl-C (128 + SIGINT, as shells report it).
     case interrupted = 130
@@ -26,7 +26,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
         case .needsConfirmation: "needs confirmation (no terminal to ask on; pass `--yes`)"
         case .unreachable: "host unreachable, or a host key problem"
         case .staleOrDirty: "stale plan, or an interrupted or damaged journal (see `status`, `journal repair`)"
-        case .locked: "another wizard holds the state directory, or left a stale lock (`--yes` takes it over)"
+        case .locked: "another wizard holds the state directory or the cluster, or left a stale lock (`--yes` takes it over)"
         case .interrupted: "stopped by Ctrl-C at a safe point (run the same command again to go on)"
         case .hangUp: "the terminal went away (SIGHUP): aborted; the step's outcome is unknown (the next run reconciles it)"
         case .badInput: "bad input: a flag or value is wrong; nothing was run"

@@ -70,6 +70,7 @@ enum ErrorPresenter {
                 return "the server does not offer \(expected) (it offers \(offered.joined(separator: ", "))): not enrolled"
             case .cannotWrite(let p, let e): return "cannot write \(p): \(String(cString: strerror(e)))"
             }
+        case let e as ClusterLock.Problem: return describe(e)
         case let e as WorkflowError: return describe(e)
         case let e as TopologyError: return describe(e)
         case let e as JournalProblem: return describe(WorkflowError.journal(e))
@@ -97,6 +98,28 @@ enum ErrorPresenter {
             return "the topology file \(file) has \(problems.count) problem(s); nothing was run:\n"
                 + problems.map { "  " + $0.description }.joined(separator: "\n")
         }
+    }
+
+    static func describe(_ e: ClusterLock.Problem) -> String {
+        switch e {
+        case .held(let holder, let age, let place):
+            return "another rabbit-wizard is working on this cluster: it holds the cluster lock \(place): "
+                + "\(holder.map(String.init(describing:)) ?? "a holder whose lock cannot be read"), refreshed \(age) s ago. Nothing was changed. "
+                + "Wait until it ends ('rabbit-wizard status' names it while it runs)"
+        case .stale(let holder, let why, let place):
+            return "a rabbit-wizard that is no longer running left the cluster lock \(place) "
+                + "(\(holder.map(String.init(describing:)) ?? "holder unknown"); \(why)). Nothing was changed. "
+                + "Check that it is really gone, then run again with --yes to take the lock over"
+        case .unavailable(let place, let cause):
+            return "cannot take the cluster lock \(place): \(cause). Nothing was changed: the wizard changes a cluster only while it holds "
+                + "that lock, which keeps a second wizard (on any jump host) out. Make the seed's server reachable, then run again"
+        }
+    }
+
+    /// The exit code of a cluster lock that could not be taken.
+    static func code(_ e: ClusterLock.Problem) -> Code {
+        if case .unavailable = e { return .unreachable }
+        return .locked
     }
 
     static func describe(_ e: WorkflowError) -> String {

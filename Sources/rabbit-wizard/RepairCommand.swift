@@ -49,8 +49,21 @@ struct RepairCommand: AsyncParsableCommand {
                 throw ErrorPresenter.fail("--keep-side-of \(keepSideOf) is not a node of the topology: give one of "
                                           + topology.nodes.map(\.nodeName.description).joined(separator: ", "), code: .badInput)
             }
-            let lock = try session.lock(command: "repair partition", takeOverStale: yes)
-            defer { lock.release() }
+            let progress: @Sendable (String) -> Void = { print("  ... \($0)") }
+            let locks = try await session.lock(command: "repair partition", takeOverStale: yes, progress: progress)
+            do {
+                try await repair(session, topology, locks: locks, progress: progress)
+            } catch {
+                await locks.release(progress: progress)
+                await session.executor.shutdown()
+                throw error
+            }
+            await locks.release(progress: progress)
+            await session.executor.shutdown()
+        }
+
+        /// Under the locks: read every node's view, decide, confirm, restart the losing side, verify.
+        private func repair(_ session: Session, _ topology: Topology, locks: Session.RunLocks, progress: @escaping @Sendable (String) -> Void) async throws {
             Interruption.install()
             print("reading cluster_status from \(topology.nodes.count) nodes ...")
             let view = await ClusterHealth.view(topology, executor: session.executor, step: "repair-partition")
@@ -58,7 +71,6 @@ struct RepairCommand: AsyncParsableCommand {
             switch PartitionRepair.decide(view, strategy: topology.partitionHandling, seed: topology.seed.nodeName.description, keepSideOf: keepSideOf) {
             case .success(let d): decision = d
             case .failure(let refusal):
-                await session.executor.shutdown()
                 guard case .nothingToRepair = refusal else { throw ErrorPresenter.fail(refusal.message, code: .failed) }
                 print(refusal.message)
                 return
@@ -72,25 +84,21 @@ struct RepairCommand: AsyncParsableCommand {
             print("This DESTROYS: what changed only on \(decision.restart.joined(separator: ", ")) since the split (it takes the kept side's data).")
             if !yes {
                 guard isatty(0) == 1 else {
-                    await session.executor.shutdown()
                     throw ErrorPresenter.fail("repair partition restarts nodes: run it in a terminal to confirm, or pass --yes", code: .needsConfirmation)
                 }
                 print("Type restart to go ahead: ", terminator: "")
                 guard readLine()?.trimmingCharacters(in: .whitespaces) == "restart" else {
-                    await session.executor.shutdown()
                     throw ErrorPresenter.fail("not confirmed: nothing was restarted", code: .needsConfirmation)
                 }
             }
             if Interruption.requested {
-                await session.executor.shutdown()
                 throw ErrorPresenter.fail("stopped by Ctrl-C before any restart", code: .interrupted)
             }
+            if let lost = locks.lost { throw ErrorPresenter.fail("\(lost): nothing was restarted", code: .locked) }
             do {
-                let after = try await PartitionRepair.restart(decision, topology: topology, executor: session.executor) { print("  ... \($0)") }
-                await session.executor.shutdown()
+                let after = try await PartitionRepair.restart(decision, topology: topology, executor: session.executor, progress: progress)
                 print("Repaired: \(after.summary(strategy: topology.partitionHandling)) (observed from every node).")
             } catch {
-                await session.executor.shutdown()
                 throw ErrorPresenter.fail(PlanText.failure(error), code: .failed)
             }
         }

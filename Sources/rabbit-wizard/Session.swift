@@ -65,11 +65,37 @@ struct Session {
         }
     }
 
-    func lock(command: String, takeOverStale: Bool) throws -> RunLock {
-        do { return try RunLock(stateDirectory: state.path, command: command, takeOverStale: takeOverStale) } catch {
+    /// The state folder's lock, then (with a topology) the cluster's on the seed's server: one wizard per
+    /// state folder and per cluster. Release them with ``RunLocks/release(progress:)``.
+    func lock(command: String, takeOverStale: Bool, progress: @escaping @Sendable (String) -> Void) async throws -> RunLocks {
+        let local: RunLock
+        do { local = try RunLock(stateDirectory: state.path, command: command, takeOverStale: takeOverStale) } catch {
             // A lock that cannot be opened (a symlink planted at its path) is a problem to fix, not a holder.
             let code: ErrorPresenter.Code = if case .cannotOpen = error { .badInput } else { .locked }
             throw ErrorPresenter.fail(WorkflowError.lock(error), code: code)
+        }
+        guard let topology else { return RunLocks(local: local, cluster: nil) }
+        do {
+            let cluster = try await ClusterLock.take(topology, executor: executor, command: command, stateDirectory: state.path,
+                                                     takeOverStale: takeOverStale, progress: progress)
+            return RunLocks(local: local, cluster: cluster)
+        } catch {
+            local.release()
+            throw ErrorPresenter.fail(error, code: ErrorPresenter.code(error))
+        }
+    }
+
+    /// What a command that changes servers holds while it runs.
+    struct RunLocks {
+        let local: RunLock
+        let cluster: ClusterLock?
+
+        /// Why the run lost its cluster lock (taken over by another wizard), or nil.
+        var lost: String? { cluster?.lost }
+
+        func release(progress: (String) -> Void) async {
+            if let note = await cluster?.release() { progress(note) }
+            local.release()
         }
     }
 
@@ -147,8 +173,21 @@ struct Session {
     /// A read-only run (`plan`) takes no lock and writes no journal.
     func run(_ initial: RunnerState, command: String, waived: [String], hooks: RunHooks) async throws -> RunnerState {
         let readOnly = initial.mode == .plan
-        let lock = readOnly ? nil : try lock(command: command, takeOverStale: hooks.takeOverStaleLock)
-        defer { lock?.release() }
+        let locks = readOnly ? nil : try await lock(command: command, takeOverStale: hooks.takeOverStaleLock, progress: hooks.progress)
+        let final: RunnerState
+        do {
+            final = try await run(initial, command: command, waived: waived, hooks: hooks, locks: locks)
+        } catch {
+            await locks?.release(progress: hooks.progress)
+            throw error
+        }
+        await locks?.release(progress: hooks.progress)
+        if hooks.closesConnections { await executor.shutdown() }
+        return final
+    }
+
+    private func run(_ initial: RunnerState, command: String, waived: [String], hooks: RunHooks, locks: RunLocks?) async throws -> RunnerState {
+        let readOnly = initial.mode == .plan
         let crashPoint = TestHooks.boundaryPoint()
         // Commands an aborted run left running (own sessions, by design) end before this run looks at
         // anything: a restart still under way would otherwise meet this run's own.
@@ -163,15 +202,16 @@ struct Session {
                 throw ErrorPresenter.fail(WorkflowError.journal(error), code: .staleOrDirty)
             }
         }
+        // A run whose cluster lock another wizard took over stops at the next safe point, as on Ctrl-C.
+        let stopRequested: @Sendable () -> Bool = { hooks.stopRequested() || locks?.lost != nil }
         let interpreter = Interpreter(
             steps: steps, journal: journal,
             context: context(waived: waived, journal: journal, progress: hooks.progress, evidence: hooks.evidence),
-            operator: hooks.answerer, crashPoint: crashPoint, observe: hooks.observe, stopRequested: hooks.stopRequested)
+            operator: hooks.answerer, crashPoint: crashPoint, observe: hooks.observe, stopRequested: stopRequested)
         // One run, one set of observations: a step's plan reuses what the steps before saw, until
         // something changes a server.
         let final = await Observations.run { await interpreter.run(initial) }
-        if journal != nil && !hooks.stopRequested() { await housekeeping(progress: hooks.progress) }
-        if hooks.closesConnections { await executor.shutdown() }
+        if journal != nil && !stopRequested() { await housekeeping(progress: hooks.progress) }
         return final
     }
 

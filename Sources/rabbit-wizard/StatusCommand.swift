@@ -67,6 +67,8 @@ struct StatusCommand: AsyncParsableCommand {
         /// Commands an interrupted run left running (they are waited for by the next run).
         var stillRunning: [String]
         var lock: String?
+        /// Who holds the cluster lock on the seed's server, unless it is free (absent without a topology).
+        var clusterLock: String?
         var kept: Kept
     }
 
@@ -102,11 +104,15 @@ struct StatusCommand: AsyncParsableCommand {
         let context = session.context(waived: options.waive)
         // One look, nothing changes in it: each question is asked once (a step's verify and a later step's
         // plan reuse what an earlier one saw, and so does the cluster line).
-        let (rows, cluster, servers) = await Observations.run(reusing: true) { () -> ([Row], Cluster?, [Housekeeping.Report]?) in
+        let (rows, cluster, servers, clusterLock) = await Observations.run(reusing: true) { () -> ([Row], Cluster?, [Housekeeping.Report]?, ClusterLock.Look?) in
             // The wizard's files on the servers are looked at meanwhile (nothing the steps ask).
             async let servers: [Housekeeping.Report]? = {
                 guard let topology = session.topology else { return nil }
                 return await Housekeeping.survey(topology, executor: session.executor)
+            }()
+            async let clusterLock: ClusterLock.Look? = {
+                guard let topology = session.topology else { return nil }
+                return await ClusterLock.look(topology, executor: session.executor)
             }()
             var rows: [Row] = []
             for step in session.steps {
@@ -115,9 +121,9 @@ struct StatusCommand: AsyncParsableCommand {
                 (row.live, row.pendingChanges) = await session.observe(step, context)
                 rows.append(row)
             }
-            guard let topology = session.topology else { return (rows, nil, await servers) }
+            guard let topology = session.topology else { return (rows, nil, await servers, await clusterLock) }
             return (rows, Cluster(await ClusterHealth.view(topology, executor: session.executor), strategy: topology.partitionHandling),
-                    await servers)
+                    await servers, await clusterLock)
         }
         var kept = Kept(state: session.state)
         kept.servers = servers
@@ -131,7 +137,8 @@ struct StatusCommand: AsyncParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try encoder.encode(Output(steps: rows, cluster: cluster, interrupted: interrupted, pendingRestarts: journal.pendingRestarts.mapValues(\.reason),
-                                                                           stillRunning: stillRunning, lock: lock, kept: kept)), as: UTF8.self))
+                                                                           stillRunning: stillRunning, lock: lock, clusterLock: clusterLock?.words,
+                                                                           kept: kept)), as: UTF8.self))
             return
         }
         for row in rows {
@@ -151,6 +158,7 @@ struct StatusCommand: AsyncParsableCommand {
         for (node, owed) in journal.pendingRestarts.sorted(by: { $0.key < $1.key }) { print("restart pending on \(node): \(owed.reason)") }
         for command in stillRunning { print("still running, left by an interrupted run (the next run waits for it): \(command)") }
         if let lock { print("lock: \(lock)") }
+        if let words = clusterLock?.words { print("cluster lock: \(words)") }
         print("kept in \(session.state.path): \(kept.summary)")
         for server in kept.servers ?? [] {
             if let problem = server.problem {
@@ -160,14 +168,5 @@ struct StatusCommand: AsyncParsableCommand {
                       + "(newest \(Retention.standard.backupsPerFile) per file and node kept by default, and any a rollback needs)")
             }
         }
-    }
-}
-
-/// Sizes for people: "812 bytes", "14.2 KiB", "3.1 MiB".
-enum Bytes {
-    static func words(_ bytes: Int) -> String {
-        if bytes < 1024 { return "\(bytes) bytes" }
-        if bytes < 1_048_576 { return String(format: "%.1f KiB", Double(bytes) / 1024) }
-        return String(format: "%.1f MiB", Double(bytes) / 1_048_576)
     }
 }

@@ -164,11 +164,16 @@ final class TUIEngine: WizardEngine {
     func repair(restart: [String]) async {
         await endObservation()
         guard let topology = session.topology else { return emit(.finished(message: "no topology: nothing to repair", ok: false)) }
-        let lock: RunLock
-        do { lock = try session.lock(command: "repair partition", takeOverStale: false) } catch {
+        let progress: @Sendable (String) -> Void = { [weak self] text in self?.emit(.progress(text)) }
+        let locks: Session.RunLocks
+        do { locks = try await session.lock(command: "repair partition", takeOverStale: false, progress: progress) } catch {
             return emit(.refused(ErrorPresenter.describe(error)))
         }
-        defer { lock.release() }
+        await repair(topology, restart: restart, locks: locks)
+        await locks.release(progress: progress)
+    }
+
+    private func repair(_ topology: Topology, restart: [String], locks: Session.RunLocks) async {
         let view = await ClusterHealth.view(topology, executor: session.executor, step: "repair-partition")
         guard case .success(let decision) = PartitionRepair.decide(view, strategy: topology.partitionHandling, seed: topology.seed.nodeName.description),
             decision.restart == restart
@@ -176,6 +181,7 @@ final class TUIEngine: WizardEngine {
             return emit(.finished(message: "the cluster changed since the proposal; nothing was restarted (R looks again): "
                                   + view.summary(strategy: topology.partitionHandling), ok: false))
         }
+        if let lost = locks.lost { return emit(.finished(message: "\(lost): nothing was restarted", ok: false)) }
         do {
             let after = try await PartitionRepair.restart(decision, topology: topology, executor: session.executor) { [weak self] text in
                 self?.emit(.progress(text))
@@ -249,9 +255,8 @@ final class TUIEngine: WizardEngine {
         }
         stop.store(false, ordering: .relaxed)
         await lookAgainWhereLooksFailed()
-        let (holder, alive) = RunLock.holder(stateDirectory: session.state.path)
-        if mode != .plan, let holder, !alive, !takeOver.load(ordering: .relaxed) {
-            emit(.staleLock(holder.description))
+        if mode != .plan, !takeOver.load(ordering: .relaxed), let stale = await staleLock() {
+            emit(.staleLock(stale))
             return
         }
         do {
@@ -280,6 +285,20 @@ final class TUIEngine: WizardEngine {
         } catch {
             emit(.refused(ErrorPresenter.describe(error)))
         }
+    }
+
+    /// A lock (the state folder's, or the cluster's on the seed's server) that a wizard which is gone left,
+    /// described for the question whether to take it over; nil when there is none.
+    func staleLock() async -> String? {
+        let (holder, alive) = RunLock.holder(stateDirectory: session.state.path)
+        if let holder, !alive { return holder.description }
+        guard let topology = session.topology else { return nil }
+        if case .held(let holder, _, let why?, _) = await ClusterLock.look(topology, executor: session.executor) {
+            // A lock this state folder's earlier run left is taken over without asking: its holder is provably gone.
+            if let holder, holder.stateDirectory == session.state.path, holder.host == ClusterLock.jumpHost { return nil }
+            return "the cluster lock on \(topology.seed.name): \(holder.map(String.init(describing:)) ?? "holder unknown") (\(why))"
+        }
+        return nil
     }
 
     /// Waits for the screen's answer to a question it was just sent.

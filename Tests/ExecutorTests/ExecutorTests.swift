@@ -168,6 +168,21 @@ import TestKit
         #expect(!Support.read(state.commandLogPath).contains(canary))
     }
 
+    /// An answer longer than the capture limit says so in the result (not only in a log line): its head is
+    /// kept, `wholeStdout` is nil, and the limit and the real size are named; a secret answer likewise.
+    @Test func aCutAnswerSaysSo() async throws {
+        let root = Support.temporaryDirectory()
+        defer { Support.remove(root) }
+        let executor = Executor(commandLog: try CommandLog(path: root + "/commands.jsonl"), limits: OutputLimits(capture: 1024))
+        let cut = await executor.run(CommandSpec(["head", "-c", "5000", "/dev/zero"], timeout: .seconds(10), mutates: false))
+        #expect(cut.succeeded && cut.stdoutTruncated && cut.wholeStdout == nil)
+        #expect(cut.stdout.utf8.count <= 1024 && cut.captureLimit == 1024 && cut.record.stdoutBytes == 5000)
+        let secret = await executor.run(CommandSpec(["head", "-c", "5000", "/dev/zero"], timeout: .seconds(10), mutates: false, stdoutIsSecret: true))
+        #expect(secret.stdoutTruncated && (secret.secretStdout?.withBytes(\.count) ?? 0) <= 1024)
+        let whole = await executor.run(CommandSpec(["head", "-c", "1000", "/dev/zero"], timeout: .seconds(10), mutates: false))
+        #expect(!whole.stdoutTruncated && whole.wholeStdout?.utf8.count == 1000)
+    }
+
     @Test func registeredSecretIsScrubbedFromLaterCommands() async throws {
         let (executor, state, root) = try makeExecutor()
         defer { Support.remove(root) }

@@ -31,10 +31,28 @@ import Workflow
         let before = bed.managedFiles()
         var outputs = ""
 
-        // 1. apply, every execve traced.
+        // 1. apply, every execve traced; a second wizard (another state folder, as on another jump host)
+        // started while it runs is refused, naming it, and changes nothing; the first ends as if alone.
         let trace = bed.dir + "/trace"
-        let apply = await Support.traced([Support.productBinary, "apply", "--yes", "--config", bed.topology], trace: trace)
+        async let first = Support.traced([Support.productBinary, "apply", "--yes", "--config", bed.topology], trace: trace)
+        let lockFile = bed.nodeDir("a") + "/rabbit-wizard.lock"
+        #expect(await Support.waitUntil(.seconds(120)) { Support.read(lockFile).contains("\"command\":\"apply\"") }, "the first apply took no cluster lock")
+        let secondState = bed.dir + "/second-state"
+        let second = await bed.wizard(["apply", "--yes", "--state-dir", secondState])
+        outputs += second.stdout.text + second.stderr.text
+        #expect(second.termination == .exited(code: 6), "\(second.stdout.text)\(second.stderr.text)")
+        #expect(second.stderr.text.contains("another rabbit-wizard is working on this cluster") && second.stderr.text.contains("(apply, state folder \(bed.state))"),
+                "\(second.stderr.text)")
+        let secondRecords = Support.read(secondState + "/commands.jsonl").split(separator: "\n")
+        #expect(!secondRecords.isEmpty && secondRecords.allSatisfy { $0.contains("\"mutates\":false") && !$0.contains("rabbitmqctl") },
+                "the second wizard ran more than its look at the lock: \(secondRecords)")
+        let apply = await first
         outputs += apply.stdout + apply.stderr
+        #expect(!FileManager.default.fileExists(atPath: lockFile), "the first apply left its cluster lock")
+        // It held the lock throughout: taken, written again every 10 s (the apply takes far longer), removed.
+        let lockRecords = Support.read(bed.state + "/commands.jsonl").split(separator: "\n").filter { $0.contains("\"step\":\"cluster-lock\"") }
+        #expect(lockRecords.filter { $0.contains("\"put\"") }.count >= 2 && lockRecords.last?.contains("\"remove\"") == true,
+                "\(lockRecords.map { $0.prefix(300) })")
         #expect(apply.code == 0, "\(apply.stdout)\n\(apply.stderr)")
         for l in bed.letters {
             let seen = await bed.runningNodes(seenFrom: l)

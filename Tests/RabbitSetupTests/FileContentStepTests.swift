@@ -66,6 +66,40 @@ import Workflow
         #expect(findings.map(\.name) == ["not-a-regular-file"])
     }
 
+    /// Issue 29: a 5.8 MB file was read through the executor's 4 MiB answer, cut, and its first 3.1 MB
+    /// written back with "applied". A file too large to read whole is refused before anything is written;
+    /// one that fits is kept byte for byte, through the same read.
+    @Test func aFileTooLargeToReadWholeIsRefusedAndOneThatFitsKeepsEveryByte() async throws {
+        let root = Support.temporaryDirectory()
+        defer { Support.remove(root) }
+        mkdir(root + "/data", 0o755)
+        let path = root + "/data/rabbitmq.conf"
+        let lines = (0..<100_000).map { "# comment line \($0) padding padding padding padding padding\n" }.joined()
+        Support.write(lines, to: path, mode: 0o644)
+        #expect(lines.utf8.count > 6_000_000)
+        let before = Self.snapshot(path)
+        let (context, _, _) = try contexts(root)
+        let step = FileContentStep(id: "s", path: path, content: Array((lines + "cluster_partition_handling = autoheal\n").utf8))
+        do {
+            let plan = try await step.plan(context)
+            Issue.record("a file larger than one answer was planned: \(plan.changes.count) change(s)")
+        } catch {
+            #expect(error.finding == "file-too-large" && error.cause.contains(path) && error.cause.contains("\(lines.utf8.count) bytes")
+                    && error.cause.contains("4.0 MiB limit"), "\(error.cause)")
+        }
+        let unchanged = Self.snapshot(path) == before
+        #expect(unchanged, "the file or its folder changed")
+
+        // 2 MB (base64: 2.7 MB, under the 4 MiB answer): read whole and edited without losing a byte.
+        let fits = String(lines.prefix(2_000_000))
+        Support.write(fits, to: path, mode: 0o644)
+        let edit = FileContentStep(id: "s", path: path, content: Array((fits + "cluster_partition_handling = autoheal\n").utf8))
+        let plan = try await edit.plan(context)
+        _ = try await edit.apply(plan, prepared: try await edit.prepare(plan, context), context)
+        let kept = Support.read(path) == fits + "cluster_partition_handling = autoheal\n"
+        #expect(kept, "the edited file lost bytes")
+    }
+
     @Test func failedWriteLeavesTheOriginalAndNoTempFile() async throws {
         let root = Support.temporaryDirectory()
         defer { Support.remove(root) }

@@ -57,6 +57,37 @@ extension ClusterScenarioTests {
         #expect(!FileManager.default.fileExists(atPath: cookieB), "a read-only plan created a cookie")
         rename(cookieB + ".aside", cookieB)
         #expect(SandboxBed.file(cookieB) == cookie)
+
+        // Issue 29: a cookie file with a UTF-8 byte order mark (Notepad, Out-File -Encoding UTF8) is named as
+        // such, not as a node that does not run (the node runs: it read its cookie at boot).
+        let cookieText = try #require(cookie.bytes)
+        chmod(cookieB, 0o600)
+        FileManager.default.createFile(atPath: cookieB, contents: Data([0xEF, 0xBB, 0xBF] + cookieText))
+        chmod(cookieB, 0o400)
+        let bomPlan = await bed.wizard(["plan"])
+        let markedText = bomPlan.stdout.text + bomPlan.stderr.text
+        #expect(markedText.contains("error cookie-bom (node-b)") && markedText.contains("sed -i '1s/^\\xEF\\xBB\\xBF//' \(cookieB)"), "\(markedText)")
+        #expect(!markedText.contains("node-not-running (node-b)") && !markedText.contains("cookie-invalid (node-b)"), "\(markedText)")
+        #expect(!markedText.contains(String(decoding: cookieText, as: UTF8.self)), "the cookie was shown")
+        chmod(cookieB, 0o600)
+        FileManager.default.createFile(atPath: cookieB, contents: Data(cookieText))
+        chmod(cookieB, 0o400)
+        #expect(SandboxBed.file(cookieB) == cookie)
+
+        // Issue 29: a rabbitmq.conf larger than one answer holds (4 MiB, base64) was read cut, and its first
+        // 3.1 MB written back with "applied". Now refused, naming file, size and limit; nothing written.
+        let large = original + String(repeating: "# a comment line of the kind a long file has, padding padding\n", count: 100_000)
+        Support.write(large, to: confB, mode: 0o644)
+        let largeBefore = SandboxBed.file(confB)
+        let tooLarge = await bed.wizard(["apply", "--yes", "--only", "partition-handling"])
+        #expect(tooLarge.termination == .exited(code: 1))
+        #expect(tooLarge.stdout.text.contains("error file-too-large (node-b): \(confB) on local is") && tooLarge.stdout.text.contains("(\(large.utf8.count) bytes)")
+                && tooLarge.stdout.text.contains("4.0 MiB limit"), "\(tooLarge.stdout.text.prefix(3000))")
+        let largeKept = SandboxBed.file(confB) == largeBefore
+        #expect(largeKept, "the large file changed")
+        let backups = ((try? FileManager.default.contentsOfDirectory(atPath: bed.nodeDir("b"))) ?? []).filter { $0.contains(".rabbit-wizard") }
+        #expect(backups == [], "something was written next to it: \(backups)")
+        Support.write(original, to: confB, mode: 0o644)
         #expect(bed.managedFiles() == before && bed.letters.map(bed.pid) == pids, "bad input changed a server")
 
         // Changes pending: exit 2 with --detailed-exitcode, 0 without it (as before the flag existed).

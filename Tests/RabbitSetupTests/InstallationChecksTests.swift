@@ -24,11 +24,13 @@ struct InstallationChecksTests {
         return .init(["rabbit@\(host)", "eval"], stdout: lines.joined(separator: "\n") + "\nok\n")
     }
 
-    /// The files every node's check reads, as on a healthy Debian node: the cookie (0400, the service's)
-    /// and no rabbitmq.conf yet.
+    /// The files every node's check reads, as on a healthy Debian node: the cookie (0400, the service's, and
+    /// what Erlang accepts) and no rabbitmq.conf yet; and the cluster lock on the seed: free.
     static let files: [ScriptedTransport.Rule] = [
-        .init(["/var/lib/rabbitmq/.erlang.cookie", "hash"], stdout: "regular 400 rabbitmq rabbitmq\n" + String(repeating: "ab", count: 32) + "\n"),
+        .init(["/var/lib/rabbitmq/.erlang.cookie", "hash"], stdout: "regular 400 rabbitmq rabbitmq 20\n" + String(repeating: "ab", count: 32) + "\n"),
+        .init(["cat", "/var/lib/rabbitmq/.erlang.cookie"], stdout: "ABCDEFGHIJKLMNOPQRST"),
         .init(["/etc/rabbitmq/rabbitmq.conf", "hash"], stdout: "missing\n"),
+        .init(["/etc/rabbitmq/rabbit-wizard.lock", "read"], stdout: "absent\n\nkept\n"),
     ]
 
     func findings(_ rules: [ScriptedTransport.Rule], topology: Topology = topology()) async throws -> [Finding] {

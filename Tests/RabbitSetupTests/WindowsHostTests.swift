@@ -47,6 +47,37 @@ import Workflow
             #expect(error.cause.contains("the backup C:\\ProgramData\\RabbitMQ\\gone.bak is missing"), "\(error.cause)")
         }
 
+        // A file too large to read whole in one answer is refused, never read in part (issue 29): no byte of
+        // it is used, so no edit can cut it; its kind, size and hash are still read.
+        let large = base + "\\large.conf"
+        let big = [UInt8](repeating: 0x23, count: 6_000_000)
+        FileManager.default.createFile(atPath: windows.local(large), contents: Data(big))
+        do {
+            _ = try await host.observe(large, bytes: true)
+            Issue.record("a 6 MB file was read through a 4 MiB answer")
+        } catch {
+            #expect(error.finding == "file-too-large" && error.cause.contains(large) && error.cause.contains("6000000 bytes")
+                    && error.cause.contains("4.0 MiB limit"), "\(error.cause)")
+        }
+        #expect(try await host.observe(large).size == 6_000_000)
+        #expect(FileManager.default.contents(atPath: windows.local(large)).map(Array.init) == big)
+        unlink(windows.local(large))
+
+        // The cluster lock's compare-and-swap (Swap-File): a read, a put only where the file is as expected,
+        // a remove only of the expected content.
+        let lockFile = base + "\\rabbit-wizard.lock"
+        let read = try await host.swap(lockFile, expected: nil, .none)
+        #expect(read == SwapAnswer(found: nil, foundHash: nil, ageSeconds: nil, changed: false, hash: nil))
+        let mine = Array("{\"token\":\"mine\"}\n".utf8)
+        let put = try await host.swap(lockFile, expected: nil, .put(mine))
+        #expect(put.changed && put.hash != nil && Support.read(windows.local(lockFile)) == "{\"token\":\"mine\"}\n")
+        #expect(try FileManager.default.attributesOfItem(atPath: windows.local(lockFile))[.posixPermissions] as? Int == 0o600)
+        let second = try await host.swap(lockFile, expected: nil, .put(Array("other\n".utf8)))
+        #expect(!second.changed && second.found == mine && second.foundHash == put.hash && (second.ageSeconds ?? 99) < 5)
+        #expect(!(try await host.swap(lockFile, expected: "0123", .remove).changed))
+        #expect(try await host.swap(lockFile, expected: put.hash, .remove).changed)
+        #expect(!FileManager.default.fileExists(atPath: windows.local(lockFile)))
+
         // Listed by prefix and suffix, pruned, removed.
         let listed = try await host.list([KeptPattern(prefix: conf + ".rabbit-wizard-", suffix: ".bak", what: "backups", keep: 1)])
         #expect(listed == [KeptFile(path: backup, bytes: first.count)])
@@ -62,7 +93,7 @@ import Workflow
         try await host.write(cookie, .secret(Secret(canary)), mode: "400", owner: "", backup: nil)
         #expect(try await host.observe(cookie).mode == "400")
         #expect(try FileManager.default.attributesOfItem(atPath: windows.local(cookie))[.posixPermissions] as? Int == 0o400)
-        #expect(await host.readSecret(cookie)?.withBytes { String(decoding: $0, as: UTF8.self) } == canary)
+        #expect(try await host.readSecret(cookie).withBytes { String(decoding: $0, as: UTF8.self) } == canary)
 
         // Logs, programs, ports.
         let log = "C:\\ProgramData\\RabbitMQ\\log\\rabbit@SERVERA.log"

@@ -137,6 +137,8 @@ import Workflow
             .init(["Observe-File", "System32\\config\\systemprofile\\.erlang.cookie"], stdout: seen("aaaa")),
             .init(["Observe-File", "C:\\Users\\admin\\.erlang.cookie"], stdout: seen("bbbb")),
             .init(["Observe-File", "SysWOW64"], stdout: #"{"kind":"missing"}"# + "\n"),
+            // The cookies' bytes, judged by Erlang's rules: printable ASCII, so no cookie-bom or cookie-invalid.
+            .init(["Read-Secret", ".erlang.cookie"], stdout: "ABCDEFGHIJKLMNOPQRST"),
         ])
         let executor = Executor(commandLog: nil, local: transport, remote: transport)
         var spec = try Self.node(Self.seen { $0.extraCookies = ["C:\\Windows\\SysWOW64\\config\\systemprofile\\.erlang.cookie"] }).spec
@@ -151,6 +153,7 @@ import Workflow
                 "\(onSeed)")
         let onJoiner = await InstallationChecksStep.fileFindings(joiner, topology: topology).filter { $0.name == "cookie-copies-differ" }
         #expect(onJoiner.map(\.severity) == [.warning, .warning] && onJoiner.allSatisfy { $0.message.contains("the erlang-cookie step makes it equal") })
+        #expect(transport.argvs.filter { $0.first == "Read-Secret" }.count >= 2, "the cookies' bytes were not looked at")
         // No cookie mode or owner finding on Windows: Erlang checks no ACL there.
         #expect(await InstallationChecksStep.fileFindings(seed, topology: topology).allSatisfy { $0.name != "cookie-mode" && $0.name != "cookie-owner" })
     }

@@ -86,7 +86,7 @@ extension ClusterScenarioTests {
         #expect(Tmux.shows(resume, "? unknown"))
         await tmux.send("c")
         let lock = try await screen("left its lock")
-        #expect(Tmux.shows(lock, "process is gone"))
+        #expect(Tmux.shows(lock, "Make sure that wizard is gone"))
         await tmux.send("y")
         // Observation decides: still changes to make (continue asks), the plan again, or already done.
         var next = try #require(await tmux.wait(.seconds(120)) {

@@ -43,6 +43,11 @@ public final class ScriptedTransport: Transport {
             return TransportOutcome(termination: .couldNotStart(reason: "no rule in the test's script answers this command"))
         }
         func stream(_ text: String) -> CapturedStream { CapturedStream(text: text, truncated: false, tail: text, totalBytes: text.utf8.count) }
+        // A secret answer comes back as a secret only, as the local transport gives it.
+        if spec.stdoutIsSecret {
+            return TransportOutcome(termination: rule.termination, stdout: CapturedStream(text: "", truncated: false, tail: "", totalBytes: rule.stdout.utf8.count),
+                                    stderr: stream(rule.stderr), secretStdout: Secret(rule.stdout))
+        }
         return TransportOutcome(termination: rule.termination, stdout: stream(rule.stdout), stderr: stream(rule.stderr))
     }
 }

@@ -89,7 +89,7 @@ class Host:
                 os.unlink(tmp)
 
     # The library's functions, by name: each returns its exit code.
-    def observe_file(self, path, want):
+    def observe_file(self, path, limit, want):
         real = self.path(path)
         if os.path.islink(real):
             seen = {"kind": "symlink"}
@@ -98,10 +98,15 @@ class Host:
         elif not os.path.isfile(real):
             seen = {"kind": "other"}
         else:
-            seen = {"kind": "regular", "mode": self.mode(real), "owner": pwd.getpwuid(os.stat(real).st_uid).pw_name, "sha256": self.sha256(real)}
+            size = os.path.getsize(real)
+            seen = {"kind": "regular", "mode": self.mode(real), "owner": pwd.getpwuid(os.stat(real).st_uid).pw_name, "size": size,
+                    "sha256": self.sha256(real)}
             if want == "bytes":
-                with open(real, "rb") as f:
-                    seen["bytes"] = base64.b64encode(f.read()).decode()
+                if size > int(limit):
+                    seen["tooLarge"] = True
+                else:
+                    with open(real, "rb") as f:
+                        seen["bytes"] = base64.b64encode(f.read()).decode()
         self.write(json.dumps(seen) + "\n")
         return 0
 
@@ -131,6 +136,38 @@ class Host:
             return 3
         self.copy_kept(self.path(backup), self.path(path))
         return 0
+
+    def swap_file(self, path, expect, change):
+        """Swap-File: the library holds a machine-wide mutex around the look and the change; a flock on the
+        folder stands in for it here."""
+        import fcntl
+        import time
+        real = self.path(path)
+        fd = os.open(os.path.dirname(real), os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.path.islink(real) or (os.path.exists(real) and not os.path.isfile(real)):
+                self.err += ("%s is not a regular file\n" % path).encode()
+                return 3
+            if os.path.isfile(real):
+                have = self.sha256(real)
+                age = int(time.time() - os.path.getmtime(real))
+                with open(real, "rb") as f:
+                    self.write("found %s %d\n%s\n" % (have, age, base64.b64encode(f.read()).decode()))
+            else:
+                have = "absent"
+                self.write("absent\n\n")
+            if change == "read" or have != expect:
+                self.write("kept\n")
+                return 0
+            if change == "remove":
+                self.remove_file(path)
+                self.write("removed\n")
+                return 0
+            self.write("put ")
+            return self.write_file_atomic(path, "600", "")
+        finally:
+            os.close(fd)
 
     def remove_file(self, path):
         if os.path.isfile(self.path(path)):

@@ -81,7 +81,8 @@ public struct PlatformProfile: Sendable, Equatable {
         dataDir: "{dir}/data",
         backupDir: "{dir}",
         bootLogs: ["{dir}/log/startup.log", "{dir}/log/{node}.log"],
-        erl: ["sh", "-c", ". {dir}/bin/env && exec erl \"$@\"", "erl"])
+        erl: ["sh", "-c", ". {dir}/bin/env && exec erl \"$@\"", "erl"],
+        lockFile: "{dir}/rabbit-wizard.lock")
 
     /// Windows Server with RabbitMQ as OutSystems' Configuration Tool installs it (windows.md §5): the CLI
     /// and service scripts of the newest `rabbitmq_server-*` under the Platform Server, the files under
@@ -110,12 +111,15 @@ public struct PlatformProfile: Sendable, Equatable {
         expressionsOnStdin: true,
         serviceName: "RabbitMQ",
         cookieAccessChecked: false,
-        hostsFile: "{windir}\\System32\\drivers\\etc\\hosts")
+        hostsFile: "{windir}\\System32\\drivers\\etc\\hosts",
+        lockFile: "{base}\\rabbit-wizard.lock")
 
     private static let windowsService = "{rmqHome}\\sbin\\rabbitmq-service.bat"
 
     /// Where names are mapped to addresses by hand on such a server.
     public var hostsFile: String = "/etc/hosts"
+    /// The cluster lock (``ClusterLock``), on the seed's server beside the files the wizard manages.
+    public var lockFile: String = "/etc/rabbitmq/rabbit-wizard.lock"
 
     /// `name` in the folder `dir`, with the server's separator.
     public func path(_ dir: String, _ name: String) -> String { dir + (family == .windows ? "\\" : "/") + name }
@@ -189,6 +193,7 @@ public struct PlatformProfile: Sendable, Equatable {
         p.bootLogs = bootLogs.map(r)
         p.beforeStart = beforeStart.map { $0.map(r) }
         p.hostsFile = r(hostsFile)
+        p.lockFile = r(lockFile)
         p.cliCookieFiles += (found?.seen.extraCookies ?? []).filter { !p.cliCookieFiles.contains($0) && $0 != p.cookieFile }
         return p
     }

@@ -21,14 +21,19 @@ public struct PosixHost: ServerHost {
         self.step = step
     }
 
+    /// `PATH MAX WANT`: the kind; for a regular file `regular MODE USER GROUP SIZE` and its hash, and with
+    /// WANT `bytes` its content in base64 on one line, or `too-large` when it has more than MAX bytes.
     static let observeScript = """
-        p=$1; want=$2
+        p=$1; max=$2; want=$3
         if [ -L "$p" ]; then echo symlink; exit 0; fi
         if [ ! -e "$p" ]; then echo missing; exit 0; fi
         if [ ! -f "$p" ]; then echo other; exit 0; fi
-        stat -c 'regular %a %U %G' -- "$p" || exit 1
+        info=$(stat -c '%a %U %G %s' -- "$p") || exit 1
+        echo "regular $info"
         sha256sum -- "$p" | cut -d' ' -f1 || exit 1
-        if [ "$want" = bytes ]; then base64 -w0 -- "$p" || exit 1; echo; fi
+        if [ "$want" = bytes ]; then
+            if [ "${info##* }" -gt "$max" ]; then echo too-large; else base64 -w0 -- "$p" || exit 1; echo; fi
+        fi
         """
 
     static let writeScript = """
@@ -70,6 +75,36 @@ public struct PosixHost: ServerHost {
         sync -- "$(dirname -- "$1")"
         """
 
+    /// `PATH EXPECTED CHANGE` (``ServerHost/swap(_:expected:_:)``), under `flock` on the file's folder, so
+    /// that no other swap on this server runs between its look and its change.
+    static let swapScript = """
+        set -eu
+        p=$1; expect=$2; change=$3
+        d=$(dirname -- "$p")
+        exec 9<"$d"
+        flock -w 10 9 || { echo "another rabbit-wizard's lock operation has held $d for over 10 s" >&2; exit 75; }
+        if [ -L "$p" ] || { [ -e "$p" ] && [ ! -f "$p" ]; }; then echo "$p is not a regular file" >&2; exit 3; fi
+        if [ -f "$p" ]; then
+            have=$(sha256sum -- "$p" | cut -d' ' -f1)
+            echo "found $have $(( $(date +%s) - $(stat -c %Y -- "$p") ))"
+            base64 -w0 -- "$p"; echo
+        else
+            have=absent
+            printf 'absent\n\n'
+        fi
+        if [ "$change" = read ] || [ "$have" != "$expect" ]; then echo kept; exit 0; fi
+        if [ "$change" = remove ]; then rm -f -- "$p"; sync -- "$d"; echo removed; exit 0; fi
+        tmp=$(mktemp -- "$d/.rabbit-wizard-lock.XXXXXX")
+        trap 'rm -f -- "$tmp"' EXIT HUP INT TERM
+        cat > "$tmp"
+        chmod 600 "$tmp"
+        sync -- "$tmp"
+        mv -f -- "$tmp" "$p"
+        trap - EXIT HUP INT TERM
+        sync -- "$d"
+        echo "put $(sha256sum -- "$p" | cut -d' ' -f1)"
+        """
+
     static let listScript = """
         set -u
         while [ $# -ge 2 ]; do
@@ -91,11 +126,13 @@ public struct PosixHost: ServerHost {
                                        timeout: timeout, mutates: mutates, step: step?.rawValue))
     }
 
-    /// Kind, mode, owner, hash and (with `bytes`) the content. Read-only.
+    /// Kind, mode, owner, size, hash and (with `bytes`) the content, whole. Read-only.
     public func observe(_ path: String, bytes: Bool) async throws(StepFailure) -> FileObservation {
-        let r = await script(PosixHost.observeScript, [path, bytes ? "bytes" : "hash"], mutates: false)
-        try r.require(doing: "read \(path)", on: target)
-        let lines = r.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let limit = executor.limits.capture
+        let r = await script(PosixHost.observeScript, [path, String(FileObservation.readableBytes(captureLimit: limit)), bytes ? "bytes" : "hash"],
+                             mutates: false)
+        let out = try r.whole(doing: "read \(path)", on: target)
+        let lines = out.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         guard let first = lines.first else { throw StepFailure("no answer reading \(path) on \(target)", retryable: true) }
         switch first {
         case "missing": return FileObservation(kind: .missing)
@@ -103,15 +140,18 @@ public struct PosixHost: ServerHost {
         case "other": return FileObservation(kind: .other)
         default:
             let f = first.split(separator: " ").map(String.init)
-            guard f.count == 4, lines.count >= 2 else { throw StepFailure("unexpected answer reading \(path) on \(target)") }
-            var content: [UInt8]?
+            guard f.count >= 4, f[0] == "regular", lines.count >= 2 else { throw StepFailure("unexpected answer reading \(path) on \(target)") }
+            var seen = FileObservation(kind: .regular, mode: f[1], owner: f[2], group: f[3], sha256: lines[1], size: f.count > 4 ? Int(f[4]) : nil)
             if bytes {
+                if lines.count >= 3 && lines[2] == "too-large" {
+                    throw .fileTooLarge(path, size: seen.size ?? 0, on: target, captureLimit: limit)
+                }
                 guard lines.count >= 3, let data = Data(base64Encoded: lines[2]) else {
                     throw StepFailure("could not read the content of \(path) on \(target)")
                 }
-                content = Array(data)
+                seen.bytes = try seen.checkedContent(Array(data), path: path, on: target)
             }
-            return FileObservation(kind: .regular, mode: f[1], owner: f[2], group: f[3], sha256: lines[1], bytes: content)
+            return seen
         }
     }
 
@@ -125,8 +165,7 @@ public struct PosixHost: ServerHost {
         case .secret(let s): .secret(s)
         }
         let r = await script(PosixHost.writeScript, [path, mode, owner, backup ?? ""], stdin: input, mutates: true)
-        try r.require(doing: "write \(path)", on: target)
-        return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        return try r.whole(doing: "write \(path)", on: target).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Puts the backup back in place atomically (bytes, mode and owner as they were).
@@ -140,11 +179,18 @@ public struct PosixHost: ServerHost {
         try r.require(doing: "remove \(path)", on: target)
     }
 
+    public func swap(_ path: String, expected: String?, _ change: SwapChange) async throws(StepFailure) -> SwapAnswer {
+        let input: CommandSpec.Input = if case .put(let bytes) = change { .bytes(bytes) } else { .none }
+        let r = await script(PosixHost.swapScript, [path, expected ?? "absent", change.word], stdin: input, mutates: false)
+        let out = try r.whole(doing: "\(change.word) \(path)", on: target)
+        guard let answer = SwapAnswer.parse(out) else { throw StepFailure("unexpected answer using \(path) on \(target)") }
+        return answer
+    }
+
     public func list(_ patterns: [KeptPattern]) async throws(StepFailure) -> [KeptFile] {
         guard !patterns.isEmpty else { return [] }
         let r = await script(PosixHost.listScript, patterns.flatMap { [$0.prefix, $0.suffix] }, mutates: false)
-        try r.require(doing: "list the wizard's backups", on: target)
-        return KeptFile.listed(r.stdout, matching: patterns)
+        return KeptFile.listed(try r.whole(doing: "list the wizard's backups", on: target), matching: patterns)
     }
 
     public func prune(_ paths: [String]) async throws(StepFailure) {
@@ -164,12 +210,13 @@ public struct PosixHost: ServerHost {
                                        step: step?.rawValue)).succeeded
     }
 
-    public func readSecret(_ path: String) async -> Secret? {
+    public func readSecret(_ path: String) async throws(StepFailure) -> Secret {
         let r = await executor.run(CommandSpec(["cat", "--", path], on: target, timeout: .seconds(30), mutates: false, step: step?.rawValue,
                                                stdoutIsSecret: true))
-        return r.succeeded ? r.secretStdout : nil
+        return try r.wholeSecret(doing: "read \(path)", on: target)
     }
 
+    /// A log's end, for people: `bytes` is far below the capture limit, so nothing is cut.
     public func tail(_ path: String, bytes: Int) async -> String? {
         let r = await executor.run(CommandSpec(["tail", "-c", String(bytes), "--", path], on: target, timeout: .seconds(30), mutates: false,
                                                step: step?.rawValue))
@@ -179,7 +226,7 @@ public struct PosixHost: ServerHost {
     public func probe(_ endpoints: [String], amqp: Bool) async -> Set<String>? {
         let r = await executor.run(CommandSpec(PosixPortProbe.argv(amqp: amqp, endpoints), on: target, timeout: .seconds(60), mutates: false,
                                                step: step?.rawValue))
-        return r.succeeded ? PosixPortProbe.answered(r.stdout) : nil
+        return r.succeeded ? r.wholeStdout.map(PosixPortProbe.answered) : nil
     }
 
     // MARK: The RabbitMQ CLI

@@ -52,6 +52,14 @@ enum RabbitCLIError {
         default:
             return StepFailure("\(spec.name): cannot \(what): \(r.termination)", node: spec.name)
         }
+        if text.contains("Bad characters in cookie") {
+            // The CLI's own Erlang VM refused its user's cookie file before it could reach any node.
+            let cookie = profile.cliCookieFile
+            return StepFailure("\(spec.name): the RabbitMQ CLI cannot run: its Erlang refuses the cookie \(cookie) (\"Bad characters in cookie\": a byte "
+                               + "order mark, a tab, a non-ASCII character or a control character in it)",
+                               fix: "write the cookie as printable ASCII without a byte order mark (\(profile.remedy(.stripByteOrderMark(cookie))) removes a "
+                                   + "byte order mark), then run again", node: spec.name, finding: "cookie-invalid")
+        }
         if text.contains("not running at all"), let real = realName(in: text, for: node) {
             // Ask the host, not the input: epmd lists the nodes it has, and one differs only in case.
             return StepFailure("the host has a node named \(real), not \(node): node names are case-sensitive",

@@ -41,14 +41,16 @@ public struct RabbitNode: Sendable {
                              stdin: stdin, secrets: secrets, privateFiles: privateFiles, timeout: timeout, mutates: mutates)
     }
 
-    /// Runs `rabbitmqctl` and turns a failure into words (cause and next action), or returns stdout.
+    /// Runs `rabbitmqctl` and turns a failure into words (cause and next action), or returns stdout, whole
+    /// (an answer the capture limit cut is a failure too).
     @discardableResult
     public func ctlChecked(_ args: [String], doing what: String, node: NodeName? = nil, stdin: CommandSpec.Input = .none,
                            timeout: Duration = .seconds(60), mutates: Bool) async throws(StepFailure) -> String
     {
         let r = await ctl(args, node: node, stdin: stdin, timeout: timeout, mutates: mutates)
-        if r.succeeded { return r.stdout }
-        throw RabbitCLIError.failure(r, doing: what, node: node ?? spec.nodeName, on: spec)
+        guard r.succeeded else { throw RabbitCLIError.failure(r, doing: what, node: node ?? spec.nodeName, on: spec) }
+        guard let out = r.wholeStdout else { throw .answerCut(r, doing: what, on: spec.target) }
+        return out
     }
 
     /// `stop_app`, `join_cluster SEED`, `start_app`, as RabbitMQ's clustering guide joins a node ("already a

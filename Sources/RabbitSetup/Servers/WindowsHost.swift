@@ -41,22 +41,26 @@ public struct WindowsHost: ServerHost {
         var kind: FileObservation.Kind
         var mode: String?
         var owner: String?
+        var size: Int?
         var sha256: String?
         var bytes: String?
+        var tooLarge: Bool?
     }
 
     public func observe(_ path: String, bytes: Bool) async throws(StepFailure) -> FileObservation {
-        let r = await call("Observe-File", [path, bytes ? "bytes" : "hash"], mutates: false)
-        try r.require(doing: "read \(path)", on: target)
-        guard let line = r.stdout.split(whereSeparator: \.isNewline).first,
+        let limit = executor.limits.capture
+        let r = await call("Observe-File", [path, String(FileObservation.readableBytes(captureLimit: limit)), bytes ? "bytes" : "hash"], mutates: false)
+        let out = try r.whole(doing: "read \(path)", on: target)
+        guard let line = out.split(whereSeparator: \.isNewline).first,
               let seen = try? JSONDecoder().decode(Seen.self, from: Data(line.utf8))
         else { throw StepFailure("unexpected answer reading \(path) on \(target)") }
-        var content: [UInt8]?
+        var observed = FileObservation(kind: seen.kind, mode: seen.mode, owner: seen.owner, group: nil, sha256: seen.sha256, size: seen.size)
         if bytes && seen.kind == .regular {
+            if seen.tooLarge == true { throw .fileTooLarge(path, size: seen.size ?? 0, on: target, captureLimit: limit) }
             guard let b = seen.bytes.flatMap({ Data(base64Encoded: $0) }) else { throw StepFailure("could not read the content of \(path) on \(target)") }
-            content = Array(b)
+            observed.bytes = try observed.checkedContent(Array(b), path: path, on: target)
         }
-        return FileObservation(kind: seen.kind, mode: seen.mode, owner: seen.owner, group: nil, sha256: seen.sha256, bytes: content)
+        return observed
     }
 
     @discardableResult
@@ -66,8 +70,7 @@ public struct WindowsHost: ServerHost {
         case .secret(let s): .secret(s)
         }
         let r = await call("Write-FileAtomic", [path, mode, backup ?? ""], stdin: input, mutates: true)
-        try r.require(doing: "write \(path)", on: target)
-        return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        return try r.whole(doing: "write \(path)", on: target).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     public func restore(_ path: String, from backup: String) async throws(StepFailure) {
@@ -78,11 +81,18 @@ public struct WindowsHost: ServerHost {
         try await call("Remove-File", [path], mutates: true).require(doing: "remove \(path)", on: target)
     }
 
+    public func swap(_ path: String, expected: String?, _ change: SwapChange) async throws(StepFailure) -> SwapAnswer {
+        let input: CommandSpec.Input = if case .put(let bytes) = change { .bytes(bytes) } else { .none }
+        let r = await call("Swap-File", [path, expected ?? "absent", change.word], stdin: input, mutates: false)
+        let out = try r.whole(doing: "\(change.word) \(path)", on: target)
+        guard let answer = SwapAnswer.parse(out) else { throw StepFailure("unexpected answer using \(path) on \(target)") }
+        return answer
+    }
+
     public func list(_ patterns: [KeptPattern]) async throws(StepFailure) -> [KeptFile] {
         guard !patterns.isEmpty else { return [] }
         let r = await call("Find-Files", patterns.flatMap { [$0.prefix, $0.suffix] }, mutates: false)
-        try r.require(doing: "list the wizard's backups", on: target)
-        return KeptFile.listed(r.stdout, matching: patterns)
+        return KeptFile.listed(try r.whole(doing: "list the wizard's backups", on: target), matching: patterns)
     }
 
     public func prune(_ paths: [String]) async throws(StepFailure) {
@@ -100,11 +110,11 @@ public struct WindowsHost: ServerHost {
         await call("Find-Program", [name], timeout: .seconds(60), mutates: false).succeeded
     }
 
-    public func readSecret(_ path: String) async -> Secret? {
-        let r = await call("Read-Secret", [path], mutates: false, stdoutIsSecret: true)
-        return r.succeeded ? r.secretStdout : nil
+    public func readSecret(_ path: String) async throws(StepFailure) -> Secret {
+        try await call("Read-Secret", [path], mutates: false, stdoutIsSecret: true).wholeSecret(doing: "read \(path)", on: target)
     }
 
+    /// A log's end, for people: `bytes` is far below the capture limit, so nothing is cut.
     public func tail(_ path: String, bytes: Int) async -> String? {
         let r = await call("Read-Tail", [path, String(bytes)], mutates: false)
         return r.succeeded ? r.stdout : nil
@@ -112,7 +122,7 @@ public struct WindowsHost: ServerHost {
 
     public func probe(_ endpoints: [String], amqp: Bool) async -> Set<String>? {
         let r = await call("Test-Ports", [amqp ? "amqp" : "tcp"] + endpoints, timeout: .seconds(60), mutates: false)
-        return r.succeeded ? PosixPortProbe.answered(r.stdout) : nil
+        return r.succeeded ? r.wholeStdout.map(PosixPortProbe.answered) : nil
     }
 
     // MARK: The RabbitMQ CLI

@@ -128,10 +128,11 @@ extension WindowsHost {
     public func discoverLayout(serviceName: String) async -> LayoutDiscovery {
         let r = await executor.run(CommandSpec(["Get-RabbitLayout", serviceName], on: target, timeout: .seconds(60), mutates: false,
                                                step: step?.rawValue))
-        do { try r.require(doing: "look at the RabbitMQ installation", on: target) } catch { return .failed(error.cause) }
-        guard let line = r.stdout.split(whereSeparator: \.isNewline).first,
+        let out: String
+        do { out = try r.whole(doing: "look at the RabbitMQ installation", on: target) } catch { return .failed(error.cause) }
+        guard let line = out.split(whereSeparator: \.isNewline).first,
               let seen = try? JSONDecoder().decode(WindowsLayout.Seen.self, from: Data(line.utf8))
-        else { return .failed("unexpected answer from \(target) describing its RabbitMQ installation: \(r.stdout.prefix(200))") }
+        else { return .failed("unexpected answer from \(target) describing its RabbitMQ installation: \(out.prefix(200))") }
         return .found(WindowsLayout(seen: seen))
     }
 }

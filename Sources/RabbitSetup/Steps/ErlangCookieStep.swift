@@ -113,8 +113,9 @@ public struct ErlangCookieStep: Step {
     /// The seed's cookie as a secret (registered, so it is scrubbed from every later output).
     func seedCookie(_ context: StepContext) async throws(StepFailure) -> Secret {
         let seed = seed(context)
-        guard let cookie = await seed.host.readSecret(seed.profile.cookieFile) else {
-            throw StepFailure("cannot read the seed's cookie \(seed.profile.cookieFile)", node: seed.spec.name)
+        let cookie: Secret
+        do throws(StepFailure) { cookie = try await seed.host.readSecret(seed.profile.cookieFile) } catch {
+            throw StepFailure("cannot read the seed's cookie: \(error.cause)", fix: error.fix, node: seed.spec.name, retryable: error.retryable)
         }
         context.executor.register(secret: cookie)
         return cookie
@@ -210,8 +211,9 @@ public struct ErlangCookieStep: Step {
                     try await file.restore(with: node.host)
                     // The CLI users' copies follow the service's cookie, as apply keeps them.
                     if !node.profile.cliCookieFiles.isEmpty {
-                        guard let restored = await node.host.readSecret(file.path) else {
-                            throw StepFailure("cannot read the restored cookie \(file.path) to copy it for the CLI", node: name)
+                        let restored: Secret
+                        do throws(StepFailure) { restored = try await node.host.readSecret(file.path) } catch {
+                            throw StepFailure("cannot read the restored cookie to copy it for the CLI: \(error.cause)", node: name, retryable: error.retryable)
                         }
                         context.executor.register(secret: restored)
                         for cli in node.profile.cliCookieFiles { try await node.host.write(cli, .secret(restored), mode: "400", owner: "", backup: nil) }

@@ -13,7 +13,8 @@ public struct InstallationChecksStep: Step {
     public var findingNames: [String] {
         ["node-not-running", "cli-missing", "cli-cannot-authenticate", "erlang-distribution-failed", "cookie-missing", "node-name-mismatch", "partition-handling-noop",
          "resource-alarm", "low-disk", "other-cluster", "unknown-member", "node-has-data", "name-unresolved", "port-unreachable", "config-not-regular",
-         "cookie-not-regular", "cookie-mode", "cookie-owner", "version-mismatch", "erlang-mismatch", "same-server-twice",
+         "cookie-not-regular", "cookie-mode", "cookie-owner", "cookie-bom", "cookie-invalid", "file-unreadable", "another-wizard",
+         "file-too-large", "answer-too-large", "version-mismatch", "erlang-mismatch", "same-server-twice",
          "name-resolves-differently", "two-node-cluster", "controller-cannot-resolve", "cookie-copies-differ"] + RabbitNode.platformFindingNames
     }
 
@@ -22,12 +23,15 @@ public struct InstallationChecksStep: Step {
     public func check(_ context: StepContext) async throws(StepFailure) -> [Finding] {
         let nodes = topology.nodes.map { RabbitNode($0, executor: context.executor, step: id) }
         let topology = self.topology
+        // Another wizard at work on this cluster explains what the checks see while it restarts nodes.
+        async let lock = ClusterLock.look(topology, executor: context.executor)
         // One eval and the file observations per node, all nodes at once.
         let perNode = try await forEachNode(nodes) { node throws(StepFailure) -> ([Finding], NodeFacts?) in
             let facts: Result<NodeFacts, StepFailure>
             do throws(StepFailure) { facts = .success(try await node.inspect(peers: topology.nodes)) } catch { facts = .failure(error) }
-            return (node.platformFindings() + InstallationChecksStep.findings(for: node, facts: facts, topology: topology)
-                        + (await InstallationChecksStep.fileFindings(node, topology: topology)),
+            // The file findings first: where a file and the CLI name the same problem, the file's words are kept.
+            return (node.platformFindings() + (await InstallationChecksStep.fileFindings(node, topology: topology))
+                        + InstallationChecksStep.findings(for: node, facts: facts, topology: topology),
                     try? facts.get())
         }
         var findings = perNode.flatMap { $0.0 }
@@ -41,12 +45,16 @@ public struct InstallationChecksStep: Step {
                 fix: "add a third node; with two, autoheal is the least bad choice"))
         }
         findings += controllerResolution(topology)
+        findings = InstallationChecksStep.explained(findings, by: await lock)
         // One finding per name and node (a missing cookie is seen by the file check and by the CLI's guard),
         // and a cookie that is not a file is not also reported missing.
         var seen = Set<String>()
         let notFiles = Set(findings.filter { $0.name == "cookie-not-regular" }.compactMap(\.node))
+        // A byte order mark is also what the CLI refuses: one finding, the precise one.
+        let marked = Set(findings.filter { $0.name == "cookie-bom" }.compactMap(\.node))
         findings = findings.filter { seen.insert("\($0.name) \($0.node ?? "")").inserted }
             .filter { !($0.name == "cookie-missing" && notFiles.contains($0.node ?? "")) }
+            .filter { !($0.name == "cookie-invalid" && marked.contains($0.node ?? "")) }
         return findings.sorted { ($0.severity, $0.node ?? "") < ($1.severity, $1.node ?? "") }
     }
 
@@ -113,20 +121,38 @@ public struct InstallationChecksStep: Step {
         return out
     }
 
-    /// Config and cookie files: kind, mode, owner, characters.
+    /// Config and cookie files: kind, mode, owner, characters. A file that cannot be looked at is a finding
+    /// too (`file-unreadable`), never silence.
     static func fileFindings(_ node: RabbitNode, topology: Topology) async -> [Finding] {
         var out: [Finding] = []
         let name = node.spec.name
-        if let conf = try? await node.host.observe(node.profile.configFile), conf.kind == .symlink || conf.kind == .other {
-            out.append(Finding("config-not-regular", .error, node: name, message: "\(node.profile.configFile) is \(conf.kind.words)",
-                               fix: "make it a regular file (the wizard replaces files atomically and would replace the link)"))
+        func unreadable(_ path: String, _ error: StepFailure) -> Finding {
+            Finding(error.finding ?? "file-unreadable", .error, node: name, message: "cannot look at \(path): \(error.cause)",
+                    fix: error.fix ?? "check that the wizard's login on \(node.spec.host) may read it (root, or an administrator on Windows)")
         }
-        guard let cookie = try? await node.host.observe(node.profile.cookieFile) else { return out }
+        do throws(StepFailure) {
+            let conf = try await node.host.observe(node.profile.configFile)
+            if conf.kind == .symlink || conf.kind == .other {
+                out.append(Finding("config-not-regular", .error, node: name, message: "\(node.profile.configFile) is \(conf.kind.words)",
+                                   fix: "make it a regular file (the wizard replaces files atomically and would replace the link)"))
+            }
+        } catch { out.append(unreadable(node.profile.configFile, error)) }
+        let cookie: FileObservation
+        do throws(StepFailure) { cookie = try await node.host.observe(node.profile.cookieFile) } catch {
+            return out + [unreadable(node.profile.cookieFile, error)]
+        }
+        let seed = name == topology.seedName
         // The CLI users' copies (Windows): a copy that differs leaves the CLI unable to reach its node.
+        var regularCopies: [String] = []
         if cookie.kind == .regular {
             for copy in node.profile.cliCookieFiles {
-                guard let seen = try? await node.host.observe(copy), seen.sha256 != cookie.sha256 else { continue }
-                let seed = node.spec.name == topology.seedName
+                let seen: FileObservation
+                do throws(StepFailure) { seen = try await node.host.observe(copy) } catch {
+                    out.append(unreadable(copy, error))
+                    continue
+                }
+                if seen.kind == .regular { regularCopies.append(copy) }
+                guard seen.sha256 != cookie.sha256 else { continue }
                 out.append(Finding("cookie-copies-differ", seed ? .error : .warning, node: name,
                                    message: "\(copy) is \(seen.kind == .missing ? "missing" : "not the same cookie as the service's \(node.profile.cookieFile)")"
                                        + (seed ? ": the CLI cannot reach the seed, and the seed's cookie is the one every node gets" : ": the erlang-cookie step makes it equal"),
@@ -136,11 +162,16 @@ public struct InstallationChecksStep: Step {
         switch cookie.kind {
         case .missing:
             out.append(Finding("cookie-missing", .error, node: name, message: "no cookie at \(node.profile.cookieFile)",
-                               fix: "start RabbitMQ once so that it creates one"))
+                               fix: "start RabbitMQ once so that it makes one"))
         case .symlink, .other:
             out.append(Finding("cookie-not-regular", .error, node: name, message: "\(node.profile.cookieFile) is \(cookie.kind.words)",
                                fix: "Erlang needs a regular file"))
         case .regular:
+            for file in [node.profile.cookieFile] + regularCopies {
+                do throws(StepFailure) {
+                    if let finding = try await cookieContentFinding(node, file: file, seed: seed) { out.append(finding) }
+                } catch { out.append(unreadable(file, error)) }
+            }
             guard node.profile.cookieAccessChecked else { break }
             if CookieRules.modeProblem(cookie.mode ?? "") {
                 out.append(Finding("cookie-mode", .error, node: name, message: "\(node.profile.cookieFile) has mode \(cookie.mode ?? "?"): Erlang refuses a cookie readable by group or others",
@@ -153,6 +184,50 @@ public struct InstallationChecksStep: Step {
             }
         }
         return out
+    }
+
+    /// A cookie file Erlang would refuse, judged by Erlang's own rules (``CookieRules``) on its bytes, read
+    /// as a secret (registered: scrubbed from every later output, never shown): `cookie-bom` for a UTF-8
+    /// byte order mark (what Notepad and `Out-File -Encoding UTF8` write), `cookie-invalid` for the rest.
+    static func cookieContentFinding(_ node: RabbitNode, file: String, seed: Bool) async throws(StepFailure) -> Finding? {
+        let secret = try await node.host.readSecret(file)
+        node.executor.register(secret: secret)
+        let (bom, problem) = secret.withBytes { ($0.starts(with: [0xEF, 0xBB, 0xBF]), CookieRules.problem($0)) }
+        guard let problem else { return nil }
+        let service = file == node.profile.cookieFile, cli = file == node.profile.cliCookieFile
+        let consequence = [service ? "the node will not start again with it" : nil, cli ? "the RabbitMQ CLI cannot run with it" : nil]
+            .compactMap { $0 }.joined(separator: ", and ")
+            + (seed ? "; it is the seed's, the cookie every node gets"
+                : "; the erlang-cookie step would replace it with the seed's" + (cli ? ", but the node cannot be looked at until then" : ""))
+        if bom {
+            return Finding("cookie-bom", .error, node: node.spec.name,
+                           message: "\(file) starts with a UTF-8 byte order mark (EF BB BF), which Erlang refuses (\"Bad characters in cookie\"): \(consequence)",
+                           fix: "remove the byte order mark (\(node.profile.remedy(.stripByteOrderMark(file)))), then run again")
+        }
+        let what = switch problem {
+        case .empty: "is empty"
+        case .tooLong(let n): "has \(n) characters (Erlang allows 255)"
+        case .badCharacters: "has characters Erlang refuses (a tab, a control or non-ASCII character)"
+        }
+        return Finding("cookie-invalid", .error, node: node.spec.name, message: "\(file) \(what): \(consequence)",
+                       fix: seed ? "write a cookie of 1 to 255 printable ASCII characters there, then restart the node" : "copy the seed's cookie there (mode 0400), then restart the node")
+    }
+
+    /// With another wizard holding the cluster lock now: a warning that names it, and every error about a
+    /// node says that the other wizard may be its cause (a node it restarts looks stopped or unreachable)
+    /// before it gives its usual fix.
+    static func explained(_ findings: [Finding], by lock: ClusterLock.Look) -> [Finding] {
+        guard lock.activeHolder != nil, let words = lock.words else { return findings }
+        let note = "another rabbit-wizard is working on this cluster now, and this may be its doing (a node it restarts looks stopped or unreachable)"
+        return [Finding("another-wizard", .warning, message: words,
+                        fix: "wait until it ends ('rabbit-wizard status' names it while it runs), then run again")]
+            + findings.map { f in
+                guard f.severity == .error, f.node != nil else { return f }
+                var explained = f
+                explained.message += " (\(note))"
+                explained.fix = "wait until the other wizard ends and run again; if it stays: " + (f.fix ?? "see the message")
+                return explained
+            }
     }
 
     /// Versions must agree: the same RabbitMQ series and Erlang major on every node.

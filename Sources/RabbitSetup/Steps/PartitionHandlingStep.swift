@@ -12,7 +12,7 @@ public struct PartitionHandlingStep: Step {
     public static let key = "cluster_partition_handling"
     public var title: String { "set \(Self.key) = \(topology.partitionHandling.rawValue) on every node" }
     public var rollbackScope: RollbackScope { .complete }
-    public var findingNames: [String] { ["config-bom", "advanced-config-partition-handling", "advanced-config-unreadable"] }
+    public var findingNames: [String] { ["config-bom", "file-too-large", "advanced-config-partition-handling", "advanced-config-unreadable"] }
 
     public init(topology: Topology) { self.topology = topology }
 
@@ -43,7 +43,12 @@ public struct PartitionHandlingStep: Step {
         let key = Self.key
         return try await forEachNode(nodes(context)) { node throws(StepFailure) -> [Finding] in
             var out: [Finding] = []
-            let conf = try await node.host.observe(node.profile.configFile, bytes: true)
+            let conf: FileObservation
+            do throws(StepFailure) { conf = try await node.host.observe(node.profile.configFile, bytes: true) } catch {
+                // Read whole or not at all: the plan refuses the same way, so nothing is written.
+                guard let name = error.finding else { throw error }
+                return [Finding(name, .error, node: node.spec.name, message: error.cause, fix: error.fix)]
+            }
             if let bytes = conf.bytes, RabbitConf.startsWithByteOrderMark(bytes) {
                 out.append(Finding("config-bom", .error, node: node.spec.name,
                                    message: "\(node.profile.configFile) starts with a UTF-8 byte order mark (EF BB BF), which RabbitMQ cannot "
