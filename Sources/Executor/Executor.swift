@@ -23,6 +23,8 @@ public final class Executor: Sendable {
     private let readOnly = Mutex(ReadOnlyCommands())
     private let counter = Atomic<Int>(0)
     private let firstLogProblem = Mutex<CommandLog.Problem?>(nil)
+    /// Transport notes already said, by target: each is said once.
+    private let said = Mutex<Set<String>>([])
     let channels = Mutex(Channels())
     /// Commands that change something: how many began or ended so far, and how many run now.
     private let changes = Mutex((count: 0, running: 0))
@@ -137,6 +139,9 @@ public final class Executor: Sendable {
         if let pid = outcome.pid {
             tracking?.remove(pid: pid)
             if !mutates { readOnly.withLock { _ = $0.pids.remove(pid) } }
+        }
+        for note in outcome.notes where said.withLock({ $0.insert("\(spec.target) \(note)").inserted }) {
+            notice("\(spec.target): \(note)")
         }
         let elapsed = clock.now - start
         let record = CommandRecord(

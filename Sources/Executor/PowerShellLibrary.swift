@@ -10,13 +10,21 @@
 /// FILE exists, else exits STATUS (an Erlang VM without a cookie writes a new random one).
 ///
 /// Each function returns its exit code as an `[int]` and writes only through `Write-Out`/`Write-Err`
-/// (UTF-8 without a BOM, straight to the process's streams); `Complete-Call` turns an exception into
-/// exit 1 with its message, then writes the sentinel line the controller reads the exit code from.
+/// (UTF-8 without a BOM, straight to the process's streams); `Complete-Call` frames the answer: a begin
+/// line before the call's output (what an outer shell printed before it, a profile's banner, is not the
+/// answer), then, after turning an exception into exit 1 with its message, the sentinel line the
+/// controller reads the exit code from. A native program's output is passed on as UTF-8 when it is
+/// valid UTF-8, else decoded from the console's OEM code page (what cmd.exe and `net` write).
 ///
 /// Modes on Windows, as the steps speak them: `600` is a private ACL (inheritance removed; only SYSTEM,
 /// Administrators, by SID, and the login user, who runs the CLI), `400` the same with the ReadOnly
 /// attribute (what Erlang's `mode=8#400` means there), `644` the folder's inherited access. `owner` is
-/// the ACL's owner as Windows names it. Erlang checks no ACL on Windows: the ACL is hardening only.
+/// the ACL's owner as Windows names it, kept when a file is replaced and carried with a backup and its
+/// restore (`icacls /setowner`). Erlang checks no ACL on Windows: the ACL is hardening only.
+///
+/// `Set-RabbitService NAME running|stopped` moves a service by its observed state (`Win32_Service`):
+/// nothing when it is already there; else `Start-Service` or `Stop-Service`, then the state is read again
+/// and decides (exit 0 when it holds); it answers what it saw before and after and what Windows said.
 ///
 /// Not run on Windows here (no PowerShell on these machines): the library is checked by
 /// `tree-sitter-powershell` (syntax) and by the simulated host, which carries out each call's meaning in
@@ -25,7 +33,7 @@ public enum PowerShellLibrary {
     /// The functions a command may call by name (argv[0]).
     public static let functions: Set<String> = [
         "Observe-File", "Write-FileAtomic", "Restore-File", "Remove-File", "Find-Files", "Remove-Files",
-        "Find-Program", "Read-Secret", "Read-Tail", "Test-Ports", "Get-RabbitLayout", "Swap-File",
+        "Find-Program", "Read-Secret", "Read-Tail", "Test-Ports", "Get-RabbitLayout", "Swap-File", "Set-RabbitService",
     ]
 
     /// `argv[0]` of a program run behind the cookie guard: `Invoke-WithCookie FILE STATUS PROGRAM ARGS...`
@@ -40,6 +48,7 @@ public enum PowerShellLibrary {
         $ErrorActionPreference = 'Stop'
         $ProgressPreference = 'SilentlyContinue'
         $Utf8 = New-Object System.Text.UTF8Encoding $false
+        $Utf8Strict = New-Object System.Text.UTF8Encoding $false, $true
         $InputLine = $r.ReadLine()
         $Stdout = [Console]::OpenStandardOutput()
         $Stderr = [Console]::OpenStandardError()
@@ -86,12 +95,19 @@ public enum PowerShellLibrary {
             if ($LASTEXITCODE -ne 0) { throw ('icacls could not limit the access to ' + $Path + ' (exit ' + $LASTEXITCODE + ')') }
             if ($Mode -eq '400') { (Get-Item -LiteralPath $Path -Force).IsReadOnly = $true }
         }
+        function Set-Owner([string]$Path, [string]$Owner) {
+            if (-not $Owner -or (Get-Acl -LiteralPath $Path).Owner -eq $Owner) { return }
+            & icacls.exe $Path '/setowner' $Owner | Out-Null
+            if ($LASTEXITCODE -ne 0) { throw ('icacls could not make ' + $Owner + ' the owner of ' + $Path + ' (exit ' + $LASTEXITCODE + ')') }
+        }
         function Copy-Access([string]$From, [string]$To) {
-            $sddl = (Get-Acl -LiteralPath $From).GetSecurityDescriptorSddlForm('Access')
+            $source = Get-Acl -LiteralPath $From
+            $sddl = $source.GetSecurityDescriptorSddlForm('Access')
             $item = Get-Item -LiteralPath $To -Force
             $acl = $item.GetAccessControl('Access')
             $acl.SetSecurityDescriptorSddlForm($sddl, 'Access')
             $item.SetAccessControl($acl)
+            Set-Owner $To $source.Owner
         }
         function Copy-Kept([string]$From, [string]$To) {
             $tmp = New-TempPath $To
@@ -126,6 +142,8 @@ public enum PowerShellLibrary {
         }
         function Write-FileAtomic([string]$Path, [string]$Mode, [string]$Backup) {
             $bytes = Get-InputBytes
+            $owner = ''
+            if (Test-Path -LiteralPath $Path -PathType Leaf) { $owner = (Get-Acl -LiteralPath $Path).Owner }
             $tmp = New-TempPath $Path
             try {
                 $fs = New-Object IO.FileStream($tmp, [IO.FileMode]::CreateNew, [IO.FileAccess]::Write, [IO.FileShare]::None, 4096, [IO.FileOptions]::WriteThrough)
@@ -139,6 +157,7 @@ public enum PowerShellLibrary {
                     [IO.File]::Move($tmp, $Path)
                 }
                 Set-Mode $Path $Mode
+                Set-Owner $Path $owner
             } finally { Remove-Temp $tmp }
             Write-Out ((Get-FileHash -LiteralPath $Path -Algorithm SHA256).Hash.ToLowerInvariant() + "`n")
             return 0
@@ -257,21 +276,57 @@ public enum PowerShellLibrary {
             $psi.RedirectStandardInput = $true
             $psi.RedirectStandardOutput = $true
             $psi.RedirectStandardError = $true
-            $psi.StandardOutputEncoding = $Utf8
-            $psi.StandardErrorEncoding = $Utf8
             try { $p = [System.Diagnostics.Process]::Start($psi) } catch {
                 Write-Err ('rabbit-wizard: cannot start ' + $FileName + ': ' + $_.Exception.Message + "`n")
                 return 127
             }
-            $out = $p.StandardOutput.ReadToEndAsync()
-            $err = $p.StandardError.ReadToEndAsync()
+            $outBytes = New-Object IO.MemoryStream
+            $errBytes = New-Object IO.MemoryStream
+            $out = $p.StandardOutput.BaseStream.CopyToAsync($outBytes)
+            $err = $p.StandardError.BaseStream.CopyToAsync($errBytes)
             $in = Get-InputBytes
             if ($in.Length -gt 0) { $p.StandardInput.BaseStream.Write($in, 0, $in.Length) }
             $p.StandardInput.Close()
             $p.WaitForExit()
-            Write-Out $out.Result
-            Write-Err $err.Result
+            $out.Wait()
+            $err.Wait()
+            Write-Out (ConvertFrom-NativeBytes $outBytes.ToArray())
+            Write-Err (ConvertFrom-NativeBytes $errBytes.ToArray())
             return $p.ExitCode
+        }
+        function ConvertFrom-NativeBytes([byte[]]$Bytes) {
+            try { return $Utf8Strict.GetString($Bytes) } catch {
+                return [Text.Encoding]::GetEncoding([Globalization.CultureInfo]::CurrentCulture.TextInfo.OEMCodePage).GetString($Bytes)
+            }
+        }
+        function Get-ServiceSeen([string]$Name) {
+            $svc = Get-CimInstance -ClassName Win32_Service -Filter ("Name='" + $Name.Replace("'", "''") + "'") -ErrorAction SilentlyContinue
+            if (-not $svc) { return [ordered]@{ exists = $false } }
+            return [ordered]@{ exists = $true; state = [string]$svc.State; startMode = [string]$svc.StartMode; account = [string]$svc.StartName
+                               path = [string]$svc.PathName }
+        }
+        function Set-RabbitService([string]$Name, [string]$Want) {
+            $goal = 'Stopped'
+            if ($Want -eq 'running') { $goal = 'Running' }
+            $before = Get-ServiceSeen $Name
+            $said = @()
+            if ($before.exists -and $before.state -ne $goal) {
+                try {
+                    if ($goal -eq 'Running') { Start-Service -Name $Name -ErrorAction Stop -WarningAction SilentlyContinue }
+                    else { Stop-Service -Name $Name -Force -ErrorAction Stop -WarningAction SilentlyContinue }
+                } catch {
+                    for ($e = $_.Exception; $e; $e = $e.InnerException) { $said += $e.Message }
+                }
+            }
+            $after = Get-ServiceSeen $Name
+            $deadline = [DateTime]::UtcNow.AddSeconds(60)
+            while ($after.exists -and $after.state -like '*Pending' -and [DateTime]::UtcNow -lt $deadline) {
+                Start-Sleep -Milliseconds 500
+                $after = Get-ServiceSeen $Name
+            }
+            Write-Out ((ConvertTo-Json -InputObject ([ordered]@{ before = $before; after = $after; said = ($said -join ' ') }) -Compress) + "`n")
+            if ($after.exists -and $after.state -eq $goal) { return 0 }
+            return 1
         }
         function Get-RabbitLayout([string]$ServiceName) {
             $id = [Security.Principal.WindowsIdentity]::GetCurrent()
@@ -308,6 +363,12 @@ public enum PowerShellLibrary {
             $seen.hostName = [Net.Dns]::GetHostName()
             $seen.extraCookies = @(@((Join-Path $env:windir 'SysWOW64\config\systemprofile\.erlang.cookie'), (Join-Path $env:windir '.erlang.cookie')) | Where-Object { Test-Path -LiteralPath $_ -PathType Leaf })
             $sshd = Join-Path $env:windir 'System32\OpenSSH\sshd.exe'
+            $running = Get-CimInstance -ClassName Win32_Service -Filter "Name='sshd'" -ErrorAction SilentlyContinue
+            if ($running -and $running.PathName) {
+                $exe = ([string]$running.PathName).Trim()
+                if ($exe.StartsWith('"')) { $exe = $exe.Substring(1, $exe.IndexOf('"', 1) - 1) } elseif ($exe.Contains(' ')) { $exe = $exe.Substring(0, $exe.IndexOf(' ')) }
+                if (Test-Path -LiteralPath $exe -PathType Leaf) { $sshd = $exe }
+            }
             $seen.openssh = ''
             if (Test-Path -LiteralPath $sshd -PathType Leaf) { $seen.openssh = [string](Get-Item -LiteralPath $sshd).VersionInfo.ProductVersion }
             $seen.defaultShell = ''
@@ -316,6 +377,7 @@ public enum PowerShellLibrary {
             return 0
         }
         function Complete-Call([scriptblock]$Call) {
+            Write-Out ("##rabbit-wizard-begin`n")
             try { $code = [int](@(& $Call)[-1]) } catch { Write-Err ('rabbit-wizard: ' + $_.Exception.Message + "`n"); $code = 1 }
             Write-Out ("`n" + '##rabbit-wizard-exit ' + $code + "`n")
             exit $code

@@ -23,6 +23,8 @@ import Foundation
 /// `tree-sitter-powershell`, the argument quoter round-trips through `mslex`'s MSVCRT and UCRT splitters.
 enum PowerShellWire {
     static let sentinel = "##rabbit-wizard-exit "
+    /// The line the library writes before the call's own output: what comes before it is not the answer.
+    static let beginMarker = "##rabbit-wizard-begin"
 
     /// Reads the per-call script from stdin line 1 and runs it with the reader, so that it can read the
     /// command's input from line 2.
@@ -146,53 +148,137 @@ enum PowerShellWire {
         s.replacing(/\u{1B}\[[0-9;?]*[ -\/]*[@-~]/, with: "").replacing(/\u{1B}\][^\u{07}\u{1B}]*(\u{07}|\u{1B}\\)/, with: "")
     }
 
-    /// Text without `#< CLIXML` records (Windows PowerShell's serialized progress and error streams).
+    /// Text without `#< CLIXML` blocks (Windows PowerShell's serialized streams on a redirected stderr), the
+    /// error records in them kept as plain lines: `<S S="Error">` strings, `_x000D__x000A_` and XML escapes
+    /// decoded. Progress and other records are dropped.
     static func withoutCLIXML(_ s: String) -> String {
         // Unicode-scalar semantics: "\r\n" is one Character, and the patterns speak of its two parts.
-        s.replacing(/#< CLIXML\r?\n?/.matchingSemantics(.unicodeScalar), with: "")
-            .replacing(/<Objs [^>]*>[\s\S]*?<\/Objs>\r?\n?/.matchingSemantics(.unicodeScalar), with: "")
+        var out = s.replacing(/#< CLIXML\r?\n?/.matchingSemantics(.unicodeScalar), with: "")
+        while let block = out.firstMatch(of: /<Objs [^>]*>[\s\S]*?<\/Objs>\r?\n?/.matchingSemantics(.unicodeScalar)) {
+            let errors = errorRecords(in: String(block.output))
+            out.replaceSubrange(block.range, with: errors.isEmpty ? "" : errors.joined(separator: "\n") + "\n")
+        }
+        return out
+    }
+
+    /// The text of each `<S S="Error">` record of a CLIXML block, in order, without blank ones.
+    static func errorRecords(in block: String) -> [String] {
+        block.matches(of: /<S S="Error">([\s\S]*?)<\/S>/.matchingSemantics(.unicodeScalar)).map { m in
+            var t = String(m.output.1)
+            while let esc = t.firstMatch(of: /_x([0-9A-Fa-f]{4})_/) {
+                let scalar = UInt32(esc.output.1, radix: 16).flatMap(Unicode.Scalar.init).map { String(Character($0)) } ?? ""
+                t.replaceSubrange(esc.range, with: scalar)
+            }
+            for (entity, char) in [("&lt;", "<"), ("&gt;", ">"), ("&quot;", "\""), ("&apos;", "'"), ("&amp;", "&")] { t = t.replacing(entity, with: char) }
+            return t.trimmingCharacters(in: .whitespacesAndNewlines)
+        }.filter { !$0.isEmpty }
+    }
+
+    /// What PowerShell refused before the wizard's script ran, from its own error records: antivirus (AMSI),
+    /// Constrained Language Mode, or an execution policy or AppLocker rule, with what the administrator can
+    /// do. nil for other failures.
+    static func blocked(_ errors: String) -> String? {
+        let e = errors.lowercased()
+        // PowerShell's message and its error id: "... blocked by your antivirus software.; ScriptContainedMaliciousContent".
+        let id = errors.firstMatch(of: /FullyQualifiedErrorId\s*:\s*([^\s,]+)/).map { "; " + $0.output.1 } ?? ""
+        let said = firstLine(errors) + id
+        if e.contains("scriptcontainedmaliciouscontent") || e.contains("malicious content") {
+            return "the server's antivirus (AMSI) blocked the wizard's PowerShell script (\(said)): nothing ran. Ask the "
+                + "administrator to allow it (an exclusion for powershell.exe run by this login), or look in the antivirus log for the rule"
+        }
+        if e.contains("language mode") || e.contains("core types") || e.contains("constrainedlanguage") {
+            return "PowerShell runs in Constrained Language Mode for this login (an AppLocker or WDAC policy; \(said)): the wizard's "
+                + "script needs Full Language mode, and nothing ran. Ask the administrator for an exception for this administrator login"
+        }
+        if e.contains("execution polic") || e.contains("is not digitally signed") || e.contains("running scripts is disabled")
+            || e.contains("blocked by group policy") {
+            return "a policy on the server stops PowerShell from running the wizard's script (\(said)): nothing ran. Ask the "
+                + "administrator to allow PowerShell for this login (the execution policy set by group policy, or an AppLocker rule)"
+        }
+        return nil
+    }
+
+    static func firstLine(_ s: String) -> String {
+        s.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.first { !$0.isEmpty } ?? ""
     }
 
     static func shown(_ line: String) -> String? {
-        if line.hasPrefix(sentinel) || line.hasPrefix("#< CLIXML") || line.hasPrefix("<Objs ") { return nil }
+        if line.hasPrefix(sentinel) || line.hasPrefix(beginMarker) || line.hasPrefix("#< CLIXML") || line.hasPrefix("<Objs ") { return nil }
         return withoutANSI(line)
     }
 
-    /// The program's exit code from the sentinel, the sentinel taken out of stdout, both streams cleaned.
-    /// Without a sentinel PowerShell itself ended early: whether the program ran is unknown.
+    /// The answer without what came before the library's begin line: that text (a profile's banner, printed
+    /// by an outer PowerShell that loads profiles) is returned apart, for the operator to hear once.
+    static func framed(_ text: String) -> (answer: String, before: String) {
+        let marker = beginMarker + "\n"
+        guard let range = text.range(of: marker), text[..<range.lowerBound].isEmpty || text[..<range.lowerBound].unicodeScalars.last == "\n"
+        else { return (text, "") }
+        return (String(text[range.upperBound...]), String(text[..<range.lowerBound]))
+    }
+
+    /// The program's exit code from the sentinel, the answer taken from between the begin line and the
+    /// sentinel, both streams cleaned (PowerShell's own error records kept as lines). Without a sentinel
+    /// PowerShell itself ended early: a script it refused (antivirus, language mode, policy) did not run;
+    /// otherwise whether the program ran is unknown. Text before the begin line becomes a note.
     static func interpret(_ outcome: TransportOutcome) -> TransportOutcome {
         var out = outcome
         out.stderr.text = withoutANSI(withoutCLIXML(out.stderr.text))
         out.stderr.tail = withoutANSI(withoutCLIXML(out.stderr.tail))
         guard case .exited(let wrapperCode) = outcome.termination else { return out }
         let pattern = /\n##rabbit-wizard-exit (-?[0-9]+)\r?\n?$/.matchingSemantics(.unicodeScalar)
-        // A secret output comes back only as bytes: the sentinel is the end of them.
+        // A secret output comes back only as bytes: between the begin line and the sentinel.
         if let secret = outcome.secretStdout {
-            let (bytes, code) = secret.withBytes { bytes -> ([UInt8], Int32?) in
+            let (bytes, code, before) = secret.withBytes { bytes -> ([UInt8], Int32?, String) in
                 // Byte-wise: a secret need not be UTF-8, and its bytes must come back unchanged.
-                let marker = Array("\n\(sentinel)".utf8)
-                guard bytes.count >= marker.count,
-                    let at = (0...(bytes.count - marker.count)).last(where: { Array(bytes[$0..<($0 + marker.count)]) == marker })
-                else { return (bytes, nil) }
-                let rest = String(decoding: bytes[(at + marker.count)...], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-                return (Array(bytes[..<at]), Int32(rest))
+                func find(_ marker: [UInt8], in b: ArraySlice<UInt8>, last: Bool) -> Int? {
+                    guard b.count >= marker.count else { return nil }
+                    let starts = b.startIndex...(b.endIndex - marker.count)
+                    let match = { (i: Int) in b[i..<(i + marker.count)].elementsEqual(marker) }
+                    return last ? starts.last(where: match) : starts.first(where: match)
+                }
+                var body = bytes[...]
+                var before = ""
+                let begin = Array((beginMarker + "\n").utf8)
+                if let at = find(begin, in: body, last: false), at == body.startIndex || body[at - 1] == 0x0A {
+                    before = String(decoding: body[..<at], as: UTF8.self)
+                    body = body[(at + begin.count)...]
+                }
+                guard let at = find(Array("\n\(sentinel)".utf8), in: body, last: true) else { return (Array(body), nil, before) }
+                let rest = String(decoding: body[(at + 1 + sentinel.utf8.count)...], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                return (Array(body[..<at]), Int32(rest), before)
             }
             if let code {
                 out.secretStdout = Secret(bytes: bytes)
                 out.termination = .exited(code: code)
+                out.notes += noise(before)
                 return out
             }
         }
         // The tail ends where the output ended, even when the captured head was cut short.
         if let match = out.stdout.tail.firstMatch(of: pattern), let code = Int32(match.output.1) {
-            out.stdout.tail = withoutANSI(String(out.stdout.tail[..<match.range.lowerBound]))
+            out.stdout.tail = withoutANSI(framed(String(out.stdout.tail[..<match.range.lowerBound])).answer)
             if let head = out.stdout.text.firstMatch(of: pattern) { out.stdout.text = String(out.stdout.text[..<head.range.lowerBound]) }
-            out.stdout.text = withoutANSI(out.stdout.text)
+            let (answer, before) = framed(out.stdout.text)
+            out.stdout.text = withoutANSI(answer)
             out.termination = .exited(code: code)
+            out.notes += noise(before)
             return out
         }
-        let said = out.stderr.text.split(whereSeparator: \.isNewline).first.map { ": \($0)" } ?? ""
+        let errors = out.stderr.text
+        if let refused = blocked(errors) {
+            out.termination = .couldNotStart(reason: refused)
+            return out
+        }
+        let said = firstLine(errors).isEmpty ? "" : ": \(firstLine(errors))"
         out.termination = .connectionFailed(.lost(reason: "PowerShell ended (exit \(wrapperCode)) without the command's exit status\(said)"))
         return out
+    }
+
+    /// A note for what a server's shell printed before the answer, if anything.
+    static func noise(_ before: String) -> [String] {
+        let text = withoutANSI(before).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty else { return [] }
+        return ["the server's shell printed text before the wizard's answer (a PowerShell profile run by DefaultShell=powershell?); "
+                + "it is not taken as the answer: \(text.prefix(200))"]
     }
 }

@@ -42,6 +42,9 @@ public enum RemoteDialect: String, Sendable, Hashable, Codable {
         let dialect: RemoteDialect
         let emit: @Sendable (OutputStreamKind, String) -> Void
         private let heldBlank = Mutex(false)
+        /// PowerShell: whether the library's begin line came, and the lines held until it does (what stdout
+        /// had before it is not the command's; without one at all, they were).
+        private let begun = Mutex((seen: false, held: [String]()))
 
         init(_ dialect: RemoteDialect, emit: @escaping @Sendable (OutputStreamKind, String) -> Void) {
             self.dialect = dialect
@@ -53,6 +56,12 @@ public enum RemoteDialect: String, Sendable, Hashable, Codable {
                 if let shown = dialect.shown(line) { emit(stream, shown) }
                 return
             }
+            let answering = begun.withLock { b -> Bool in
+                if b.seen { return true }
+                if line.hasPrefix(PowerShellWire.beginMarker) { b = (true, []) } else { b.held.append(line) }
+                return false
+            }
+            guard answering else { return }
             let release = heldBlank.withLock { held -> Bool in
                 defer { held = line.isEmpty }
                 return held && !line.hasPrefix(PowerShellWire.sentinel)
@@ -61,8 +70,11 @@ public enum RemoteDialect: String, Sendable, Hashable, Codable {
             if !line.isEmpty, let shown = dialect.shown(line) { emit(stream, shown) }
         }
 
-        /// The output ended: a blank line still held was the output's own.
+        /// The output ended: a blank line still held was the output's own, and so were lines held for a
+        /// begin line that never came.
         func finish() {
+            let unframed = begun.withLock { b in defer { b.held = [] }; return b.seen ? [] : b.held }
+            for line in unframed { if let shown = dialect.shown(line) { emit(.stdout, shown) } }
             if heldBlank.withLock({ held in defer { held = false }; return held }) { emit(.stdout, "") }
         }
     }

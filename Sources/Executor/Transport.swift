@@ -38,6 +38,9 @@ public struct TransportOutcome: Sendable {
     public var stderr: CapturedStream
     /// Raw stdout when the spec declared it secret.
     public var secretStdout: Secret?
+    /// What the operator should hear about once per server (text a Windows server's shell printed before
+    /// the answer); the executor says each once.
+    public var notes: [String] = []
 
     public init(termination: Termination, pid: Int32? = nil, stdout: CapturedStream = .empty,
                 stderr: CapturedStream = .empty, secretStdout: Secret? = nil) {

@@ -16,12 +16,17 @@ import TestKit
         let body = try JSONSerialization.data(withJSONObject: request)
         let out = await Support.run(["python3", helper], stdin: .bytes(Array(body)), timeout: .seconds(120))
         try #require(out.termination == .exited(code: 0), "winwire.py: \(out.stderr.text)")
+        // An answer cut at the capture limit is never read as the whole (it was, once the library grew).
+        try #require(!out.stdout.truncated, "winwire.py's answer was cut: \(out.stdout.totalBytes) bytes")
         return try JSONDecoder().decode(T.self, from: Data(out.stdout.text.utf8))
     }
 
     struct Parsed: Decodable { var error: Bool; var tree: String }
 
-    static func parse(_ scripts: [String]) async throws -> [Parsed] { try await ask(["op": "parse", "scripts": scripts], as: [Parsed].self) }
+    /// Whether each script parses; with `trees`, its syntax tree too (large for whole scripts).
+    static func parse(_ scripts: [String], trees: Bool = true) async throws -> [Parsed] {
+        try await ask(["op": "parse", "scripts": scripts, "trees": trees], as: [Parsed].self)
+    }
 
     static func split(_ lines: [String], rule: String) async throws -> [[String]] {
         try await ask(["op": "split", "rule": rule, "lines": lines], as: [[String]].self)
@@ -112,8 +117,9 @@ import TestKit
         }
         specs.append(CommandSpec(["Invoke-WithCookie", "C:\\Users\\it's\\.erlang.cookie", "86", "C:\\x\\erl.exe"] + hostile, environment: ["A": "$b"], mutates: false))
         let scripts = [PowerShellWire.bootstrap] + specs.map(PowerShellWire.script(for:))
-        let parsed = try await Self.parse(scripts + ["if ($x { }"])
-        for (script, p) in zip(scripts, parsed.dropLast()) { #expect(!p.error, "\(script)\n\(p.tree)") }
+        let parsed = try await Self.parse(scripts + ["if ($x { }"], trees: false)
+        try #require(parsed.count == scripts.count + 1)
+        for (script, p) in zip(scripts, parsed.dropLast()) { #expect(!p.error, "\(script.suffix(500))") }
         #expect(parsed.last?.error == true, "a broken script must show an error")
 
         let literals = hostile.map { "$v = " + PowerShellWire.literal($0) }
@@ -121,6 +127,39 @@ import TestKit
             #expect(!p.error, "\(text)")
             #expect(p.tree.components(separatedBy: "(variable)").count - 1 == 1, "only $v is a variable: \(text)\n\(p.tree)")
             #expect(!p.tree.contains("sub_expression") && !p.tree.contains("expandable") && !p.tree.contains("(command"), "\(text)\n\(p.tree)")
+        }
+    }
+
+    /// Windows Server 2016 to 2022 run Windows PowerShell 5.1, and tree-sitter-powershell's grammar is
+    /// PowerShell 7's: the bootstrap, the library and every script hold nothing only PowerShell 6 or 7
+    /// takes (`Tests/tools/winwire.py`, op `ps51`), and a sample with each such construct is caught.
+    @Test func theScriptsAreWindowsPowerShell51() async throws {
+        let scripts = [PowerShellWire.bootstrap, PowerShellLibrary.text]
+            + PowerShellLibrary.functions.sorted().map { PowerShellWire.script(for: CommandSpec([$0, "a", "b", "c"], mutates: false)) }
+        let sample = """
+            a && b
+            c || d
+            Get-Content x -AsByteStream
+            Set-Content x -Encoding utf8NoBOM -Value 1
+            $h = '{}' | ConvertFrom-Json -AsHashtable
+            $j = '{}' | ConvertFrom-Json -Depth 5
+            1..3 | ForEach-Object -Parallel { $_ }
+            if ($IsWindows) { }
+            $p = Join-Path 'a' 'b' 'c'
+            $n = $x ?? 1
+            $m = $x?.Length
+            $t = $c ? 1 : 2
+            # inside a comment and a string none counts: && -AsByteStream $IsWindows
+            $s = 'a || b utf8NoBOM'
+            """
+        let found = try await Self.ask(["op": "ps51", "scripts": scripts + [sample]], as: [[String]].self)
+        try #require(found.count == scripts.count + 1)
+        for (script, problems) in zip(scripts, found.dropLast()) { #expect(problems.isEmpty, "\(problems) in \(script.prefix(200))") }
+        let caught = found.last ?? []
+        #expect(caught.count == 12, "\(caught)")
+        for (line, word) in [(1, "&&"), (2, "||"), (3, "-AsByteStream"), (4, "utf8NoBOM"), (5, "-AsHashtable"), (6, "-Depth"), (7, "-Parallel"),
+                             (8, "$IsWindows"), (9, "Join-Path"), (10, "syntax error"), (11, "syntax error"), (12, "syntax error")] {
+            #expect(caught.contains { $0.hasPrefix("line \(line): ") && $0.contains(word) }, "line \(line) \(word): \(caught)")
         }
     }
 
@@ -192,11 +231,16 @@ import TestKit
             s.finish()
             return seen.withLock { $0 }
         }
-        #expect(streamed(["a", "", "##rabbit-wizard-exit 3"]) == ["a"])
-        #expect(streamed(["a", "", "", "##rabbit-wizard-exit 0"]) == ["a", ""])
-        #expect(streamed(["", "b", "", "##rabbit-wizard-exit 0"]) == ["", "b"])
-        #expect(streamed(["a", ""]) == ["a", ""], "no sentinel: the blank line was the output's")
+        let begin = "##rabbit-wizard-begin"
+        #expect(streamed([begin, "a", "", "##rabbit-wizard-exit 3"]) == ["a"])
+        #expect(streamed([begin, "a", "", "", "##rabbit-wizard-exit 0"]) == ["a", ""])
+        #expect(streamed([begin, "", "b", "", "##rabbit-wizard-exit 0"]) == ["", "b"])
+        #expect(streamed([begin, "a", ""]) == ["a", ""], "no sentinel: the blank line was the output's")
         #expect(streamed(["a", "", "##rabbit-wizard-exit 0"], .posix) == ["a", "", "##rabbit-wizard-exit 0"], "POSIX output is shown as it is")
+        // What a profile printed before the begin line is not the command's output; without a begin line
+        // at all (PowerShell failed before the library ran), every line was.
+        #expect(streamed(["Loading personal and system profiles took 612ms.", begin, "a", "", "##rabbit-wizard-exit 0"]) == ["a"])
+        #expect(streamed(["Exception calling \"FromBase64String\""]) == ["Exception calling \"FromBase64String\""])
     }
 
     static func outcome(_ stdout: String, _ stderr: String = "", exit: Int32) -> TransportOutcome {
@@ -226,6 +270,48 @@ import TestKit
         #expect(back.secretStdout?.withBytes { $0 } == [0xff, 0x00, 0x0a])
         #expect(PowerShellWire.shown("##rabbit-wizard-exit 0") == nil && PowerShellWire.shown("#< CLIXML") == nil)
         #expect(PowerShellWire.shown("\u{1B}[32mok\u{1B}[0m") == "ok")
+    }
+
+    /// The answer is what lies between the begin line and the sentinel: a banner a profile printed before it
+    /// (DefaultShell=powershell loads profiles) is not taken as the answer, and becomes a note; the same for
+    /// a secret answer, byte for byte.
+    @Test func theAnswerIsFramedOnBothSides() {
+        let banner = "Windows PowerShell\r\nLoading personal and system profiles took 612ms.\r\n"
+        let framed = PowerShellWire.interpret(Self.outcome(banner + "##rabbit-wizard-begin\n{\"kind\":\"missing\"}\n\n##rabbit-wizard-exit 0\n", exit: 0))
+        #expect(framed.termination == .exited(code: 0) && framed.stdout.text == "{\"kind\":\"missing\"}\n", "\(framed.stdout.text)")
+        #expect(framed.notes.count == 1 && framed.notes[0].contains("Loading personal and system profiles took 612ms."), "\(framed.notes)")
+        var secret = Self.outcome("", exit: 0)
+        secret.stdout = .empty
+        secret.secretStdout = Secret(bytes: Array((banner + "##rabbit-wizard-begin\n").utf8) + [0x43, 0x4f, 0x0a] + Array("\n##rabbit-wizard-exit 0\n".utf8))
+        let back = PowerShellWire.interpret(secret)
+        #expect(back.termination == .exited(code: 0) && back.secretStdout?.withBytes { $0 } == [0x43, 0x4f, 0x0a] && back.notes.count == 1)
+        let quiet = PowerShellWire.interpret(Self.outcome("##rabbit-wizard-begin\nok\n\n##rabbit-wizard-exit 0\n", exit: 0))
+        #expect(quiet.stdout.text == "ok\n" && quiet.notes.isEmpty)
+    }
+
+    /// PowerShell's own error records (CLIXML `<S S="Error">` on a redirected stderr) are the reason, decoded,
+    /// not dropped; a script that antivirus (AMSI), Constrained Language Mode or a policy refused is named as
+    /// such, with what the administrator can do, and counts as not run.
+    @Test func powerShellsOwnErrorRecordsAreTheReason() {
+        func clixml(_ lines: [String]) -> String {
+            "#< CLIXML\r\n<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\">"
+                + lines.map { "<S S=\"Error\">\($0)_x000D__x000A_</S>" }.joined() + "</Objs>\r\n"
+        }
+        let amsi = PowerShellWire.interpret(Self.outcome("", clixml(["This script contains malicious content and has been blocked by your antivirus software.",
+                                                                      "    + CategoryInfo          : ParserError: (:) [], ParentContainsErrorRecordException",
+                                                                      "    + FullyQualifiedErrorId : ScriptContainedMaliciousContent"]), exit: 1))
+        guard case .couldNotStart(let why) = amsi.termination else { Issue.record("\(amsi.termination)"); return }
+        #expect(why.contains("antivirus (AMSI) blocked the wizard's PowerShell script (This script contains malicious content")
+                && why.contains("software.; ScriptContainedMaliciousContent)") && why.contains("nothing ran"), "\(why)")
+        #expect(!amsi.termination.outcomeUnknown)
+        #expect(amsi.stderr.text.contains("FullyQualifiedErrorId : ScriptContainedMaliciousContent") && !amsi.stderr.text.contains("_x000D_"), "\(amsi.stderr.text)")
+        let clm = PowerShellWire.interpret(Self.outcome("", clixml(["Cannot create type. Only core types are supported in this language mode.",
+                                                                     "    + FullyQualifiedErrorId : CannotCreateTypeConstrainedLanguage"]), exit: 1))
+        guard case .couldNotStart(let clmWhy) = clm.termination else { Issue.record("\(clm.termination)"); return }
+        #expect(clmWhy.contains("Constrained Language Mode"), "\(clmWhy)")
+        let other = PowerShellWire.interpret(Self.outcome("", clixml(["The term 'Get-Foo' is not recognized &amp; so on &lt;here&gt;"]), exit: 1))
+        #expect(other.termination == .connectionFailed(.lost(reason: "PowerShell ended (exit 1) without the command's exit status: "
+                                                                 + "The term 'Get-Foo' is not recognized & so on <here>")), "\(other.termination)")
     }
 }
 

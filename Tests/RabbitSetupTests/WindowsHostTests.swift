@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import RabbitSetup
 import TestKit
+import Synchronization
 import Testing
 import Workflow
 
@@ -94,6 +95,44 @@ import Workflow
         #expect(try await host.observe(cookie).mode == "400")
         #expect(try FileManager.default.attributesOfItem(atPath: windows.local(cookie))[.posixPermissions] as? Int == 0o400)
         #expect(try await host.readSecret(cookie).withBytes { String(decoding: $0, as: UTF8.self) } == canary)
+
+        // The owner goes with the file: a replaced file keeps it, its backup and a restore carry it (so a
+        // rollback compares owners that match), as Set-Owner does with icacls; the simulated owner is the uid.
+        let owned = base + "\\owned.conf"
+        Support.write("owned\n", to: windows.local(owned), mode: 0o644)
+        chown(windows.local(owned), 65534, 65534)
+        let ownedBackup = owned + ".rabbit-wizard-20261206T080000.000Z.bak"
+        try await host.write(owned, .bytes(Array("changed\n".utf8)), mode: "644", owner: "", backup: ownedBackup)
+        let nobody = try #require(getpwuid(65534)).pointee.pw_name.map { String(cString: $0) }
+        let ownedSeen = try await host.observe(owned), backupSeen = try await host.observe(ownedBackup)
+        #expect(ownedSeen.owner == nobody && backupSeen.owner == nobody, "\(ownedSeen) \(backupSeen)")
+        chown(windows.local(owned), 0, 0)
+        try await host.restore(owned, from: ownedBackup)
+        let restored = try await host.observe(owned, bytes: true)
+        #expect(restored.owner == nobody && restored.bytes == Array("owned\n".utf8))
+
+        // A profile that prints (DefaultShell=powershell loads profiles): the answer is still read right, and
+        // the operator hears of the text once.
+        let notices = Mutex<[String]>([])
+        let token = windows.executor.subscribe { event in if case .notice(let text) = event { notices.withLock { $0.append(text) } } }
+        Support.write("Windows PowerShell\r\nLoading personal and system profiles took 612ms.\r\n", to: windows.root + "/profile")
+        #expect(try await host.observe(owned).owner == nobody)
+        #expect(try await host.readSecret(cookie).withBytes { String(decoding: $0, as: UTF8.self) } == canary, "the secret comes back without the banner")
+        unlink(windows.root + "/profile")
+        windows.executor.unsubscribe(token)
+        #expect(notices.withLock { $0 }.count == 1 && notices.withLock { $0 }.first?.contains("took 612ms") == true, "\(notices.withLock { $0 })")
+
+        // A script the server's antivirus blocks: PowerShell's own error record is the reason, and nothing ran.
+        Support.write("amsi", to: windows.root + "/blocked")
+        do {
+            _ = try await host.observe(owned)
+            Issue.record("a blocked script read a file")
+        } catch {
+            #expect(error.cause.contains("antivirus (AMSI) blocked the wizard's PowerShell script") && !error.outcomeUnknown, "\(error.cause)")
+        }
+        unlink(windows.root + "/blocked")
+        unlink(windows.local(owned))
+        unlink(windows.local(ownedBackup))
 
         // Logs, programs, ports.
         let log = "C:\\ProgramData\\RabbitMQ\\log\\rabbit@SERVERA.log"

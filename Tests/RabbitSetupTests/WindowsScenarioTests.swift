@@ -3,19 +3,25 @@ import Foundation
 import Glibc
 import TestKit
 import Testing
+import Workflow
+
+@testable import RabbitSetup
 
 /// Two simulated Windows servers behind nginx on loopback, through the real product: `plan`, `apply --yes`
-/// with a step that fails (the service cannot be installed again once: erlsrv's "The handle is invalid")
-/// and its `retry`, `status`, and the rollback of every step.
+/// with a service that fails to start once and its `retry`, `status`, a service stopped by hand under a
+/// rollback and under the partition repair's restart, a stop that fails once, and the rollback of every
+/// step; the services' start type, account and folder as they were, never removed or installed again.
 ///
 /// Each server is a real sshd whose ForceCommand (`Tests/tools/windows_host.py`) checks every command as
 /// Windows would receive it and carries out its library call against a folder standing in for `C:\`. A
 /// real sandbox RabbitMQ node stands in for each Windows service: `RABBITMQ_BASE` is the node's folder, the
-/// system profile (the service's cookie) is the node's HOME, and stand-ins for `rabbitmqctl.bat` (the
-/// login user's HOME, so its own cookie copy) and `rabbitmq-service.bat` (stop and start the node; remove
-/// and install are recorded) sit where OutSystems puts RabbitMQ. What this proves: the `windows` profile's
-/// steps, from the discovery to the hand-off, form a working cluster and undo it, with every command
-/// well-formed for Windows. What it cannot prove: anything PowerShell or Windows itself does.
+/// system profile (the service's cookie) is the node's HOME, a stand-in for `rabbitmqctl.bat` (the login
+/// user's HOME, so its own cookie copy) sits where OutSystems puts RabbitMQ, and the service itself is the
+/// simulated Service Control Manager's (`Tests/tools/windows_services.py`: Start-Service and Stop-Service
+/// as PowerShell's Service.cs does them, `rabbitmq-service.bat` as its script and erlsrv do). What this
+/// proves: the `windows` profile's steps, from the discovery to the hand-off, form a working cluster and
+/// undo it, with every command well-formed for Windows. What it cannot prove: anything PowerShell or
+/// Windows itself does.
 @Suite(.serialized) struct WindowsScenarioTests {
     static let platformServer = "C:\\Program Files\\OutSystems\\Platform Server"
     static let rabbitHome = platformServer + "\\thirdparty\\RabbitMQ Server\\rabbitmq_server-3.10.8"
@@ -41,26 +47,42 @@ import Testing
             exec /usr/lib/rabbitmq/bin/rabbitmqctl "$@"
 
             """, to: w.local(rabbitHome + "\\sbin\\rabbitmqctl.bat"), mode: 0o700)
+        // rabbitmq-service.bat as its verbs behave (the wizard never runs it; a test of older behaviour may).
         Support.write("""
             #!/bin/sh
-            echo "$1" >> '\(w.drives)/service.log'
-            case "$1" in
-                stop) exec \(node)/bin/stop ;;
-                start) exec \(node)/bin/start ;;
-                install) if [ -f '\(w.drives)/fail-install-once' ]; then rm -f '\(w.drives)/fail-install-once'; echo "The handle is invalid." >&2; exit 1; fi ;;
-            esac
-            exit 0
+            exec python3 '\(Self.tools)/rabbitmq_service_bat.py' '\(w.drives)' '\(rabbitHome)' "$@"
 
             """, to: w.local(rabbitHome + "\\sbin\\rabbitmq-service.bat"), mode: 0o700)
+        // The service as an administrator left it: started by hand, under an account of its own.
+        try Self.writeJSON(["RabbitMQ": Self.installed], to: w.drives + "/services.json")
+        try Self.writeJSON(["RabbitMQ": node + "/bin"], to: w.drives + "/service-control.json")
         let layout = Self.layout(letter: letter, nodeName: bed.nodeName(letter))
         try JSONSerialization.data(withJSONObject: layout).write(to: URL(fileURLWithPath: w.drives + "/layout.json"))
+    }
+
+    static let tools = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("tools").path
+
+    /// The service as the simulated Service Control Manager holds it (`Tests/tools/windows_services.py`).
+    static var installed: [String: Any] {
+        ["state": "Running", "startMode": "Manual", "account": ".\\rabbitsvc",
+         "path": "\"C:\\Program Files\\OutSystems\\Platform Server\\thirdparty\\Erlang\\erts-14.2.2\\bin\\erlsrv.exe\"", "home": rabbitHome]
+    }
+
+    static func writeJSON(_ value: Any, to path: String) throws {
+        try JSONSerialization.data(withJSONObject: value).write(to: URL(fileURLWithPath: path))
+    }
+
+    /// The simulated service now.
+    static func service(_ w: WindowsSimulator) -> [String: Any] {
+        let all = (try? JSONSerialization.jsonObject(with: Data(Support.read(w.drives + "/services.json").utf8))) as? [String: Any]
+        return all?["RabbitMQ"] as? [String: Any] ?? [:]
     }
 
     /// The recorded discovery answer of a server OutSystems set up as documented.
     static func layout(letter: String, nodeName: String) -> [String: Any] {
         ["powershell": "5.1.20348.2849", "administrator": true, "user": "SERVER\(letter.uppercased())\\admin", "windir": "C:\\Windows",
          "homeDrive": "C:", "homePath": "\\Users\\admin", "userProfile": "C:\\Users\\admin", "machineBase": "C:\\ProgramData\\RabbitMQ",
-         "machineNodeName": nodeName, "erlangHome": platformServer + "\\thirdparty\\Erlang", "serviceEnv": [String](),
+         "machineNodeName": nodeName, "erlangHome": platformServer + "\\thirdparty\\Erlang", "serviceEnv": ["ERL_LIBS=\(rabbitHome)\\plugins"],
          "platformServer": platformServer, "rabbitHomes": [rabbitHome], "service": "Running", "hostName": "localhost",
          "extraCookies": ["C:\\Windows\\SysWOW64\\config\\systemprofile\\.erlang.cookie"], "openssh": "9.5.0.0", "defaultShell": ""]
     }
@@ -117,18 +139,20 @@ import Testing
         #expect(plan.termination == .exited(code: 0), "\(plan.stdout.text)\(plan.stderr.text)")
         #expect(plan.stdout.text.contains("C:\\ProgramData\\RabbitMQ\\rabbitmq.conf") && !plan.stdout.text.contains("{base}"), "\(plan.stdout.text)")
 
-        // apply: the joiner's service cannot be installed again after the cookie changed (once).
-        Support.write("", to: b.drives + "/fail-install-once")
+        // apply: the joiner's service fails to start once after its cookie changed (erl.exe ends at once):
+        // the step fails saying what Windows said and what the service is now; retry starts it.
+        try Self.writeJSON(["start-fails": 1], to: b.drives + "/faults.json")
         let failed = await wizard(["apply", "--yes", "--outsystems-password-file", bed.dir + "/password"])
         outputs.append(failed.stdout.text + failed.stderr.text)
         #expect(failed.termination != .exited(code: 0))
-        #expect((failed.stdout.text + failed.stderr.text).contains("The handle is invalid"), "\(failed.stdout.text)\(failed.stderr.text)")
-        #expect(Support.read(b.drives + "/service.log").split(separator: "\n") == ["stop", "remove", "install"])
+        #expect(failed.stderr.text.contains("could not start the RabbitMQ service on node-b: it is Stopped (it was Stopped), not Running; "
+                                            + "Windows said: Failed to start service 'RabbitMQ (RabbitMQ)'."), "\(failed.stdout.text)\(failed.stderr.text)")
+        #expect(Self.service(b)["state"] as? String == "Stopped")
 
         let retried = await wizard(["retry", "erlang-cookie", "--yes"])
         outputs.append(retried.stdout.text + retried.stderr.text)
         #expect(retried.termination == .exited(code: 0), "\(retried.stdout.text)\(retried.stderr.text)")
-        #expect(Support.read(b.drives + "/service.log").split(separator: "\n").suffix(3) == ["remove", "install", "start"], "\(Support.read(b.drives + "/service.log"))")
+        #expect(Self.service(b)["state"] as? String == "Running")
         let rest = await wizard(["apply", "--yes", "--outsystems-password-file", bed.dir + "/password"])
         outputs.append(rest.stdout.text + rest.stderr.text)
         #expect(rest.termination == .exited(code: 0), "\(rest.stdout.text)\(rest.stderr.text)")
@@ -149,7 +173,49 @@ import Testing
         outputs.append(status.stdout.text + status.stderr.text)
         #expect(status.termination == .exited(code: 0), "\(status.stdout.text)\(status.stderr.text)")
 
-        // Every rollback, newest first: two separate nodes again, files as they were.
+        // The partition repair's restart of a node whose service an administrator stopped: the stop finds it
+        // stopped and leaves it so, the start brings it back, and the cluster is whole again.
+        let stopped = await Support.run([bed.nodeDir("b") + "/bin/stop"], timeout: .seconds(90))
+        #expect(stopped.termination == .exited(code: 0))
+        var byHand = Self.installed
+        byHand["state"] = "Stopped"
+        try Self.writeJSON(["RabbitMQ": byHand], to: b.drives + "/services.json")
+        let executor = try Executor(state: try StateDirectory(path: bed.dir + "/repair-state"), identityFile: a.server.clientKey)
+        for (letter, w) in [("a", a), ("b", b)] {
+            let enrol = await Support.run([Support.productBinary, "known-hosts", "add", "ssh://\(Support.userName)@127.0.0.1:\(w.server.port)",
+                                           "--fingerprint", await w.server.hostFingerprint(), "--state-dir", bed.dir + "/repair-state"])
+            try #require(enrol.termination == .exited(code: 0), "\(letter): \(enrol.stdout.text)\(enrol.stderr.text)")
+        }
+        let windowsTopology = await (try TopologyParser.load(path: topology)).discovered(executor: executor)
+        let serviceLog = Support.read(b.drives + "/service.log").split(separator: "\n").count
+        let repaired = try await PartitionRepair.restart(PartitionRepair.Decision(keep: [bed.nodeName("a")], restart: [bed.nodeName("b")], rule: "test",
+                                                                                  evidence: []), topology: windowsTopology, executor: executor) { _ in }
+        await executor.shutdown()
+        #expect(repaired.verdict == .healthy(running: 2), "\(repaired.summary(strategy: windowsTopology.partitionHandling))")
+        #expect(Support.read(b.drives + "/service.log").split(separator: "\n").dropFirst(serviceLog) == ["Start-Service"],
+                "a stopped service was stopped again, or not started: \(Support.read(b.drives + "/service.log"))")
+
+        // Every rollback, newest first: up to cluster-join's, then, with the joiner's service stopped by hand (its
+        // cookie's rollback finds it stopped and leaves it so before it starts it) and the seed's stop failing
+        // once (partition-handling's restart), the rest: that fails saying so, and the next one ends the job.
+        // Two separate nodes again, files as they were.
+        for step in ["outsystems-handoff", "load-balancer", "cluster-join"] {
+            let undone = await wizard(["rollback", step, "--yes"])
+            outputs.append(undone.stdout.text + undone.stderr.text)
+            #expect(undone.termination == .exited(code: 0), "\(step): \(undone.stdout.text)\(undone.stderr.text)")
+        }
+        _ = await Support.run([bed.nodeDir("b") + "/bin/stop"], timeout: .seconds(90))
+        try Self.writeJSON(["RabbitMQ": byHand], to: b.drives + "/services.json")
+        try Self.writeJSON(["stop-fails": 1], to: a.drives + "/faults.json")
+        let serviceLogB = Support.read(b.drives + "/service.log").split(separator: "\n").count
+        let first = await wizard(["rollback", "--all", "--yes"])
+        outputs.append(first.stdout.text + first.stderr.text)
+        #expect(first.termination != .exited(code: 0))
+        #expect(first.stderr.text.contains("could not stop the RabbitMQ service on node-a: it is Running (it was Running), not Stopped; Windows said: "
+                                           + "Service 'RabbitMQ (RabbitMQ)' cannot be stopped due to the following error"), "\(first.stdout.text)\(first.stderr.text)")
+        #expect(first.stdout.text.contains("erlang-cookie: rolled back"), "\(first.stdout.text)")
+        #expect(Support.read(b.drives + "/service.log").split(separator: "\n").dropFirst(serviceLogB).first == "Start-Service",
+                "the joiner's stopped service was stopped again: \(Support.read(b.drives + "/service.log"))")
         let rollback = await wizard(["rollback", "--all", "--yes"])
         outputs.append(rollback.stdout.text + rollback.stderr.text)
         #expect(rollback.termination == .exited(code: 0), "\(rollback.stdout.text)\(rollback.stderr.text)")
@@ -158,6 +224,16 @@ import Testing
         #expect(Support.read(bed.nodeDir("b") + "/home/.erlang.cookie") == before.cookieB)
         #expect(Support.read(b.local("C:\\Users\\admin\\.erlang.cookie")) == before.cookieB, "the CLI's copy follows the restored cookie")
         #expect([Support.read(bed.nodeDir("a") + "/rabbitmq.conf"), Support.read(bed.nodeDir("b") + "/rabbitmq.conf")] == before.conf)
+
+        // The services were moved by state only: never removed or installed again, start type, account and
+        // folder as the administrator left them, running.
+        for (letter, w) in [("a", a), ("b", b)] {
+            let log = Support.read(w.drives + "/service.log").split(separator: "\n").map(String.init)
+            #expect(!log.isEmpty && log.allSatisfy { $0 == "Start-Service" || $0 == "Stop-Service" }, "\(letter): \(log)")
+            let now = Self.service(w)
+            #expect(now["state"] as? String == "Running" && now["startMode"] as? String == "Manual" && now["account"] as? String == ".\\rabbitsvc"
+                    && now["home"] as? String == rabbitHome, "\(letter): \(now)")
+        }
 
         // Every command line was the constant one; the cookie in none of them, no script, no environment,
         // no output, no log, no journal.

@@ -33,6 +33,9 @@ import threading
 
 import mslex
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import windows_services  # noqa: E402
+
 LITERAL = r"'((?:[^'\u2018\u2019\u201a\u201b]|['\u2018\u2019\u201a\u201b]{2})*)'"
 
 
@@ -80,9 +83,12 @@ class Host:
         return os.path.join(d, "." + b + ".rabbit-wizard." + os.urandom(8).hex())
 
     def copy_kept(self, src, dst):
+        """Copy-Kept: the bytes, the access list and (Set-Owner) the owner, a file's uid standing for it."""
         tmp = self.temp(dst)
         try:
             shutil.copy2(src, tmp)
+            st = os.stat(src)
+            os.chown(tmp, st.st_uid, st.st_gid)
             os.replace(tmp, dst)
         finally:
             if os.path.exists(tmp):
@@ -112,6 +118,8 @@ class Host:
 
     def write_file_atomic(self, path, mode, backup):
         real = self.path(path)
+        # The replaced file's owner is kept (Set-Owner after File.Replace).
+        owner = (os.stat(real).st_uid, os.stat(real).st_gid) if os.path.isfile(real) else None
         tmp = self.temp(real)
         try:
             with open(tmp, "xb") as f:
@@ -124,6 +132,8 @@ class Host:
                 self.copy_kept(real, self.path(backup))
             os.replace(tmp, real)
             self.set_mode(real, mode)
+            if owner:
+                os.chown(real, *owner)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -241,6 +251,11 @@ class Host:
             self.write(json.dumps(json.load(f)) + "\n")
         return 0
 
+    def set_rabbit_service(self, name, want):
+        code, answer = windows_services.set_rabbit_service(self.drives, name, want)
+        self.write(answer + "\n")
+        return code
+
     def invoke_native(self, cookie, status, program, arguments, cwd, *environment):
         if cookie and not os.path.isfile(self.path(cookie)):
             self.err += ("rabbit-wizard: no Erlang cookie at %s\n" % cookie).encode()
@@ -258,6 +273,23 @@ class Host:
         self.out += done.stdout
         self.err += done.stderr
         return done.returncode
+
+
+def read_mode(log_dir, name):
+    try:
+        with open(os.path.join(log_dir, name)) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def clixml_error(message, category, error_id):
+    """An error record as Windows PowerShell serializes it on a redirected stderr (PowerShell#5912)."""
+    def s(text):
+        return '<S S="Error">' + text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") + "_x000D__x000A_</S>"
+    return ('<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04">' + s(message)
+            + s("    + CategoryInfo          : %s: (:) [], ParentContainsErrorRecordException" % category)
+            + s("    + FullyQualifiedErrorId : %s" % error_id) + s(" ") + "</Objs>")
 
 
 def parameters(library):
@@ -324,6 +356,20 @@ def main():
     if parser.parse(script.encode("utf-8")).root_node.has_error:
         fail("the script does not parse")
 
+    # What the server's setup makes PowerShell do before the library runs (files the test writes in argv[1]):
+    # `blocked` names a refusal (amsi, clm) that PowerShell reports as a CLIXML error record on stderr, exit
+    # 1, nothing run; `profile` is text an outer PowerShell (DefaultShell=powershell, which loads profiles)
+    # prints before the answer.
+    blocked = read_mode(log_dir, "blocked")
+    if blocked:
+        record = {
+            "amsi": ("This script contains malicious content and has been blocked by your antivirus software.", "ParserError", "ScriptContainedMaliciousContent"),
+            "clm": ("Cannot create type. Only core types are supported in this language mode.", "PermissionDenied", "CannotCreateTypeConstrainedLanguage"),
+        }[blocked]
+        sys.stderr.buffer.write(b"#< CLIXML\r\n" + clixml_error(*record).encode("utf-8") + b"\r\n")
+        sys.exit(1)
+    sys.stdout.buffer.write(read_mode(log_dir, "profile").encode("utf-8"))
+
     host = Host(drives, given)
     function = getattr(host, re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name.replace("-", "_")).lower())
     try:
@@ -331,6 +377,7 @@ def main():
     except Exception as e:  # Complete-Call's catch: the message, exit 1
         host.err += ("rabbit-wizard: %s\n" % e).encode()
         code = 1
+    sys.stdout.buffer.write(b"##rabbit-wizard-begin\n")
     sys.stdout.buffer.write(bytes(host.out))
     sys.stderr.buffer.write(b'#< CLIXML\r\n<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04"><Obj S="progress" RefId="0"></Obj></Objs>\r\n')
     sys.stderr.buffer.write(bytes(host.err))

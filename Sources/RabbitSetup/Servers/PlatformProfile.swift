@@ -22,7 +22,9 @@ public struct PlatformProfile: Sendable, Equatable {
     public var cookieOwner: String
     /// `user:group` for a config file the wizard creates, or empty.
     public var configOwner: String
-    /// Start the service and return once the node is running (or fail).
+    /// Start the service and return once the node is running (or fail), and stop it: the commands a POSIX
+    /// host runs (idempotent there: `service` and the sandbox's scripts), and the words a fix shows on
+    /// Windows, whose host moves the service by its observed state instead (``ServerHost/service(_:_:)``).
     public var start: [String]
     public var stop: [String]
     /// Where the node keeps its data (for the free-disk check).
@@ -34,9 +36,6 @@ public struct PlatformProfile: Sendable, Equatable {
     /// argv prefix that runs Erlang's `erl` as the CLI's user, with the CLI's HOME (so the same cookie)
     /// and environment: the node connection's VM. Empty: no node connection, every read uses the CLI.
     public var erl: [String] = []
-    /// Commands run after a stop and before ``start``, so that the service takes a changed config
-    /// (Windows: `rabbitmq-service.bat remove` and `install`, which decide the config arguments).
-    public var beforeStart: [[String]] = []
     /// The CLI reads an `eval` expression from stdin (its command line passes through cmd.exe, which
     /// would read Erlang's punctuation as its own: `rabbitmqctl.bat`, RabbitMQ 3.8.10 and later).
     public var expressionsOnStdin = false
@@ -84,12 +83,17 @@ public struct PlatformProfile: Sendable, Equatable {
         erl: ["sh", "-c", ". {dir}/bin/env && exec erl \"$@\"", "erl"],
         lockFile: "{dir}/rabbit-wizard.lock")
 
-    /// Windows Server with RabbitMQ as OutSystems' Configuration Tool installs it (windows.md §5): the CLI
-    /// and service scripts of the newest `rabbitmq_server-*` under the Platform Server, the files under
-    /// `RABBITMQ_BASE`, the service's cookie in the system profile and the CLI user's in its home (plus the
-    /// copies Erlang may read elsewhere, found by the look at the server). After a stop the service is
-    /// removed and installed again before it starts, as the guide says (the guide leaves out the start):
-    /// before 3.8.21 the service takes its config arguments only when it is installed.
+    /// Windows Server with RabbitMQ as OutSystems' Configuration Tool installs it: the CLI of the
+    /// `rabbitmq_server-*` folder the service runs from (else the newest under the Platform Server), the
+    /// files under `RABBITMQ_BASE`, the service's cookie in the system profile and the CLI user's in its
+    /// home (plus the copies Erlang may read elsewhere, found by the look at the server). A restart is a stop
+    /// and a start of the service, by its observed state; the service is never removed and installed again,
+    /// unlike the guide's stop, remove, install: from RabbitMQ 3.8.21 (the oldest the profile takes) what
+    /// `rabbitmq-service.bat install` stores in the service does not depend on `rabbitmq.conf` or the cookie,
+    /// which the node reads when it boots (rabbitmq/rabbitmq-server v3.8.21 and v3.13.0,
+    /// deps/rabbit/scripts/rabbitmq-service.bat, the `erlsrv set` lines), while a remove and install resets
+    /// the startup type, account and recovery options an administrator set (erlang/otp
+    /// erts/etc/win32/erlsrv/erlsrv_interactive.c, `install_service`: SERVICE_AUTO_START, LocalSystem).
     public static let windows = PlatformProfile(
         name: .windows,
         family: .windows,
@@ -101,20 +105,17 @@ public struct PlatformProfile: Sendable, Equatable {
         cliCookieFiles: ["{cliHome}\\.erlang.cookie"],
         cookieOwner: "",
         configOwner: "",
-        start: [windowsService, "start"],
-        stop: [windowsService, "stop"],
+        start: ["Start-Service", "RabbitMQ"],
+        stop: ["Stop-Service", "RabbitMQ"],
         dataDir: "{base}\\db",
         backupDir: "{base}",
         bootLogs: ["{base}\\log\\{node}.log"],
         erl: [],
-        beforeStart: [[windowsService, "remove"], [windowsService, "install"]],
         expressionsOnStdin: true,
         serviceName: "RabbitMQ",
         cookieAccessChecked: false,
         hostsFile: "{windir}\\System32\\drivers\\etc\\hosts",
         lockFile: "{base}\\rabbit-wizard.lock")
-
-    private static let windowsService = "{rmqHome}\\sbin\\rabbitmq-service.bat"
 
     /// Where names are mapped to addresses by hand on such a server.
     public var hostsFile: String = "/etc/hosts"
@@ -191,7 +192,6 @@ public struct PlatformProfile: Sendable, Equatable {
         p.dataDir = r(dataDir)
         p.backupDir = r(backupDir)
         p.bootLogs = bootLogs.map(r)
-        p.beforeStart = beforeStart.map { $0.map(r) }
         p.hostsFile = r(hostsFile)
         p.lockFile = r(lockFile)
         p.cliCookieFiles += (found?.seen.extraCookies ?? []).filter { !p.cliCookieFiles.contains($0) && $0 != p.cookieFile }

@@ -205,6 +205,13 @@ public struct PosixHost: ServerHost {
         await executor.run(CommandSpec(argv, on: target, timeout: timeout, mutates: mutates, step: step?.rawValue))
     }
 
+    /// The profile's own start or stop command (`service` and the sandbox's scripts leave a service that
+    /// is already there as it is).
+    public func service(_ goal: ServiceGoal, _ profile: PlatformProfile) async -> ServiceChange {
+        let r = await run(goal == .running ? profile.start : profile.stop, timeout: .seconds(goal == .running ? 180 : 120), mutates: true)
+        return ServiceChange(result: r, reached: r.succeeded)
+    }
+
     public func hasProgram(_ name: String) async -> Bool {
         await executor.run(CommandSpec(["sh", "-c", "command -v \"$1\"", "sh", name], on: target, timeout: .seconds(60), mutates: false,
                                        step: step?.rawValue)).succeeded

@@ -71,27 +71,46 @@ public struct RabbitNode: Sendable {
 
     // MARK: Service control
 
-    /// Stops the whole node (the service), as the profile does it.
+    /// Stops the whole node (the service), as its host does it: a service that is stopped already is left so.
     public func stopService() async throws(StepFailure) {
-        let r = await host.run(profile.stop, timeout: .seconds(120), mutates: true)
-        guard r.succeeded else { throw RabbitCLIError.failure(r, doing: "stop the RabbitMQ service", node: spec.nodeName, on: spec) }
+        let change = await host.service(.stopped, profile)
+        guard change.reached else { throw serviceFailure(change, .stopped) }
     }
 
-    /// Starts the service and waits until the broker is fully booted; first whatever the profile runs
-    /// before a start (on Windows the service is removed and installed again, so it takes a changed config).
+    /// Starts the service (one that runs already is left so) and waits until the broker is fully booted:
+    /// a service that runs is not yet a broker that answers.
     public func startService(progress: @Sendable (String) -> Void = { _ in }) async throws(StepFailure) {
-        for step in profile.beforeStart {
-            let r = await host.run(step, timeout: .seconds(120), mutates: true)
-            guard r.succeeded else {
-                throw RabbitCLIError.failure(r, doing: "prepare the service (\(step.dropFirst().joined(separator: " ")))", node: spec.nodeName, on: spec)
-            }
-        }
         progress("starting \(spec.nodeName) and waiting until it is ready (often 5-15 s)")
-        let r = await host.run(profile.start, timeout: .seconds(180), mutates: true)
-        guard r.succeeded else {
-            throw await withBootCause(RabbitCLIError.failure(r, doing: "start the RabbitMQ service", node: spec.nodeName, on: spec))
-        }
+        let change = await host.service(.running, profile)
+        guard change.reached else { throw await withBootCause(serviceFailure(change, .running)) }
         do { try await waitReady(progress: progress) } catch { throw await withBootCause(error) }
+    }
+
+    /// Why the service is not in the wanted state, in words: from what was seen where the host shows the
+    /// service (Windows), else from the command's own failure.
+    func serviceFailure(_ change: ServiceChange, _ goal: ServiceGoal) -> StepFailure {
+        let doing = goal == .running ? "start the RabbitMQ service" : "stop the RabbitMQ service"
+        guard let after = change.after else { return RabbitCLIError.failure(change.result, doing: doing, node: spec.nodeName, on: spec) }
+        let name = spec.name, service = profile.serviceName
+        let said = change.said.isEmpty ? "" : "; Windows said: \(change.said)"
+        if !after.exists {
+            return StepFailure("\(name) has no Windows service named \(service)", fix: "install RabbitMQ's service on \(spec.host) "
+                                   + "(the Configuration Tool's Cache tab, Create/Upgrade Service), then retry", node: name, finding: "rabbitmq-service-missing")
+        }
+        if change.said.localizedCaseInsensitiveContains("marked for deletion") {
+            return StepFailure("the \(service) service on \(name) is marked for deletion: it was removed while a program held it open "
+                                   + "(services.msc, Event Viewer, Task Manager's Services tab)\(said)",
+                               fix: "close those programs on \(spec.host), or restart Windows, so that it is gone; then install it again "
+                                   + "(rabbitmq-service.bat install, in the sbin folder of the RabbitMQ it ran) and retry", node: name)
+        }
+        if goal == .running && after.startMode == "Disabled" {
+            return StepFailure("the \(service) service on \(name) is disabled\(said)",
+                               fix: "as an administrator on \(spec.host): Set-Service \(service) -StartupType Automatic; then retry", node: name)
+        }
+        let before = change.before.flatMap(\.state).map { " (it was \($0))" } ?? ""
+        return StepFailure("could not \(doing) on \(name): it is \(after.state ?? "in an unknown state")\(before), not \(goal.windowsState)\(said)",
+                           fix: "look at the System event log and \(profile.bootLogs.first ?? "RabbitMQ's log") on \(spec.host); "
+                               + "\((goal == .running ? profile.start : profile.stop).joined(separator: " ")) there by hand if needed, then retry", node: name)
     }
 
     /// `failure` with what the node's boot logs say about why it did not come back, where they say it.

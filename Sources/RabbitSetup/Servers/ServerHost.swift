@@ -35,6 +35,11 @@ public protocol ServerHost: Sendable {
     /// (``CommandSpec/mutates`` false), so it does not count as a change to what the steps observe.
     func swap(_ path: String, expected: String?, _ change: SwapChange) async throws(StepFailure) -> SwapAnswer
 
+    /// Brings the RabbitMQ service (as `profile` names it) to `goal`, judged by what the service shows,
+    /// not by a command's exit: a service already there is left alone. Returns what was done and, where the
+    /// platform can tell, what was seen before and after.
+    func service(_ goal: ServiceGoal, _ profile: PlatformProfile) async -> ServiceChange
+
     /// Runs a program named by a profile or a load balancer kind (argv as data).
     func run(_ argv: [String], timeout: Duration, mutates: Bool) async -> CommandResult
     /// Whether `name` is installed (found on the server's search path).
@@ -59,6 +64,36 @@ public protocol ServerHost: Sendable {
 
 extension ServerHost {
     public func observe(_ path: String) async throws(StepFailure) -> FileObservation { try await observe(path, bytes: false) }
+}
+
+/// The state a step wants a node's service in.
+public enum ServiceGoal: String, Sendable {
+    case running, stopped
+
+    /// The state Windows reports when the service is there.
+    var windowsState: String { self == .running ? "Running" : "Stopped" }
+}
+
+/// What ``ServerHost/service(_:_:)`` did.
+public struct ServiceChange: Sendable {
+    public var result: CommandResult
+    /// The service is in the wanted state now (by what was seen where the platform shows it).
+    public var reached: Bool
+    /// Windows: the service as it was seen before and after, and what Windows said when asked to move it.
+    public var before: ServiceSeen?
+    public var after: ServiceSeen?
+    public var said: String = ""
+}
+
+/// A Windows service as `Win32_Service` shows it.
+public struct ServiceSeen: Sendable, Codable, Equatable {
+    public var exists: Bool
+    /// `Running`, `Stopped`, `Start Pending`, ...
+    public var state: String?
+    /// `Auto`, `Manual`, `Disabled`.
+    public var startMode: String?
+    public var account: String?
+    public var path: String?
 }
 
 /// What ``ServerHost/swap(_:expected:_:)`` does when the file is as expected.

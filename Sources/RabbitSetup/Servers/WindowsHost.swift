@@ -14,7 +14,7 @@ import Workflow
 /// cookie), anything else the folder's inherited access. The `owner` of ``write(_:_:mode:owner:backup:)``
 /// has no meaning here: a file belongs to whoever wrote it, and the access list decides who may read it.
 ///
-/// Programs (the RabbitMQ CLI, `rabbitmq-service.bat`) start through `ProcessStartInfo`; a `.bat` gets
+/// Programs (the RabbitMQ CLI) start through `ProcessStartInfo`; a `.bat` gets
 /// plain words only, or the command is refused before anything is sent (cmd.exe would read the rest).
 /// Not run against a real Windows server yet: see the README's Windows section for what was checked how.
 public struct WindowsHost: ServerHost {
@@ -104,6 +104,20 @@ public struct WindowsHost: ServerHost {
 
     public func run(_ argv: [String], timeout: Duration, mutates: Bool) async -> CommandResult {
         await executor.run(CommandSpec(argv, on: target, timeout: timeout, mutates: mutates, step: step?.rawValue))
+    }
+
+    /// `Set-RabbitService`: the service is read, moved only if it is not in the wanted state already
+    /// (`Start-Service` / `Stop-Service`), and read again; the second look decides.
+    public func service(_ goal: ServiceGoal, _ profile: PlatformProfile) async -> ServiceChange {
+        let r = await call("Set-RabbitService", [profile.serviceName, goal.rawValue], timeout: .seconds(goal == .running ? 180 : 120), mutates: true)
+        struct Answer: Decodable {
+            var before: ServiceSeen
+            var after: ServiceSeen
+            var said: String?
+        }
+        let answer = r.wholeStdout?.split(whereSeparator: \.isNewline).first.flatMap { try? JSONDecoder().decode(Answer.self, from: Data($0.utf8)) }
+        return ServiceChange(result: r, reached: r.succeeded && (answer.map { $0.after.state == goal.windowsState } ?? true),
+                             before: answer?.before, after: answer?.after, said: answer?.said ?? "")
     }
 
     public func hasProgram(_ name: String) async -> Bool {

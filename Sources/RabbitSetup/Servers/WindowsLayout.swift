@@ -81,8 +81,23 @@ public struct WindowsLayout: Sendable, Hashable, Codable {
         return nil
     }
 
-    /// The newest `rabbitmq_server-X.Y.Z` folder (by version, not by name), if any.
-    public var rabbitHome: String? { seen.rabbitHomes.max { WindowsLayout.version(of: $0).lexicographicallyPrecedes(WindowsLayout.version(of: $1)) } }
+    /// The `rabbitmq_server-X.Y.Z` folder the service runs from: its stored `ERL_LIBS` names that folder's
+    /// `plugins` (rabbitmq/rabbitmq-server v3.13.0, deps/rabbit/scripts/rabbitmq-env.bat, lines 15-21, and
+    /// rabbitmq-service.bat, `-env ERL_LIBS`), if the service has one.
+    public var serviceHome: String? {
+        guard let libs = storedByService("ERL_LIBS") else { return nil }
+        for entry in libs.split(separator: ";") where entry.lowercased().hasSuffix("\\plugins") {
+            let home = String(entry.dropLast("\\plugins".count))
+            if !home.isEmpty { return home }
+        }
+        return nil
+    }
+
+    /// The folder whose CLI the wizard runs: the one the service runs from, else the newest
+    /// `rabbitmq_server-X.Y.Z` (by version, not by name), if any.
+    public var rabbitHome: String? {
+        serviceHome ?? seen.rabbitHomes.max { WindowsLayout.version(of: $0).lexicographicallyPrecedes(WindowsLayout.version(of: $1)) }
+    }
 
     /// RabbitMQ's version from its folder's name (`rabbitmq_server-3.13.0`), as numbers.
     public var rabbitVersion: [Int]? { rabbitHome.map(WindowsLayout.version(of:)).flatMap { $0.isEmpty ? nil : $0 } }
@@ -175,9 +190,10 @@ extension RabbitNode {
         }
         if let home = layout.rabbitHome {
             if seen.rabbitHomes.count > 1 {
+                let which = layout.serviceHome != nil ? "the one the service runs from (its stored ERL_LIBS)" : "the newest (the service does not say which it runs from)"
                 out.append(Finding("several-rabbitmq-folders", .warning, node: name,
-                                   message: "\(seen.rabbitHomes.count) RabbitMQ folders on \(name): \(seen.rabbitHomes.joined(separator: ", ")); the wizard uses the newest, \(home)",
-                                   fix: "check that the service runs from \(home), then remove the older folders"))
+                                   message: "\(seen.rabbitHomes.count) RabbitMQ folders on \(name): \(seen.rabbitHomes.joined(separator: ", ")); the wizard uses \(which), \(home)",
+                                   fix: "check that the service runs from \(home), then remove the other folders"))
             }
             if let v = layout.rabbitVersion, v.lexicographicallyPrecedes([3, 8, 21]) {
                 out.append(Finding("rabbitmq-too-old-for-windows", .error, node: name,
@@ -191,9 +207,10 @@ extension RabbitNode {
                                fix: "install RabbitMQ with the Configuration Tool's Cache tab on \(name) first"))
         }
         if seen.machineBase.isEmpty {
-            out.append(Finding("rabbitmq-base-not-machine-wide", .error, node: name,
-                               message: "RABBITMQ_BASE is not set machine-wide on \(name) (the wizard would use \(layout.base.path), from \(layout.base.source)): "
-                                   + "reinstalling the service from an ssh session, which a config change needs, would move its files to that session's APPDATA",
+            out.append(Finding("rabbitmq-base-not-machine-wide", .warning, node: name,
+                               message: "RABBITMQ_BASE is not set machine-wide on \(name): the wizard uses \(layout.base.path), from \(layout.base.source) (it never "
+                                   + "reinstalls the service), but a later rabbitmq-service.bat install run from another account's session would move the files "
+                                   + "to that account's APPDATA",
                                fix: "on \(name), as an administrator: setx /M RABBITMQ_BASE \"\(layout.base.path)\" (OutSystems sets it so at installation)"))
         }
         if seen.erlangHome.isEmpty {

@@ -23,8 +23,6 @@ public struct InstallationChecksStep: Step {
     public func check(_ context: StepContext) async throws(StepFailure) -> [Finding] {
         let nodes = topology.nodes.map { RabbitNode($0, executor: context.executor, step: id) }
         let topology = self.topology
-        // Another wizard at work on this cluster explains what the checks see while it restarts nodes.
-        async let lock = ClusterLock.look(topology, executor: context.executor)
         // One eval and the file observations per node, all nodes at once.
         let perNode = try await forEachNode(nodes) { node throws(StepFailure) -> ([Finding], NodeFacts?) in
             let facts: Result<NodeFacts, StepFailure>
@@ -45,7 +43,9 @@ public struct InstallationChecksStep: Step {
                 fix: "add a third node; with two, autoheal is the least bad choice"))
         }
         findings += controllerResolution(topology)
-        findings = InstallationChecksStep.explained(findings, by: await lock)
+        // Another wizard at work on this cluster explains what the checks see while it restarts nodes (looked
+        // at after the nodes, not beside them: what each server is sent stays in one order).
+        findings = InstallationChecksStep.explained(findings, by: await ClusterLock.look(topology, executor: context.executor))
         // One finding per name and node (a missing cookie is seen by the file check and by the CLI's guard),
         // and a cookie that is not a file is not also reported missing.
         var seen = Set<String>()
