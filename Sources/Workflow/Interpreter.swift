@@ -31,8 +31,8 @@ public final class Interpreter: Sendable {
         let notes = Notes()
         self.notes = notes
         self.context = StepContext(executor: context.executor, waived: context.waived, progress: context.progress,
-                                   record: { event in
-                                       context.record(event)
+                                   record: { event throws(StepFailure) in
+                                       try context.record(event)
                                        notes.events.withLock { $0.append(event) }
                                    }, secrets: context.secrets, pendingRestarts: context.pendingRestarts)
         self.answerer = answerer

@@ -1,6 +1,6 @@
 import Executor
 
-/// A step is a value with the five verbs of architecture.md §2 (check, plan, apply, verify, rollback) and
+/// A step is a value with five verbs (check, plan, apply, verify, rollback, after kubeadm's phases) and
 /// `prepare`, which captures the before-state apply and rollback need.
 ///
 /// - `check` and `plan` are read-only and run freely; `plan` twice gives the same plan, and an empty
@@ -56,12 +56,13 @@ public enum RollbackScope: Sendable, Equatable, Codable {
 
 /// What a step gets to do its work: the executor for commands, the waived finding names, a way to say
 /// what it is waiting for (shown as progress on long waits), and a way to journal a note (a restart
-/// that is owed, acceptance evidence).
+/// that is owed, acceptance evidence). A note that cannot be written is a failure the step lets through:
+/// a restart is journaled as owed before the node is stopped, or the node is not stopped.
 public struct StepContext: Sendable {
     public let executor: Executor
     public let waived: Set<String>
     public let progress: @Sendable (String) -> Void
-    public let record: @Sendable (JournalEvent) -> Void
+    public let record: @Sendable (JournalEvent) throws(StepFailure) -> Void
     /// Secrets the operator handed over (prompt, stdin or file; never argv), by name.
     public let secrets: [String: Secret]
     /// Restarts owed now, node name -> reason and owner, as the journal has them
@@ -72,7 +73,7 @@ public struct StepContext: Sendable {
     public let pendingRestarts: @Sendable () -> [String: PendingRestart]
 
     public init(executor: Executor, waived: Set<String> = [], progress: @escaping @Sendable (String) -> Void = { _ in },
-                record: @escaping @Sendable (JournalEvent) -> Void = { _ in }, secrets: [String: Secret] = [:],
+                record: @escaping @Sendable (JournalEvent) throws(StepFailure) -> Void = { _ in }, secrets: [String: Secret] = [:],
                 pendingRestarts: @escaping @Sendable () -> [String: PendingRestart] = { [:] })
     {
         self.executor = executor

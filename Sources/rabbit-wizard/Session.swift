@@ -130,12 +130,25 @@ struct Session {
         }
     }
 
+    /// What a step of this session gets. With a journal, each note a step makes is written to it before the
+    /// step goes on, or the step fails: a restart is journaled as owed before the node is stopped, or the
+    /// node is not stopped (a full disk stops the run there, saying why). `crashPoint` is the tests' hook at
+    /// the owed-restart boundary (`restart-owed:NODE`, just before the note is written).
     func context(waived: [String], journal: Journal? = nil, progress: @escaping @Sendable (String) -> Void = { _ in },
-                 evidence: @escaping @Sendable (StepID, String, String) -> Void = { _, _, _ in }) -> StepContext
+                 evidence: @escaping @Sendable (StepID, String, String) -> Void = { _, _, _ in },
+                 crashPoint: @escaping @Sendable (String) -> Void = { _ in }) -> StepContext
     {
         StepContext(executor: executor, waived: Set(waived), progress: progress,
-                    record: { event in
-                        try? journal?.append(event)
+                    record: { event throws(StepFailure) in
+                        if case .restartPending(let node, _, _) = event { crashPoint("restart-owed:\(node)") }
+                        do throws(JournalProblem) { try journal?.append(event) } catch {
+                            let what = if case .restartPending(let node, _, _) = event { "the restart of \(node) owed before it is stopped; it was not stopped" }
+                                else { "a note of the run" }
+                            let why = if case .cannotWrite(let path, let err) = error { "\(path): \(String(cString: strerror(err)))" }
+                                else { ErrorPresenter.describe(WorkflowError.journal(error)) }
+                            throw StepFailure("cannot write the journal (\(why)), which was to record \(what)",
+                                              fix: "free space or fix the state folder's permissions, then run the same command again")
+                        }
                         if case .evidence(let step, let title, let text) = event { evidence(step, title, text) }
                     }, secrets: secrets,
                     pendingRestarts: { [journalDirectory] in
@@ -206,12 +219,14 @@ struct Session {
         let stopRequested: @Sendable () -> Bool = { hooks.stopRequested() || locks?.lost != nil }
         let interpreter = Interpreter(
             steps: steps, journal: journal,
-            context: context(waived: waived, journal: journal, progress: hooks.progress, evidence: hooks.evidence),
+            context: context(waived: waived, journal: journal, progress: hooks.progress, evidence: hooks.evidence, crashPoint: crashPoint),
             operator: hooks.answerer, crashPoint: crashPoint, observe: hooks.observe, stopRequested: stopRequested)
         // One run, one set of observations: a step's plan reuses what the steps before saw, until
         // something changes a server.
         let final = await Observations.run { await interpreter.run(initial) }
-        if journal != nil && !stopRequested() { await housekeeping(progress: hooks.progress) }
+        // Housekeeping decides from the journal and is recorded in the command log: not after either failed.
+        let unrecorded = if case .journalFailed = final.outcome { true } else { executor.logFailure != nil }
+        if journal != nil && !stopRequested() && !unrecorded { await housekeeping(progress: hooks.progress) }
         return final
     }
 

@@ -108,6 +108,46 @@ extension ClusterScenarioTests {
         #expect(separate.stdout.text.split(separator: "\n").contains { $0.hasPrefix("partition-handling") && $0.contains("awaiting-restart") },
                 "\(separate.stdout.text)")
 
+        // A journal that cannot be written when a restart is to be journaled as owed: the step stops there,
+        // saying why, and no node is stopped (the journal write was a `try?`: the nodes were stopped anyway,
+        // owed nowhere). A state folder of its own on a 64 KiB tmpfs, filled while the run waits as
+        // erlang-cookie begins (its round journals each restart as owed before it stops the node).
+        let small = try await Support.smallDisk(in: bed.dir)
+        let fullOut = bed.dir + "/full.out"
+        let paused = await Support.run(["sh", "-c", "\"$@\" > \"$0\" 2>&1 & echo $!", fullOut, Support.productBinary, "apply", "--yes",
+                                        "--config", bed.topology, "--state-dir", small + "/state"],
+                                       environment: ["RABBIT_WIZARD_PAUSE_AT": "began:erlang-cookie"])
+        let fullPid = try #require(Int32(paused.stdout.text.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(await Support.waitUntil(.seconds(120)) { (try? String(contentsOfFile: "/proc/\(fullPid)/stat", encoding: .utf8))?.contains(") T ") == true },
+                "the run never began erlang-cookie: \(Support.read(fullOut))")
+        let pidsBeforeFull = bed.letters.map(bed.pid)
+        let cookieBeforeFull = SandboxBed.file(cookieB)
+        _ = await Support.run(["dd", "if=/dev/zero", "of=\(small)/filler", "bs=4096"])
+        // A full tmpfs still takes a small entry into the room left in a file's last page (4 KiB): the journal's
+        // last page is filled too (junk this run's journal, a scratch one, is never read again), so that its
+        // next entry meets the full disk as it would when the last page happened to be full.
+        let journalDir = small + "/state/journal"
+        let journalFile = try #require(try FileManager.default.contentsOfDirectory(atPath: journalDir).filter { $0.hasSuffix(".journal") }.sorted().last)
+        let handle = try #require(FileHandle(forWritingAtPath: journalDir + "/" + journalFile))
+        let size = try handle.seekToEnd()
+        try? handle.write(contentsOf: Data(repeating: 0x20, count: Int((4096 - size % 4096) % 4096)))
+        try handle.close()
+        kill(fullPid, SIGCONT)
+        #expect(await Support.waitUntil(.seconds(120)) { Support.hasEnded(fullPid) })
+        let full = Support.read(fullOut)
+        #expect(full.contains("cannot write the journal") && full.contains("No space left on device")
+                && full.contains("owed before it is stopped; it was not stopped"), "\(full)")
+        #expect(bed.letters.map(bed.pid) == pidsBeforeFull && SandboxBed.file(cookieB) == cookieBeforeFull, "a node was stopped or changed: \(full)")
+        _ = umount2(small, 0)
+
+        // Killed at the owed-restart boundary (node b's restart journaled as owed, the node not yet stopped):
+        // the apply below reconciles the interrupted step and the run after it converges.
+        let pidsBeforeOwed = bed.letters.map(bed.pid)
+        let owedCrash = await Support.run([Support.productBinary, "apply", "--yes", "--config", bed.topology], timeout: .seconds(300),
+                                          environment: ["RABBIT_WIZARD_CRASH_AT": "restart-owed:node-b"])
+        #expect(owedCrash.termination == .signaled(signal: SIGKILL), "node b's owed restart was not reached: \(owedCrash.stdout.text)\(owedCrash.stderr.text)")
+        #expect(bed.pid("b") == pidsBeforeOwed[1], "node b was stopped before its restart was journaled as owed")
+
         // apply killed with SIGKILL during erlang-cookie's restart round, once node b has the seed's cookie and a
         // node is starting (so the next run finds no cookie to change), then apply again: the owed restarts are
         // settled by observation (status said "restart pending" forever).

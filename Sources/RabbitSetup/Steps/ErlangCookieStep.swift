@@ -136,8 +136,8 @@ public struct ErlangCookieStep: Step {
             switch what {
             case .replace:
                 guard let file = saved.files[node.spec.name] else { return }
+                try context.record(.restartPending(node: node.spec.name, reason: "the erlang-cookie round stops it", owner: id))
                 context.progress("\(node.spec.name): stopping to replace the cookie")
-                context.record(.restartPending(node: node.spec.name, reason: "the erlang-cookie round stops it", owner: id))
                 try await node.stopService()
                 try await node.host.write(file.path, .secret(cookie), mode: "400",
                                            owner: node.profile.cookieOwner.isEmpty ? file.ownerSpec : node.profile.cookieOwner, backup: file.backup)
@@ -148,10 +148,10 @@ public struct ErlangCookieStep: Step {
             case .start:
                 try await node.startService(progress: context.progress)
             case .restart:
-                context.record(.restartPending(node: node.spec.name, reason: "the erlang-cookie round stops it", owner: id))
+                try context.record(.restartPending(node: node.spec.name, reason: "the erlang-cookie round stops it", owner: id))
                 try await node.restartService(progress: context.progress)
             }
-            context.record(.restartDone(node: node.spec.name))
+            try context.record(.restartDone(node: node.spec.name))
         }
         return prepared
     }
@@ -206,7 +206,7 @@ public struct ErlangCookieStep: Step {
                         throw StepFailure("\(name) is still in a cluster with \(status.allNodes.joined(separator: ", "))",
                                           fix: "roll back cluster-join first", node: name)
                     }
-                    context.record(.restartPending(node: name, reason: "the erlang-cookie rollback stops it", owner: id))
+                    try context.record(.restartPending(node: name, reason: "the erlang-cookie rollback stops it", owner: id))
                     try await node.stopService()
                     try await file.restore(with: node.host)
                     // The CLI users' copies follow the service's cookie, as apply keeps them.
@@ -219,13 +219,13 @@ public struct ErlangCookieStep: Step {
                         for cli in node.profile.cliCookieFiles { try await node.host.write(cli, .secret(restored), mode: "400", owner: "", backup: nil) }
                     }
                     try await node.startService(progress: context.progress)
-                    context.record(.restartDone(node: name))
+                    try context.record(.restartDone(node: name))
                     return
                 }
             }
             if owedToMe {
                 try await node.startService(progress: context.progress)
-                context.record(.restartDone(node: name))
+                try context.record(.restartDone(node: name))
             }
         }
     }

@@ -88,7 +88,7 @@ public struct FailoverDrillStep: Step {
                             worstMilliseconds: stats.worstMilliseconds,
                             backInRunningSeconds: elapsed.seconds))
         }
-        context.record(.evidence(step: id, title: "Failover drill through \(lb.kind.name) \(lb.clientHost):\(lb.listenPort)",
+        try context.record(.evidence(step: id, title: "Failover drill through \(lb.kind.name) \(lb.clientHost):\(lb.listenPort)",
                                  text: FailoverDrillStep.table(rows)))
         return .none
     }

@@ -140,10 +140,10 @@ public struct PartitionHandlingStep: Step {
             }
             if p.needsRestart {
                 if p.restartDeferred {
-                    context.record(.restartPending(node: name, reason: "\(PartitionHandlingStep.key); the erlang-cookie step restarts it", owner: id))
+                    try context.record(.restartPending(node: name, reason: "\(PartitionHandlingStep.key); the erlang-cookie step restarts it", owner: id))
                 } else {
                     try await p.node.restartService(progress: context.progress)
-                    context.record(.restartDone(node: name))
+                    try context.record(.restartDone(node: name))
                 }
             }
         }
@@ -167,7 +167,7 @@ public struct PartitionHandlingStep: Step {
                                   + "\(Self.key) line(s), expected exactly one = \(desired)", node: name)
             }
             if p.effective == desired {
-                if pending[name]?.owners.contains(id) == true { context.record(.restartDone(node: name)) }
+                if pending[name]?.owners.contains(id) == true { try context.record(.restartDone(node: name)) }
                 continue
             }
             if pending[name] != nil { continue }
@@ -196,9 +196,9 @@ public struct PartitionHandlingStep: Step {
             let effective = try await node.clusterFacts().effectivePartitionHandling ?? "ignore"
             if effective != wanted {
                 try await node.restartService(progress: context.progress)
-                context.record(.restartDone(node: name))
+                try context.record(.restartDone(node: name))
             } else if pending[name]?.owners.contains(id) == true {
-                context.record(.restartDone(node: name))
+                try context.record(.restartDone(node: name))
             }
         }
     }
