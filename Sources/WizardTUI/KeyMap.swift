@@ -100,7 +100,7 @@ public enum KeyMap {
         Binding(keys: [.char("u")], action: .rollback, scope: .everywhere, help: "roll back the selected step"),
         Binding(keys: [.char("U")], action: .rollbackAll, scope: .everywhere, help: "roll back every applied step, last first"),
         Binding(keys: [.char("R")], action: .repairPartition, scope: .everywhere,
-                help: "repair a network partition the cluster line shows (proposes the side to restart, asks first)"),
+                help: "repair a network partition: reads every node now, proposes the side to restart, asks first"),
         Binding(keys: [.char("p")], action: .plan, scope: .everywhere, help: "plan: what would change now, with diffs (read-only)"),
         Binding(keys: [.char("f")], action: .findings, scope: .everywhere, help: "findings of the installation checks, by node"),
         Binding(keys: [.char("w")], action: .waive, scope: .findings, help: "waive (or un-waive) the finding under the cursor"),

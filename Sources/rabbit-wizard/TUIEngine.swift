@@ -152,6 +152,8 @@ final class TUIEngine: WizardEngine {
         await endObservation()
         guard let topology = session.topology else { return emit(.finished(message: "no topology: nothing to repair", ok: false)) }
         let view = await ClusterHealth.view(topology, executor: session.executor, step: "repair-partition")
+        // What was just read is the cluster's line too.
+        emit(.cluster(TUIEngine.line(view, topology)))
         switch PartitionRepair.decide(view, strategy: topology.partitionHandling, seed: topology.seed.nodeName.description) {
         case .success(let d): emit(.repairProposal(RepairProposal(keep: d.keep, restart: d.restart, rule: d.rule, evidence: d.evidence)))
         case .failure(let refusal):
@@ -237,13 +239,7 @@ final class TUIEngine: WizardEngine {
         }
         if let topology = session.topology, !Task.isCancelled {
             let view = await ClusterHealth.view(topology, executor: session.executor)
-            let health: ClusterLine.Health = switch view.verdict {
-            case .healthy: .healthy
-            case .degraded: .degraded
-            case .partitioned: .partitioned
-            case .separate: .separate
-            }
-            if !Task.isCancelled { emit(.cluster(ClusterLine(health: health, text: view.summary(strategy: topology.partitionHandling)))) }
+            if !Task.isCancelled { emit(.cluster(TUIEngine.line(view, topology))) }
         }
         emit(.observeFinished)
     }
@@ -299,6 +295,17 @@ final class TUIEngine: WizardEngine {
             return "the cluster lock on \(topology.seed.name): \(holder.map(String.init(describing:)) ?? "holder unknown") (\(why))"
         }
         return nil
+    }
+
+    /// The cluster's line on the screen, from every node's view.
+    static func line(_ view: ClusterView, _ topology: Topology) -> ClusterLine {
+        let health: ClusterLine.Health = switch view.verdict {
+        case .healthy: .healthy
+        case .degraded: .degraded
+        case .partitioned: .partitioned
+        case .separate: .separate
+        }
+        return ClusterLine(health: health, text: view.summary(strategy: topology.partitionHandling))
     }
 
     /// Waits for the screen's answer to a question it was just sent.
