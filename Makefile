@@ -17,10 +17,12 @@ test: deps
 	swift build --build-tests
 	swift test --skip-build
 
-# Timings against the seed guide and the floor (bench/bench.py); writes bench/results/latest.{md,json}.
+# Timings against the seed guide and the floor (bench/bench.py): bench/results/latest.{md,json}, naming
+# the commit it measured; then the README's table from that file (bench/readme.py).
 bench: deps
 	swift build -c release
 	python3 bench/bench.py
+	python3 bench/readme.py
 
 # A .deb and a tarball that install without a Swift toolchain (scripts/dist.sh), in dist/.
 dist:

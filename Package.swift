@@ -43,8 +43,8 @@ let package = Package(
         ),
         // make bench: the executor's cost per command against a bare posix_spawn.
         .executableTarget(name: "rabbit-wizard-bench", dependencies: ["Executor"]),
-        // Shared by the test targets: process helpers, a real sshd, and the conformance suite every step
-        // must pass (check/plan read-only, plan stable, apply converges, rollback exact).
+        // Shared by the test targets: process helpers, a real sshd, and the steps' conformance suite
+        // (check/plan read-only, plan stable, apply converges, rollback exact).
         .target(name: "TestKit", dependencies: ["Workflow", "Executor"], path: "Tests/TestKit"),
         .testTarget(name: "ExecutorTests", dependencies: ["Executor", "Workflow", "TestKit", "rabbit-wizard"]),
         .testTarget(name: "WorkflowTests", dependencies: ["Workflow"]),

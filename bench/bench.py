@@ -25,6 +25,20 @@ BASE_PORT = 6201
 started = time.monotonic()
 
 
+def source():
+    """The commit measured, and whether the tree had changes not in it (then the figures are not that commit's)."""
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
+    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip() != ""
+    return {"commit": commit, "dirty": dirty}
+
+
+def measured_line(r):
+    """The first words of every result file: when, what and where."""
+    src = r.get("source", {"commit": "unknown", "dirty": True})
+    return (f"Measured {r['date']} at commit {src['commit'][:12]}{' with uncommitted changes' if src['dirty'] else ''} "
+            f"on {r['machine']['cpu']}, {r['machine']['cores']} cores")
+
+
 def log(msg):
     print(f"[{time.monotonic() - started:6.0f}s] {msg}", flush=True)
 
@@ -227,9 +241,9 @@ def tui_markdown(t):
     return [
         f"| TUI first frame with the step list, in tmux (tmux's own floor {t['tmux_floor_ms']['median']:.0f} ms) | {ff['median']:.0f} ms "
         f"({ff['min']:.0f}-{ff['max']:.0f}) | <= 100 ms {'met' if ff['median'] <= 100 else 'MISSED'} |",
-        f"| TUI resident memory idle / after a run | {t['rss_idle_mib']:.1f} / {t['rss_after_run_mib']:.1f} MiB | "
+        f"| TUI resident memory idle / after a run (one sample each) | {t['rss_idle_mib']:.1f} / {t['rss_after_run_mib']:.1f} MiB | "
         f"<= 30 MiB {'met' if max(t['rss_idle_mib'], t['rss_after_run_mib']) <= 30 else 'MISSED'} |",
-        f"| TUI CPU at idle | {t['idle_cpu_percent']:.1f} % | ~0 |",
+        f"| TUI CPU at idle (one 5 s sample) | {t['idle_cpu_percent']:.1f} % | ~0 |",
     ]
 
 
@@ -424,8 +438,8 @@ def package():
 
 def package_markdown(p):
     v = p["version_packaged"]
-    lines = [f"| package (make dist, release): .deb / tarball / binary | {p['deb_mib']:.1f} / {p['tarball_mib']:.1f} / {p['binary_mib']:.1f} MiB "
-             f"(built in {p['build_seconds'] / 60:.1f} min) | |",
+    lines = [f"| package (make dist, release), one build: .deb / tarball / binary | {p['deb_mib']:.1f} / {p['tarball_mib']:.1f} / {p['binary_mib']:.1f} MiB "
+             f"(built in {p['build_seconds'] / 60:.1f} min, a single sample) | |",
              f"| cold start, `rabbit-wizard --version`, packaged binary: first run after the build, median (min-max) of 20 | "
              f"{v['first_ms']:.0f} ms, {v['median']:.0f} ms ({v['min']:.0f}-{v['max']:.0f}) | |"]
     if "version_dynamic" in p:
@@ -437,11 +451,11 @@ def package_markdown(p):
 
 def main():
     if os.environ.get("BENCH_ONLY") == "package":
-        result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(), "package": package()}
+        result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "source": source(), "machine": machine(), "package": package()}
         os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
         with open(os.path.join(HERE, "results/package.json"), "w") as f:
             json.dump(result, f, indent=2, sort_keys=True)
-        md = (f"Measured {result['date']} on {result['machine']['cpu']}, {result['machine']['cores']} cores.\n\n"
+        md = (f"{measured_line(result)}.\n\n"
               "| measurement | result | target |\n|---|---|---|\n" + "\n".join(package_markdown(result["package"])) + "\n")
         with open(os.path.join(HERE, "results/package.md"), "w") as f:
             f.write(md)
@@ -450,13 +464,14 @@ def main():
     for b in (BIN, BENCH_BIN):
         if not os.access(b, os.X_OK):
             raise SystemExit(f"bench: {b} is missing: run swift build -c release first (make bench does)")
-    result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(), "versions": versions(), "runs": RUNS}
+    result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "source": source(), "machine": machine(), "versions": versions(),
+              "runs": RUNS}
     if os.environ.get("BENCH_ONLY") == "connections":
         result["connections"] = connections()
         os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
         with open(os.path.join(HERE, "results/connections.json"), "w") as f:
             json.dump(result, f, indent=2, sort_keys=True)
-        md = (f"Measured {result['date']} on {result['machine']['cpu']}, {result['machine']['cores']} cores; "
+        md = (f"{measured_line(result)}; "
               f"RabbitMQ {result['versions']['rabbitmq-server']}, Erlang {result['versions']['erlang']}; {result['versions']['rabbit-wizard']}. "
               f"Median (min-max) of {RUNS} runs.\n\n| measurement | result | target |\n|---|---|---|\n"
               + "\n".join(connections_markdown(result["connections"])) + "\n")
@@ -547,7 +562,7 @@ def main():
 def markdown(r):
     a = r["apply"]
     f = lambda s: f"{s['median']:.1f} s ({s['min']:.1f}-{s['max']:.1f})"
-    lines = [f"Measured {r['date']} on {r['machine']['cpu']}, {r['machine']['cores']} cores, {r['machine']['memory_gib']} GiB; "
+    lines = [f"{measured_line(r)}, {r['machine']['memory_gib']} GiB; "
              f"RabbitMQ {r['versions']['rabbitmq-server']}, Erlang {r['versions']['erlang']}; {r['versions']['rabbit-wizard']}. "
              f"Median (min-max) of {r['runs']} runs; the whole benchmark took {r['bench_seconds'] / 60:.1f} min.", "",
              "| measurement | result | target |", "|---|---|---|"]
@@ -568,10 +583,10 @@ def markdown(r):
                  f"{e['stream_50mb_rss_growth_mib']:.1f} / {e['stream_50mb_peak_growth_mib']:.1f} MiB | "
                  f"<= 40 MiB {'met' if e['stream_50mb_peak_growth_mib'] <= 40 else 'MISSED'} |")
     for d in r["failover"]:
-        lines.append(f"| failover drill through {d['kind']}: failed new connections, worst connect | {d['failed']} of {d['attempts']}, "
+        lines.append(f"| failover drill through {d['kind']} (one drill): failed new connections, worst connect | {d['failed']} of {d['attempts']}, "
                      f"{d['worst_ms']} ms | 0 {'met' if d['failed'] == 0 else 'MISSED'} |")
     for d in r["hard_failure"]:
-        lines.append(f"| node killed with SIGKILL behind {d['kind']} (independent AMQP client, a new connection every 100 ms): "
+        lines.append(f"| node killed with SIGKILL behind {d['kind']} (one kill; independent AMQP client, a new connection every 100 ms): "
                      f"failed new connections, longest failing stretch | {d['failed']} of {d['attempts']}, {d['longest_failing_ms']} ms | "
                      f"0 {'met' if d['failed'] == 0 else 'MISSED'} |")
     lines += tui_markdown(r["tui"])

@@ -2,7 +2,7 @@ import Glibc
 import Synchronization
 import Workflow
 
-/// Ctrl-C during a run (reliability.md, Signals): the first SIGINT asks the run to stop at the next safe
+/// Ctrl-C during a run: the first SIGINT asks the run to stop at the next safe
 /// point; a second one, or SIGHUP, ends the process at once (the journal then shows the step as unknown
 /// and the next run reconciles it). Children run in their own sessions, so the terminal's Ctrl-C never
 /// reaches them directly.

@@ -5,13 +5,15 @@ import TestKit
 
 /// `make dist`'s package, built and installed as an admin would: into a root without the Swift toolchain
 /// (this machine's root under a tmpfs overlay in a private mount namespace, /opt/swift deleted there,
-/// `Tests/tools/install-in-throwaway-root.sh`), over an older build of itself, used (`--version`, `man`,
+/// `Tests/tools/install-in-throwaway-root.sh`), over the same build marked as version 0.0.1 (dpkg's upgrade
+/// path: an installed package replaced, its files and man pages taken over; not an older release, whose
+/// files could differ: that would need a build of an older commit), used (`--version`, `man`,
 /// bash completion, `sandbox up` and `plan` on real nodes), and removed. The package is built from a debug
 /// build here (`CONFIG=debug`) to keep CI short; `make dist` builds the same way in release.
 @Suite struct PackageTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
-    @Test func thePackageInstallsUpgradesRunsAndRemovesWithoutSwift() async throws {
+    @Test func thePackageReplacesAnInstalledCopyMarkedOlderRunsAndRemovesWithoutSwift() async throws {
         let work = Support.temporaryDirectory("rw-pkg")
         defer { Support.remove(work) }
         // At the lowest CPU priority: this build keeps both cores busy for minutes from the first second of the

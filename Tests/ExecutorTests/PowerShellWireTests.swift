@@ -53,8 +53,8 @@ import TestKit
 
     /// Win32-OpenSSH's two DefaultShell paths deliver the constant unchanged to powershell.exe:
     /// cmd.exe `/c "LINE"` (its quote stripping, then the C runtime's split, as `mslex` does them), and
-    /// `powershell -c` with the quoting of Win32-OpenSSH's `build_commandline_string` (ported from the
-    /// rules in windows.md §3.2), after which PowerShell reads LINE as one native command with those words
+    /// `powershell -c` with the quoting of Win32-OpenSSH's `build_commandline_string` (PowerShell/openssh-portable
+    /// contrib/win32/win32compat/misc.c), after which PowerShell reads LINE as one native command with those words
     /// (tree-sitter-powershell).
     @Test func theConstantSurvivesBothDefaultShellPaths() async throws {
         let line = PowerShellWire.commandLine
@@ -354,6 +354,6 @@ import TestKit
         #expect(windows.calls.count == 3 && windows.calls.allSatisfy { $0.hasPrefix("Complete-Call { Invoke-Native ") }, "\(windows.calls)")
         await executor.shutdown()
         let log = Support.read(state.commandLogPath)
-        #expect(!log.contains(canary) && !Support.read(root + "/commands.txt").contains(canary) && !Support.read(root + "/sshd.log").contains(canary))
+        #expect(Support.lacks(log, canary) && Support.lacks(Support.read(root + "/commands.txt"), canary) && Support.lacks(Support.read(root + "/sshd.log"), canary))
     }
 }

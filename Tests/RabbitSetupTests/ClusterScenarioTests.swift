@@ -124,11 +124,11 @@ import Workflow
         }
 
         // 5. The canary (the seed's cookie) is nowhere: log, journal, output, any process's argv or environment.
-        #expect(!bed.stateTexts().contains(canary), "cookie in the command log or journal")
-        #expect(!outputs.contains(canary), "cookie in the output")
+        #expect(Support.lacks(bed.stateTexts(), canary), "cookie in the command log or journal")
+        #expect(Support.lacks(outputs, canary), "cookie in the output")
         let traced = Support.read(trace)
         #expect(traced.contains("execve("))
-        #expect(!traced.contains(canary), "cookie in an execve argv or environment")
+        #expect(Support.lacks(traced, canary), "cookie in an execve argv or environment")
         #expect(traced.contains("\"-hidden\""), "no node connection VM was traced")
 
         // 6. Node connections in-process: a node killed under one, started again, a VM that cannot start.
@@ -159,7 +159,11 @@ import Workflow
         let checks = InstallationChecksStep(topology: topology)
         let findings = try await checks.check(context)
         #expect(findings.map(\.name) == ["two-node-cluster"], "\(findings)")
-        // reliability.md case 3: a node name typed with the wrong case is caught, with the real name.
+        // The step that only looks: read-only in a dry run and for real, nothing planned, nothing changed.
+        let readOnly = await StepConformance.runReadOnly(checks, context: context, dryRun: dry, canaries: [canary], logPath: state.commandLogPath,
+                                                         snapshot: snapshot)
+        #expect(readOnly == [], "\(readOnly)")
+        // A node name typed with the wrong case is caught, with the real name.
         var miscased = topology
         miscased.nodes[1].nodeName = NodeName(name: "rabbit-B", host: miscased.nodes[1].host)
         let caseFindings = try await InstallationChecksStep(topology: miscased).check(context)
@@ -211,6 +215,7 @@ import Workflow
         let first = try probe.hello()
         #expect(clusterNames.contains(first.clusterName ?? ""), "\(String(describing: first.clusterName)) vs \(clusterNames)")
         #expect(first.product == "RabbitMQ")
+        #expect(nodePorts.count == 3, "the sandbox's ports: \(nodePorts)")
         for port in nodePorts { #expect((try? AMQPProbe(host: "127.0.0.1", port: port).hello()) != nil) }
 
         // The drill through nginx: no failed new connection while a node is stopped.
@@ -239,6 +244,22 @@ import Workflow
         #expect(undo.termination == .exited(code: 0), "\(undo.stdout.text)\(undo.stderr.text)")
         #expect(Support.read(lbDir + "/nginx.conf") == conf)
         #expect(clusterNames.contains((try? probe.hello())?.clusterName ?? ""))
+
+        // The conformance suite on the load balancer step, in-process on the running nginx: the topology's
+        // idle time-out (7200) is not what nginx runs, so it has work; rollback gives the configuration back
+        // byte for byte and nginx serves it.
+        let parsed = try TopologyParser.load(path: bed.topology)
+        let lbSpec = try #require(parsed.loadBalancer)
+        let lbState = try StateDirectory(path: bed.dir + "/lb-conformance")
+        let lbContext = StepContext(executor: try Executor(state: lbState)), lbDry = StepContext(executor: try Executor(state: lbState, dryRun: true))
+        let lbSnapshot: @Sendable () async -> [String] = {
+            [Support.read(lbDir + "/nginx.conf"), String(SandboxBed.file(lbDir + "/nginx.conf").mode, radix: 8),
+             (try? AMQPProbe(host: "127.0.0.1", port: listen).hello())?.product ?? "no answer"]
+        }
+        let lbFailures = await StepConformance.run(LoadBalancerStep(topology: parsed, loadBalancer: lbSpec), context: lbContext, dryRun: lbDry,
+                                                   snapshot: lbSnapshot)
+        #expect(lbFailures == [], "\(lbFailures)")
+        await lbContext.executor.shutdown()
 
         // Retention: three more applies and rollbacks kept to 2 backups per file and 3 journal runs, plus
         // what a rollback still needs; old definitions exports of node-b (planted, as earlier setups leave
@@ -320,8 +341,26 @@ import Workflow
         let missingVhost = Result { () throws(AMQPProbe.Failure) in try probe.login(user: "outsystems", password: Secret(password), vhost: "/missing") }
         guard case .failure(.authenticationRefused) = wrongPassword else { Issue.record("wrong password gave \(wrongPassword)"); return }
         guard case .failure(.vhostRefused) = missingVhost else { Issue.record("missing vhost gave \(missingVhost)"); return }
-        #expect(!bed.stateTexts().contains(password), "the password is in the log or journal")
+        #expect(Support.lacks(bed.stateTexts(), password), "the password is in the log or journal")
         #expect(!(handoff.stdout.text + handoff.stderr.text).contains(password))
+
+        // The conformance suite on the hand-off, in-process, once the CLI has rolled it back: the vhost and the
+        // user come and go, the password (a canary) never reaches the command log.
+        let handoffUndone = await bed.wizard(["rollback", "outsystems-handoff", "--yes"])
+        #expect(handoffUndone.termination == .exited(code: 0), "\(handoffUndone.stdout.text)\(handoffUndone.stderr.text)")
+        let handoffParsed = try TopologyParser.load(path: bed.topology)
+        let handoffState = try StateDirectory(path: bed.dir + "/handoff-conformance")
+        let secrets = [OutSystemsHandoffStep.passwordKey: Secret(password)]
+        let handoffContext = StepContext(executor: try Executor(state: handoffState), secrets: secrets)
+        let handoffDry = StepContext(executor: try Executor(state: handoffState, dryRun: true), secrets: secrets)
+        let accounts: @Sendable () async -> [String] = {
+            [await bed.ctl("a", ["list_vhosts", "-q"]).stdout.text, await bed.ctl("a", ["list_users", "-q"]).stdout.text]
+        }
+        let handoffFailures = await StepConformance.run(OutSystemsHandoffStep(topology: handoffParsed, loadBalancer: try #require(handoffParsed.loadBalancer)),
+                                                        context: handoffContext, dryRun: handoffDry, canaries: [password],
+                                                        logPath: handoffState.commandLogPath, snapshot: accounts)
+        #expect(handoffFailures == [], "\(handoffFailures)")
+        await handoffContext.executor.shutdown()
         let bad = "bad(pass)"
         Support.write(bad, to: bed.dir + "/password")
         let rejected = await bed.wizard(["apply", "--yes", "--only", "outsystems-handoff", "--outsystems-password-file", bed.dir + "/password"])
@@ -349,7 +388,8 @@ extension ClusterScenarioTests {
         }
     }
 
-    /// reliability.md cases 1-6 through the binary: a clear error naming the field, and no command at all.
+    /// Bad input through the binary (shell metacharacters in host names, a payload in a generated config, a
+    /// node twice, bad ports): a clear error naming the field, and no command at all.
     @Test(arguments: [
         ("host: ServerB", "host: \"ServerB;touch /tmp/rw-pwned\"", "nodes[1].host"),
         ("host: ServerB", "host: \"$(touch /tmp/rw-pwned)\"", "nodes[1].host"),

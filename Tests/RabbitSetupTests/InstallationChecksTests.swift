@@ -38,6 +38,16 @@ struct InstallationChecksTests {
         return try await InstallationChecksStep(topology: topology).check(context)
     }
 
+    /// A cookie that cannot be looked at is a finding on its node, not silence (the checks then passed, and
+    /// `status` said "up to date (verified)" for nodes whose cookie nobody had looked at); and it blocks.
+    @Test func aFileThatCannotBeReadIsAFinding() async throws {
+        let unreadable = ScriptedTransport.Rule(["/var/lib/rabbitmq/.erlang.cookie", "hash"], .exited(code: 1),
+                                                stderr: "sha256sum: /var/lib/rabbitmq/.erlang.cookie: Permission denied\n")
+        let found = try await findings([unreadable, Self.eval("ServerA"), Self.eval("ServerB"), Self.eval("ServerC")]).filter { $0.name == "file-unreadable" }
+        #expect(found.map(\.node) == ["server-a", "server-b", "server-c"], "\(found)")
+        #expect(found.allSatisfy { $0.severity == .error && $0.message.contains("Permission denied") && $0.blocks(waived: []) }, "\(found)")
+    }
+
     @Test func aNameThatPointsElsewhereOnOneNodeIsNamedForThatPair() async throws {
         let found = try await findings([Self.eval("ServerA"), Self.eval("ServerB"), Self.eval("ServerC", resolves: ["ServerB": "10.0.0.11"])])
             .filter { $0.name.hasPrefix("name-") }
@@ -125,7 +135,7 @@ struct InstallationChecksTests {
             }
         } else {
             // The node's own CLI, on its own host, got a connection but no distribution: not "node down"
-            // (reliability.md case 10), and not called a cookie problem either (a hung node says the same).
+            // (the CLI user's cookie may differ), and not called a cookie problem either (a hung node says the same).
             #expect(b.first?.name == "erlang-distribution-failed")
             #expect(b.first?.message.contains("Erlang distribution failed") == true, "\(b)")
         }

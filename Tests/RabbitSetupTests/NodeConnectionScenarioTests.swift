@@ -81,7 +81,9 @@ extension ClusterScenarioTests {
             #expect(try requests().count == before + 3)
         }
 
-        kill(Int32(bed.pid("c").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0, SIGKILL)
+        // A pid that cannot be read fails the test: `kill(0, ...)` would signal the test's own process group.
+        let pidC = try #require(Int32(bed.pid("c").trimmingCharacters(in: .whitespacesAndNewlines)), "node c's pid file: \(bed.pid("c"))")
+        kill(pidC, SIGKILL)
         do {
             _ = try await node.clusterFacts()
             Issue.record("read a killed node")

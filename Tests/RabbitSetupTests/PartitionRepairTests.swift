@@ -3,7 +3,8 @@ import Testing
 @testable import RabbitSetup
 
 /// Which side the guided repair restarts, from what each node answered (the real-node run is in
-/// ``GrowScenarioTests``): the rule per strategy, ties, the operator's choice, and refusals.
+/// ``NetworkBedTests``, `partitionRepairedByTheGuidedRepair`): the rule per strategy, ties, the
+/// operator's choice, and refusals.
 @Suite struct PartitionRepairTests {
     static let (a, b, c) = ("rabbit@A", "rabbit@B", "rabbit@C")
 

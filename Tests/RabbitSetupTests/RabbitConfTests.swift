@@ -2,7 +2,7 @@ import Testing
 
 @testable import RabbitSetup
 
-/// reliability.md case 7: every variant ends with exactly one active line, every other byte kept, and a
+/// `rabbitmq.conf` variants: every one ends with exactly one active line, every other byte kept, and a
 /// second run changes nothing.
 @Suite struct RabbitConfTests {
     static let key = "cluster_partition_handling"
@@ -43,7 +43,7 @@ import Testing
     }
 }
 
-/// reliability.md case 9: the verdict matches Erlang's auth.erl.
+/// Cookie variants: the verdict matches Erlang's own (`lib/kernel/src/auth.erl`).
 @Suite struct CookieRulesTests {
     @Test(arguments: [
         ("ABCDEF", nil as CookieRules.Problem?),

@@ -3,7 +3,8 @@ import Testing
 
 @testable import RabbitSetup
 
-/// reliability.md cases 1, 2, 5 and 6 at the parser: every bad value is named with its line and a fix.
+/// Bad input at the parser (shell metacharacters, payloads for generated files, duplicates, ports): every
+/// bad value is named with its line and a fix.
 @Suite struct TopologyTests {
     static let good = """
         cluster:

@@ -128,6 +128,46 @@ import Testing
         #expect(bed.files() == files, "a converged apply changed a file")
     }
 
+    /// A rollback killed at each of its boundaries (`rollback-began`, `rolled-back`): the next rollback
+    /// finishes the job and every file is as before; a step killed right after its failure was journaled
+    /// (`failed`): once its cause is gone (here a missing folder), apply converges.
+    static let rollbackBoundaries = ["file-b", "file-a"].flatMap { ["rollback-began:\($0)", "rolled-back:\($0)"] }
+
+    @Test(arguments: rollbackBoundaries)
+    func rollbackKilledAtEveryBoundaryFinishesNextTime(point: String) async throws {
+        let bed = Bed()
+        defer { Support.remove(bed.root) }
+        let a = Support.read(bed.path("file-a")), c = Support.read(bed.path("file-c"))
+        #expect(await bed.wizard(["apply", "--yes"]).termination == .exited(code: 0))
+        let crashed = await bed.wizard(["rollback", "--all", "--yes"], extraEnv: ["RABBIT_WIZARD_CRASH_AT": point])
+        #expect(crashed.termination == .signaled(signal: SIGKILL), "the crash point \(point) was not reached")
+        let again = await bed.wizard(["rollback", "--all", "--yes"])
+        #expect(again.termination == .exited(code: 0), "\(again.stdout.text)\(again.stderr.text)")
+        #expect(Support.read(bed.path("file-a")) == a && Support.read(bed.path("file-c")) == c, "after \(point)")
+        #expect(!FileManager.default.fileExists(atPath: bed.path("file-b")), "after \(point)")
+        let status = await bed.wizard(["status"])
+        #expect(!status.stdout.text.contains("interrupted"), "\(status.stdout.text)")
+    }
+
+    @Test func killedRightAfterAFailureConvergesOnceTheCauseIsGone() async throws {
+        let bed = Bed()
+        defer { Support.remove(bed.root) }
+        // file-b's folder is missing: its write fails, and the run is killed as its failure is journaled.
+        let moved = bed.root + "/etc-aside"
+        var steps = try #require(try JSONSerialization.jsonObject(with: Data(Support.read(bed.root + "/steps.json").utf8)) as? [[String: String]])
+        let b = try #require(steps.firstIndex { $0["id"] == "file-b" })
+        steps[b]["path"] = moved + "/b.conf"
+        try JSONSerialization.data(withJSONObject: steps).write(to: URL(fileURLWithPath: bed.root + "/steps.json"))
+        let crashed = await bed.wizard(["apply", "--yes"], extraEnv: ["RABBIT_WIZARD_CRASH_AT": "failed:file-b"])
+        #expect(crashed.termination == .signaled(signal: SIGKILL), "the failure of file-b was not journaled: \(crashed.stdout.text)\(crashed.stderr.text)")
+        let status = await bed.wizard(["status"])
+        #expect(status.stdout.text.split(separator: "\n").contains { $0.hasPrefix("file-b") && $0.contains("failed") }, "\(status.stdout.text)")
+        mkdir(moved, 0o755)
+        let resumed = await bed.wizard(["apply", "--yes"])
+        #expect(resumed.termination == .exited(code: 0), "\(resumed.stdout.text)\(resumed.stderr.text)")
+        #expect(Support.read(moved + "/b.conf") == "created\n" && Support.read(bed.path("file-a")) == "# managed by hand\nnew = 2\n")
+    }
+
     @Test func uninterruptedRunThenRollbackAllRestoresEverything() async throws {
         let bed = Bed()
         defer { Support.remove(bed.root) }

@@ -63,11 +63,56 @@ public enum StepConformance {
         } catch {
             fail("unexpected failure: \(error.cause)\(error.fix.map { " (\($0))" } ?? "")")
         }
-        if let logPath, !canaries.isEmpty {
-            let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-            for canary in canaries where log.contains(canary) { fail("a secret appears in the command log") }
-        }
+        failures += canaryFailures(step, canaries: canaries, logPath: logPath)
         return failures
+    }
+
+    /// The suite for a step that only looks (its plan is always empty: `installation-checks`): check and
+    /// plan are read-only in a dry run too and stable, the plan is empty, prepare and apply change nothing,
+    /// and verify only reads. What the full suite proves about apply and rollback has nothing to act on here.
+    public static func runReadOnly<S: Equatable & Sendable>(
+        _ step: any Step, context: StepContext, dryRun: StepContext, canaries: [String] = [], logPath: String? = nil,
+        snapshot: () async -> S
+    ) async -> [String] {
+        var failures: [String] = []
+        func fail(_ s: String) { failures.append("\(step.id): \(s)") }
+        let before = await snapshot()
+        let mutatingAttempts = Mutex(0)
+        let token = context.executor.subscribe { event in
+            if case .finished(let r) = event, r.mutates { mutatingAttempts.withLock { $0 += 1 } }
+        }
+        let dryToken = dryRun.executor.subscribe { event in
+            if case .finished(let r) = event, r.mutates { mutatingAttempts.withLock { $0 += 1 } }
+        }
+        do {
+            let findings1 = try await step.check(dryRun), findings2 = try await step.check(context)
+            if findings1 != findings2 { fail("check gave other findings in a dry run: \(findings1) vs \(findings2)") }
+            let plan = try await step.plan(context)
+            if !plan.isEmpty { fail("a step that only looks planned \(plan.changes.count) change(s)") }
+            if try await step.plan(dryRun) != plan { fail("the plan differs between dry-run and real executors") }
+            let prepared = try await step.prepare(plan, context)
+            _ = try await step.apply(plan, prepared: prepared, context)
+            do { try await step.verify(context) } catch { /* a failing verify only reports what the checks found */ }
+            try await step.rollback(prepared, context)
+        } catch {
+            fail("unexpected failure: \(error.cause)\(error.fix.map { " (\($0))" } ?? "")")
+        }
+        context.executor.unsubscribe(token)
+        dryRun.executor.unsubscribe(dryToken)
+        if mutatingAttempts.withLock({ $0 }) > 0 { fail("it ran \(mutatingAttempts.withLock { $0 }) command(s) that change something") }
+        if await snapshot() != before { fail("the state changed") }
+        failures += canaryFailures(step, canaries: canaries, logPath: logPath)
+        return failures
+    }
+
+    /// A canary in the command log is a failure; so is a log that cannot be read or holds nothing, where
+    /// the check would pass without looking at anything.
+    static func canaryFailures(_ step: any Step, canaries: [String], logPath: String?) -> [String] {
+        guard let logPath, !canaries.isEmpty else { return [] }
+        guard let log = try? String(contentsOfFile: logPath, encoding: .utf8), !log.isEmpty else {
+            return ["\(step.id): the command log \(logPath) is empty or unreadable: the canary check would pass on nothing"]
+        }
+        return canaries.contains { log.contains($0) } ? ["\(step.id): a secret appears in the command log"] : []
     }
 }
 

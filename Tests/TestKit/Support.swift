@@ -159,4 +159,8 @@ public enum Support {
 
     /// A canary: a value that must never show up anywhere it could leak.
     public static func canary() -> String { "CANARY-\(UUID().uuidString.prefix(12))-COOKIE" }
+
+    /// Whether `text` holds something and not `secret`: a look for a canary in an empty log (one that was
+    /// never written, or not where the test thought) would pass without having looked at anything.
+    public static func lacks(_ text: String, _ secret: String) -> Bool { !text.isEmpty && !text.contains(secret) }
 }

@@ -115,7 +115,7 @@ import Workflow
         _ = Wizard.update(&s, .engine(.refused("another wizard is working on this state directory")))
         #expect(s.activity == nil)
         #expect(s.message?.ok == false)
-        #expect(s.steps.allSatisfy { $0.status == .pending })
+        #expect(!s.steps.isEmpty && s.steps.allSatisfy { $0.status == .pending })
     }
 
     @Test func evidenceIsKeptForTheSummary() {

@@ -105,8 +105,9 @@ public enum ProfileName: String, Sendable, Codable, CaseIterable {
     public static let standard: ProfileName = .debian
 }
 
-/// Where a load balancer can run: not on Windows (windows.md §3.4: a program started over ssh dies with
-/// the session there, and nginx for Windows is a console program, "beta", with at most 1024 connections).
+/// Where a load balancer can run: not on Windows (a program started over ssh dies with the session there,
+/// PowerShell/Win32-OpenSSH#1195, and nginx for Windows is a console program, "beta", with at most 1024
+/// connections per worker, nginx.org's windows.html).
 public enum LoadBalancerProfile: String, Sendable, Codable, CaseIterable {
     case debian, sandbox
 
