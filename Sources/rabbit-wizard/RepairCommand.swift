@@ -66,7 +66,7 @@ struct RepairCommand: AsyncParsableCommand {
         private func repair(_ session: Session, _ topology: Topology, locks: Session.RunLocks, progress: @escaping @Sendable (String) -> Void) async throws {
             Interruption.install()
             print("reading cluster_status from \(topology.nodes.count) nodes ...")
-            let view = await ClusterHealth.view(topology, executor: session.executor, step: "repair-partition")
+            let view = await ClusterHealth.view(topology, executor: session.executor, step: .repairPartition)
             let decision: PartitionRepair.Decision
             switch PartitionRepair.decide(view, strategy: topology.partitionHandling, seed: topology.seed.nodeName.description, keepSideOf: keepSideOf) {
             case .success(let d): decision = d

@@ -151,7 +151,7 @@ final class TUIEngine: WizardEngine {
     func proposeRepair() async {
         await endObservation()
         guard let topology = session.topology else { return emit(.finished(message: "no topology: nothing to repair", ok: false)) }
-        let view = await ClusterHealth.view(topology, executor: session.executor, step: "repair-partition")
+        let view = await ClusterHealth.view(topology, executor: session.executor, step: .repairPartition)
         // What was just read is the cluster's line too.
         emit(.cluster(TUIEngine.line(view, topology)))
         switch PartitionRepair.decide(view, strategy: topology.partitionHandling, seed: topology.seed.nodeName.description) {
@@ -176,7 +176,7 @@ final class TUIEngine: WizardEngine {
     }
 
     private func repair(_ topology: Topology, restart: [String], locks: Session.RunLocks) async {
-        let view = await ClusterHealth.view(topology, executor: session.executor, step: "repair-partition")
+        let view = await ClusterHealth.view(topology, executor: session.executor, step: .repairPartition)
         guard case .success(let decision) = PartitionRepair.decide(view, strategy: topology.partitionHandling, seed: topology.seed.nodeName.description),
             decision.restart == restart
         else {

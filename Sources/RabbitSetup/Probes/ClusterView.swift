@@ -91,7 +91,7 @@ public struct ClusterView: Sendable, Equatable {
                 + (recorded ? "RabbitMQ recorded it (\(recordedPairs)); " : "") + heal
         case .separate(let clusters):
             return "not one cluster yet: " + clusters.map { $0.joined(separator: ", ") }.joined(separator: " | ")
-                + " run as separate clusters (cluster-join makes them one)"
+                + " run as separate clusters (\(StepID.clusterJoin) makes them one)"
         case .degraded(let missing, let unreadable):
             var parts: [String] = []
             let byMissing = Dictionary(grouping: missing, by: \.value).sorted { $0.key.lexicographicallyPrecedes($1.key) }
@@ -129,7 +129,7 @@ public enum ClusterHealth {
             throw StepFailure(view.summary(strategy: topology.partitionHandling),
                               fix: "check the network between the sides; see the RabbitMQ partitions guide")
         case .separate:
-            throw StepFailure(view.summary(strategy: topology.partitionHandling), fix: "run cluster-join")
+            throw StepFailure(view.summary(strategy: topology.partitionHandling), fix: "run \(StepID.clusterJoin)")
         case .degraded(let missing, let unreadable):
             let node = (missing.keys.sorted().first ?? unreadable.keys.sorted().first).flatMap { name in topology.nodes.first { $0.nodeName.description == name }?.name }
             throw StepFailure(view.summary(strategy: topology.partitionHandling), fix: fix, node: node, retryable: true)

@@ -121,7 +121,7 @@ public enum PartitionRepair {
     public static func restart(_ decision: Decision, topology: Topology, executor: Executor, limit: Duration = .seconds(120),
                                progress: @Sendable (String) -> Void) async throws(StepFailure) -> ClusterView
     {
-        let step = StepID("repair-partition")
+        let step = StepID.repairPartition
         for name in decision.restart {
             guard let spec = topology.nodes.first(where: { $0.nodeName.description == name }) else { continue }
             let node = RabbitNode(spec, executor: executor, step: step)
@@ -141,4 +141,9 @@ public enum PartitionRepair {
         throw StepFailure("not repaired: \(view.summary(strategy: topology.partitionHandling))",
                           fix: "check the network between the nodes; restart the nodes of the side to discard by hand (stop the service, start it)")
     }
+}
+
+extension StepID {
+    /// What the partition repair's commands are logged under (`rabbit-wizard log --step repair-partition`).
+    public static let repairPartition: StepID = "repair-partition"
 }

@@ -90,7 +90,7 @@ enum RabbitCLIError {
                                + "the CLI's (a cookie file replaced without a restart, or another cookie), the host name's case does not match the "
                                + "node's name, or the node does not answer (hung or overloaded)",
                                fix: "compare the node's real name (case-sensitive) and the cookies, and check the node responds; "
-                               + "the erlang-cookie step makes the cookies equal", node: spec.name, retryable: retryable,
+                               + "the \(StepID.erlangCookie) step makes the cookies equal", node: spec.name, retryable: retryable,
                                finding: "erlang-distribution-failed")
         }
         if text.contains("Authentication failed") || text.contains("Invalid challenge reply") {

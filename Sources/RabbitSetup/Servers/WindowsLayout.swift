@@ -247,7 +247,7 @@ extension Topology {
                 for (i, spec) in specs.enumerated() where spec.profile == .windows {
                     group.addTask {
                         let profile = PlatformProfile.named(spec.profile)
-                        let host = WindowsHost(executor: executor, target: spec.target.speaking(profile.family.dialect), step: "installation-checks")
+                        let host = WindowsHost(executor: executor, target: spec.target.speaking(profile.family.dialect), step: .installationChecks)
                         return (i, await host.discoverLayout(serviceName: profile.serviceName))
                     }
                 }

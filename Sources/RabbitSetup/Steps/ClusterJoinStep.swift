@@ -7,7 +7,7 @@ import Workflow
 /// all running, no partitions. Joining wipes the joiner's own data; the installation checks stop a node
 /// that holds data or belongs to another cluster unless that finding is waived by name.
 public struct ClusterJoinStep: Step {
-    public let id: StepID = "cluster-join"
+    public let id: StepID = .clusterJoin
     public let topology: Topology
     public var title: String { "join every node to \(topology.seed.nodeName)" }
     public var rollbackScope: RollbackScope {
@@ -44,7 +44,7 @@ public struct ClusterJoinStep: Step {
         let seedStatus = try await node(topology.seed, context).clusterStatus()
         let topology = self.topology
         return try await forEachNode(topology.joiners) { spec throws(StepFailure) -> (spec: NodeSpec, need: Need)? in
-            let facts = try await RabbitNode(spec, executor: context.executor, step: "cluster-join").clusterFacts()
+            let facts = try await RabbitNode(spec, executor: context.executor, step: .clusterJoin).clusterFacts()
             let seedSees = seedStatus.allNodes.contains(spec.nodeName.description)
             let joinerSees = facts.clusterNodes.contains(seedName)
             if seedSees && joinerSees { return facts.appRunning ? nil : (spec, .start) }
@@ -172,4 +172,9 @@ public struct ClusterJoinStep: Step {
             }
         }
     }
+}
+
+extension StepID {
+    /// ``ClusterJoinStep``'s id: the one place it is spelled.
+    public static let clusterJoin: StepID = "cluster-join"
 }

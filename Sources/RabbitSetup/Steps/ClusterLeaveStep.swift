@@ -10,12 +10,12 @@ import Workflow
 /// `forget_cluster_node` (RabbitMQ refuses that while the node runs). Verified from every remaining node:
 /// none lists a leaving node, all running; a left node that answers is standalone.
 public struct ClusterLeaveStep: Step {
-    public let id: StepID = "cluster-leave"
+    public let id: StepID = .clusterLeave
     public let topology: Topology
     public var title: String { "take \(topology.leaving.map(\.name).joined(separator: ", ")) out of the cluster" }
     public var rollbackScope: RollbackScope {
         .partial("the left node's own data: it joins again empty and takes the cluster's definitions; messages of queues that lived only on it "
-                 + "are gone; the load balancer keeps it out of rotation until load-balancer is rolled back too or the node is listed again")
+                 + "are gone; the load balancer keeps it out of rotation until \(StepID.loadBalancer) is rolled back too or the node is listed again")
     }
 
     public init(topology: Topology) { self.topology = topology }
@@ -93,7 +93,7 @@ public struct ClusterLeaveStep: Step {
         if let lb = topology.loadBalancer, !(try await LoadBalancerStep(topology: topology, loadBalancer: lb).plan(context).isEmpty) {
             throw StepFailure("the load balancer's configuration is not yet what the topology wants: it may still send clients to "
                               + planned(plan).map(\.spec.name).joined(separator: ", ") + "; nothing was changed",
-                              fix: "apply load-balancer first (a whole apply runs it before cluster-leave), then retry cluster-leave", retryable: true)
+                              fix: "apply \(StepID.loadBalancer) first (a whole apply runs it before cluster-leave), then retry cluster-leave", retryable: true)
         }
         for (spec, way) in planned(plan) {
             switch way {
@@ -145,7 +145,7 @@ public struct ClusterLeaveStep: Step {
             let members: [String]
             do { members = try await leaver.clusterStatus().allNodes } catch {
                 throw StepFailure("\(spec.nodeName) does not answer, so it cannot join \(seedName) again: \(error.cause)",
-                                  fix: "start it, reset it (stop_app, reset, start_app), remove leave: true from its entry and run apply (cluster-join)",
+                                  fix: "start it, reset it (stop_app, reset, start_app), remove leave: true from its entry and run apply (\(StepID.clusterJoin))",
                                   node: spec.name)
             }
             if members.contains(seedName.description) { continue }
@@ -153,4 +153,9 @@ public struct ClusterLeaveStep: Step {
             try await leaver.join(seedName)
         }
     }
+}
+
+extension StepID {
+    /// ``ClusterLeaveStep``'s id: the one place it is spelled.
+    public static let clusterLeave: StepID = "cluster-leave"
 }

@@ -6,7 +6,7 @@ import Workflow
 /// Each node is stopped, its cookie replaced atomically (mode 0400, the service user's), and started; all
 /// at once, together with the restarts earlier steps left to this round (journaled as owed).
 public struct ErlangCookieStep: Step {
-    public let id: StepID = "erlang-cookie"
+    public let id: StepID = .erlangCookie
     public let title = "give every node the seed's Erlang cookie"
     public let topology: Topology
     public var rollbackScope: RollbackScope { .complete }
@@ -204,7 +204,7 @@ public struct ErlangCookieStep: Step {
                 if seen.sha256 != file.sha256 || seen.mode != file.mode || seen.owner != file.owner {
                     if let status = try? await node.clusterStatus(), status.allNodes.count > 1 {
                         throw StepFailure("\(name) is still in a cluster with \(status.allNodes.joined(separator: ", "))",
-                                          fix: "roll back cluster-join first", node: name)
+                                          fix: "roll back \(StepID.clusterJoin) first", node: name)
                     }
                     try context.record(.restartPending(node: name, reason: "the erlang-cookie rollback stops it", owner: id))
                     try await node.stopService()
@@ -229,4 +229,9 @@ public struct ErlangCookieStep: Step {
             }
         }
     }
+}
+
+extension StepID {
+    /// ``ErlangCookieStep``'s id: the one place it is spelled.
+    public static let erlangCookie: StepID = "erlang-cookie"
 }

@@ -10,7 +10,7 @@ import Workflow
 /// `running_nodes`; ends with `cluster_status` from every node showing no partitions. The table is kept
 /// in the journal as acceptance evidence.
 public struct FailoverDrillStep: Step {
-    public let id: StepID = "failover-drill"
+    public let id: StepID = .failoverDrill
     public let topology: Topology
     public let lb: LoadBalancerSpec
     public var title: String { "failover drill through \(lb.kind.name): stop each node in turn" }
@@ -37,7 +37,7 @@ public struct FailoverDrillStep: Step {
         let running = await lb.server(executor: context.executor, step: id).run(lb.kind.layout(for: lb).running, timeout: .seconds(30), mutates: false)
         return running.succeeded ? [] : [Finding("lb-not-running", .error, node: lb.host.value,
                                                  message: "the \(lb.kind.name) load balancer of the topology is not running",
-                                                 fix: "apply the load-balancer step first")]
+                                                 fix: "apply the \(StepID.loadBalancer) step first")]
     }
 
     public func plan(_ context: StepContext) async throws(StepFailure) -> Plan {
@@ -120,4 +120,9 @@ public struct FailoverDrillStep: Step {
 
 extension String {
     func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}
+
+extension StepID {
+    /// ``FailoverDrillStep``'s id: the one place it is spelled.
+    public static let failoverDrill: StepID = "failover-drill"
 }

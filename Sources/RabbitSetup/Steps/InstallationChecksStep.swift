@@ -6,7 +6,7 @@ import Workflow
 /// `installation-checks`: read-only findings per node, the ones the seed guide calls "beyond scope".
 /// Its plan is always empty: it changes nothing; its errors stop the run unless waived by name.
 public struct InstallationChecksStep: Step {
-    public let id: StepID = "installation-checks"
+    public let id: StepID = .installationChecks
     public let title = "check every node before changing anything"
     public let topology: Topology
     public var rollbackScope: RollbackScope { .complete }
@@ -76,7 +76,7 @@ public struct InstallationChecksStep: Step {
             if major > 4 || (major == 4 && minor >= 3) {
                 out.append(Finding("partition-handling-noop", .warning, node: name,
                                    message: "RabbitMQ \(v) accepts cluster_partition_handling but ignores it (Khepri metadata store)",
-                                   fix: "the partition-handling step will be a no-op on this version"))
+                                   fix: "the \(StepID.partitionHandling) step will be a no-op on this version"))
             }
         }
         if let alarms = facts.alarms, alarms != "[]" {
@@ -155,7 +155,7 @@ public struct InstallationChecksStep: Step {
                 guard seen.sha256 != cookie.sha256 else { continue }
                 out.append(Finding("cookie-copies-differ", seed ? .error : .warning, node: name,
                                    message: "\(copy) is \(seen.kind == .missing ? "missing" : "not the same cookie as the service's \(node.profile.cookieFile)")"
-                                       + (seed ? ": the CLI cannot reach the seed, and the seed's cookie is the one every node gets" : ": the erlang-cookie step makes it equal"),
+                                       + (seed ? ": the CLI cannot reach the seed, and the seed's cookie is the one every node gets" : ": the \(StepID.erlangCookie) step makes it equal"),
                                    fix: seed ? node.profile.remedy(.copyCookie(from: node.profile.cookieFile, to: copy)) : nil))
             }
         }
@@ -198,7 +198,7 @@ public struct InstallationChecksStep: Step {
         let consequence = [service ? "the node will not start again with it" : nil, cli ? "the RabbitMQ CLI cannot run with it" : nil]
             .compactMap { $0 }.joined(separator: ", and ")
             + (seed ? "; it is the seed's, the cookie every node gets"
-                : "; the erlang-cookie step would replace it with the seed's" + (cli ? ", but the node cannot be looked at until then" : ""))
+                : "; the \(StepID.erlangCookie) step would replace it with the seed's" + (cli ? ", but the node cannot be looked at until then" : ""))
         if bom {
             return Finding("cookie-bom", .error, node: node.spec.name,
                            message: "\(file) starts with a UTF-8 byte order mark (EF BB BF), which Erlang refuses (\"Bad characters in cookie\"): \(consequence)",
@@ -338,4 +338,9 @@ public struct InstallationChecksStep: Step {
         }
     }
     public func rollback(_ undo: Undo, _ context: StepContext) async throws(StepFailure) {}
+}
+
+extension StepID {
+    /// ``InstallationChecksStep``'s id: the one place it is spelled.
+    public static let installationChecks: StepID = "installation-checks"
 }

@@ -8,7 +8,7 @@ import Workflow
 /// cluster. What differs between kinds is the kind's value (``LoadBalancerKind``); what differs between
 /// servers is the host's (``ServerHost``).
 public struct LoadBalancerStep: Step {
-    public let id: StepID = "load-balancer"
+    public let id: StepID = .loadBalancer
     public var findingNames: [String] {
         ["lb-missing", "lb-not-running", "idle-timeout-short", "lb-port-in-use"] + lb.kind.requiredFiles(for: lb).map(\.finding)
     }
@@ -146,7 +146,7 @@ public struct LoadBalancerStep: Step {
     /// reports: each node may report its own default), and every backend answers the handshake itself.
     public func verify(_ context: StepContext) async throws(StepFailure) {
         let names = Set(try await forEachNode(topology.nodes) { spec throws(StepFailure) -> String? in
-            try await RabbitNode(spec, executor: context.executor, step: "load-balancer").clusterStatus().clusterName
+            try await RabbitNode(spec, executor: context.executor, step: .loadBalancer).clusterStatus().clusterName
         }.compactMap { $0 })
         let host = lb.clientHost, port = lb.listenPort
         let hello = { () async throws(StepFailure) -> AMQPProbe.ServerInfo in
@@ -197,4 +197,9 @@ public struct LoadBalancerStep: Step {
             guard r.succeeded else { throw rejected(r, doing: "reload") }
         }
     }
+}
+
+extension StepID {
+    /// ``LoadBalancerStep``'s id: the one place it is spelled.
+    public static let loadBalancer: StepID = "load-balancer"
 }

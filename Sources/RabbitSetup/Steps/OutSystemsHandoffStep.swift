@@ -7,7 +7,7 @@ import Workflow
 /// balancer. The password is a secret: it comes from a file or stdin, goes to `rabbitmqctl` on stdin,
 /// and is checked against the characters OutSystems rejects.
 public struct OutSystemsHandoffStep: Step {
-    public let id: StepID = "outsystems-handoff"
+    public let id: StepID = .outSystemsHandoff
     public let title = "hand the cache settings over to OutSystems"
     public let topology: Topology
     public let lb: LoadBalancerSpec
@@ -161,4 +161,9 @@ public struct OutSystemsHandoffStep: Step {
         if saved.createdUser && user { try await seed.ctlChecked(["delete_user", os.username], doing: "delete the user", mutates: true) }
         if saved.createdVhost && vhost { try await seed.ctlChecked(["delete_vhost", os.vhost], doing: "delete the vhost", mutates: true) }
     }
+}
+
+extension StepID {
+    /// ``OutSystemsHandoffStep``'s id: the one place it is spelled.
+    public static let outSystemsHandoff: StepID = "outsystems-handoff"
 }

@@ -7,7 +7,7 @@ import Workflow
 /// nodes anyway (a cookie differs from the seed's), every restart is left to its round, the seed's too
 /// (journaled as owed): one restart per node, all at once.
 public struct PartitionHandlingStep: Step {
-    public let id: StepID = "partition-handling"
+    public let id: StepID = .partitionHandling
     public let topology: Topology
     public static let key = "cluster_partition_handling"
     public var title: String { "set \(Self.key) = \(topology.partitionHandling.rawValue) on every node" }
@@ -104,7 +104,7 @@ public struct PartitionHandlingStep: Step {
         for p in try await nodePlans(context) {
             let name = p.node.spec.name
             if p.needsWrite {
-                let when = p.restartDeferred ? " (takes effect in erlang-cookie's restart round: one restart)" : ""
+                let when = p.restartDeferred ? " (takes effect in \(StepID.erlangCookie)'s restart round: one restart)" : ""
                 changes.append(Change(p.existed ? .modify : .add, target: "\(name):\(p.node.profile.configFile)", node: name,
                                       summary: "\(Self.key) = \(desired)\(when)", before: String(decoding: p.before, as: UTF8.self),
                                       after: String(decoding: p.after, as: UTF8.self)))
@@ -116,7 +116,7 @@ public struct PartitionHandlingStep: Step {
                                       summary: "restart so that \(Self.key) goes from \(p.effective) to \(desired)"))
             } else if p.needsRestart && !p.needsWrite && !p.owed {
                 changes.append(Change(.run, target: "\(name): restart owed", node: name,
-                                      summary: "record the restart erlang-cookie's round makes, so that \(Self.key) goes from \(p.effective) to \(desired)"))
+                                      summary: "record the restart \(StepID.erlangCookie)'s round makes, so that \(Self.key) goes from \(p.effective) to \(desired)"))
             }
         }
         return Plan(step: id, changes: changes)
@@ -140,7 +140,7 @@ public struct PartitionHandlingStep: Step {
             }
             if p.needsRestart {
                 if p.restartDeferred {
-                    try context.record(.restartPending(node: name, reason: "\(PartitionHandlingStep.key); the erlang-cookie step restarts it", owner: id))
+                    try context.record(.restartPending(node: name, reason: "\(PartitionHandlingStep.key); the \(StepID.erlangCookie) step restarts it", owner: id))
                 } else {
                     try await p.node.restartService(progress: context.progress)
                     try context.record(.restartDone(node: name))
@@ -202,4 +202,9 @@ public struct PartitionHandlingStep: Step {
             }
         }
     }
+}
+
+extension StepID {
+    /// ``PartitionHandlingStep``'s id: the one place it is spelled.
+    public static let partitionHandling: StepID = "partition-handling"
 }

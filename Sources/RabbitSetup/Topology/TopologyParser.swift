@@ -1,6 +1,7 @@
 import Executor
 import Foundation
 import Glibc
+import Workflow
 import Yams
 
 /// Reads a topology file into a ``Topology``, collecting every problem with its line.
@@ -246,7 +247,7 @@ public enum TopologyParser {
                         fix: "choose another seed first: set cluster.seed to one of the staying nodes (\(nodes.map(\.name).joined(separator: ", "))), then apply")
             } else if !leaving.isEmpty && nodes.count < 2 {
                 problem("nodes", top["nodes"], "removing \(leaving.map(\.name).joined(separator: ", ")) leaves \(nodes.count) node(s): a cluster needs at least two",
-                        fix: "keep at least two nodes; to take the cluster apart, roll back cluster-join (rabbit-wizard rollback cluster-join)")
+                        fix: "keep at least two nodes; to take the cluster apart, roll back \(StepID.clusterJoin) (rabbit-wizard rollback \(StepID.clusterJoin))")
             }
             let lb = top["load_balancer"].flatMap { loadBalancer($0, nodes) }
             var outsystems = OutSystemsSpec()
