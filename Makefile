@@ -1,5 +1,5 @@
 # The README's commands. Both install the Debian packages they need first (as root).
-.PHONY: wizard demo test bench deps build dist clean
+.PHONY: wizard demo check test bench deps build dist clean
 
 deps:
 	scripts/install-deps.sh
@@ -13,9 +13,17 @@ wizard: deps
 demo: deps
 	scripts/demo.sh
 
+# The fast layer: every test outside ScenarioTests, without root, services or network (scripts/check.sh;
+# as root it runs them as the user nobody). Needs only the Swift toolchain and the ncurses headers.
+check:
+	swift build --build-tests
+	scripts/check.sh
+
+# Everything: the fast layer first (as nobody when run as root), then the scenarios (root, real services).
 test: deps
 	swift build --build-tests
-	swift test --skip-build
+	scripts/check.sh
+	swift test --skip-build --filter '^ScenarioTests\.'
 
 # Timings against the seed guide and the floor (bench/bench.py): bench/results/latest.{md,json}, naming
 # the commit it measured; then the README's table from that file (bench/readme.py).

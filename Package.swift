@@ -46,9 +46,13 @@ let package = Package(
         // Shared by the test targets: process helpers, a real sshd, and the steps' conformance suite
         // (check/plan read-only, plan stable, apply converges, rollback exact).
         .target(name: "TestKit", dependencies: ["Workflow", "Executor"], path: "Tests/TestKit"),
+        // The fast layer (`make check`): no root, no service, no network, nothing beyond the toolchain.
         .testTarget(name: "ExecutorTests", dependencies: ["Executor", "Workflow", "TestKit", "rabbit-wizard"]),
         .testTarget(name: "WorkflowTests", dependencies: ["Workflow"]),
         .testTarget(name: "WizardTUITests", dependencies: ["WizardTUI", "Workflow"], exclude: ["Snapshots"]),
         .testTarget(name: "RabbitSetupTests", dependencies: ["RabbitSetup", "Workflow", "Executor", "TestKit", "rabbit-wizard"], exclude: ["Golden"]),
+        // The scenario layer (the rest of `make test`): root, real RabbitMQ, nginx, HAProxy, sshd, tmux, strace,
+        // network namespaces, the PyPI tools, the package build.
+        .testTarget(name: "ScenarioTests", dependencies: ["RabbitSetup", "Workflow", "Executor", "TestKit", "rabbit-wizard"]),
     ]
 )

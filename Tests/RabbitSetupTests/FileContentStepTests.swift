@@ -99,22 +99,4 @@ import Workflow
         let kept = Support.read(path) == fits + "cluster_partition_handling = autoheal\n"
         #expect(kept, "the edited file lost bytes")
     }
-
-    @Test func failedWriteLeavesTheOriginalAndNoTempFile() async throws {
-        let root = Support.temporaryDirectory()
-        defer { Support.remove(root) }
-        // A 64 KiB tmpfs: the new content does not fit, like a full disk.
-        let mountPoint = try await Support.smallDisk(in: root)
-        defer { _ = umount2(mountPoint, 0) }
-        Support.write("original\n", to: mountPoint + "/file.conf")
-        let (context, _, _) = try contexts(root)
-        let big = [UInt8](repeating: 0x61, count: 200_000)
-        let step = FileContentStep(id: "s", path: mountPoint + "/file.conf", content: big)
-        let plan = try await step.plan(context)
-        let undo = try await step.prepare(plan, context)
-        await #expect(throws: StepFailure.self) { _ = try await step.apply(plan, prepared: undo, context) }
-        #expect(Support.read(mountPoint + "/file.conf") == "original\n")
-        let left = try FileManager.default.contentsOfDirectory(atPath: mountPoint).filter { $0.contains(".rabbit-wizard.") }
-        #expect(left == [], "temp files left behind")
-    }
 }

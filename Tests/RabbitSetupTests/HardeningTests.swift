@@ -84,67 +84,6 @@ import Testing
 }
 
 extension HardeningTests {
-    /// A full disk under the state directory (a 64 KiB tmpfs): a command log record is written whole or not
-    /// at all, the run that could not write one stops at the next safe point and fails saying so (it went on,
-    /// exited 0, left a cut-off record and said it only on stderr's log line), `log` reads what is there and
-    /// names a damaged line, and a journal that cannot even take its header leaves no empty file.
-    @Test func aFullDiskNeverLeavesAHalfRecordAndFailsTheRun() async throws {
-        let bed = WorkflowCLITests.Bed()
-        defer { Support.remove(bed.root) }
-        let small = try await Support.smallDisk(in: bed.root)
-        defer { umount2(small, 0) }
-        let state = small + "/state"
-        func wizard(_ args: [String]) async -> TransportOutcome {
-            await Support.run([Support.productBinary] + args + ["--state-dir", state], timeout: .seconds(60), environment: bed.env)
-        }
-        // A plan leaves records in the log; an apply is paused once its journal is open; then the disk is
-        // filled: only the slack in the last pages of the log and the journal is left, so a record (about
-        // 1.5 KB) soon fits only in part.
-        #expect(await wizard(["plan"]).termination == .exited(code: 0))
-        let output = bed.root + "/apply.out"
-        let started = await Support.run(
-            ["sh", "-c", "\"$@\" > \"$0\" 2>&1 & echo $!", output, Support.productBinary, "apply", "--yes", "--state-dir", state],
-            environment: bed.env.merging(["RABBIT_WIZARD_PAUSE_AT": "run-started:-"]) { $1 })
-        let pid = try #require(Int32(started.stdout.text.trimmingCharacters(in: .whitespacesAndNewlines)))
-        #expect(await Support.waitUntil(.seconds(20)) { (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.contains(") T ") == true })
-        _ = await Support.run(["dd", "if=/dev/zero", "of=\(small)/filler", "bs=4096"])
-        kill(pid, SIGCONT)
-        #expect(await Support.waitUntil(.seconds(60)) { Support.hasEnded(pid) })
-        let failed = Support.read(output)
-        #expect(failed.contains("No space left on device") && failed.contains("command log") && failed.contains("stopped"), "\(failed)")
-        #expect(!failed.contains("Done:"), "the run went on as if all was recorded: \(failed)")
-        #expect(bed.converged() == false, "the run changed files after a command went unrecorded")
-        // Every line of the log is a whole record.
-        let log = Support.read(state + "/commands.jsonl")
-        #expect(log.hasSuffix("\n"), "the log ends in a cut-off record")
-        let contents = try CommandLog.read(path: state + "/commands.jsonl")
-        #expect(contents.damagedLines == [] && contents.records.count == log.split(separator: "\n").count)
-        // Two more runs on the full disk: each fails with the words, and no empty journal file is left.
-        for _ in 0..<2 {
-            let again = await wizard(["apply", "--yes"])
-            #expect(again.termination != .exited(code: 0) && again.stderr.text.contains("No space left on device"), "\(again.stderr.text)")
-        }
-        for file in (try? FileManager.default.contentsOfDirectory(atPath: state + "/journal")) ?? [] {
-            #expect(!Support.read(state + "/journal/" + file).isEmpty, "an empty journal file \(file) was left")
-        }
-        let shown = await wizard(["log", "--json"])
-        #expect(shown.termination == .exited(code: 0) && shown.stdout.text.split(separator: "\n").count == contents.records.count)
-
-        // A record cut off by a crash (not by this code) is named by `log` and the next record starts on its own line.
-        let copy = bed.root + "/copy"
-        mkdir(copy, 0o700)
-        Support.write(log + "{\"argv\":[\"cut", to: copy + "/commands.jsonl", mode: 0o600)
-        let named = await Support.run([Support.productBinary, "log", "--state-dir", copy])
-        #expect(named.stderr.text.contains("skipped 1 damaged line(s)") && named.stderr.text.contains("line \(contents.records.count + 1)"),
-                "\(named.stderr.text)")
-        let appended = await Support.run([Support.productBinary, "exec", "--state-dir", copy, "--", "true"])
-        #expect(appended.termination == .exited(code: 0))
-        let after = try CommandLog.read(path: copy + "/commands.jsonl")
-        #expect(after.records.count == contents.records.count + 1 && after.damagedLines == [contents.records.count + 1])
-    }
-}
-
-extension HardeningTests {
     /// A topology file that cannot be read says why, and a parse error quotes a bounded, escaped excerpt
     /// (raw NUL bytes, a 400 KB line or a whole UTF-16 file were printed; all of these read "cannot read the
     /// file"). Nothing runs, exit 64.
@@ -161,8 +100,11 @@ extension HardeningTests {
         _ = FileManager.default.createFile(atPath: root + "/utf16.yml", contents: valid.data(using: .utf16))
         _ = FileManager.default.createFile(atPath: root + "/latin1.yml", contents: Data(Array("cluster:\n  seed: caf".utf8) + [0xE9, 0x0A]))
         Support.write("cluster: {seed: a}\nnodes: [" + String(repeating: "x", count: 400_000) + "\n", to: root + "/long.yml")
-        Support.write(valid, to: root + "/private.yml", mode: 0o600)
-        let cases: [(file: String, words: String, asNobody: Bool)] = [
+        // Unreadable for whoever runs the product: root reads any file, so as root the product runs as nobody
+        // on a private file; any other user gets a file with no read permission at all.
+        let asRoot = geteuid() == 0
+        Support.write(valid, to: root + "/private.yml", mode: asRoot ? 0o600 : 0o000)
+        let cases: [(file: String, words: String, unreadable: Bool)] = [
             ("missing.yml", "no such file", false), ("folder", "a directory, not a file", false),
             ("dangling", "a symlink to \(root)/gone, which does not exist", false), ("loop", "a symlink loop", false),
             ("fifo", "not a regular file", false), ("nul.yml", "UTF-16 or holds NUL bytes: save it as UTF-8", false),
@@ -171,7 +113,7 @@ extension HardeningTests {
         ]
         for c in cases {
             let argv = [Support.productBinary, "plan", "--config", root + "/" + c.file, "--state-dir", root + "/state"]
-            let out = await Support.run(c.asNobody ? ["runuser", "-u", "nobody", "--"] + argv : argv)
+            let out = await Support.run(c.unreadable && asRoot ? ["runuser", "-u", "nobody", "--"] + argv : argv)
             #expect(out.termination == .exited(code: 64), "\(c.file): \(out.termination)")
             #expect(out.stderr.text.contains(c.words), "\(c.file): \(out.stderr.text.prefix(300))")
             #expect(out.stderr.totalBytes < 3000 && !out.stderr.text.contains("\u{0}"), "\(c.file): \(out.stderr.totalBytes) bytes on stderr")
@@ -232,5 +174,33 @@ extension HardeningTests {
         let findings = try await step.check(StepContext(executor: Executor(commandLog: nil)))
         let shown = try #require(findings.first { $0.name == "outsystems-cache-tab" }?.message)
         #expect(shown.contains("Host 10.0.0.5, Port 5672, Virtual Host /outsystems, Username outsystems"), "\(shown)")
+    }
+}
+
+extension HardeningTests {
+    /// Bad input through the binary (shell metacharacters in host names, a payload in a generated config, a
+    /// node twice, bad ports): a clear error naming the field, and no command at all.
+    @Test(arguments: [
+        ("host: ServerB", "host: \"ServerB;touch /tmp/rw-pwned\"", "nodes[1].host"),
+        ("host: ServerB", "host: \"$(touch /tmp/rw-pwned)\"", "nodes[1].host"),
+        ("seed: server-a", "seed: server-a\n  partition_handling: \"autoheal\\n}\"", "cluster.partition_handling"),
+        ("host: ServerB", "host: ServerA", "nodes"),
+        ("host: ServerB", "host: ServerB\n    amqp_port: 99999", "nodes[1].amqp_port"),
+        ("host: ServerB", "host: ServerB\n    amqp_port: 4369", "nodes[1].amqp_port"),
+    ])
+    func badTopologyRunsNothing(from: String, to: String, field: String) async throws {
+        let root = Support.temporaryDirectory()
+        defer { Support.remove(root) }
+        let yaml = HardeningTests.topology().replacingOccurrences(of: from, with: to)
+        Support.write(yaml, to: root + "/topology.yml")
+        for command in [["plan"], ["apply", "--yes"], ["status"]] {
+            let out = await Support.run([Support.productBinary] + command + ["--config", root + "/topology.yml", "--state-dir", root + "/state"])
+            #expect(out.termination == .exited(code: 64), "\(command)")
+            #expect(out.stderr.text.contains(field), "\(out.stderr.text)")
+            #expect(out.stderr.text.contains("Fix:"))
+            #expect(out.stderr.text.contains("nothing was run"))
+        }
+        #expect(!FileManager.default.fileExists(atPath: root + "/state/commands.jsonl"), "a command ran")
+        #expect(!FileManager.default.fileExists(atPath: "/tmp/rw-pwned"))
     }
 }

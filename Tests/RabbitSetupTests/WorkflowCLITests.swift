@@ -8,102 +8,13 @@ import Testing
 /// topology): crashes at every boundary, two concurrent runs, plan versus what apply does, stale plans,
 /// a damaged journal.
 @Suite struct WorkflowCLITests {
-    struct Bed {
-        let root: String
-        var state: String { root + "/state" }
-        var env: [String: String] { ["RABBIT_WIZARD_TEST_STEPS": root + "/steps.json"] }
-        /// What every file must hold at the end of a complete run.
-        let expected: [String: (String, String)]
-
-        init() {
-            root = Support.temporaryDirectory()
-            mkdir(root + "/etc", 0o755)
-            Support.write("# managed by hand\nold = 1\n", to: root + "/etc/a.conf", mode: 0o644)
-            Support.write("mode only\n", to: root + "/etc/c.conf", mode: 0o644)
-            expected = [
-                "file-a": ("# managed by hand\nnew = 2\n", "644"),
-                "file-b": ("created\n", "600"),
-                "file-c": ("mode only\n", "640"),
-            ]
-            let steps = ["file-a", "file-b", "file-c"].map { id -> [String: String] in
-                ["id": id, "path": "\(root)/etc/\(id.dropFirst(5)).conf", "content": expected[id]!.0, "mode": expected[id]!.1]
-            }
-            _ = FileManager.default.createFile(atPath: root + "/steps.json", contents: try! JSONSerialization.data(withJSONObject: steps))
-        }
-
-        func path(_ id: String) -> String { "\(root)/etc/\(id.dropFirst(5)).conf" }
-
-        func wizard(_ args: [String], extraEnv: [String: String] = [:]) async -> TransportOutcome {
-            await Support.run([Support.productBinary] + args + ["--state-dir", state], timeout: .seconds(60),
-                              environment: env.merging(extraEnv) { $1 })
-        }
-
-        /// Every file holds exactly the expected bytes and mode.
-        func converged() -> Bool {
-            expected.allSatisfy { id, want in
-                var st = stat()
-                guard stat(path(id), &st) == 0 else { return false }
-                return Support.read(path(id)) == want.0 && String(st.st_mode & 0o777, radix: 8) == want.1
-            }
-        }
-
-        /// Starts `apply --yes` in the background, stopped (SIGSTOP) at `point`; returns its pid once stopped.
-        func applyPaused(at point: String, output: String) async throws -> Int32 {
-            let started = await Support.run(
-                ["sh", "-c", "\"$@\" > \"$0\" 2>&1 & echo $!", output, Support.productBinary, "apply", "--yes", "--state-dir", state],
-                environment: env.merging(["RABBIT_WIZARD_PAUSE_AT": point]) { $1 })
-            let pid = try #require(Int32(started.stdout.text.trimmingCharacters(in: .whitespacesAndNewlines)))
-            let paused = await Support.waitUntil(.seconds(20)) {
-                (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.contains(") T ") == true
-            }
-            #expect(paused, "apply did not reach its pause point \(point)")
-            return pid
-        }
-
-        /// Runs `exec -- argv` (a command that changes something), kills the wizard with SIGKILL while it is
-        /// stopped at `command-running` (its command runs and is listed; its own time-out cannot fire while
-        /// it is stopped), and returns the command's pid (its process group).
-        func execKilled(_ argv: [String], timeout: Int) async throws -> Int32 {
-            let before = Set((try? FileManager.default.contentsOfDirectory(atPath: state + "/running")) ?? [])
-            let started = await Support.run(
-                ["sh", "-c", "\"$@\" >/dev/null 2>&1 & echo $!", "sh", Support.productBinary, "exec", "--state-dir", state,
-                 "--timeout", String(timeout), "--"] + argv, environment: ["RABBIT_WIZARD_PAUSE_AT": "command-running"])
-            let wizard = try #require(Int32(started.stdout.text.trimmingCharacters(in: .whitespacesAndNewlines)))
-            #expect(await Support.waitUntil(.seconds(20)) {
-                (try? String(contentsOfFile: "/proc/\(wizard)/stat", encoding: .utf8))?.contains(") T ") == true
-            }, "exec did not reach command-running")
-            // Listed means recorded under the final name (a `.partial` is not yet a record).
-            let listed = Set((try? FileManager.default.contentsOfDirectory(atPath: state + "/running")) ?? []).subtracting(before)
-                .first { $0.hasSuffix(".json") }
-            #expect(listed != nil, "the command was not listed")
-            kill(wizard, SIGKILL)
-            #expect(await Support.waitUntil(.seconds(10)) { Support.hasEnded(wizard) })
-            return try #require(listed.flatMap { Int32($0.prefix { $0 != "." }) })
-        }
-
-        /// Mutating commands in the product's log; a log that cannot be read is an error, never 0.
-        func mutatingCommands() throws -> Int {
-            try CommandLog.read(path: state + "/commands.jsonl").records.filter(\.mutates).count
-        }
-
-        /// The managed files as the servers have them: bytes, mode and modification time (a rewrite with
-        /// the same bytes shows too). What "nothing changed" is checked against, not the product's own log.
-        func files() -> [String] {
-            expected.keys.sorted().map { id in
-                var st = stat()
-                guard stat(path(id), &st) == 0 else { return "\(id) missing" }
-                return "\(id) \(Support.read(path(id)).debugDescription) \(String(st.st_mode & 0o777, radix: 8)) \(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
-            }
-        }
-    }
-
     static let boundaries: [String] = ["run-started:-"] + ["file-a", "file-b", "file-c"].flatMap {
         ["began:\($0)", "apply-returned:\($0)", "applied:\($0)", "verified:\($0)"]
     }
 
     @Test(arguments: boundaries)
     func killedAtEveryBoundaryReconcilesAndConverges(point: String) async throws {
-        let bed = Bed()
+        let bed = FileStepsBed()
         defer { Support.remove(bed.root) }
         let crashed = await bed.wizard(["apply", "--yes"], extraEnv: ["RABBIT_WIZARD_CRASH_AT": point])
         #expect(crashed.termination == .signaled(signal: SIGKILL), "the crash point \(point) was not reached")
@@ -135,7 +46,7 @@ import Testing
 
     @Test(arguments: rollbackBoundaries)
     func rollbackKilledAtEveryBoundaryFinishesNextTime(point: String) async throws {
-        let bed = Bed()
+        let bed = FileStepsBed()
         defer { Support.remove(bed.root) }
         let a = Support.read(bed.path("file-a")), c = Support.read(bed.path("file-c"))
         #expect(await bed.wizard(["apply", "--yes"]).termination == .exited(code: 0))
@@ -150,7 +61,7 @@ import Testing
     }
 
     @Test func killedRightAfterAFailureConvergesOnceTheCauseIsGone() async throws {
-        let bed = Bed()
+        let bed = FileStepsBed()
         defer { Support.remove(bed.root) }
         // file-b's folder is missing: its write fails, and the run is killed as its failure is journaled.
         let moved = bed.root + "/etc-aside"
@@ -169,7 +80,7 @@ import Testing
     }
 
     @Test func uninterruptedRunThenRollbackAllRestoresEverything() async throws {
-        let bed = Bed()
+        let bed = FileStepsBed()
         defer { Support.remove(bed.root) }
         let a = Support.read(bed.path("file-a")), c = Support.read(bed.path("file-c"))
         #expect(await bed.wizard(["apply", "--yes"]).termination == .exited(code: 0))
@@ -188,7 +99,7 @@ import Testing
     }
 
     @Test func secondConcurrentApplyRefusesAndNamesTheHolder() async throws {
-        let bed = Bed()
+        let bed = FileStepsBed()
         defer { Support.remove(bed.root) }
         let pid = try await bed.applyPaused(at: "began:file-b", output: bed.root + "/first.out")
         let second = await bed.wizard(["apply", "--yes"])
@@ -202,7 +113,7 @@ import Testing
 
     /// The first Ctrl-C stops at the next safe point (here: before file-b starts), nothing half-done.
     @Test func ctrlCStopsAtTheNextSafePoint() async throws {
-        let bed = Bed()
+        let bed = FileStepsBed()
         defer { Support.remove(bed.root) }
         let pid = try await bed.applyPaused(at: "verified:file-a", output: bed.root + "/run.out")
         kill(pid, SIGINT)
@@ -226,7 +137,7 @@ import Testing
     /// Commands of a run that is killed go on in their own sessions and stay listed in STATE/running;
     /// the next run waits for them before it acts, and stops one that is past its own time-out.
     @Test func commandsLeftByAKilledRunAreWaitedForOrStoppedAtTheirTimeOut() async throws {
-        let bed = Bed()
+        let bed = FileStepsBed()
         defer { Support.remove(bed.root) }
         let done = bed.root + "/slow-done", release = bed.root + "/release"
         // The slow command ends only once the test says so: it is surely running while the next run starts.
@@ -261,7 +172,7 @@ import Testing
     }
 
     @Test func planIsWhatApplyDoes() async throws {
-        let bed = Bed()
+        let bed = FileStepsBed()
         defer { Support.remove(bed.root) }
         let files = bed.files()
         let plan = await bed.wizard(["plan", "--json"])
@@ -282,7 +193,7 @@ import Testing
     }
 
     @Test func stalePlanIsRefusedBeforeAnyChange() async throws {
-        let bed = Bed()
+        let bed = FileStepsBed()
         defer { Support.remove(bed.root) }
         let plan = await bed.wizard(["plan", "--json"])
         try Data(plan.stdout.text.utf8).write(to: URL(fileURLWithPath: bed.root + "/plan.json"))
@@ -297,7 +208,7 @@ import Testing
     }
 
     @Test func damagedJournalIsNotTrustedUntilRepaired() async throws {
-        let bed = Bed()
+        let bed = FileStepsBed()
         defer { Support.remove(bed.root) }
         #expect(await bed.wizard(["apply", "--yes"]).termination == .exited(code: 0))
         let journal = try #require(try FileManager.default.contentsOfDirectory(atPath: bed.state + "/journal").first)
@@ -320,7 +231,7 @@ import Testing
     }
 
     @Test func withoutTerminalApplyNeedsYes() async throws {
-        let bed = Bed()
+        let bed = FileStepsBed()
         defer { Support.remove(bed.root) }
         let files = bed.files()
         let out = await bed.wizard(["apply"])

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Windows-side checks for the PowerShell wire, run by Tests/ExecutorTests/PowerShellWireTests.swift.
+"""Windows-side checks for the PowerShell wire, run by Tests/ScenarioTests/WindowsRulesTests.swift.
 
 No Windows machine or PowerShell runs here: PyPI's mslex splits command lines by the rules of the
 Microsoft C runtimes and of cmd.exe, and tree-sitter-powershell parses PowerShell. Reads one JSON

@@ -146,7 +146,7 @@ import TestKit
     }
 
     /// A refused connection is unreachable at once (the silent host, which waits for the connect time-out,
-    /// is ProductCLITests.aSilentHostIsUnreachableWithinTheConnectTimeout).
+    /// is ProductOverSSHTests.aSilentHostIsUnreachableWithinTheConnectTimeout).
     @Test func stoppedServerIsUnreachable() async throws {
         let bed = try await makeBed()
         await bed.server.stop()

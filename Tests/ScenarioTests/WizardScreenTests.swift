@@ -9,13 +9,13 @@ import Testing
 /// back after a crash or a hang-up. The full cluster from the keyboard is in ClusterScenarioTests.
 @Suite struct WizardScreenTests {
     /// The product on the bed's file steps in tmux; the server is stopped whatever `body` does.
-    static func with(_ bed: WorkflowCLITests.Bed, env: [String: String] = [:], _ body: (Tmux) async throws -> Void) async throws {
+    static func with(_ bed: FileStepsBed, env: [String: String] = [:], _ body: (Tmux) async throws -> Void) async throws {
         try await Tmux.with([Support.productBinary, "--config", "/dev/null", "--state-dir", bed.state],
                             environment: bed.env.merging(env) { $1 }, body)
     }
 
     @Test func aRunFromTheKeyboardThenTheViewsAndResizing() async throws {
-        let bed = WorkflowCLITests.Bed()
+        let bed = FileStepsBed()
         try await Self.with(bed) { tmux in
             defer { Support.remove(bed.root) }
             let first = try #require(await tmux.wait(for: "Enter run all"), "no overview: \(tmux.lastScreen)")
@@ -121,7 +121,7 @@ import Testing
 
     @Test func coloursUnlessNoColorAndAsciiUnderACLocale() async throws {
         for (env, colour, ascii) in [([String: String](), true, false), (["NO_COLOR": "1"], false, false), (["LANG": "C", "LC_ALL": "C"], true, true)] {
-            let bed = WorkflowCLITests.Bed()
+            let bed = FileStepsBed()
             defer { Support.remove(bed.root) }
             try await Self.with(bed, env: env) { tmux in
                 _ = try #require(await tmux.wait(for: "Enter run all"), "\(tmux.lastScreen)")
@@ -147,7 +147,7 @@ import Testing
     }
 
     @Test func anUnknownTerminalTypeIsNamedNotACrash() async throws {
-        let bed = WorkflowCLITests.Bed()
+        let bed = FileStepsBed()
         defer { Support.remove(bed.root) }
         try await Self.with(bed, env: ["TERM": "no-such-terminal"]) { tmux in
             #expect(await tmux.exitStatus() == 64)
@@ -158,7 +158,7 @@ import Testing
 
     @Test(arguments: [(SIGSEGV, 128 + SIGSEGV, ""), (SIGHUP, 128 + SIGHUP, "terminal gone"), (SIGTERM, 128 + SIGTERM, "terminated")])
     func theTerminalIsGivenBackOnACrashOrASignal(signal: Int32, status: Int32, words: String) async throws {
-        let bed = WorkflowCLITests.Bed()
+        let bed = FileStepsBed()
         defer { Support.remove(bed.root) }
         try await Self.with(bed) { tmux in
             _ = try #require(await tmux.wait(for: "Enter run all"), "\(tmux.lastScreen)")
