@@ -97,8 +97,8 @@ public struct EngineSnapshot: Sendable, Equatable {
 
 /// What the engine reports.
 public enum EngineEvent: Sendable, Equatable {
-    /// There is no topology file yet: the setup form writes one at `path`.
-    case setup(path: String)
+    /// There is no topology file yet: the setup form writes one at `path`, offering what the engine knows.
+    case setup(path: String, choices: SetupForm.Choices)
     /// What is wrong with the setup form's values (empty: nothing).
     case validated([SetupForm.Problem])
     /// The topology file was written; `opened` follows.

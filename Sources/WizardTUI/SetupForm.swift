@@ -26,22 +26,36 @@ public struct SetupForm: Sendable, Equatable {
         }
     }
 
+    /// What the choice fields offer, from the engine's registries (the screen knows no kind or platform).
+    public struct Choices: Sendable, Equatable {
+        /// Load balancer kinds by name; the form adds `none`.
+        public var loadBalancers: [String]
+        /// Server platforms (profiles) by name; the first is the default.
+        public var servers: [String]
+        public init(loadBalancers: [String], servers: [String]) {
+            self.loadBalancers = loadBalancers
+            self.servers = servers
+        }
+    }
+
     public static let nodeCountKey = "nodes"
-    /// The platform of every node (`profile:` in the file): `debian` or `windows`.
+    /// The platform of every node (`profile:` in the file), one of ``Choices/servers``.
     public static let serversKey = "servers"
     public static let maxNodes = 9
 
     /// Where the file will be written.
     public var path: String
+    public var choices: Choices
     public var fields: [Field] = []
     public var cursor = 0
     public var problems: [Problem] = []
     /// Esc was pressed once: a second Esc quits without saving.
     public var escapePressed = false
 
-    public init(path: String, values: [String: String] = [:]) {
+    public init(path: String, choices: Choices, values: [String: String] = [:]) {
         self.path = path
-        var v = SetupForm.defaults(nodes: Int(values[Self.nodeCountKey] ?? "") ?? 3)
+        self.choices = choices
+        var v = SetupForm.defaults(nodes: Int(values[Self.nodeCountKey] ?? "") ?? 3, choices: choices)
         v.merge(values) { $1 }
         rebuild(v)
     }
@@ -53,9 +67,9 @@ public struct SetupForm: Sendable, Equatable {
     static func letter(_ i: Int) -> String { String(UnicodeScalar(UInt8(97 + i))) }
 
     /// Example values, as in Resources/topology.example.yml, for `nodes` nodes.
-    static func defaults(nodes: Int) -> [String: String] {
-        var v = [Self.nodeCountKey: "\(nodes)", Self.serversKey: "debian", "cluster.partition_handling": nodes >= 3 ? "pause_minority" : "autoheal",
-                 "cluster.seed": "server-a", "load_balancer.kind": "nginx", "load_balancer.host": "LB", "load_balancer.listen_port": "5672",
+    static func defaults(nodes: Int, choices: Choices) -> [String: String] {
+        var v = [Self.nodeCountKey: "\(nodes)", Self.serversKey: choices.servers.first ?? "", "cluster.partition_handling": nodes >= 3 ? "pause_minority" : "autoheal",
+                 "cluster.seed": "server-a", "load_balancer.kind": choices.loadBalancers.first ?? "none", "load_balancer.host": "LB", "load_balancer.listen_port": "5672",
                  "load_balancer.reach": "ssh://root@LB"]
         for i in 0..<SetupForm.maxNodes {
             let host = "Server" + letter(i).uppercased()
@@ -81,10 +95,10 @@ public struct SetupForm: Sendable, Equatable {
             f.append(Field(key: "nodes[\(i)].node_name", label: "  node name", kind: .text, value: v["nodes[\(i)].node_name"] ?? ""))
             f.append(Field(key: "nodes[\(i)].reach", label: "  reached by", kind: .text, value: v["nodes[\(i)].reach"] ?? ""))
         }
-        // The servers' platform: Debian's packages, or Windows Server as OutSystems installs RabbitMQ there
-        // (the wizard reads each server's places; the load balancer stays on a Debian host).
-        f.append(Field(key: Self.serversKey, label: "Servers", kind: .choice(["debian", "windows"]), value: v[Self.serversKey] ?? "debian"))
-        f.append(Field(key: "load_balancer.kind", label: "Load balancer", kind: .choice(["nginx", "haproxy", "none"]),
+        // The servers' platform, as the engine offers them (Debian's packages, or Windows Server as OutSystems
+        // installs RabbitMQ there; the load balancer stays on a Debian host).
+        f.append(Field(key: Self.serversKey, label: "Servers", kind: .choice(choices.servers), value: v[Self.serversKey] ?? choices.servers.first ?? ""))
+        f.append(Field(key: "load_balancer.kind", label: "Load balancer", kind: .choice(choices.loadBalancers + ["none"]),
                        value: v["load_balancer.kind"] ?? "none"))
         if (v["load_balancer.kind"] ?? "none") != "none" {
             f.append(Field(key: "load_balancer.host", label: "  address for clients", kind: .text, value: v["load_balancer.host"] ?? ""))
@@ -117,7 +131,7 @@ public struct SetupForm: Sendable, Equatable {
         case .text:
             field.value.append(c)
         case .choice(let options):
-            guard c == " " else { return }
+            guard c == " ", !options.isEmpty else { return }
             let i = options.firstIndex(of: field.value) ?? -1
             field.value = options[(i + 1) % options.count]
         }

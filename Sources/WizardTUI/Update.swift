@@ -274,8 +274,8 @@ public enum Wizard {
     /// Engine events: what the work reports changes the state the same way keys do.
     static func receive(_ s: inout AppState, _ event: EngineEvent) -> [EngineRequest] {
         switch event {
-        case .setup(let path):
-            let form = SetupForm(path: path)
+        case .setup(let path, let choices):
+            let form = SetupForm(path: path, choices: choices)
             s.form = form
             s.view = .setup
             s.label = "new topology: \(path)"

@@ -43,10 +43,15 @@ final class TUIEngine: WizardEngine {
 
     func emit(_ e: EngineEvent) { sink.withLock { $0 }?(e) }
 
+    /// What the setup form offers: the registered load balancer kinds and server platforms.
+    static var setupChoices: SetupForm.Choices {
+        SetupForm.Choices(loadBalancers: LoadBalancerKinds.standard.map(\.name), servers: ProfileName.forServers.map(\.rawValue))
+    }
+
     func start(events: @escaping @Sendable (EngineEvent) -> Void) {
         sink.withLock { $0 = events }
         if current.withLock({ $0 == nil }), let setupPath {
-            emit(.setup(path: setupPath))
+            emit(.setup(path: setupPath, choices: Self.setupChoices))
             return
         }
         opened()

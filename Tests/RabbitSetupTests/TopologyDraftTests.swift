@@ -22,6 +22,22 @@ import Testing
         #expect(t.loadBalancer?.listenPort == 5672)
     }
 
+    /// Every platform and load balancer kind the setup form is offered (from the registries) makes a topology.
+    @Test func everyOfferedPlatformAndKindMakesATopology() throws {
+        #expect(!ProfileName.forServers.isEmpty && !LoadBalancerKinds.standard.isEmpty)
+        #expect(ProfileName.forServers.first == ProfileName.standard && !ProfileName.forServers.contains(.sandbox))
+        for profile in ProfileName.forServers {
+            for kind in LoadBalancerKinds.standard {
+                var v = Self.good
+                v["servers"] = profile.rawValue
+                v["load_balancer.kind"] = kind.name
+                #expect(TopologyDraft.problems(v, nodes: 3) == [], "\(profile) \(kind.name)")
+                let t = try TopologyParser.parse(TopologyDraft.yaml(v, nodes: 3))
+                #expect(t.nodes.allSatisfy { $0.profile == profile } && t.loadBalancer?.kind.name == kind.name)
+            }
+        }
+    }
+
     /// The profile is a value like the others: the form's, else the topology's default.
     @Test func theProfileIsTheFormsValueOrTheDefault() throws {
         #expect(try TopologyParser.parse(TopologyDraft.yaml(Self.good, nodes: 3)).nodes.map(\.profile) == Array(repeating: ProfileName.standard, count: 3))

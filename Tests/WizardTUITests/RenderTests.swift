@@ -140,7 +140,7 @@ import Workflow
 
     static func setup() -> AppState {
         var s = AppState()
-        _ = Wizard.update(&s, .engine(.setup(path: "/etc/rabbit-wizard/prod.yml")))
+        _ = Wizard.update(&s, .engine(.setup(path: "/etc/rabbit-wizard/prod.yml", choices: SetupFormTests.choices)))
         for _ in 0..<4 { _ = Wizard.update(&s, .down) }
         _ = Wizard.update(&s, .type("!"))
         _ = Wizard.update(&s, .engine(.validated([SetupForm.Problem(

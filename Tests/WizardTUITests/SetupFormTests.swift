@@ -5,10 +5,23 @@ import Workflow
 /// The first-time setup form: keys edit fields, choices cycle, the node count lays the form out again,
 /// problems from the engine block saving, Esc twice leaves.
 @Suite struct SetupFormTests {
-    static func opened() -> (AppState, [EngineRequest]) {
+    /// What the product's engine offers today (its registries: `LoadBalancerKinds.standard`, `ProfileName.forServers`).
+    static let choices = SetupForm.Choices(loadBalancers: ["nginx", "haproxy"], servers: ["debian", "windows"])
+
+    static func opened(_ choices: SetupForm.Choices = Self.choices) -> (AppState, [EngineRequest]) {
         var s = AppState()
-        let r = Wizard.update(&s, .engine(.setup(path: "/srv/topology.yml")))
+        let r = Wizard.update(&s, .engine(.setup(path: "/srv/topology.yml", choices: choices)))
         return (s, r)
+    }
+
+    /// The choices are the engine's: a kind or platform it registers is offered with no change to the form.
+    @Test func theFormOffersWhatTheEngineRegisters() throws {
+        let (s, _) = Self.opened(SetupForm.Choices(loadBalancers: ["nginx", "testproxy"], servers: ["debian", "plan9"]))
+        let form = try #require(s.form)
+        let kinds = try #require(form.fields.first { $0.key == "load_balancer.kind" })
+        let servers = try #require(form.fields.first { $0.key == SetupForm.serversKey })
+        #expect(kinds.kind == .choice(["nginx", "testproxy", "none"]) && kinds.value == "nginx")
+        #expect(servers.kind == .choice(["debian", "plan9"]) && servers.value == "debian")
     }
 
     @Test func theFormOpensWithExampleValuesAndAsksForACheck() throws {

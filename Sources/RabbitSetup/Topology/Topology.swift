@@ -103,6 +103,10 @@ public enum ProfileName: String, Sendable, Codable, CaseIterable {
 
     /// What a topology means when it names no profile.
     public static let standard: ProfileName = .debian
+
+    /// The platforms an operator's own servers can be, in the order the setup form offers them (the default
+    /// first). Sandbox nodes are made by `rabbit-wizard sandbox up`, which writes its own topology.
+    public static let forServers: [ProfileName] = [.standard] + allCases.filter { $0 != .standard && $0 != .sandbox }
 }
 
 /// Where a load balancer can run: not on Windows (a program started over ssh dies with the session there,
