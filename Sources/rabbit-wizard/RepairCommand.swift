@@ -18,8 +18,8 @@ struct RepairCommand: AsyncParsableCommand {
                 Reads cluster_status from every node and, when the nodes are split (each side runs without the \
                 other) or RabbitMQ recorded a partition that is still there (partition_handling ignore, or an \
                 autoheal that loops, as RabbitMQ 3.10 can), proposes which side to restart, by the rule of the \
-                configured strategy, with every node's own view as evidence. After the typed confirmation it \
-                restarts each node on that side, one at a time, as RabbitMQ's partitions guide recovers (stop the \
+                configured strategy, with every node's own view as evidence. After the typed confirmation it reads \
+                every node again and, if the repair would still restart the same nodes, restarts each node on that side, one at a time, as RabbitMQ's partitions guide recovers (stop the \
                 node, start it again: it rejoins and takes the kept side's state) and waits until every node sees every other with no partition \
                 recorded: only then it says "repaired".
 
@@ -66,9 +66,10 @@ struct RepairCommand: AsyncParsableCommand {
         private func repair(_ session: Session, _ topology: Topology, locks: Session.RunLocks, progress: @escaping @Sendable (String) -> Void) async throws {
             Interruption.install()
             print("reading cluster_status from \(topology.nodes.count) nodes ...")
-            let view = await ClusterHealth.view(topology, executor: session.executor, step: .repairPartition)
+            let proposal = await PartitionRepair.propose(topology, executor: session.executor, keepSideOf: keepSideOf)
+            let view = proposal.view
             let decision: PartitionRepair.Decision
-            switch PartitionRepair.decide(view, strategy: topology.partitionHandling, seed: topology.seed.nodeName.description, keepSideOf: keepSideOf) {
+            switch proposal.decision {
             case .success(let d): decision = d
             case .failure(let refusal):
                 guard case .nothingToRepair = refusal else { throw ErrorPresenter.fail(refusal.message, code: .failed) }
@@ -96,7 +97,8 @@ struct RepairCommand: AsyncParsableCommand {
             }
             if let lost = locks.lost { throw ErrorPresenter.fail("\(lost): nothing was restarted", code: .locked) }
             do {
-                let after = try await PartitionRepair.restart(decision, topology: topology, executor: session.executor, progress: progress)
+                let after = try await PartitionRepair.carryOut(restarting: decision.restart, topology: topology, executor: session.executor, keepSideOf: keepSideOf,
+                                                               progress: progress)
                 print("Repaired: \(after.summary(strategy: topology.partitionHandling)) (observed from every node).")
             } catch {
                 throw ErrorPresenter.fail(PlanText.failure(error), code: .failed)

@@ -156,18 +156,18 @@ final class TUIEngine: WizardEngine {
     func proposeRepair() async {
         await endObservation()
         guard let topology = session.topology else { return emit(.finished(message: "no topology: nothing to repair", ok: false)) }
-        let view = await ClusterHealth.view(topology, executor: session.executor, step: .repairPartition)
+        let proposal = await PartitionRepair.propose(topology, executor: session.executor)
         // What was just read is the cluster's line too.
-        emit(.cluster(TUIEngine.line(view, topology)))
-        switch PartitionRepair.decide(view, strategy: topology.partitionHandling, seed: topology.seed.nodeName.description) {
+        emit(.cluster(TUIEngine.line(proposal.view, topology)))
+        switch proposal.decision {
         case .success(let d): emit(.repairProposal(RepairProposal(keep: d.keep, restart: d.restart, rule: d.rule, evidence: d.evidence)))
         case .failure(let refusal):
             if case .nothingToRepair = refusal { emit(.finished(message: refusal.message, ok: true)) } else { emit(.finished(message: refusal.message, ok: false)) }
         }
     }
 
-    /// Restarts the confirmed side under the run lock. The proposal came from an earlier view: the repair
-    /// decides again and goes ahead only if it would restart the same nodes.
+    /// Restarts the confirmed side under the run lock, as `repair partition` does (``PartitionRepair/carryOut(restarting:topology:executor:keepSideOf:progress:)``:
+    /// the proposal came from an earlier view, so it decides again and goes ahead only for the same nodes).
     func repair(restart: [String]) async {
         await endObservation()
         guard let topology = session.topology else { return emit(.finished(message: "no topology: nothing to repair", ok: false)) }
@@ -181,16 +181,9 @@ final class TUIEngine: WizardEngine {
     }
 
     private func repair(_ topology: Topology, restart: [String], locks: Session.RunLocks) async {
-        let view = await ClusterHealth.view(topology, executor: session.executor, step: .repairPartition)
-        guard case .success(let decision) = PartitionRepair.decide(view, strategy: topology.partitionHandling, seed: topology.seed.nodeName.description),
-            decision.restart == restart
-        else {
-            return emit(.finished(message: "the cluster changed since the proposal; nothing was restarted (R looks again): "
-                                  + view.summary(strategy: topology.partitionHandling), ok: false))
-        }
         if let lost = locks.lost { return emit(.finished(message: "\(lost): nothing was restarted", ok: false)) }
         do {
-            let after = try await PartitionRepair.restart(decision, topology: topology, executor: session.executor) { [weak self] text in
+            let after = try await PartitionRepair.carryOut(restarting: restart, topology: topology, executor: session.executor) { [weak self] text in
                 self?.emit(.progress(text))
             }
             emit(.finished(message: "Repaired: \(after.summary(strategy: topology.partitionHandling)) (observed from every node).", ok: true))

@@ -115,6 +115,33 @@ public enum PartitionRepair {
         return .success(Decision(keep: keep, restart: restart, rule: rule, evidence: evidence))
     }
 
+    /// What the repair would do now: every node's view, read once, and the decision from it.
+    public struct Proposal: Sendable {
+        public let view: ClusterView
+        public let decision: Result<Decision, Refusal>
+    }
+
+    /// Reads every node's `cluster_status` and decides (read-only): what both front ends show before asking.
+    public static func propose(_ topology: Topology, executor: Executor, keepSideOf: String? = nil) async -> Proposal {
+        let view = await ClusterHealth.view(topology, executor: executor, step: .repairPartition)
+        return Proposal(view: view, decision: decide(view, strategy: topology.partitionHandling, seed: topology.seed.nodeName.description,
+                                                     keepSideOf: keepSideOf))
+    }
+
+    /// Carries out the restart of `confirmed`, the nodes the operator agreed to restart. Time passed while the
+    /// proposal was read: every node is read and the repair decided again, and only a decision that restarts
+    /// the same nodes goes on to ``restart(_:topology:executor:limit:progress:)``; otherwise nothing is restarted.
+    public static func carryOut(restarting confirmed: [String], topology: Topology, executor: Executor, keepSideOf: String? = nil,
+                                progress: @Sendable (String) -> Void) async throws(StepFailure) -> ClusterView
+    {
+        let now = await propose(topology, executor: executor, keepSideOf: keepSideOf)
+        guard case .success(let decision) = now.decision, decision.restart == confirmed else {
+            throw StepFailure("the cluster changed since the proposal; nothing was restarted: \(now.view.summary(strategy: topology.partitionHandling))",
+                              fix: "look again (R on the screen, or repair partition again) and confirm what it proposes now")
+        }
+        return try await restart(decision, topology: topology, executor: executor, progress: progress)
+    }
+
     /// Restarts each node to restart (its service, through the profile), one at a time, then waits (polling, up to
     /// `limit`) until every node sees every other with no partition recorded. Throws with the last view when
     /// it does not get there.
