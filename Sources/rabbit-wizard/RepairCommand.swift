@@ -19,7 +19,8 @@ struct RepairCommand: AsyncParsableCommand {
                 other) or RabbitMQ recorded a partition that is still there (partition_handling ignore, or an \
                 autoheal that loops, as RabbitMQ 3.10 can), proposes which side to restart, by the rule of the \
                 configured strategy, with every node's own view as evidence. After the typed confirmation it reads \
-                every node again and, if the repair would still restart the same nodes, restarts each node on that side, one at a time, as RabbitMQ's partitions guide recovers (stop the \
+                every node again (not with --yes, which does not wait) and, if the repair would still restart the \
+                same nodes, restarts each node on that side, one at a time, as RabbitMQ's partitions guide recovers (stop the \
                 node, start it again: it rejoins and takes the kept side's state) and waits until every node sees every other with no partition \
                 recorded: only then it says "repaired".
 
@@ -97,8 +98,11 @@ struct RepairCommand: AsyncParsableCommand {
             }
             if let lost = locks.lost { throw ErrorPresenter.fail("\(lost): nothing was restarted", code: .locked) }
             do {
-                let after = try await PartitionRepair.carryOut(restarting: decision.restart, topology: topology, executor: session.executor, keepSideOf: keepSideOf,
-                                                               progress: progress)
+                // With --yes nothing waited between the reading and now: the decision is as fresh as a second read.
+                let after = yes
+                    ? try await PartitionRepair.restart(decision, topology: topology, executor: session.executor, progress: progress)
+                    : try await PartitionRepair.carryOut(restarting: decision.restart, topology: topology, executor: session.executor,
+                                                         keepSideOf: keepSideOf, progress: progress)
                 print("Repaired: \(after.summary(strategy: topology.partitionHandling)) (observed from every node).")
             } catch {
                 throw ErrorPresenter.fail(PlanText.failure(error), code: .failed)
