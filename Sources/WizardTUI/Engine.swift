@@ -35,7 +35,7 @@ public enum EngineRequest: Sendable, Equatable {
     /// Read every node and propose how to repair a network partition (read-only): answered by
     /// ``EngineEvent/repairProposal(_:)``, or `finished` when there is nothing to repair.
     case proposeRepair
-    /// Restart the RabbitMQ application of these nodes (the proposal's), then verify the cluster is whole.
+    /// Restart these nodes (the proposal's: their services all stopped, then started), then verify the cluster is whole.
     case repair(restart: [String])
 }
 

@@ -402,7 +402,7 @@ public enum Render {
             for e in proposal.evidence { lines.append(("  " + e, .normal)) }
             lines.append(("Rule: \(proposal.rule)", .normal))
             lines.append(("Keep running: \(proposal.keep.joined(separator: ", "))", .ok))
-            lines.append(("Restart (stop the node, start it): \(proposal.restart.joined(separator: ", "))", .warn))
+            lines.append(("Restart (stop them all, then start them): \(proposal.restart.joined(separator: ", "))", .warn))
             lines.append(("This DESTROYS: what changed only on \(proposal.restart.joined(separator: ", ")) since the split.", .error))
             lines.append(("Type restart and press Enter to go ahead, Esc to cancel:", .bold))
             lines.append(("> " + typed + "_", .key))

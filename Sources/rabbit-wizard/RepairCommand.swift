@@ -20,9 +20,9 @@ struct RepairCommand: AsyncParsableCommand {
                 autoheal that loops, as RabbitMQ 3.10 can), proposes which side to restart, by the rule of the \
                 configured strategy, with every node's own view as evidence. After the typed confirmation it reads \
                 every node again (not with --yes, which does not wait) and, if the repair would still restart the \
-                same nodes, restarts each node on that side, one at a time, as RabbitMQ's partitions guide recovers (stop the \
-                node, start it again: it rejoins and takes the kept side's state) and waits until every node sees every other with no partition \
-                recorded: only then it says "repaired".
+                same nodes, restarts that side as RabbitMQ's partitions guide recovers: it stops every node of the \
+                side, then starts them one at a time (each rejoins and takes the kept side's state), and waits until \
+                every node sees every other with no partition recorded: only then it says "repaired".
 
                 What changed only on the restarted side since the split is lost: it takes the kept side's data. \
                 A node that cannot be read is not guessed about: the repair refuses and says what to do first.
@@ -82,7 +82,7 @@ struct RepairCommand: AsyncParsableCommand {
             for line in decision.evidence { print("  \(line)") }
             print("rule: \(decision.rule)")
             print("keep running: \(decision.keep.joined(separator: ", "))")
-            print("restart (stop the node, start it): \(decision.restart.joined(separator: ", "))")
+            print("restart (stop them all, then start them): \(decision.restart.joined(separator: ", "))")
             print("This DESTROYS: what changed only on \(decision.restart.joined(separator: ", ")) since the split (it takes the kept side's data).")
             if !yes {
                 guard isatty(0) == 1 else {

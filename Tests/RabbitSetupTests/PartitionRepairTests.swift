@@ -13,6 +13,46 @@ import Testing
         .status(ClusterStatus(runningNodes: running, diskNodes: [a, b, c], partitions: apartFrom.isEmpty ? [:] : [node: apartFrom]))
     }
 
+    /// Every node's answer as RabbitMQ builds it: `running_nodes` as given, and `partitions` with the record of
+    /// every node it runs with (`rabbit_mnesia:status/0` asks each running node's `rabbit_node_monitor` for its
+    /// list and keeps the non-empty ones), so a view holds the records of others besides its own.
+    static func rabbitViews(running: [String: [String]], records: [String: [String]]) -> ClusterView {
+        view(running.mapValues { nodes in
+            .status(ClusterStatus(runningNodes: nodes, diskNodes: [a, b, c],
+                                  partitions: records.filter { nodes.contains($0.key) && !$0.value.isEmpty }))
+        })
+    }
+
+    /// A cut between A and B that the Erlang distribution widened into A | B, C (which side C ends on varies from
+    /// run to run): once they meet again every node runs with every other, A recorded both, B and C recorded
+    /// A, and each view carries all three records. Only A is apart from the others: restarting A ends it, and
+    /// B and C, who never lost each other, are not restarted.
+    @Test func recordsSeenFromOtherNodesAreTheirs() throws {
+        let all = [Self.a, Self.b, Self.c]
+        let v = Self.rabbitViews(running: [Self.a: all, Self.b: all, Self.c: all],
+                                 records: [Self.a: [Self.b, Self.c], Self.b: [Self.a], Self.c: [Self.a]])
+        let d = try PartitionRepair.decide(v, strategy: .ignore, seed: Self.a).get()
+        #expect(d.restart == [Self.a] && d.keep == [Self.b, Self.c])
+        #expect(d.evidence == ["rabbit@A runs with rabbit@A, rabbit@B, rabbit@C; recorded a partition with rabbit@B, rabbit@C",
+                               "rabbit@B runs with rabbit@A, rabbit@B, rabbit@C; recorded a partition with rabbit@A",
+                               "rabbit@C runs with rabbit@A, rabbit@B, rabbit@C; recorded a partition with rabbit@A"])
+        #expect(v.summary(strategy: .ignore).contains(
+            "RabbitMQ recorded it (rabbit@A apart from rabbit@B, rabbit@C; rabbit@B apart from rabbit@A; rabbit@C apart from rabbit@A)"),
+                "\(v.summary(strategy: .ignore))")
+
+        // The other way the cut widens, A, C | B: B restarts, not C.
+        let other = Self.rabbitViews(running: [Self.a: all, Self.b: all, Self.c: all],
+                                     records: [Self.a: [Self.b], Self.b: [Self.a, Self.c], Self.c: [Self.b]])
+        #expect(try PartitionRepair.decide(other, strategy: .ignore, seed: Self.a).get().restart == [Self.b])
+
+        // Only A still records B and C (they restarted): A is the one to restart, and the summary names A's
+        // record once, not as B's or C's.
+        let left = Self.rabbitViews(running: [Self.a: all, Self.b: all, Self.c: all], records: [Self.a: [Self.b, Self.c]])
+        #expect(try PartitionRepair.decide(left, strategy: .pauseMinority, seed: Self.b).get().restart == [Self.a])
+        #expect(left.summary(strategy: .pauseMinority).contains("RabbitMQ recorded it (rabbit@A apart from rabbit@B, rabbit@C); "),
+                "\(left.summary(strategy: .pauseMinority))")
+    }
+
     @Test func aSplitKeepsTheMajorityAndRestartsTheMinority() throws {
         let v = Self.view([Self.a: Self.s([Self.a, Self.b], node: Self.a), Self.b: Self.s([Self.a, Self.b], node: Self.b),
                            Self.c: Self.s([Self.c], node: Self.c)])

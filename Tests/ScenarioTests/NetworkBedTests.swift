@@ -252,7 +252,7 @@ extension ClusterScenarioTests {
         }
         #expect(repair.termination == .exited(code: 0), "\(said)")
         // The smaller side restarts, with each node's own view as the evidence for it.
-        #expect(said.contains("restart (stop the node, start it): \(c)\n") && said.contains("keep running: \(a), \(b)\n"), "\(said)")
+        #expect(said.contains("restart (stop them all, then start them): \(c)\n") && said.contains("keep running: \(a), \(b)\n"), "\(said)")
         let evidence = said.split(separator: "\n").filter { $0.hasPrefix("  \(c) runs with ") }
         #expect(evidence.count == 1 && evidence.allSatisfy { $0.hasSuffix("; recorded a partition with \(a), \(b)") }, "\(said)")
         #expect(said.contains("Repaired: 3 of 3 nodes running, every node sees all of them, no partition (observed from every node)."), "\(said)")

@@ -162,34 +162,22 @@ extension ClusterScenarioTests {
         #expect(Tmux.shows(rolledBack, "↺ rolled back"))
         #expect(await Support.waitUntil(.seconds(10)) { !Support.canConnect(port: lbPort) }, "nginx still listens after the rollback")
 
-        // 8. A partition RabbitMQ recorded: a cut from b while both run (mnesia's inconsistent_database once
-        //    they meet again), with partition handling set to `ignore` in the running nodes only (pause_minority
-        //    would pause a and heal it by itself). R reads every node's view and proposes the side to restart by
-        //    the topology's rule; after `restart` is typed it restarts that side and says "Repaired" only once
-        //    every node sees every other with nothing recorded. Then the running nodes get the file's value back.
-        let handling = { (value: String) in "application:set_env(rabbit, cluster_partition_handling, \(value))." }
-        for letter in bed.letters { #expect(await bed.ctl(letter, ["eval", handling("ignore")]).termination == .exited(code: 0)) }
-        let cut = await bed.ctl("a", ["eval", "erlang:disconnect_node('\(bed.nodeName("b"))')."])
-        #expect(cut.termination == .exited(code: 0), "\(cut.stdout.text)\(cut.stderr.text)")
-        var recorded = false
-        let deadline = ContinuousClock.now.advanced(by: .seconds(90))
-        while !recorded && ContinuousClock.now < deadline {
-            recorded = (await bed.runningNodes(seenFrom: "a"))?.partitions ?? 0 > 0
-            if !recorded { try await Task.sleep(for: .milliseconds(500)) }
-        }
-        try #require(recorded, "node a recorded no partition after the cut")
+        // 8. A partition RabbitMQ recorded, A | B, C: A cut from both while all run, with partition handling set
+        //    to `ignore` in the running nodes only (pause_minority would pause A and heal it by itself). Every
+        //    node's answer then carries the records of the nodes it runs with, B's and C's records of A among
+        //    them. R reads every node's view and proposes the side to restart by the topology's rule (A, the
+        //    smaller side, not B and C, who never lost each other); after `restart` is typed it restarts A and
+        //    says "Repaired" only once every node sees every other with nothing recorded.
+        try await Self.cutOff("a", in: bed)
         await tmux.send("R")
         let proposal = try await screen("Type restart and press Enter", .seconds(60))
         #expect(Tmux.shows(proposal, "recorded a partition"), "\(proposal)")
+        #expect(Tmux.shows(proposal, "Restart (stop them all, then start them): rabbit-a@localhost"), "\(proposal)")
         await tmux.type("restart")
         await tmux.send("Enter")
         let repaired = try await screen("Repaired:", .seconds(240))
         #expect(Tmux.shows(repaired, "observed from every node"), "\(repaired)")
-        for letter in bed.letters {
-            let seen = await bed.runningNodes(seenFrom: letter)
-            #expect(seen?.running == bed.letters.map(bed.nodeName) && seen?.partitions == 0, "after the repair, seen from \(letter): \(String(describing: seen))")
-            #expect(await bed.ctl(letter, ["eval", handling("pause_minority")]).termination == .exited(code: 0))
-        }
+        try await Self.expectWholeAndPauseMinority(bed, after: "the screen's repair")
 
         // 9. q quits; the terminal is as it was.
         await tmux.send("q")
@@ -202,6 +190,43 @@ extension ClusterScenarioTests {
             let key = "channel erl \(bed.nodeName(l))@local"
             let lives = records.filter { $0.id == key && $0.via == nil && $0.started >= reopened.addingTimeInterval(-1) }
             #expect(lives.count == 1, "\(key): \(lives.count) VM lives in the reopened screen (closed after a run?)")
+        }
+
+        // 10. The same cut, and the side of two restarted (`repair partition --keep-side-of A`): B and C both
+        //     stop before either starts again, or A would keep its record of them and the repair would not end.
+        try await Self.cutOff("a", in: bed)
+        let keepA = await bed.wizard(["repair", "partition", "--keep-side-of", bed.nodeName("a"), "--yes"])
+        let said = keepA.stdout.text + keepA.stderr.text
+        #expect(keepA.termination == .exited(code: 0), "\(said)")
+        #expect(said.contains("restart (stop them all, then start them): rabbit-b@localhost, rabbit-c@localhost\n"), "\(said)")
+        let order = said.split(separator: "\n").filter { $0.contains(": stopping the node") || $0.contains(": starting the node") }
+            .map { $0.split(separator: ":").first.map(String.init) ?? "" }
+        #expect(order == ["  ... node-b", "  ... node-c", "  ... node-b", "  ... node-c"], "stops and starts: \(order)\n\(said)")
+        #expect(said.contains("Repaired: 3 of 3 nodes running, every node sees all of them, no partition"), "\(said)")
+        try await Self.expectWholeAndPauseMinority(bed, after: "repair partition --keep-side-of")
+    }
+
+    /// Cuts node `letter` off from every other node (`erlang:disconnect_node`, from its side) with partition
+    /// handling set to `ignore` in every running node, and waits until it recorded the partition (they meet
+    /// again within seconds).
+    static func cutOff(_ letter: String, in bed: SandboxBed) async throws {
+        let handling = "application:set_env(rabbit, cluster_partition_handling, ignore)."
+        for l in bed.letters { #expect(await bed.ctl(l, ["eval", handling]).termination == .exited(code: 0)) }
+        let others = bed.letters.filter { $0 != letter }.map { "erlang:disconnect_node('\(bed.nodeName($0))')" }
+        let cut = await bed.ctl(letter, ["eval", others.joined(separator: ", ") + "."])
+        #expect(cut.termination == .exited(code: 0), "\(cut.stdout.text)\(cut.stderr.text)")
+        let recorded = await Support.poll(.seconds(90)) { ((await bed.runningNodes(seenFrom: letter))?.partitions ?? 0) > 0 }
+        try #require(recorded, "node \(letter) recorded no partition after the cut")
+    }
+
+    /// Every node runs with every other and none records a partition, seen from each; then the running nodes
+    /// get the file's partition handling back.
+    static func expectWholeAndPauseMinority(_ bed: SandboxBed, after what: String) async throws {
+        for letter in bed.letters {
+            let seen = await bed.runningNodes(seenFrom: letter)
+            #expect(seen?.running == bed.letters.map(bed.nodeName) && seen?.partitions == 0, "after \(what), seen from \(letter): \(String(describing: seen))")
+            let back = "application:set_env(rabbit, cluster_partition_handling, pause_minority)."
+            #expect(await bed.ctl(letter, ["eval", back]).termination == .exited(code: 0))
         }
     }
 }

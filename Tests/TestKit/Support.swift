@@ -49,6 +49,16 @@ public enum Support {
         return condition()
     }
 
+    /// Polls an asynchronous `condition` (one that asks a node, say) every `every` until it holds or `limit` passes.
+    public static func poll(_ limit: Duration, every: Duration = .milliseconds(500), _ condition: () async -> Bool) async -> Bool {
+        let end = ContinuousClock.now.advanced(by: limit)
+        while ContinuousClock.now < end {
+            if await condition() { return true }
+            try? await Task.sleep(for: every)
+        }
+        return await condition()
+    }
+
     /// The argv of a running process (from `/proc/PID/cmdline`, read to its end: procfs reports size 0).
     /// A 64 KiB tmpfs at ROOT/small: a disk with almost no room (needs root, as in CI). The caller
     /// unmounts it (`umount2(path, 0)`).

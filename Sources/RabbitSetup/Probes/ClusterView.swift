@@ -63,13 +63,22 @@ public struct ClusterView: Sendable, Equatable {
         return .degraded(missing: missing, unreadable: unreadable)
     }
 
+    /// Each node's own record of the nodes it was partitioned from, merged from every answer. A node's
+    /// `cluster_status` carries the records of every node it runs with (RabbitMQ asks each running node for
+    /// its list), keyed by the node that recorded it: a view holds other nodes' records besides its own, and
+    /// a node's record is missing from the views of nodes that do not run with it.
+    var records: [String: Set<String>] {
+        var merged: [String: Set<String>] = [:]
+        for case .status(let s) in seen.values {
+            for (node, with) in s.partitions where !with.isEmpty { merged[node, default: []].formUnion(with) }
+        }
+        return merged
+    }
+
     /// "rabbit@ServerA apart from rabbit@ServerC" for each node that recorded a partition, and with whom.
     var recordedPairs: String {
-        seen.sorted { $0.key < $1.key }.compactMap { node, answer -> String? in
-            guard case .status(let s) = answer else { return nil }
-            let with = Set(s.partitions.values.flatMap { $0 }).sorted()
-            return with.isEmpty ? nil : "\(node) apart from \(with.joined(separator: ", "))"
-        }.joined(separator: "; ")
+        records.sorted { $0.key < $1.key }.map { node, with in "\(node) apart from \(with.sorted().joined(separator: ", "))" }
+            .joined(separator: "; ")
     }
 
     /// One line for people: what the cluster looks like and, when it is not healthy, what it means.

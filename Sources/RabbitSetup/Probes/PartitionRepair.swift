@@ -35,15 +35,15 @@ public enum PartitionRepair {
         }
     }
 
-    /// Pairs of nodes that are apart as they see it: one recorded a partition with the other, or one does
-    /// not run with the other. Pure.
-    static func apart(_ statuses: [String: ClusterStatus]) -> [(String, String)] {
+    /// Pairs of nodes that are apart as they see it: one recorded a partition with the other (`records`, each
+    /// node's own, ``ClusterView/records``), or one does not run with the other. Pure.
+    static func apart(_ statuses: [String: ClusterStatus], records: [String: Set<String>]) -> [(String, String)] {
         let nodes = statuses.keys.sorted()
         var pairs: [(String, String)] = []
         for (i, a) in nodes.enumerated() {
             for b in nodes[(i + 1)...] {
                 let sa = statuses[a]!, sb = statuses[b]!
-                let recorded = sa.partitions.values.contains { $0.contains(b) } || sb.partitions.values.contains { $0.contains(a) }
+                let recorded = records[a, default: []].contains(b) || records[b, default: []].contains(a)
                 if recorded || !sa.runningNodes.contains(b) || !sb.runningNodes.contains(a) { pairs.append((a, b)) }
             }
         }
@@ -91,7 +91,8 @@ public enum PartitionRepair {
         if let chosen, !statuses.keys.contains(chosen) {
             return .failure(.cannotDecide("\(chosen) is not a node of this cluster", fix: "give one of: \(statuses.keys.sorted().joined(separator: ", "))"))
         }
-        let pairs = apart(statuses)
+        let records = view.records
+        let pairs = apart(statuses, records: records)
         guard !pairs.isEmpty else {
             return .failure(.nothingToRepair("every node runs with every other and none recorded a partition with another: \(view.summary(strategy: strategy))"))
         }
@@ -108,7 +109,7 @@ public enum PartitionRepair {
         } }
         let evidence = statuses.keys.sorted().map { node -> String in
             let s = statuses[node]!
-            let with = Set(s.partitions.values.flatMap { $0 }).sorted()
+            let with = records[node, default: []].sorted()
             return "\(node) runs with \(s.runningNodes.sorted().joined(separator: ", "))"
                 + (with.isEmpty ? "; recorded no partition" : "; recorded a partition with \(with.joined(separator: ", "))")
         }
@@ -142,18 +143,25 @@ public enum PartitionRepair {
         return try await restart(decision, topology: topology, executor: executor, progress: progress)
     }
 
-    /// Restarts each node to restart (its service, through the profile), one at a time, then waits (polling, up to
-    /// `limit`) until every node sees every other with no partition recorded. Throws with the last view when
-    /// it does not get there.
+    /// Stops every node to restart (its service, through the profile), then starts them one at a time, as
+    /// RabbitMQ's partitions guide recovers from a split ("stop all nodes in the other partitions, then start
+    /// them all up again"); then waits (polling, up to `limit`) until every node sees every other with no
+    /// partition recorded. A kept node forgets its record when a node of it goes down and none of the others
+    /// is still up and apart (RabbitMQ's `rabbit_node_monitor:handle_dead_rabbit/2`): restarted one after
+    /// another, a side of two would leave the kept side's record standing. Throws with the last view when it
+    /// does not get there.
     public static func restart(_ decision: Decision, topology: Topology, executor: Executor, limit: Duration = .seconds(120),
                                progress: @Sendable (String) -> Void) async throws(StepFailure) -> ClusterView
     {
         let step = StepID.repairPartition
-        for name in decision.restart {
-            guard let spec = topology.nodes.first(where: { $0.nodeName.description == name }) else { continue }
-            let node = RabbitNode(spec, executor: executor, step: step)
-            progress("\(spec.name): stopping the node (it rejoins the kept side when it starts and takes its state)")
+        let nodes = decision.restart.compactMap { name in topology.nodes.first { $0.nodeName.description == name } }
+            .map { RabbitNode($0, executor: executor, step: step) }
+        for node in nodes {
+            progress("\(node.spec.name): stopping the node (every node of the side to restart stops before any starts again)")
             try await node.stopService()
+        }
+        for node in nodes {
+            progress("\(node.spec.name): starting the node (it rejoins the kept side and takes its state)")
             try await node.startService(progress: progress)
         }
         progress("waiting until every node sees every other with no partition recorded (up to \(limit.components.seconds) s)")
@@ -166,7 +174,8 @@ public enum PartitionRepair {
         }
         if case .healthy = view.verdict { return view }
         throw StepFailure("not repaired: \(view.summary(strategy: topology.partitionHandling))",
-                          fix: "check the network between the nodes; restart the nodes of the side to discard by hand (stop the service, start it)")
+                          fix: "check the network between the nodes; restart the nodes of the side to discard by hand (stop them all, then start them); "
+                              + "if only kept nodes still record the partition, restart those too, as RabbitMQ's partitions guide does to clear the warning")
     }
 }
 
