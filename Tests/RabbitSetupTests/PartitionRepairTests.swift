@@ -23,9 +23,10 @@ import Testing
         })
     }
 
-    /// A cut between A and B that the Erlang distribution widened into A | B, C (which side C ends on varies from
-    /// run to run): once they meet again every node runs with every other, A recorded both, B and C recorded
-    /// A, and each view carries all three records. Only A is apart from the others: restarting A ends it, and
+    /// A cut between A and B that RabbitMQ widened into A | B, C (a node that sees another go down while a
+    /// third still sees it disconnects from the third as well, in `rabbit_node_monitor`; which of A and B does
+    /// so first varies from run to run): once they meet again every node runs with every other, A recorded
+    /// both, B and C recorded A, and each view carries all three records. Only A is apart from the others: restarting A ends it, and
     /// B and C, who never lost each other, are not restarted.
     @Test func recordsSeenFromOtherNodesAreTheirs() throws {
         let all = [Self.a, Self.b, Self.c]
