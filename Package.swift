@@ -34,10 +34,13 @@ let package = Package(
         .target(name: "RabbitSetup", dependencies: ["Workflow", "Executor", .product(name: "Yams", package: "Yams")]),
         // The ncurses front end: state, actions, render, the one screen type.
         .target(name: "WizardTUI", dependencies: ["Workflow", "CNcurses"]),
+        // The application core both front ends call: a session opened once (topology, state directory,
+        // executor, steps), its runs and locks, errors in words. No argument parsing, no screen.
+        .target(name: "WizardCore", dependencies: ["Executor", "Workflow", "RabbitSetup"]),
         .executableTarget(
             name: "rabbit-wizard",
             dependencies: [
-                "Executor", "Workflow", "RabbitSetup", "WizardTUI",
+                "Executor", "Workflow", "RabbitSetup", "WizardTUI", "WizardCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -49,6 +52,7 @@ let package = Package(
         // The fast layer (`make check`): no root, no service, no network, nothing beyond the toolchain.
         .testTarget(name: "ExecutorTests", dependencies: ["Executor", "Workflow", "TestKit", "rabbit-wizard"]),
         .testTarget(name: "WorkflowTests", dependencies: ["Workflow"]),
+        .testTarget(name: "WizardCoreTests", dependencies: ["WizardCore", "RabbitSetup", "Workflow", "Executor", "TestKit"]),
         .testTarget(name: "WizardTUITests", dependencies: ["WizardTUI", "Workflow"], exclude: ["Snapshots"]),
         .testTarget(name: "RabbitSetupTests", dependencies: ["RabbitSetup", "Workflow", "Executor", "TestKit", "rabbit-wizard"], exclude: ["Golden"]),
         // The scenario layer (the rest of `make test`): root, real RabbitMQ, nginx, HAProxy, sshd, tmux, strace,

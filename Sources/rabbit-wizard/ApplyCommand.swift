@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import WizardCore
 import Workflow
 
 /// `rabbit-wizard apply`: check, plan, apply and verify each step, journaled.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Executor
 import Foundation
+import WizardCore
 
 /// `rabbit-wizard exec`: one command through the executor, for diagnostics and for tests.
 struct ExecCommand: AsyncParsableCommand {

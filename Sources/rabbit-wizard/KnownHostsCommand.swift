@@ -1,6 +1,7 @@
 import ArgumentParser
 import Executor
 import Foundation
+import WizardCore
 
 /// `rabbit-wizard known-hosts`: the tool's own known_hosts, separate from the user's.
 struct KnownHostsCommand: AsyncParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Executor
 import Foundation
+import WizardCore
 import Workflow
 
 /// `rabbit-wizard log`: the executor's command log.

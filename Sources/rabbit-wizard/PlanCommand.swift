@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import WizardCore
 import Workflow
 
 /// `rabbit-wizard plan`: what apply would do now, read-only.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Executor
 import Foundation
 import Logging
+import WizardCore
 import WizardTUI
 import Workflow
 
@@ -70,6 +71,8 @@ struct RabbitWizard: AsyncParsableCommand {
         } catch let failure as ErrorPresenter.Failure {
             FileHandle.standardError.write(Data("rabbit-wizard: \(failure.message)\n".utf8))
             Foundation.exit(failure.code.rawValue)
+        } catch let usage as UsageError {
+            exit(withError: ValidationError(usage.message))
         } catch {
             exit(withError: error)
         }

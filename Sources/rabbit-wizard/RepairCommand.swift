@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RabbitSetup
+import WizardCore
 import Workflow
 
 /// `rabbit-wizard repair partition`: the guided repair of a network partition that did not heal by itself.

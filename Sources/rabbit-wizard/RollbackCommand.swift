@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import WizardCore
 import Workflow
 
 /// `rabbit-wizard rollback ID|--all`: undo applied steps, newest first.

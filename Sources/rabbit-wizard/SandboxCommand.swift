@@ -2,6 +2,7 @@ import ArgumentParser
 import Executor
 import Foundation
 import RabbitSetup
+import WizardCore
 
 /// `rabbit-wizard sandbox up|down|status`: real RabbitMQ nodes on loopback to try the wizard on.
 struct SandboxCommand: AsyncParsableCommand {

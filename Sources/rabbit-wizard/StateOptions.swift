@@ -1,5 +1,6 @@
 import ArgumentParser
 import Executor
+import WizardCore
 
 /// Options every command that touches the state directory shares.
 struct StateOptions: ParsableArguments {
@@ -12,11 +13,7 @@ struct StateOptions: ParsableArguments {
     var identity: String?
 
     func open(dryRun: Bool = false) throws -> (StateDirectory, Executor) {
-        do {
-            let state = try StateDirectory(path: stateDir)
-            return (state, try Executor(state: state, identityFile: identity, dryRun: dryRun))
-        } catch {
-            throw ErrorPresenter.fail(error, code: .badInput)
-        }
+        let (state, executor) = try Session.openState(stateDir: stateDir, identity: identity, dryRun: dryRun)
+        return (state, executor!)
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Executor
 import Foundation
 import RabbitSetup
+import WizardCore
 import Workflow
 
 /// `rabbit-wizard status`: what the journal says and what the servers show now. Read-only.

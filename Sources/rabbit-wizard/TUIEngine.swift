@@ -2,6 +2,7 @@ import Executor
 import Foundation
 import RabbitSetup
 import Synchronization
+import WizardCore
 import WizardTUI
 import Workflow
 

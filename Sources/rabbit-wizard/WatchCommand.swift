@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RabbitSetup
+import WizardCore
 
 /// `rabbit-wizard watch`: what clients see through the load balancer while the operator disrupts the
 /// cluster by hand. Read-only.

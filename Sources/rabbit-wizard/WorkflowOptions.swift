@@ -2,6 +2,7 @@ import ArgumentParser
 import Executor
 import Foundation
 import RabbitSetup
+import WizardCore
 import Workflow
 
 /// What every workflow command takes.

@@ -15,20 +15,8 @@ import Workflow
 /// After an intended change of the commands: `RABBIT_WIZARD_RECORD_GOLDEN=1 swift test --filter
 /// GoldenCommandsTests`, then read the diff of the golden file before committing it.
 struct GoldenCommandsTests {
-    static let topologyText = """
-        cluster:
-          seed: server-a
-          partition_handling: pause_minority
-        nodes:
-          - name: server-a
-            host: ServerA
-            reach: ssh://root@ServerA
-          - name: server-b
-            host: ServerB
-            reach: ssh://root@ServerB
-          - name: server-c
-            host: ServerC
-            reach: ssh://root@ServerC
+    static let topologyText = Topologies.threeDebianServers + """
+
         load_balancer:
           kind: nginx
           host: 127.0.0.9

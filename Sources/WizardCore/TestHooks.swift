@@ -1,4 +1,3 @@
-import ArgumentParser
 import Foundation
 import RabbitSetup
 import Workflow
@@ -14,10 +13,10 @@ import Workflow
 /// - `RABBIT_WIZARD_PAUSE_AT=POINT`: SIGSTOP there (the test sends SIGCONT), to act while a run holds
 ///   the lock. `exec` has one point, `command-running`: its command runs and is listed, and its own
 ///   time-out cannot fire while the wizard is stopped.
-enum TestHooks {
-    static let stepsVariable = "RABBIT_WIZARD_TEST_STEPS"
-    static let crashVariable = "RABBIT_WIZARD_CRASH_AT"
-    static let pauseVariable = "RABBIT_WIZARD_PAUSE_AT"
+public enum TestHooks {
+    public static let stepsVariable = "RABBIT_WIZARD_TEST_STEPS"
+    public static let crashVariable = "RABBIT_WIZARD_CRASH_AT"
+    public static let pauseVariable = "RABBIT_WIZARD_PAUSE_AT"
 
     private struct TestFile: Decodable {
         var id: String
@@ -27,20 +26,20 @@ enum TestHooks {
     }
 
     /// Whether the file steps replace the topology's.
-    static var fileStepsGiven: Bool { ProcessInfo.processInfo.environment[stepsVariable] != nil }
+    public static var fileStepsGiven: Bool { ProcessInfo.processInfo.environment[stepsVariable] != nil }
 
     /// The file steps, when `RABBIT_WIZARD_TEST_STEPS` names their list.
-    static func fileSteps() throws -> [any Step]? {
+    public static func fileSteps() throws -> [any Step]? {
         guard let file = ProcessInfo.processInfo.environment[stepsVariable] else { return nil }
         guard let data = FileManager.default.contents(atPath: file), let files = try? JSONDecoder().decode([TestFile].self, from: data) else {
-            throw ValidationError("\(stepsVariable)=\(file): cannot read the test step list")
+            throw UsageError("\(stepsVariable)=\(file): cannot read the test step list")
         }
         return files.map { FileContentStep(id: StepID($0.id), path: $0.path, content: Array($0.content.utf8), mode: $0.mode ?? "644") }
     }
 
     /// Called by the interpreter at every boundary: kills or stops this process at the one the
     /// environment names, and does nothing otherwise.
-    static func boundaryPoint() -> @Sendable (String) -> Void {
+    public static func boundaryPoint() -> @Sendable (String) -> Void {
         let crashAt = ProcessInfo.processInfo.environment[crashVariable]
         let pauseAt = ProcessInfo.processInfo.environment[pauseVariable]
         return { point in

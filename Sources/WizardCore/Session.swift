@@ -1,53 +1,64 @@
-import ArgumentParser
 import Executor
 import Foundation
 import RabbitSetup
 import Workflow
 
 /// Everything one workflow command needs: the state directory, the executor, the steps and the journal.
-struct Session {
-    let state: StateDirectory
-    let executor: Executor
-    var steps: [any Step]
+public struct Session: Sendable {
+    public let state: StateDirectory
+    public let executor: Executor
+    public var steps: [any Step]
     /// `STATE/journal`, checked to be a private folder of ours (a symlink there is refused, never followed).
-    let journalDirectory: String
+    public let journalDirectory: String
     /// nil for the test-only file steps.
-    var topology: Topology?
-    var configPath: String?
-    var secrets: [String: Secret] = [:]
+    public var topology: Topology?
+    public var configPath: String?
+    public var secrets: [String: Secret] = [:]
     /// How much of its own leftovers a run keeps (``housekeeping(progress:)``).
-    var retention: Retention = .standard
+    public var retention: Retention = .standard
 
-    var order: [StepID] { steps.map(\.id) }
+    public var order: [StepID] { steps.map(\.id) }
 
-    /// With `notices`, the executor's notices go to stderr (the screen shows them itself).
-    /// A topology with Windows nodes is looked at first (read-only: where RabbitMQ is on each, which the
-    /// `windows` profile's paths come from), so the steps are built on what the servers show.
-    static func open(_ options: WorkflowOptions, dryRun: Bool = false, notices: Bool = true) async throws -> Session {
+    /// Opens a session: the topology and its steps, the state directory and its journal folder, an executor
+    /// (`executor`, or one of the state directory's) that knows the secrets. With `notices`, the executor's
+    /// notices go to stderr (the screen shows them itself). A topology with Windows nodes is looked at
+    /// first (read-only: where RabbitMQ is on each, which the `windows` profile's paths come from), so the
+    /// steps are built on what the servers show. Bad input throws before any command runs.
+    public static func open(_ options: SessionOptions, executor given: Executor? = nil) async throws -> Session {
         let (steps, topologyState, topology) = try StepCatalog.steps(config: options.config)
         // A waiver that names no finding would silently waive nothing: refused before anything runs.
         do { try Waivers.check(options.waive, against: steps) } catch { throw ErrorPresenter.fail(error, code: .badInput) }
-        var stateOptions = options.state
-        if stateOptions.stateDir == nil { stateOptions.stateDir = topologyState }
-        let (state, executor) = try stateOptions.open(dryRun: dryRun)
+        let (state, opened) = try openState(stateDir: options.stateDir ?? topologyState, identity: options.identity, dryRun: options.dryRun,
+                                            executor: given == nil)
+        let executor = given ?? opened!
         let journal: String
         do { journal = try state.folder("journal") } catch { throw ErrorPresenter.fail(error, code: .badInput) }
-        let secrets = try options.secrets()
-        for secret in secrets.values { executor.register(secret: secret) }
-        if notices {
+        for secret in options.secrets.values { executor.register(secret: secret) }
+        if options.notices {
             executor.subscribe { event in
                 if case .notice(let text) = event { FileHandle.standardError.write(Data("note: \(text)\n".utf8)) }
             }
         }
         let session = Session(state: state, executor: executor, steps: steps, journalDirectory: journal, topology: topology,
-                              configPath: options.config, secrets: secrets)
+                              configPath: options.config, secrets: options.secrets)
         return await session.rediscovered() ?? session
+    }
+
+    /// The state directory (created private when missing, refused when unsafe) and, with `executor`, an
+    /// executor that logs there.
+    public static func openState(stateDir: String?, identity: String?, dryRun: Bool, executor: Bool = true) throws -> (StateDirectory, Executor?) {
+        do {
+            let state = try StateDirectory(path: stateDir)
+            return (state, executor ? try Executor(state: state, identityFile: identity, dryRun: dryRun) : nil)
+        } catch {
+            throw ErrorPresenter.fail(error, code: .badInput)
+        }
     }
 
     /// The same session with its Windows nodes looked at where no look has succeeded yet (at its opening;
     /// and the screen's session spans many runs: a server that was down, a host key enrolled since); nil
     /// when every look succeeded, or there is no Windows node.
-    func rediscovered() async -> Session? {
+    public func rediscovered() async -> Session? {
         guard let t = topology, t.hasUnknownLayouts else { return nil }
         var s = self
         let found = await t.discovered(executor: executor)
@@ -57,7 +68,7 @@ struct Session {
     }
 
     /// The journal folded into step states; a damaged journal is an error with its recovery path.
-    func journalState() throws -> JournalState {
+    public func journalState() throws -> JournalState {
         do {
             return JournalState(events: try Journal.readAll(in: journalDirectory).map(\.event))
         } catch {
@@ -67,7 +78,7 @@ struct Session {
 
     /// The state folder's lock, then (with a topology) the cluster's on the seed's server: one wizard per
     /// state folder and per cluster. Release them with ``RunLocks/release(progress:)``.
-    func lock(command: String, takeOverStale: Bool, progress: @escaping @Sendable (String) -> Void) async throws -> RunLocks {
+    public func lock(command: String, takeOverStale: Bool, progress: @escaping @Sendable (String) -> Void) async throws -> RunLocks {
         let local: RunLock
         do { local = try RunLock(stateDirectory: state.path, command: command, takeOverStale: takeOverStale) } catch {
             // A lock that cannot be opened (a symlink planted at its path) is a problem to fix, not a holder.
@@ -86,47 +97,49 @@ struct Session {
     }
 
     /// What a command that changes servers holds while it runs.
-    struct RunLocks {
-        let local: RunLock
-        let cluster: ClusterLock?
+    public struct RunLocks: Sendable {
+        public let local: RunLock
+        public let cluster: ClusterLock?
 
         /// Why the run lost its cluster lock (taken over by another wizard), or nil.
-        var lost: String? { cluster?.lost }
+        public var lost: String? { cluster?.lost }
 
-        func release(progress: (String) -> Void) async {
+        public func release(progress: (String) -> Void) async {
             if let note = await cluster?.release() { progress(note) }
             local.release()
         }
     }
 
-    func select(_ selection: SelectionOptions) throws -> (run: [StepID], skipped: [StepID]) {
-        do { return try Runner.select(steps, only: selection.only.map { StepID($0) }, skip: selection.skip.map { StepID($0) }) } catch {
+    public func select(only: [String], skip: [String]) throws -> (run: [StepID], skipped: [StepID]) {
+        do { return try Runner.select(steps, only: only.map { StepID($0) }, skip: skip.map { StepID($0) }) } catch {
             throw ErrorPresenter.fail(error, code: .badInput)
         }
     }
 
     /// What a run reports and asks, and how it is stopped: the CLI prints and prompts, the TUI posts
     /// events to the screen.
-    struct RunHooks: Sendable {
-        var answerer: any Operator
-        var observe: @Sendable (RunnerState, RunnerEvent) -> Void
-        var progress: @Sendable (String) -> Void
-        var evidence: @Sendable (StepID, String, String) -> Void
-        var stopRequested: @Sendable () -> Bool
-        var takeOverStaleLock: Bool
+    public struct RunHooks: Sendable {
+        public var answerer: any Operator
+        public var observe: @Sendable (RunnerState, RunnerEvent) -> Void
+        public var progress: @Sendable (String) -> Void
+        public var evidence: @Sendable (StepID, String, String) -> Void
+        public var stopRequested: @Sendable () -> Bool
+        public var takeOverStaleLock: Bool
         /// Whether the run ends with the executor's ``Executor/shutdown()`` (node connections and shared
         /// ssh connections closed). The screen keeps them for its next look and closes them when it quits.
-        var closesConnections = true
+        public var closesConnections = true
 
-        /// Printing to the terminal (nothing with `quiet`), answering by prompt or by `--yes`, stopping on Ctrl-C.
-        static func cli(_ session: Session, yes: Bool, quiet: Bool) -> RunHooks {
-            let printer = ProgressPrinter(titles: Dictionary(uniqueKeysWithValues: session.steps.map { ($0.id, $0.title) }))
-            Interruption.install()
-            return RunHooks(answerer: CLIOperator(yes: yes),
-                            observe: { state, event in if !quiet { printer.observe(state, event) } },
-                            progress: { message in if !quiet { print("  ... \(message)") } },
-                            evidence: { _, title, text in if !quiet { print("  \(title):\n" + text) } },
-                            stopRequested: { Interruption.requested }, takeOverStaleLock: yes)
+        public init(answerer: any Operator, observe: @escaping @Sendable (RunnerState, RunnerEvent) -> Void,
+                    progress: @escaping @Sendable (String) -> Void, evidence: @escaping @Sendable (StepID, String, String) -> Void,
+                    stopRequested: @escaping @Sendable () -> Bool, takeOverStaleLock: Bool, closesConnections: Bool = true)
+        {
+            self.answerer = answerer
+            self.observe = observe
+            self.progress = progress
+            self.evidence = evidence
+            self.stopRequested = stopRequested
+            self.takeOverStaleLock = takeOverStaleLock
+            self.closesConnections = closesConnections
         }
     }
 
@@ -134,7 +147,7 @@ struct Session {
     /// step goes on, or the step fails: a restart is journaled as owed before the node is stopped, or the
     /// node is not stopped (a full disk stops the run there, saying why). `crashPoint` is the tests' hook at
     /// the owed-restart boundary (`restart-owed:NODE`, just before the note is written).
-    func context(waived: [String], journal: Journal? = nil, progress: @escaping @Sendable (String) -> Void = { _ in },
+    public func context(waived: [String], journal: Journal? = nil, progress: @escaping @Sendable (String) -> Void = { _ in },
                  evidence: @escaping @Sendable (StepID, String, String) -> Void = { _, _, _ in },
                  crashPoint: @escaping @Sendable (String) -> Void = { _ in }) -> StepContext
     {
@@ -160,7 +173,7 @@ struct Session {
     /// What one step shows now, read-only: its plan, and whether an empty plan verifies (`status`, the TUI).
     /// Call it inside one look (``Observations/run(reusing:_:)`` with reuse, as `status` and the screen do):
     /// nothing changes in a look, so its plan and verification reuse what the look already saw.
-    func observe(_ step: any Step, _ context: StepContext) async -> (live: String, pendingChanges: Int?) {
+    public func observe(_ step: any Step, _ context: StepContext) async -> (live: String, pendingChanges: Int?) {
         do {
             let plan = try await step.plan(context)
             guard plan.isEmpty else { return ("\(plan.changes.count) change(s) pending", plan.changes.count) }
@@ -178,13 +191,9 @@ struct Session {
         }
     }
 
-    func run(_ initial: RunnerState, command: String, yes: Bool, waived: [String], quiet: Bool = false) async throws -> RunnerState {
-        try await run(initial, command: command, waived: waived, hooks: .cli(self, yes: yes, quiet: quiet))
-    }
-
     /// Runs the interpreter under the lock with a new journal file; returns the final state.
     /// A read-only run (`plan`) takes no lock and writes no journal.
-    func run(_ initial: RunnerState, command: String, waived: [String], hooks: RunHooks) async throws -> RunnerState {
+    public func run(_ initial: RunnerState, command: String, waived: [String], hooks: RunHooks) async throws -> RunnerState {
         let readOnly = initial.mode == .plan
         let locks = readOnly ? nil : try await lock(command: command, takeOverStale: hooks.takeOverStaleLock, progress: hooks.progress)
         let final: RunnerState
@@ -233,7 +242,7 @@ struct Session {
     /// After a run that may have added files (apply, retry, rollback), under its lock: the journal's old
     /// run files and the servers' old backups and definitions exports pruned to ``retention``, never one
     /// the journal's undo data still names. Says what it removed or could not look at; never fails the run.
-    func housekeeping(progress: @Sendable (String) -> Void) async {
+    public func housekeeping(progress: @Sendable (String) -> Void) async {
         let pruned = Journal.prune(in: journalDirectory, keepNewest: retention.journalRuns)
         if !pruned.removed.isEmpty { progress("housekeeping: removed \(pruned.removed.count) old journal run file(s) that no step needs any more") }
         guard let topology else { return }
@@ -249,5 +258,35 @@ struct Session {
                          + "\(report.files) file(s) kept (\(Bytes.words(report.bytes)))")
             }
         }
+    }
+}
+
+/// What opening a session takes, as the front ends give it (the CLI from its options).
+public struct SessionOptions: Sendable {
+    /// The topology file; nil only with the tests' file steps.
+    public var config: String?
+    /// The state directory; nil: the topology's `state_dir`, else the default.
+    public var stateDir: String?
+    /// The ssh private key for `ssh://` targets.
+    public var identity: String?
+    /// Findings that do not block (`all` waives every one).
+    public var waive: [String]
+    /// Secrets by the name the steps know them by (read by the front end from a file or stdin).
+    public var secrets: [String: Secret]
+    /// Only commands that change nothing run.
+    public var dryRun: Bool
+    /// The executor's notices go to stderr.
+    public var notices: Bool
+
+    public init(config: String?, stateDir: String? = nil, identity: String? = nil, waive: [String] = [], secrets: [String: Secret] = [:],
+                dryRun: Bool = false, notices: Bool = true)
+    {
+        self.config = config
+        self.stateDir = stateDir
+        self.identity = identity
+        self.waive = waive
+        self.secrets = secrets
+        self.dryRun = dryRun
+        self.notices = notices
     }
 }

@@ -1,28 +1,27 @@
-import ArgumentParser
 import Executor
 import RabbitSetup
 import Foundation
 import Workflow
 
 /// The one place that turns errors and failed commands into words and exit codes.
-enum ErrorPresenter {
+public enum ErrorPresenter {
     /// The exit codes live in Workflow (``ExitStatus``): the screen exits with them too.
-    typealias Code = ExitStatus
+    public typealias Code = ExitStatus
 
     /// A message for the user and the exit code that goes with it.
     /// An error for the operator: printed once, by ``RabbitWizard/main()``, as `rabbit-wizard: MESSAGE`,
     /// and the process exits with `code`. Nothing prints it earlier, so the TUI can show it instead.
-    struct Failure: Error, CustomStringConvertible {
-        var message: String
-        var code: Code
-        var description: String { message }
+    public struct Failure: Error, CustomStringConvertible {
+        public var message: String
+        public var code: Code
+        public var description: String { message }
     }
 
-    static func fail(_ message: String, code: Code) -> any Error { Failure(message: message, code: code) }
+    public static func fail(_ message: String, code: Code) -> any Error { Failure(message: message, code: code) }
 
-    static func fail(_ error: any Error, code: Code) -> any Error { fail(describe(error), code: code) }
+    public static func fail(_ error: any Error, code: Code) -> any Error { fail(describe(error), code: code) }
 
-    static func describe(_ error: any Error) -> String {
+    public static func describe(_ error: any Error) -> String {
         switch error {
         case let e as HostName.Problem: return describe(e)
         case let e as SSHDestination.Problem:
@@ -76,11 +75,12 @@ enum ErrorPresenter {
         case let e as JournalProblem: return describe(WorkflowError.journal(e))
         case let e as StepFailure: return PlanText.failure(e)
         case let e as Failure: return e.message
+        case let e as UsageError: return e.message
         default: return String(describing: error)
         }
     }
 
-    static func describe(_ e: Sandbox.Problem, sandboxDir: String) -> String {
+    public static func describe(_ e: Sandbox.Problem, sandboxDir: String) -> String {
         switch e {
         case .rabbitmqMissing:
             return "the sandbox needs RabbitMQ from Debian: apt-get install rabbitmq-server (or run make demo, which installs it)"
@@ -90,7 +90,7 @@ enum ErrorPresenter {
         }
     }
 
-    static func describe(_ e: TopologyError) -> String {
+    public static func describe(_ e: TopologyError) -> String {
         switch e {
         case .unreadable(let file, let why): return "cannot read the topology file \(file): \(why)"
         case .syntax(let file, let why): return "the topology file \(file) is not valid YAML: \(why)"
@@ -100,7 +100,7 @@ enum ErrorPresenter {
         }
     }
 
-    static func describe(_ e: ClusterLock.Problem) -> String {
+    public static func describe(_ e: ClusterLock.Problem) -> String {
         switch e {
         case .held(let holder, let age, let place):
             return "another rabbit-wizard is working on this cluster: it holds the cluster lock \(place): "
@@ -117,12 +117,12 @@ enum ErrorPresenter {
     }
 
     /// The exit code of a cluster lock that could not be taken.
-    static func code(_ e: ClusterLock.Problem) -> Code {
+    public static func code(_ e: ClusterLock.Problem) -> Code {
         if case .unavailable = e { return .unreachable }
         return .locked
     }
 
-    static func describe(_ e: WorkflowError) -> String {
+    public static func describe(_ e: WorkflowError) -> String {
         switch e {
         case .unknownSteps(let ids, let valid):
             return "unknown step id(s): \(ids.map(\.rawValue).joined(separator: ", ")); the steps are: "
@@ -158,7 +158,7 @@ enum ErrorPresenter {
 
     /// Words and exit code for how a run ended (nil while it has not ended). Pure: the CLI prints it, the
     /// TUI shows it.
-    static func summary(for state: RunnerState) -> (message: String, code: Code)? {
+    public static func summary(for state: RunnerState) -> (message: String, code: Code)? {
         guard let outcome = state.outcome else { return nil }
         switch outcome {
         case .completed:
@@ -207,25 +207,7 @@ enum ErrorPresenter {
         }
     }
 
-    /// Prints how a run ended; throws the matching exit code unless it succeeded.
-    /// `plan --detailed-exitcode`, after a plan that completed: 1 with the findings that would block
-    /// apply, 2 when apply would change something, else nothing (0).
-    static func detailedExit(forPlan state: RunnerState) throws {
-        let blocking = state.blockingFindings
-        if !blocking.isEmpty {
-            throw fail("apply would be blocked by \(blocking.count) finding(s): " + Set(blocking.map(\.name)).sorted().joined(separator: ", "),
-                       code: .failed)
-        }
-        if state.changesPending { throw ExitCode(Code.changesPending.rawValue) }
-    }
-
-    static func exit(for state: RunnerState) throws {
-        guard let (message, code) = summary(for: state) else { return }
-        guard code == .success else { throw fail(message, code: code) }
-        if state.mode != .plan { print(message) }
-    }
-
-    static func describe(_ p: HostName.Problem) -> String {
+    public static func describe(_ p: HostName.Problem) -> String {
         switch p {
         case .empty: return "empty host name"
         case .tooLong(let n): return "host name is \(n) bytes long; at most 253"
@@ -237,7 +219,7 @@ enum ErrorPresenter {
     }
 
     /// Words for a command's termination, with the next action where there is one.
-    static func describe(_ termination: Termination, target: String, knownHostsPath: String) -> String {
+    public static func describe(_ termination: Termination, target: String, knownHostsPath: String) -> String {
         switch termination {
         case .connectionFailed(.hostKeyUnknown(let prints)):
             let shown = prints.isEmpty ? "the server offered no key we could read" : prints.joined(separator: ", ")
@@ -260,21 +242,6 @@ enum ErrorPresenter {
         case .notRun(let reason): return "not run: \(reason)"
         case .exited(let code): return "the command exited with status \(code)"
         case .signaled(let signal): return "the command was killed by signal \(signal)"
-        }
-    }
-
-    /// Returns normally for success; otherwise prints the reason and throws the matching exit code.
-    static func exitFor(_ result: CommandResult, knownHostsPath: String) throws {
-        if let problem = result.logProblem { throw fail(problem, code: .failed) }
-        switch result.termination {
-        case .exited(0), .notRun: return
-        case .exited(let code):
-            FileHandle.standardError.write(Data("rabbit-wizard: \(describe(result.termination, target: result.record.target, knownHostsPath: knownHostsPath))\n".utf8))
-            throw ExitCode(code)
-        case .connectionFailed:
-            throw fail(describe(result.termination, target: result.record.target, knownHostsPath: knownHostsPath), code: .unreachable)
-        default:
-            throw fail(describe(result.termination, target: result.record.target, knownHostsPath: knownHostsPath), code: .failed)
         }
     }
 }
