@@ -46,12 +46,15 @@ public struct RepairProposal: Sendable, Equatable {
     public var rule: String
     /// Each node's own view.
     public var evidence: [String]
+    /// `restart` are only started: a repair that was cut off stopped them.
+    public var startOnly: Bool
 
-    public init(keep: [String], restart: [String], rule: String, evidence: [String]) {
+    public init(keep: [String], restart: [String], rule: String, evidence: [String], startOnly: Bool = false) {
         self.keep = keep
         self.restart = restart
         self.rule = rule
         self.evidence = evidence
+        self.startOnly = startOnly
     }
 }
 

@@ -402,8 +402,12 @@ public enum Render {
             for e in proposal.evidence { lines.append(("  " + e, .normal)) }
             lines.append(("Rule: \(proposal.rule)", .normal))
             lines.append(("Keep running: \(proposal.keep.joined(separator: ", "))", .ok))
-            lines.append(("Restart (stop them all, then start them): \(proposal.restart.joined(separator: ", "))", .warn))
-            lines.append(("This DESTROYS: what changed only on \(proposal.restart.joined(separator: ", ")) since the split.", .error))
+            if proposal.startOnly {
+                lines.append(("Start (a repair that was cut off stopped them): \(proposal.restart.joined(separator: ", "))", .warn))
+            } else {
+                lines.append(("Restart (stop them all, then start them): \(proposal.restart.joined(separator: ", "))", .warn))
+                lines.append(("This DESTROYS: what changed only on \(proposal.restart.joined(separator: ", ")) since the split.", .error))
+            }
             lines.append(("Type restart and press Enter to go ahead, Esc to cancel:", .bold))
             lines.append(("> " + typed + "_", .key))
         case .takeOverLock(let who):

@@ -22,8 +22,11 @@ struct RepairCommand: AsyncParsableCommand {
                 configured strategy, with every node's own view as evidence. After the typed confirmation it reads \
                 every node again (not with --yes, which does not wait) and, if the repair would still restart the \
                 same nodes, restarts that side as RabbitMQ's partitions guide recovers: it stops every node of the \
-                side, then starts them one at a time (each rejoins and takes the kept side's state), and waits until \
-                every node sees every other with no partition recorded: only then it says "repaired".
+                side, then starts them one at a time (each rejoins and takes the kept side's state); a kept node that \
+                still records the partition afterwards is restarted too, one at a time (the guide's last step). It \
+                waits until every node sees every other with no partition recorded: only then it says "repaired". \
+                Each stop and start is in the journal: a repair cut off after a stop is finished by the next one, \
+                which starts what it stopped first.
 
                 What changed only on the restarted side since the split is lost: it takes the kept side's data. \
                 A node that cannot be read is not guessed about: the repair refuses and says what to do first.
@@ -68,7 +71,7 @@ struct RepairCommand: AsyncParsableCommand {
         private func repair(_ session: Session, _ topology: Topology, locks: Session.RunLocks, progress: @escaping @Sendable (String) -> Void) async throws {
             Interruption.install()
             print("reading cluster_status from \(topology.nodes.count) nodes ...")
-            let proposal = await PartitionRepair.propose(topology, executor: session.executor, keepSideOf: keepSideOf)
+            let proposal = try await session.proposeRepair(keepSideOf: keepSideOf)
             let view = proposal.view
             let decision: PartitionRepair.Decision
             switch proposal.decision {
@@ -83,8 +86,13 @@ struct RepairCommand: AsyncParsableCommand {
             for line in decision.evidence { print("  \(line)") }
             print("rule: \(decision.rule)")
             print("keep running: \(decision.keep.joined(separator: ", "))")
-            print("restart (stop them all, then start them): \(decision.restart.joined(separator: ", "))")
-            print("This DESTROYS: what changed only on \(decision.restart.joined(separator: ", ")) since the split (it takes the kept side's data).")
+            if decision.startOnly {
+                print("start (a repair that was cut off stopped them): \(decision.restart.joined(separator: ", "))")
+            } else {
+                print("restart (stop them all, then start them): \(decision.restart.joined(separator: ", "))")
+                print("then a kept node that still records the partition restarts, one at a time (the partitions guide's last step)")
+                print("This DESTROYS: what changed only on \(decision.restart.joined(separator: ", ")) since the split (it takes the kept side's data).")
+            }
             if !yes {
                 guard isatty(0) == 1 else {
                     throw ErrorPresenter.fail("repair partition restarts nodes: run it in a terminal to confirm, or pass --yes", code: .needsConfirmation)
@@ -97,17 +105,9 @@ struct RepairCommand: AsyncParsableCommand {
             if Interruption.requested {
                 throw ErrorPresenter.fail("stopped by Ctrl-C before any restart", code: .interrupted)
             }
-            if let lost = locks.lost { throw ErrorPresenter.fail("\(lost): nothing was restarted", code: .locked) }
-            do {
-                // With --yes nothing waited between the reading and now: the decision is as fresh as a second read.
-                let after = yes
-                    ? try await PartitionRepair.restart(decision, topology: topology, executor: session.executor, progress: progress)
-                    : try await PartitionRepair.carryOut(restarting: decision.restart, topology: topology, executor: session.executor,
-                                                         keepSideOf: keepSideOf, progress: progress)
-                print("Repaired: \(after.summary(strategy: topology.partitionHandling)) (observed from every node).")
-            } catch {
-                throw ErrorPresenter.fail(PlanText.failure(error), code: .failed)
-            }
+            // With --yes nothing waited between the reading and now: the decision is as fresh as a second read.
+            let after = try await session.repair(decision, readAgain: !yes, keepSideOf: keepSideOf, locks: locks, progress: progress)
+            print("Repaired: \(after.summary(strategy: topology.partitionHandling)) (observed from every node).")
         }
     }
 }

@@ -24,6 +24,8 @@ final class TUIEngine: WizardEngine {
     /// The last run request (repeated after the operator takes a stale lock over) and whether to take it.
     private let lastRun = Mutex<EngineRequest?>(nil)
     private let takeOver = Atomic<Bool>(false)
+    /// The partition repair last proposed on screen: what `restart` typed there confirms.
+    private let proposed = Mutex<PartitionRepair.Decision?>(nil)
     /// Ids of running commands that change something: their output is streamed.
     private let streaming = Mutex<Set<String>>([])
 
@@ -157,11 +159,14 @@ final class TUIEngine: WizardEngine {
     func proposeRepair() async {
         await endObservation()
         guard let topology = session.topology else { return emit(.finished(message: "no topology: nothing to repair", ok: false)) }
-        let proposal = await PartitionRepair.propose(topology, executor: session.executor)
+        let proposal: PartitionRepair.Proposal
+        do { proposal = try await session.proposeRepair() } catch { return emit(.refused(ErrorPresenter.describe(error))) }
         // What was just read is the cluster's line too.
         emit(.cluster(TUIEngine.line(proposal.view, topology)))
         switch proposal.decision {
-        case .success(let d): emit(.repairProposal(RepairProposal(keep: d.keep, restart: d.restart, rule: d.rule, evidence: d.evidence)))
+        case .success(let d):
+            proposed.withLock { $0 = d }
+            emit(.repairProposal(RepairProposal(keep: d.keep, restart: d.restart, rule: d.rule, evidence: d.evidence, startOnly: d.startOnly)))
         case .failure(let refusal):
             if case .nothingToRepair = refusal { emit(.finished(message: refusal.message, ok: true)) } else { emit(.finished(message: refusal.message, ok: false)) }
         }
@@ -182,14 +187,15 @@ final class TUIEngine: WizardEngine {
     }
 
     private func repair(_ topology: Topology, restart: [String], locks: Session.RunLocks) async {
-        if let lost = locks.lost { return emit(.finished(message: "\(lost): nothing was restarted", ok: false)) }
+        // The decision the operator confirmed: the proposal's, for these nodes.
+        guard let decision = proposed.withLock({ $0 }), decision.restart == restart else {
+            return emit(.finished(message: "nothing was restarted: no proposal to restart \(restart.joined(separator: ", ")) was shown; look again (R)", ok: false))
+        }
         do {
-            let after = try await PartitionRepair.carryOut(restarting: restart, topology: topology, executor: session.executor) { [weak self] text in
-                self?.emit(.progress(text))
-            }
+            let after = try await session.repair(decision, readAgain: true, locks: locks) { [weak self] text in self?.emit(.progress(text)) }
             emit(.finished(message: "Repaired: \(after.summary(strategy: topology.partitionHandling)) (observed from every node).", ok: true))
         } catch {
-            emit(.finished(message: PlanText.failure(error), ok: false))
+            emit(.finished(message: ErrorPresenter.describe(error), ok: false))
         }
     }
 

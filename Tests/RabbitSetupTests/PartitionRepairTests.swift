@@ -54,6 +54,16 @@ import Testing
                 "\(left.summary(strategy: .pauseMinority))")
     }
 
+    /// A repair cut off after it stopped B: the next one only starts B, whatever the others show, and says why.
+    @Test func aCutOffRepairIsFinishedByStartingWhatItStopped() {
+        let v = Self.view([Self.a: Self.s([Self.a], apartFrom: [Self.c], node: Self.a), Self.b: .unreadable("not running"),
+                           Self.c: Self.s([Self.c], apartFrom: [Self.a], node: Self.c)])
+        let d = PartitionRepair.finishing([Self.b], view: v)
+        #expect(d.startOnly && d.restart == [Self.b] && d.keep == [Self.a, Self.c])
+        #expect(d.rule.hasPrefix("a repair was cut off after it stopped rabbit@B (the journal owes their start)"), "\(d.rule)")
+        #expect(d.evidence == ["rabbit@A runs with rabbit@A", "rabbit@B cannot be read (not running)", "rabbit@C runs with rabbit@C"])
+    }
+
     @Test func aSplitKeepsTheMajorityAndRestartsTheMinority() throws {
         let v = Self.view([Self.a: Self.s([Self.a, Self.b], node: Self.a), Self.b: Self.s([Self.a, Self.b], node: Self.b),
                            Self.c: Self.s([Self.c], node: Self.c)])

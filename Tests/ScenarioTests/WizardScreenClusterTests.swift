@@ -204,6 +204,30 @@ extension ClusterScenarioTests {
         #expect(order == ["  ... node-b", "  ... node-c", "  ... node-b", "  ... node-c"], "stops and starts: \(order)\n\(said)")
         #expect(said.contains("Repaired: 3 of 3 nodes running, every node sees all of them, no partition"), "\(said)")
         try await Self.expectWholeAndPauseMinority(bed, after: "repair partition --keep-side-of")
+
+        // 11. The same repair killed after it stopped B, before C (at C's owed restart): B's start is owed in the
+        //     journal, `status` says so, and the next repair starts B first (nothing else); a partition left
+        //     after that is the repair after it.
+        try await Self.cutOff("a", in: bed)
+        let repairArgs = [Support.productBinary, "repair", "partition", "--keep-side-of", bed.nodeName("a"), "--yes", "--config", bed.topology]
+        let killed = await Support.run(repairArgs, timeout: .seconds(300), environment: ["RABBIT_WIZARD_CRASH_AT": "restart-owed:node-c"])
+        #expect(killed.termination == .signaled(signal: SIGKILL), "the crash point was not reached: \(killed.stdout.text)\(killed.stderr.text)")
+        #expect(await bed.runningNodes(seenFrom: "b") == nil, "node b runs: the killed repair did not stop it")
+        let owed = await bed.wizard(["status"])
+        #expect(owed.stdout.text.contains("restart pending on node-b: the partition repair stops it"), "\(owed.stdout.text)")
+        let finish = await bed.wizard(["repair", "partition", "--yes"])
+        let finished = finish.stdout.text + finish.stderr.text
+        #expect(finished.contains("start (a repair that was cut off stopped them): rabbit-b@localhost\n"), "\(finished)")
+        #expect(!finished.contains(": stopping the node"), "finishing the cut-off repair stopped a node: \(finished)")
+        #expect(await bed.runningNodes(seenFrom: "b") != nil, "node b was not started")
+        let after = await bed.wizard(["status"])
+        #expect(!after.stdout.text.contains("restart pending on"), "\(after.stdout.text)")
+        if finish.termination != .exited(code: 0) {
+            #expect(finished.contains("run repair partition again"), "\(finished)")
+            let again = await bed.wizard(["repair", "partition", "--keep-side-of", bed.nodeName("a"), "--yes"])
+            #expect(again.termination == .exited(code: 0), "\(again.stdout.text)\(again.stderr.text)")
+        }
+        try await Self.expectWholeAndPauseMinority(bed, after: "finishing the cut-off repair")
     }
 
     /// Cuts node `letter` off from every other node (`erlang:disconnect_node`, from its side) with partition

@@ -65,6 +65,21 @@ import Workflow
         #expect(transport.argvs.isEmpty)
     }
 
+    /// The nodes a cut-off partition repair left stopped are the journal's restarts owed to the repair, by
+    /// their Erlang names; a restart owed to a step is not one of them.
+    @Test func aCutOffRepairsStopsAreReadFromTheJournal() async throws {
+        let dir = Support.temporaryDirectory()
+        let session = try await Session.open(SessionOptions(config: Self.topologyFile(in: dir), stateDir: dir + "/state", notices: false),
+                                             executor: Self.executor(ScriptedTransport([])))
+        #expect(try session.stoppedByRepair().isEmpty)
+        let journal = try Journal(directory: session.journalDirectory)
+        try journal.append(.restartPending(node: "server-b", reason: "the partition repair stops it", owner: .repairPartition))
+        try journal.append(.restartPending(node: "server-c", reason: "the partition repair stops it", owner: .repairPartition))
+        try journal.append(.restartPending(node: "server-a", reason: "the erlang-cookie round stops it", owner: .erlangCookie))
+        try journal.append(.restartDone(node: "server-c"))
+        #expect(try session.stoppedByRepair() == ["rabbit@ServerB"])
+    }
+
     /// A run through the core's one entry point, as the screen calls it (its hooks, not the CLI's): the file
     /// step applied under the state folder's lock and journaled, then rolled back to the byte.
     @Test func aRunAppliesJournalsAndRollsBack() async throws {

@@ -18,6 +18,33 @@ public enum PartitionRepair {
         public var rule: String
         /// Each node's own view: "rabbit@A runs with rabbit@A, rabbit@B; recorded a partition with rabbit@C".
         public var evidence: [String]
+        /// The nodes in `restart` were stopped by a repair that was cut off before it started them again:
+        /// they are only started (``finishing(_:view:)``).
+        public var startOnly = false
+
+        public init(keep: [String], restart: [String], rule: String, evidence: [String], startOnly: Bool = false) {
+            self.keep = keep
+            self.restart = restart
+            self.rule = rule
+            self.evidence = evidence
+            self.startOnly = startOnly
+        }
+    }
+
+    /// Finishing a repair that was cut off after it stopped `stopped` (their restarts are owed to
+    /// ``StepID/repairPartition`` in the journal): they are started, whatever the nodes that run show now; a
+    /// partition that is left is decided afresh by the next repair. Pure.
+    public static func finishing(_ stopped: [String], view: ClusterView) -> Decision {
+        let evidence = view.seen.sorted { $0.key < $1.key }.map { node, seen -> String in
+            switch seen {
+            case .status(let s): "\(node) runs with \(s.runningNodes.sorted().joined(separator: ", "))"
+            case .unreadable(let why): "\(node) cannot be read (\(why))"
+            }
+        }
+        return Decision(keep: view.seen.keys.filter { !stopped.contains($0) }.sorted(), restart: stopped.sorted(),
+                        rule: "a repair was cut off after it stopped \(stopped.sorted().joined(separator: ", ")) (the journal owes their start): "
+                            + "they are started first; the next repair decides about any partition that is left",
+                        evidence: evidence, startOnly: true)
     }
 
     public enum Refusal: Error, Sendable, Equatable {
@@ -123,24 +150,28 @@ public enum PartitionRepair {
     }
 
     /// Reads every node's `cluster_status` and decides (read-only): what both front ends show before asking.
-    public static func propose(_ topology: Topology, executor: Executor, keepSideOf: String? = nil) async -> Proposal {
+    /// `stopped` (Erlang node names): nodes an earlier repair stopped and did not start again; then the
+    /// decision is to start them (``finishing(_:view:)``).
+    public static func propose(_ topology: Topology, executor: Executor, keepSideOf: String? = nil, stopped: [String] = []) async -> Proposal {
         let view = await ClusterHealth.view(topology, executor: executor, step: .repairPartition)
+        if !stopped.isEmpty { return Proposal(view: view, decision: .success(finishing(stopped, view: view))) }
         return Proposal(view: view, decision: decide(view, strategy: topology.partitionHandling, seed: topology.seed.nodeName.description,
                                                      keepSideOf: keepSideOf))
     }
 
     /// Carries out the restart of `confirmed`, the nodes the operator agreed to restart. Time passed while the
     /// proposal was read: every node is read and the repair decided again, and only a decision that restarts
-    /// the same nodes goes on to ``restart(_:topology:executor:limit:progress:)``; otherwise nothing is restarted.
-    public static func carryOut(restarting confirmed: [String], topology: Topology, executor: Executor, keepSideOf: String? = nil,
+    /// the same nodes goes on to ``restart(_:topology:executor:limit:record:progress:)``; otherwise nothing is restarted.
+    public static func carryOut(restarting confirmed: Decision, topology: Topology, executor: Executor, keepSideOf: String? = nil,
+                                stopped: [String] = [], record: @Sendable (JournalEvent) throws(StepFailure) -> Void = { _ in },
                                 progress: @Sendable (String) -> Void) async throws(StepFailure) -> ClusterView
     {
-        let now = await propose(topology, executor: executor, keepSideOf: keepSideOf)
-        guard case .success(let decision) = now.decision, decision.restart == confirmed else {
+        let now = await propose(topology, executor: executor, keepSideOf: keepSideOf, stopped: stopped)
+        guard case .success(let decision) = now.decision, decision.restart == confirmed.restart, decision.startOnly == confirmed.startOnly else {
             throw StepFailure("the cluster changed since the proposal; nothing was restarted: \(now.view.summary(strategy: topology.partitionHandling))",
                               fix: "look again (R on the screen, or repair partition again) and confirm what it proposes now")
         }
-        return try await restart(decision, topology: topology, executor: executor, progress: progress)
+        return try await restart(decision, topology: topology, executor: executor, record: record, progress: progress)
     }
 
     /// Stops every node to restart (its service, through the profile), then starts them one at a time, as
@@ -148,31 +179,66 @@ public enum PartitionRepair {
     /// them all up again"); then waits (polling, up to `limit`) until every node sees every other with no
     /// partition recorded. A kept node forgets its record when a node of it goes down and none of the others
     /// is still up and apart (RabbitMQ's `rabbit_node_monitor:handle_dead_rabbit/2`): restarted one after
-    /// another, a side of two would leave the kept side's record standing. Throws with the last view when it
-    /// does not get there.
+    /// another, a side of two would leave the kept side's record standing. A kept node that still records the
+    /// partition once every node runs with every other (it never saw the restarted ones go down) is restarted
+    /// too, one at a time: the guide's last step ("restart all the nodes in the trusted partition to clear the
+    /// warning"), only where a record is left. Each node's restart is recorded
+    /// (`record`: the journal) as owed before it is stopped and as done once it runs again, so a repair cut off
+    /// in between leaves its start to the next repair (``finishing(_:view:)``), not a stopped node nobody
+    /// owes. A ``Decision/startOnly`` decision only starts. Throws with the last view when it does not get there.
     public static func restart(_ decision: Decision, topology: Topology, executor: Executor, limit: Duration = .seconds(120),
+                               record: @Sendable (JournalEvent) throws(StepFailure) -> Void = { _ in },
                                progress: @Sendable (String) -> Void) async throws(StepFailure) -> ClusterView
     {
         let step = StepID.repairPartition
         let nodes = decision.restart.compactMap { name in topology.nodes.first { $0.nodeName.description == name } }
             .map { RabbitNode($0, executor: executor, step: step) }
-        for node in nodes {
-            progress("\(node.spec.name): stopping the node (every node of the side to restart stops before any starts again)")
-            try await node.stopService()
+        if !decision.startOnly {
+            for node in nodes {
+                try record(.restartPending(node: node.spec.name, reason: "the partition repair stops it", owner: step))
+                progress("\(node.spec.name): stopping the node (every node of the side to restart stops before any starts again)")
+                try await node.stopService()
+            }
         }
         for node in nodes {
-            progress("\(node.spec.name): starting the node (it rejoins the kept side and takes its state)")
+            progress(decision.startOnly ? "\(node.spec.name): starting the node (a repair that was cut off stopped it)"
+                     : "\(node.spec.name): starting the node (it rejoins the kept side and takes its state)")
             try await node.startService(progress: progress)
+            try record(.restartDone(node: node.spec.name))
         }
         progress("waiting until every node sees every other with no partition recorded (up to \(limit.components.seconds) s)")
         let end = ContinuousClock.now.advanced(by: limit)
         var view = await ClusterHealth.view(topology, executor: executor, step: step)
+        var keptRestarted = false
         while ContinuousClock.now < end {
             if case .healthy = view.verdict { return view }
+            if case .partitioned(let sides, _) = view.verdict, sides.isEmpty {
+                // Finishing a cut-off repair ends with the nodes back: a partition that is left is the next repair's.
+                if decision.startOnly { break }
+                // Every node runs with every other and only kept nodes still record the partition (a node that
+                // never saw the restarted ones go down keeps its record): restarted one at a time, as the
+                // partitions guide's last step clears the warning. Once: a record that comes back is reported.
+                let holders = view.records.keys.sorted()
+                if !keptRestarted, !holders.isEmpty, holders.allSatisfy(decision.keep.contains) {
+                    keptRestarted = true
+                    for spec in topology.nodes where holders.contains(spec.nodeName.description) {
+                        let node = RabbitNode(spec, executor: executor, step: step)
+                        try record(.restartPending(node: spec.name, reason: "the partition repair restarts it to clear its record", owner: step))
+                        progress("\(spec.name): still records the partition; restarting it to clear that (the others run meanwhile)")
+                        try await node.restartService(progress: progress)
+                        try record(.restartDone(node: spec.name))
+                    }
+                }
+            }
             try? await Task.sleep(for: .seconds(1))
             view = await ClusterHealth.view(topology, executor: executor, step: step)
         }
         if case .healthy = view.verdict { return view }
+        if decision.startOnly {
+            throw StepFailure("started \(decision.restart.joined(separator: ", ")), which a repair that was cut off had stopped; not repaired: "
+                              + view.summary(strategy: topology.partitionHandling),
+                              fix: "run repair partition again (R on the screen): it proposes the side to restart now")
+        }
         throw StepFailure("not repaired: \(view.summary(strategy: topology.partitionHandling))",
                           fix: "check the network between the nodes; restart the nodes of the side to discard by hand (stop them all, then start them); "
                               + "if only kept nodes still record the partition, restart those too, as RabbitMQ's partitions guide does to clear the warning")
