@@ -157,9 +157,7 @@ public struct Session: Sendable {
                         do throws(JournalProblem) { try journal?.append(event) } catch {
                             let what = if case .restartPending(let node, _, _) = event { "the restart of \(node) owed before it is stopped; it was not stopped" }
                                 else { "a note of the run" }
-                            let why = if case .cannotWrite(let path, let err) = error { "\(path): \(String(cString: strerror(err)))" }
-                                else { ErrorPresenter.describe(WorkflowError.journal(error)) }
-                            throw StepFailure("cannot write the journal (\(why)), which was to record \(what)",
+                            throw StepFailure("cannot write the journal (\(error.cause)), which was to record \(what)",
                                               fix: "free space or fix the state folder's permissions, then run the same command again")
                         }
                         if case .evidence(let step, let title, let text) = event { evidence(step, title, text) }

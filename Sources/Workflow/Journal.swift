@@ -200,6 +200,17 @@ public enum JournalProblem: Error, Sendable, Equatable {
     /// The last entry was cut off (a crash or a full disk mid-write).
     case truncated(file: String, validEntries: Int)
 
+    /// What went wrong, in words, without what to do about it (that depends on who asks): "PATH: No space
+    /// left on device".
+    public var cause: String {
+        switch self {
+        case .cannotWrite(let path, let err): "\(path): \(String(cString: strerror(err)))"
+        case .unreadable(let path): "\(path) cannot be read"
+        case .corrupt(let file, let line, let reason): "\(file) is damaged at line \(line): \(reason)"
+        case .truncated(let file, let valid): "the last entry of \(file) is cut off, after \(valid) good entries"
+        }
+    }
+
     /// The damaged file, where there is one.
     public var file: String? {
         switch self {

@@ -24,6 +24,7 @@ import Workflow
 
     @Test func openingBuildsTheStepsOnceAndRunsNothing() async throws {
         let dir = Support.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = Self.topologyFile(in: dir)
         let transport = ScriptedTransport([])
         let session = try await Session.open(SessionOptions(config: path, stateDir: dir + "/state", notices: false),
@@ -41,6 +42,7 @@ import Workflow
 
     @Test func badInputIsRefusedBeforeAnythingExists() async throws {
         let dir = Support.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let state = dir + "/state"
         let transport = ScriptedTransport([])
         func refusal(_ options: SessionOptions) async -> (any Error)? {
@@ -69,6 +71,7 @@ import Workflow
     /// their Erlang names; a restart owed to a step is not one of them.
     @Test func aCutOffRepairsStopsAreReadFromTheJournal() async throws {
         let dir = Support.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let session = try await Session.open(SessionOptions(config: Self.topologyFile(in: dir), stateDir: dir + "/state", notices: false),
                                              executor: Self.executor(ScriptedTransport([])))
         #expect(try session.stoppedByRepair().isEmpty)
@@ -84,6 +87,7 @@ import Workflow
     /// step applied under the state folder's lock and journaled, then rolled back to the byte.
     @Test func aRunAppliesJournalsAndRollsBack() async throws {
         let dir = Support.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let file = dir + "/managed.conf"
         Support.write("old = 1\n", to: file, mode: 0o644)
         let step = FileContentStep(id: "file-x", path: file, content: Array("new = 2\n".utf8), mode: "640")

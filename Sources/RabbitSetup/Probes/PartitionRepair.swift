@@ -210,16 +210,19 @@ public enum PartitionRepair {
         let end = ContinuousClock.now.advanced(by: limit)
         var view = await ClusterHealth.view(topology, executor: executor, step: step)
         var keptRestarted = false
+        var keptOnlyReads = 0
         while ContinuousClock.now < end {
             if case .healthy = view.verdict { return view }
+            // Finishing a cut-off repair ends with the nodes back: a partition that is left is the next repair's.
+            if decision.startOnly, case .partitioned = view.verdict { break }
             if case .partitioned(let sides, _) = view.verdict, sides.isEmpty {
-                // Finishing a cut-off repair ends with the nodes back: a partition that is left is the next repair's.
-                if decision.startOnly { break }
                 // Every node runs with every other and only kept nodes still record the partition (a node that
                 // never saw the restarted ones go down keeps its record): restarted one at a time, as the
-                // partitions guide's last step clears the warning. Once: a record that comes back is reported.
+                // partitions guide's last step clears the warning. Seen in two reads in a row (a record the
+                // node is about to forget is not restarted for); once: a record that comes back is reported.
                 let holders = view.records.keys.sorted()
-                if !keptRestarted, !holders.isEmpty, holders.allSatisfy(decision.keep.contains) {
+                keptOnlyReads = !holders.isEmpty && holders.allSatisfy(decision.keep.contains) ? keptOnlyReads + 1 : 0
+                if !keptRestarted, keptOnlyReads >= 2 {
                     keptRestarted = true
                     for spec in topology.nodes where holders.contains(spec.nodeName.description) {
                         let node = RabbitNode(spec, executor: executor, step: step)
