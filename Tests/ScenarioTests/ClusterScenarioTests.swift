@@ -137,8 +137,12 @@ import Workflow
 
     /// Two nodes: hostile inputs and faults while the nodes are separate (``hostileInputsAndFaults(_:)``),
     /// then the conformance suite for every cluster step on real nodes, then apply with the two-node warning.
+    /// The sandbox is removed on every way out, a failed `#require` or a thrown error included.
     @Test func twoNodesHardeningConformanceThenApply() async throws {
-        let bed = try await SandboxBed.up(nodes: 2, basePort: 5731)
+        try await SandboxBed.with(nodes: 2, basePort: 5731) { bed in try await Self.twoNodes(bed) }
+    }
+
+    static func twoNodes(_ bed: SandboxBed) async throws {
         try await Self.hostileInputsAndFaults(bed)
         let topology = try TopologyParser.load(path: bed.topology)
         let state = try StateDirectory(path: bed.dir + "/conformance")
@@ -192,7 +196,6 @@ import Workflow
         #expect(apply.stdout.text.contains("warning two-node-cluster"))
         #expect(await bed.runningNodes(seenFrom: "b")?.running == [bed.nodeName("a"), bed.nodeName("b")])
         #expect(await bed.effectivePartitionHandling("b") == "{ok,autoheal}")
-        await bed.down()
     }
 
     /// The load balancer on a 3-node cluster: nginx, then HAProxy, both running unprivileged from the
