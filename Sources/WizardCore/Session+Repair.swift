@@ -17,8 +17,12 @@ extension Session {
 
     /// What the repair would do now (read-only): what both front ends show before they ask.
     public func proposeRepair(keepSideOf: String? = nil) async throws -> PartitionRepair.Proposal {
+        await PartitionRepair.propose(try repairTopology(), executor: executor, keepSideOf: keepSideOf, stopped: try stoppedByRepair())
+    }
+
+    private func repairTopology() throws -> Topology {
         guard let topology else { throw ErrorPresenter.fail("repair partition needs a topology (--config FILE)", code: .badInput) }
-        return await PartitionRepair.propose(topology, executor: executor, keepSideOf: keepSideOf, stopped: try stoppedByRepair())
+        return topology
     }
 
     /// Under `locks`, carries out `decision`, each node's stop and start in the journal (a new run file,
@@ -28,7 +32,7 @@ extension Session {
     public func repair(_ decision: PartitionRepair.Decision, readAgain: Bool, keepSideOf: String? = nil, locks: RunLocks,
                        progress: @escaping @Sendable (String) -> Void) async throws -> ClusterView
     {
-        guard let topology else { throw ErrorPresenter.fail("repair partition needs a topology (--config FILE)", code: .badInput) }
+        let topology = try repairTopology()
         if let lost = locks.lost { throw ErrorPresenter.fail("\(lost): nothing was restarted", code: .locked) }
         let stopped = try stoppedByRepair()
         let journal: Journal
@@ -46,7 +50,7 @@ extension Session {
             }
             return try await PartitionRepair.restart(decision, topology: topology, executor: executor, record: record, progress: progress)
         } catch {
-            throw ErrorPresenter.fail(PlanText.failure(error), code: .failed)
+            throw ErrorPresenter.fail(error, code: .failed)
         }
     }
 }

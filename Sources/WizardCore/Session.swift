@@ -28,9 +28,8 @@ public struct Session: Sendable {
         let (steps, topologyState, topology) = try StepCatalog.steps(config: options.config)
         // A waiver that names no finding would silently waive nothing: refused before anything runs.
         do { try Waivers.check(options.waive, against: steps) } catch { throw ErrorPresenter.fail(error, code: .badInput) }
-        let (state, opened) = try openState(stateDir: options.stateDir ?? topologyState, identity: options.identity, dryRun: options.dryRun,
-                                            executor: given == nil)
-        let executor = given ?? opened!
+        let state = try openState(options.stateDir ?? topologyState)
+        let executor = try given ?? makeExecutor(state, identity: options.identity, dryRun: options.dryRun)
         let journal: String
         do { journal = try state.folder("journal") } catch { throw ErrorPresenter.fail(error, code: .badInput) }
         for secret in options.secrets.values { executor.register(secret: secret) }
@@ -44,15 +43,14 @@ public struct Session: Sendable {
         return await session.rediscovered() ?? session
     }
 
-    /// The state directory (created private when missing, refused when unsafe) and, with `executor`, an
-    /// executor that logs there.
-    public static func openState(stateDir: String?, identity: String?, dryRun: Bool, executor: Bool = true) throws -> (StateDirectory, Executor?) {
-        do {
-            let state = try StateDirectory(path: stateDir)
-            return (state, executor ? try Executor(state: state, identityFile: identity, dryRun: dryRun) : nil)
-        } catch {
-            throw ErrorPresenter.fail(error, code: .badInput)
-        }
+    /// The state directory (nil: the default), created private when missing, refused when unsafe.
+    public static func openState(_ path: String?) throws -> StateDirectory {
+        do { return try StateDirectory(path: path) } catch { throw ErrorPresenter.fail(error, code: .badInput) }
+    }
+
+    /// An executor that logs in `state` and reaches `ssh://` targets with `identity`.
+    public static func makeExecutor(_ state: StateDirectory, identity: String?, dryRun: Bool) throws -> Executor {
+        do { return try Executor(state: state, identityFile: identity, dryRun: dryRun) } catch { throw ErrorPresenter.fail(error, code: .badInput) }
     }
 
     /// The same session with its Windows nodes looked at where no look has succeeded yet (at its opening;
@@ -162,9 +160,9 @@ public struct Session: Sendable {
                         }
                         if case .evidence(let step, let title, let text) = event { evidence(step, title, text) }
                     }, secrets: secrets,
-                    pendingRestarts: { [journalDirectory] in
+                    pendingRestarts: { [self] in
                         // Read-only, from every run's file: a restart owed by an earlier, interrupted run counts too.
-                        (try? JournalState(events: Journal.readAll(in: journalDirectory).map(\.event)))?.pendingRestarts ?? [:]
+                        (try? journalState())?.pendingRestarts ?? [:]
                     })
     }
 

@@ -107,7 +107,7 @@ struct RepairCommand: AsyncParsableCommand {
             }
             // With --yes nothing waited between the reading and now: the decision is as fresh as a second read.
             let after = try await session.repair(decision, readAgain: !yes, keepSideOf: keepSideOf, locks: locks, progress: progress)
-            print("Repaired: \(after.summary(strategy: topology.partitionHandling)) (observed from every node).")
+            print(PartitionRepair.repaired(after, topology))
         }
     }
 }

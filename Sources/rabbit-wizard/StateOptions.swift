@@ -13,7 +13,7 @@ struct StateOptions: ParsableArguments {
     var identity: String?
 
     func open(dryRun: Bool = false) throws -> (StateDirectory, Executor) {
-        let (state, executor) = try Session.openState(stateDir: stateDir, identity: identity, dryRun: dryRun)
-        return (state, executor!)
+        let state = try Session.openState(stateDir)
+        return (state, try Session.makeExecutor(state, identity: identity, dryRun: dryRun))
     }
 }

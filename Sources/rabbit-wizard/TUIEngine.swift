@@ -172,8 +172,8 @@ final class TUIEngine: WizardEngine {
         }
     }
 
-    /// Restarts the confirmed side under the run lock, as `repair partition` does (``PartitionRepair/carryOut(restarting:topology:executor:keepSideOf:progress:)``:
-    /// the proposal came from an earlier view, so it decides again and goes ahead only for the same nodes).
+    /// Restarts the confirmed side under the run lock, as `repair partition` does (``Session/repair(_:readAgain:keepSideOf:locks:progress:)``
+    /// with `readAgain`: the proposal came from an earlier view, so it decides again and goes ahead only for the same decision).
     func repair(restart: [String]) async {
         await endObservation()
         guard let topology = session.topology else { return emit(.finished(message: "no topology: nothing to repair", ok: false)) }
@@ -193,7 +193,7 @@ final class TUIEngine: WizardEngine {
         }
         do {
             let after = try await session.repair(decision, readAgain: true, locks: locks) { [weak self] text in self?.emit(.progress(text)) }
-            emit(.finished(message: "Repaired: \(after.summary(strategy: topology.partitionHandling)) (observed from every node).", ok: true))
+            emit(.finished(message: PartitionRepair.repaired(after, topology), ok: true))
         } catch {
             emit(.finished(message: ErrorPresenter.describe(error), ok: false))
         }

@@ -64,6 +64,17 @@ import Testing
         #expect(d.evidence == ["rabbit@A runs with rabbit@A", "rabbit@B cannot be read (not running)", "rabbit@C runs with rabbit@C"])
     }
 
+    /// After the side restarted: a kept node that still records the partition while all run together is
+    /// restarted too; not while a restarted node records one, nor while the nodes run apart.
+    @Test func onlyKeptNodesStillRecordingAreRestartedAfterTheSide() {
+        let all = [Self.a, Self.b, Self.c]
+        let keptOnly = Self.rabbitViews(running: [Self.a: all, Self.b: all, Self.c: all], records: [Self.a: [Self.b, Self.c]])
+        #expect(PartitionRepair.keptHolders(keptOnly, keep: [Self.a]) == [Self.a])
+        #expect(PartitionRepair.keptHolders(keptOnly, keep: [Self.b, Self.c]).isEmpty)
+        let split = Self.rabbitViews(running: [Self.a: [Self.a], Self.b: [Self.b, Self.c], Self.c: [Self.b, Self.c]], records: [Self.a: [Self.b, Self.c]])
+        #expect(PartitionRepair.keptHolders(split, keep: [Self.a]).isEmpty)
+    }
+
     @Test func aSplitKeepsTheMajorityAndRestartsTheMinority() throws {
         let v = Self.view([Self.a: Self.s([Self.a, Self.b], node: Self.a), Self.b: Self.s([Self.a, Self.b], node: Self.b),
                            Self.c: Self.s([Self.c], node: Self.c)])

@@ -239,7 +239,7 @@ extension ClusterScenarioTests {
         let others = bed.letters.filter { $0 != letter }.map { "erlang:disconnect_node('\(bed.nodeName($0))')" }
         let cut = await bed.ctl(letter, ["eval", others.joined(separator: ", ") + "."])
         #expect(cut.termination == .exited(code: 0), "\(cut.stdout.text)\(cut.stderr.text)")
-        let recorded = await Support.poll(.seconds(90)) { ((await bed.runningNodes(seenFrom: letter))?.partitions ?? 0) > 0 }
+        let recorded = await Support.waitUntil(.seconds(90), every: .milliseconds(500)) { ((await bed.runningNodes(seenFrom: letter))?.partitions ?? 0) > 0 }
         try #require(recorded, "node \(letter) recorded no partition after the cut")
     }
 

@@ -39,18 +39,8 @@ public enum Support {
 
     public static func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
 
-    /// Polls `condition` every 20 ms until it holds or `limit` passes.
-    public static func waitUntil(_ limit: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
-        let end = ContinuousClock.now.advanced(by: limit)
-        while ContinuousClock.now < end {
-            if condition() { return true }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return condition()
-    }
-
-    /// Polls an asynchronous `condition` (one that asks a node, say) every `every` until it holds or `limit` passes.
-    public static func poll(_ limit: Duration, every: Duration = .milliseconds(500), _ condition: () async -> Bool) async -> Bool {
+    /// Polls `condition` (it may ask a node, say) every `every` until it holds or `limit` passes.
+    public static func waitUntil(_ limit: Duration = .seconds(10), every: Duration = .milliseconds(20), _ condition: () async -> Bool) async -> Bool {
         let end = ContinuousClock.now.advanced(by: limit)
         while ContinuousClock.now < end {
             if await condition() { return true }

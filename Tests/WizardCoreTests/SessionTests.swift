@@ -91,8 +91,8 @@ import Workflow
         let file = dir + "/managed.conf"
         Support.write("old = 1\n", to: file, mode: 0o644)
         let step = FileContentStep(id: "file-x", path: file, content: Array("new = 2\n".utf8), mode: "640")
-        let (state, executor) = try Session.openState(stateDir: dir + "/state", identity: nil, dryRun: false)
-        let session = Session(state: state, executor: executor!, steps: [step], journalDirectory: try state.folder("journal"), topology: nil)
+        let state = try Session.openState(dir + "/state")
+        let session = Session(state: state, executor: try Session.makeExecutor(state, identity: nil, dryRun: false), steps: [step], journalDirectory: try state.folder("journal"), topology: nil)
         let events = Mutex<[RunnerEvent]>([])
         let hooks = Session.RunHooks(answerer: NonInteractiveOperator(yes: true), observe: { _, e in events.withLock { $0.append(e) } },
                                      progress: { _ in }, evidence: { _, _, _ in }, stopRequested: { false }, takeOverStaleLock: false)

@@ -143,6 +143,33 @@ public enum PartitionRepair {
         return .success(Decision(keep: keep, restart: restart, rule: rule, evidence: evidence))
     }
 
+    /// The kept nodes that still record the partition while every node runs with every other and no other
+    /// node records it: a node that never saw the restarted ones go down keeps its record. Empty otherwise. Pure.
+    static func keptHolders(_ view: ClusterView, keep: [String]) -> [String] {
+        guard case .partitioned(let sides, _) = view.verdict, sides.isEmpty else { return [] }
+        let holders = view.records.keys.sorted()
+        return holders.allSatisfy(keep.contains) ? holders : []
+    }
+
+    /// Restarts `holders` one at a time (the others run meanwhile), as the partitions guide's last step
+    /// clears the warning; each restart journaled like the side's.
+    static func restartKept(_ holders: [String], topology: Topology, executor: Executor,
+                            record: @Sendable (JournalEvent) throws(StepFailure) -> Void, progress: @Sendable (String) -> Void) async throws(StepFailure)
+    {
+        for spec in topology.nodes where holders.contains(spec.nodeName.description) {
+            let node = RabbitNode(spec, executor: executor, step: .repairPartition)
+            try record(.restartPending(node: spec.name, reason: "the partition repair restarts it to clear its record", owner: .repairPartition))
+            progress("\(spec.name): still records the partition; restarting it to clear that (the others run meanwhile)")
+            try await node.restartService(progress: progress)
+            try record(.restartDone(node: spec.name))
+        }
+    }
+
+    /// What both front ends say once the repair ended with `view`, which is whole.
+    public static func repaired(_ view: ClusterView, _ topology: Topology) -> String {
+        "Repaired: \(view.summary(strategy: topology.partitionHandling)) (observed from every node)."
+    }
+
     /// What the repair would do now: every node's view, read once, and the decision from it.
     public struct Proposal: Sendable {
         public let view: ClusterView
@@ -215,23 +242,13 @@ public enum PartitionRepair {
             if case .healthy = view.verdict { return view }
             // Finishing a cut-off repair ends with the nodes back: a partition that is left is the next repair's.
             if decision.startOnly, case .partitioned = view.verdict { break }
-            if case .partitioned(let sides, _) = view.verdict, sides.isEmpty {
-                // Every node runs with every other and only kept nodes still record the partition (a node that
-                // never saw the restarted ones go down keeps its record): restarted one at a time, as the
-                // partitions guide's last step clears the warning. Seen in two reads in a row (a record the
-                // node is about to forget is not restarted for); once: a record that comes back is reported.
-                let holders = view.records.keys.sorted()
-                keptOnlyReads = !holders.isEmpty && holders.allSatisfy(decision.keep.contains) ? keptOnlyReads + 1 : 0
-                if !keptRestarted, keptOnlyReads >= 2 {
-                    keptRestarted = true
-                    for spec in topology.nodes where holders.contains(spec.nodeName.description) {
-                        let node = RabbitNode(spec, executor: executor, step: step)
-                        try record(.restartPending(node: spec.name, reason: "the partition repair restarts it to clear its record", owner: step))
-                        progress("\(spec.name): still records the partition; restarting it to clear that (the others run meanwhile)")
-                        try await node.restartService(progress: progress)
-                        try record(.restartDone(node: spec.name))
-                    }
-                }
+            // Seen in two reads in a row (a record the node is about to forget is not restarted for); once: a
+            // record that comes back is reported.
+            let holders = keptHolders(view, keep: decision.keep)
+            keptOnlyReads = holders.isEmpty ? 0 : keptOnlyReads + 1
+            if !keptRestarted, keptOnlyReads >= 2 {
+                keptRestarted = true
+                try await restartKept(holders, topology: topology, executor: executor, record: record, progress: progress)
             }
             try? await Task.sleep(for: .seconds(1))
             view = await ClusterHealth.view(topology, executor: executor, step: step)
