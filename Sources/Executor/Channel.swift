@@ -247,7 +247,7 @@ extension Executor {
     /// Records one request answered (or not) over `channel` in the command log, like a command: the
     /// request's words as argv, `via` the channel, exit 0 for an answer and 1 for a refusal, `.timedOut`,
     /// or `.couldNotStart` when the channel had ended. Secrets known to the executor are scrubbed.
-    public func record(request words: [String], on channel: Channel, step: String?, started: Date, outcome: Termination, answer: String) {
+    public func record(request words: [String], on channel: Channel, step: StepID?, started: Date, outcome: Termination, answer: String) {
         let redactor = Redactor(secrets: knownSecretsNow)
         let elapsed = Date().timeIntervalSince(started)
         let tail = String(answer.utf8.suffix(limits.logTail)) ?? ""

@@ -3,7 +3,7 @@ import Foundation
 /// What the command log keeps of one command. Everything in it is already scrubbed of secrets.
 public struct CommandRecord: Sendable, Codable, Equatable {
     public var id: String
-    public var step: String?
+    public var step: StepID?
     public var target: String
     /// argv with known secrets scrubbed (argv should never hold one; this is a second line of defence).
     public var argv: [String]

@@ -11,7 +11,7 @@ public struct CommandSpec: Sendable {
     /// `false` marks a read-only command: it still runs in dry-run mode.
     public var mutates: Bool
     /// The workflow step this command belongs to (`cluster-join`), for the log and the screen.
-    public var step: String?
+    public var step: StepID?
     /// Further values to scrub from output and argv, besides a secret stdin.
     public var secrets: [Secret]
     /// The command prints a secret (for example reads a cookie): its stdout is returned only as a
@@ -26,7 +26,7 @@ public struct CommandSpec: Sendable {
 
     public init(
         _ argv: [String], on target: Target = .local, stdin: Input = .none, environment: [String: String] = [:],
-        workingDirectory: String? = nil, timeout: Duration = .seconds(60), mutates: Bool, step: String? = nil,
+        workingDirectory: String? = nil, timeout: Duration = .seconds(60), mutates: Bool, step: StepID? = nil,
         secrets: [Secret] = [], stdoutIsSecret: Bool = false
     ) {
         self.argv = argv

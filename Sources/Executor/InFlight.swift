@@ -18,7 +18,7 @@ public struct InFlight: Sendable {
         public var startTicks: UInt64?
         public var argv: [String]
         public var target: String
-        public var step: String?
+        public var step: StepID?
         public var started: Date
         public var timeoutSeconds: Double
 

@@ -21,7 +21,7 @@ public enum HostKeyProblem: Error, Equatable, Sendable {
 extension Executor {
     /// Asks the server for its host keys with `ssh-keyscan` and fingerprints them with `ssh-keygen`.
     /// Read-only; both commands are logged like any other.
-    public func scanHostKeys(of destination: SSHDestination, step: String? = nil) async -> Result<[HostKey], HostKeyProblem> {
+    public func scanHostKeys(of destination: SSHDestination, step: StepID? = nil) async -> Result<[HostKey], HostKeyProblem> {
         let scan = await run(CommandSpec(
             ["ssh-keyscan", "-T", "5", "-p", String(destination.port), "--", destination.host.value],
             timeout: .seconds(15), mutates: false, step: step))

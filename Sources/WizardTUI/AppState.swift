@@ -163,7 +163,7 @@ public struct AppState: Sendable, Equatable {
 
     /// Commands shown by the log view under its filters.
     public var filteredCommands: [CommandSummary] {
-        commands.filter { c in (logStep == nil || c.step == logStep?.rawValue) && (logNode == nil || c.target == logNode) }
+        commands.filter { c in (logStep == nil || c.step == logStep) && (logNode == nil || c.target == logNode) }
     }
 
     mutating func say(_ kind: OutputLine.Kind, _ text: String) {

@@ -116,7 +116,7 @@ public enum EngineEvent: Sendable, Equatable {
     case runner(RunnerState, RunnerEvent)
     /// What a step is waiting for ("waiting for rabbit-b@localhost to start").
     case progress(String)
-    case commandStarted(step: String?, target: String, argv: [String], mutates: Bool)
+    case commandStarted(step: StepID?, target: String, argv: [String], mutates: Bool)
     /// One line of output of a running command that changes something, already scrubbed of secrets.
     case output(String)
     case commandFinished(CommandSummary)
@@ -149,7 +149,7 @@ public struct ClusterLine: Sendable, Equatable {
 }
 
 public struct CommandSummary: Sendable, Equatable {
-    public var step: String?
+    public var step: StepID?
     public var target: String
     public var argv: [String]
     public var mutates: Bool
@@ -157,7 +157,7 @@ public struct CommandSummary: Sendable, Equatable {
     public var ok: Bool
     public var seconds: Double
 
-    public init(step: String?, target: String, argv: [String], mutates: Bool, exit: String, ok: Bool, seconds: Double) {
+    public init(step: StepID?, target: String, argv: [String], mutates: Bool, exit: String, ok: Bool, seconds: Double) {
         self.step = step
         self.target = target
         self.argv = argv

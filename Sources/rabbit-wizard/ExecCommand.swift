@@ -86,7 +86,7 @@ struct ExecCommand: AsyncParsableCommand {
             }
         }
         let spec = CommandSpec(argv, on: try parsedTarget(), stdin: input, timeout: .seconds(timeout),
-                               mutates: !readOnly, step: step)
+                               mutates: !readOnly, step: step.map { StepID($0) })
         let result = await executor.run(spec)
         await executor.shutdown()
         try ErrorPresenter.exitFor(result, knownHostsPath: stateDir.knownHostsPath)

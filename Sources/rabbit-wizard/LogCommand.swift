@@ -35,11 +35,11 @@ struct LogCommand: AsyncParsableCommand {
         for (file, damaged) in contents.damagedRotated.sorted(by: { $0.key < $1.key }) {
             FileHandle.standardError.write(Data("rabbit-wizard: \(file): skipped \(damaged.count) damaged line(s): line \(damaged.map(String.init).joined(separator: ", "))\n".utf8))
         }
-        let records = contents.records.filter { step == nil || $0.step == step }
+        let records = contents.records.filter { step == nil || $0.step?.rawValue == step }
         if let step, records.isEmpty {
             let known = Set(contents.records.compactMap(\.step)).sorted()
             throw ErrorPresenter.fail("no command of step \(step) in \(state.commandLogPath); the steps in it: "
-                                      + (known.isEmpty ? "none" : known.joined(separator: ", ")), code: .badInput)
+                                      + (known.isEmpty ? "none" : known.map(\.rawValue).joined(separator: ", ")), code: .badInput)
         }
         if json {
             for r in records { print(String(decoding: try CommandLog.encoder.encode(r), as: UTF8.self)) }
@@ -54,7 +54,7 @@ struct LogCommand: AsyncParsableCommand {
             }.joined(separator: " ")
             // A request over a node connection shows which one answered it.
             let via = r.via.map { "(\($0)) " } ?? ""
-            print("\(time.string(from: r.started))  \((r.step ?? "-").padding(toLength: 20, withPad: " ", startingAt: 0)) \(r.target)  \(String(format: "%.2fs", r.durationSeconds))  \(r.termination)  \(via)\(argv)")
+            print("\(time.string(from: r.started))  \((r.step?.rawValue ?? "-").padding(toLength: 20, withPad: " ", startingAt: 0)) \(r.target)  \(String(format: "%.2fs", r.durationSeconds))  \(r.termination)  \(via)\(argv)")
             if output {
                 for line in (r.stdoutTail + r.stderrTail).split(separator: "\n").suffix(20) { print("      \(line)") }
             }

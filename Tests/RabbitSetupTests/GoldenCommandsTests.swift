@@ -49,7 +49,7 @@ struct GoldenCommandsTests {
         }
 
         /// Steps that run after cluster-join find one cluster of the three nodes.
-        static let afterJoin: Set<String> = ["load-balancer", "failover-drill", "outsystems-handoff"]
+        static let afterJoin: Set<StepID> = [.loadBalancer, .failoverDrill, .outSystemsHandoff]
 
         func answer(_ argv: [String], target: Target, formed: Bool, stdin: String = "") -> (Termination, String) {
             if let windows = windowsAnswer(argv, target: target, formed: formed, stdin: stdin) { return windows }
@@ -166,7 +166,7 @@ struct GoldenCommandsTests {
                 .replacing(/[0-9]{8}T[0-9]{6}\.[0-9]{3}Z/, with: "<time>").replacing(/-[0-9]{10}\.json/, with: "-<time>.json")
             calls.withLock { $0.append(Call(target: spec.target.description, line: line)) }
             let given: String = if case .bytes(let b) = spec.stdin { String(decoding: b, as: UTF8.self) } else { "" }
-            var (termination, out) = answer(spec.argv, target: spec.target, formed: FreshDebian.afterJoin.contains(spec.step ?? ""), stdin: given)
+            var (termination, out) = answer(spec.argv, target: spec.target, formed: spec.step.map(FreshDebian.afterJoin.contains) ?? false, stdin: given)
             if let given = overrides.first(where: { spec.argv.starts(with: $0.key) })?.value { termination = given }
             let stream = CapturedStream(text: out, truncated: false, tail: out, totalBytes: out.utf8.count)
             return TransportOutcome(termination: termination, stdout: stream, stderr: .empty,

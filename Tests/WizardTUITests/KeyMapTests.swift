@@ -194,7 +194,7 @@ import Workflow
 
     @Test func lShowsTheLogAndSAndNFilterIt() {
         var s = Fixtures.opened()
-        for (step, target) in [("erlang-cookie", "ServerB"), ("erlang-cookie", "ServerC"), ("cluster-join", "ServerB")] {
+        for (step, target): (StepID, String) in [("erlang-cookie", "ServerB"), ("erlang-cookie", "ServerC"), ("cluster-join", "ServerB")] {
             _ = Wizard.update(&s, .engine(.commandFinished(CommandSummary(step: step, target: target, argv: ["true"], mutates: true,
                                                                           exit: "ok", ok: true, seconds: 0.1))))
         }

@@ -62,12 +62,12 @@ import Workflow
         let id = Fixtures.ids[2]
         _ = Wizard.update(&s, .engine(.runner(Fixtures.runner(current: id, statuses: [Fixtures.ids[0]: .done, Fixtures.ids[1]: .done, id: .unknown],
                                                               plans: [id: Fixtures.cookiePlan]), .prepared(id, Fixtures.undo))))
-        _ = Wizard.update(&s, .engine(.commandStarted(step: id.rawValue, target: "ServerB", argv: ["service", "rabbitmq-server", "stop"], mutates: true)))
+        _ = Wizard.update(&s, .engine(.commandStarted(step: id, target: "ServerB", argv: ["service", "rabbitmq-server", "stop"], mutates: true)))
         _ = Wizard.update(&s, .engine(.output("Stopping rabbitmq-server (via systemctl): rabbitmq-server.service.")))
-        _ = Wizard.update(&s, .engine(.commandFinished(CommandSummary(step: id.rawValue, target: "ServerB", argv: ["service", "rabbitmq-server", "stop"],
+        _ = Wizard.update(&s, .engine(.commandFinished(CommandSummary(step: id, target: "ServerB", argv: ["service", "rabbitmq-server", "stop"],
                                                                       mutates: true, exit: "ok", ok: true, seconds: 4.2))))
         _ = Wizard.update(&s, .tick(71))
-        _ = Wizard.update(&s, .engine(.commandStarted(step: id.rawValue, target: "ServerB", argv: ["service", "rabbitmq-server", "start"], mutates: true)))
+        _ = Wizard.update(&s, .engine(.commandStarted(step: id, target: "ServerB", argv: ["service", "rabbitmq-server", "start"], mutates: true)))
         _ = Wizard.update(&s, .engine(.progress("ServerB: waiting until rabbit@ServerB is ready (often 5-15 s)")))
         _ = Wizard.update(&s, .tick(83.4))
         return s

@@ -143,15 +143,15 @@ public enum NodeConnection {
             let parts = line.split(separator: " ", maxSplits: 1).map(String.init)
             let text = parts.count == 2 ? Data(base64Encoded: parts[1]).map { String(decoding: $0, as: UTF8.self) } ?? "" : ""
             let ok = parts.first == "ok"
-            node.executor.record(request: words, on: channel, step: node.step?.rawValue, started: started,
+            node.executor.record(request: words, on: channel, step: node.step, started: started,
                                  outcome: .exited(code: ok ? 0 : 1), answer: ok ? text : "\(parts.first ?? "?"): \(text)")
             return ok ? text : nil
         case .timedOut:
-            node.executor.record(request: words, on: channel, step: node.step?.rawValue, started: started,
+            node.executor.record(request: words, on: channel, step: node.step, started: started,
                                  outcome: .timedOut(seconds: timeout.seconds), answer: "")
             return nil
         case .ended(let why):
-            node.executor.record(request: words, on: channel, step: node.step?.rawValue, started: started,
+            node.executor.record(request: words, on: channel, step: node.step, started: started,
                                  outcome: .couldNotStart(reason: why), answer: "")
             if !channel.everAnswered, channel.claimNotice() {
                 node.executor.notice("no live connection to \(node.spec.nodeName) (\(why)); reading it with rabbitmqctl instead")

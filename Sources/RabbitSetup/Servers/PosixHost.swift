@@ -123,7 +123,7 @@ public struct PosixHost: ServerHost {
 
     private func script(_ text: String, _ args: [String], stdin: CommandSpec.Input = .none, mutates: Bool) async -> CommandResult {
         await executor.run(CommandSpec(["sh", "-c", text, "rabbit-wizard"] + args, on: target, stdin: stdin,
-                                       timeout: timeout, mutates: mutates, step: step?.rawValue))
+                                       timeout: timeout, mutates: mutates, step: step))
     }
 
     /// Kind, mode, owner, size, hash and (with `bytes`) the content, whole. Read-only.
@@ -202,7 +202,7 @@ public struct PosixHost: ServerHost {
     // MARK: Programs, secrets, logs, network
 
     public func run(_ argv: [String], timeout: Duration, mutates: Bool) async -> CommandResult {
-        await executor.run(CommandSpec(argv, on: target, timeout: timeout, mutates: mutates, step: step?.rawValue))
+        await executor.run(CommandSpec(argv, on: target, timeout: timeout, mutates: mutates, step: step))
     }
 
     /// The profile's own start or stop command (`service` and the sandbox's scripts leave a service that
@@ -214,11 +214,11 @@ public struct PosixHost: ServerHost {
 
     public func hasProgram(_ name: String) async -> Bool {
         await executor.run(CommandSpec(["sh", "-c", "command -v \"$1\"", "sh", name], on: target, timeout: .seconds(60), mutates: false,
-                                       step: step?.rawValue)).succeeded
+                                       step: step)).succeeded
     }
 
     public func readSecret(_ path: String) async throws(StepFailure) -> Secret {
-        let r = await executor.run(CommandSpec(["cat", "--", path], on: target, timeout: .seconds(30), mutates: false, step: step?.rawValue,
+        let r = await executor.run(CommandSpec(["cat", "--", path], on: target, timeout: .seconds(30), mutates: false, step: step,
                                                stdoutIsSecret: true))
         return try r.wholeSecret(doing: "read \(path)", on: target)
     }
@@ -226,13 +226,13 @@ public struct PosixHost: ServerHost {
     /// A log's end, for people: `bytes` is far below the capture limit, so nothing is cut.
     public func tail(_ path: String, bytes: Int) async -> String? {
         let r = await executor.run(CommandSpec(["tail", "-c", String(bytes), "--", path], on: target, timeout: .seconds(30), mutates: false,
-                                               step: step?.rawValue))
+                                               step: step))
         return r.succeeded ? r.stdout : nil
     }
 
     public func probe(_ endpoints: [String], amqp: Bool) async -> Set<String>? {
         let r = await executor.run(CommandSpec(PosixPortProbe.argv(amqp: amqp, endpoints), on: target, timeout: .seconds(60), mutates: false,
-                                               step: step?.rawValue))
+                                               step: step))
         return r.succeeded ? r.wholeStdout.map(PosixPortProbe.answered) : nil
     }
 
@@ -247,7 +247,7 @@ public struct PosixHost: ServerHost {
         let guardScript = (privateFiles ? "umask 077; " : "")
             + "[ -f \"$1\" ] || { echo \"rabbit-wizard: no Erlang cookie at $1\" >&2; exit \(RabbitNode.noCookieStatus); }; shift; exec \"$@\""
         let argv = ["sh", "-c", guardScript, "rabbit-wizard", cookieFile] + cli + args
-        return await executor.run(CommandSpec(argv, on: target, stdin: stdin, timeout: timeout, mutates: mutates, step: step?.rawValue,
+        return await executor.run(CommandSpec(argv, on: target, stdin: stdin, timeout: timeout, mutates: mutates, step: step,
                                               secrets: secrets))
     }
 
@@ -256,7 +256,7 @@ public struct PosixHost: ServerHost {
     public func rabbitVM(_ erl: [String], cookieFile: String, args: [String]) -> CommandSpec {
         let guardScript = "[ -f \"$1\" ] || { echo \"rabbit-wizard: no Erlang cookie at $1\" >&2; exit \(RabbitNode.noCookieStatus); }; shift; exec \"$@\""
         return CommandSpec(["sh", "-c", guardScript, "rabbit-wizard", cookieFile] + erl + args, on: target, timeout: .seconds(3600),
-                           mutates: false, step: step?.rawValue)
+                           mutates: false, step: step)
     }
 }
 

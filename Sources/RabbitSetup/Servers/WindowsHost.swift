@@ -33,7 +33,7 @@ public struct WindowsHost: ServerHost {
                       stdoutIsSecret: Bool = false) async -> CommandResult
     {
         await executor.run(CommandSpec([function] + args, on: target, stdin: stdin, timeout: timeout ?? self.timeout, mutates: mutates,
-                                       step: step?.rawValue, stdoutIsSecret: stdoutIsSecret))
+                                       step: step, stdoutIsSecret: stdoutIsSecret))
     }
 
     /// What `Observe-File` answers: one JSON object.
@@ -103,7 +103,7 @@ public struct WindowsHost: ServerHost {
     // MARK: Programs, secrets, logs, network
 
     public func run(_ argv: [String], timeout: Duration, mutates: Bool) async -> CommandResult {
-        await executor.run(CommandSpec(argv, on: target, timeout: timeout, mutates: mutates, step: step?.rawValue))
+        await executor.run(CommandSpec(argv, on: target, timeout: timeout, mutates: mutates, step: step))
     }
 
     /// `Set-RabbitService`: the service is read, moved only if it is not in the wanted state already
@@ -148,13 +148,13 @@ public struct WindowsHost: ServerHost {
                           privateFiles: Bool, timeout: Duration, mutates: Bool) async -> CommandResult
     {
         await executor.run(CommandSpec([PowerShellLibrary.cookieGuard, cookieFile, String(RabbitNode.noCookieStatus)] + cli + args, on: target, stdin: stdin,
-                                       timeout: timeout, mutates: mutates, step: step?.rawValue, secrets: secrets))
+                                       timeout: timeout, mutates: mutates, step: step, secrets: secrets))
     }
 
     /// The same guard for a node connection's VM. Windows servers take no long-lived channel yet (the
     /// dialect frames stdin once), so a connection to one ends at once and every read uses the CLI.
     public func rabbitVM(_ erl: [String], cookieFile: String, args: [String]) -> CommandSpec {
         CommandSpec([PowerShellLibrary.cookieGuard, cookieFile, String(RabbitNode.noCookieStatus)] + erl + args, on: target, timeout: .seconds(3600),
-                    mutates: false, step: step?.rawValue)
+                    mutates: false, step: step)
     }
 }

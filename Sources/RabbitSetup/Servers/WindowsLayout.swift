@@ -142,7 +142,7 @@ extension WindowsHost {
     /// The read-only look at the server that resolves the `windows` profile (``WindowsLayout``).
     public func discoverLayout(serviceName: String) async -> LayoutDiscovery {
         let r = await executor.run(CommandSpec(["Get-RabbitLayout", serviceName], on: target, timeout: .seconds(60), mutates: false,
-                                               step: step?.rawValue))
+                                               step: step))
         let out: String
         do { out = try r.whole(doing: "look at the RabbitMQ installation", on: target) } catch { return .failed(error.cause) }
         guard let line = out.split(whereSeparator: \.isNewline).first,
