@@ -267,11 +267,13 @@ public enum Runner {
     }
 
     /// Interrupted steps first (a rollback in progress is completed, an apply is observed), then the queue.
+    /// A plan changes nothing: it leaves a cut-off rollback to the next apply or rollback.
     static func nextReconcileOrAdvance(_ s: inout RunnerState) -> [RunnerEffect] {
         while !s.toReconcile.isEmpty {
             let step = s.toReconcile.removeFirst()
             s.current = step
             if s.statuses[step] == .rollbackUnknown, s.undo[step] != nil {
+                if s.mode == .plan { continue }
                 return rollbackEffects(&s, step)
             }
             if s.statuses[step]?.needsReconcile == true { return [.reconcile(step)] }

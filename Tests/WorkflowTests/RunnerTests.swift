@@ -312,6 +312,27 @@ func state(_ mode: RunMode = .apply, queue: [StepID] = abc, journal: JournalStat
         #expect(d.trace == ["rollback c", "rollback a", "finish rolled-back c,a"])
     }
 
+    /// A plan changes nothing, even with a rollback that was cut off in the journal (the screen's plan reads
+    /// the journal): the rollback is finished by the next apply or rollback, under the lock, journaled.
+    @Test func aPlanNeverFinishesACutOffRollback() {
+        var journal = JournalState()
+        journal.apply(.began(step: "a", fingerprint: "f", undo: Undo(json: "{}")))
+        journal.apply(.applied(step: "a", undo: Undo(json: "{}")))
+        journal.apply(.verified(step: "a"))
+        journal.apply(.rollbackBegan(step: "a"))
+        #expect(journal.status("a") == .rollbackUnknown)
+        var d = Drive(state: state(.plan, journal: journal))
+        d.run(happy)
+        #expect(!d.trace.isEmpty)
+        #expect(!d.trace.contains { $0.hasPrefix("rollback") || $0.hasPrefix("apply") || $0.hasPrefix("prepare") }, "\(d.trace)")
+        #expect(d.journal.isEmpty, "\(d.journal)")
+        #expect(d.trace.last == "finish completed")
+        // The same journal in an apply finishes the rollback first.
+        var applying = Drive(state: state(.apply, journal: journal))
+        applying.run(happy)
+        #expect(applying.trace.first == "rollback a")
+    }
+
     @Test func interruptedStepIsReconciledBeforeAnythingElse() {
         var journal = JournalState()
         journal.apply(.began(step: "a", fingerprint: "f", undo: Undo(json: "{}")))
