@@ -17,6 +17,9 @@ public struct CommandSpec: Sendable {
     /// The command prints a secret (for example reads a cookie): its stdout is returned only as a
     /// ``Secret`` and logged as `<secret, N bytes>`.
     public var stdoutIsSecret: Bool
+    /// Functions beyond the PowerShell library's that this command may call by name, sent with its script
+    /// (a Windows server's RabbitMQ calls); nothing on a POSIX server.
+    public var powershellModule: PowerShellModule?
 
     public enum Input: Sendable {
         case none
@@ -27,7 +30,7 @@ public struct CommandSpec: Sendable {
     public init(
         _ argv: [String], on target: Target = .local, stdin: Input = .none, environment: [String: String] = [:],
         workingDirectory: String? = nil, timeout: Duration = .seconds(60), mutates: Bool, step: StepID? = nil,
-        secrets: [Secret] = [], stdoutIsSecret: Bool = false
+        secrets: [Secret] = [], stdoutIsSecret: Bool = false, powershellModule: PowerShellModule? = nil
     ) {
         self.argv = argv
         self.target = target
@@ -39,6 +42,7 @@ public struct CommandSpec: Sendable {
         self.step = step
         self.secrets = secrets
         self.stdoutIsSecret = stdoutIsSecret
+        self.powershellModule = powershellModule
     }
 
     /// Every secret this command knows of: the ones to scrub from its output.

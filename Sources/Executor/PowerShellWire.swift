@@ -85,19 +85,19 @@ enum PowerShellWire {
         return p.hasSuffix(".bat") || p.hasSuffix(".cmd")
     }
 
-    /// The per-call script for `spec`: the library (``PowerShellLibrary``), then one call. A library
+    /// The per-call script for `spec`: the library (``PowerShellLibrary``) and the command's module, then one call. A library
     /// function named by `argv[0]` gets the rest of argv; `Invoke-WithCookie FILE STATUS PROGRAM ARGS...`
     /// and any other argv become `Invoke-Native` with the program's arguments as one
     /// `CommandLineToArgvW` string, the working folder and the environment as name/value pairs. Its input
     /// arrives on line 2 of stdin.
     static func script(for spec: CommandSpec) -> String {
-        PowerShellLibrary.text + call(for: spec) + "\n"
+        PowerShellLibrary.text + (spec.powershellModule?.text ?? "") + call(for: spec) + "\n"
     }
 
     /// The script's last line, `Complete-Call { NAME 'ARG' ... }`: the only part that varies.
     static func call(for spec: CommandSpec) -> String {
         let words: [String]
-        if let name = spec.argv.first, PowerShellLibrary.functions.contains(name) {
+        if let name = spec.argv.first, PowerShellLibrary.functions(for: spec).contains(name) {
             words = [name] + spec.argv.dropFirst().map(literal)
         } else {
             let (cookie, status, program) = nativeParts(spec.argv)
@@ -119,7 +119,7 @@ enum PowerShellWire {
         if first == PowerShellLibrary.cookieGuard && spec.argv.count < 4 {
             return .failure(RefusedCommand(reason: "\(first) needs a file, a status and a program"))
         }
-        let native = PowerShellLibrary.functions.contains(first) ? [] : nativeParts(spec.argv).program
+        let native = PowerShellLibrary.functions(for: spec).contains(first) ? [] : nativeParts(spec.argv).program
         if let program = native.first, runsThroughCmd(program), let bad = native.dropFirst().first(where: { !batSafe($0) }) {
             return .failure(RefusedCommand(reason: "\(program) runs through cmd.exe, which would read the argument \(bad.debugDescription) "
                                            + "as its own syntax; such values go on stdin"))

@@ -42,6 +42,12 @@ import TestKit
         #expect(guarded == "Complete-Call { Invoke-Native 'C:\\c' '86' 'C:\\r\\rabbitmqctl.bat' '-n rabbit@A status' 'C:\\w' 'K' 'v' }")
         let plain = PowerShellWire.call(for: CommandSpec(["tool.exe", "a b"], mutates: false))
         #expect(plain == "Complete-Call { Invoke-Native '' '' 'tool.exe' '\"a b\"' '' }")
+        // A module's functions are called by name by the commands that carry it, its text after the library's.
+        let module = PowerShellModule(functions: ["Get-Thing"], text: "function Get-Thing([string]$A) { return 0 }\n")
+        let carried = PowerShellWire.script(for: CommandSpec(["Get-Thing", "x"], mutates: false, powershellModule: module))
+        #expect(carried == PowerShellLibrary.text + module.text + "Complete-Call { Get-Thing 'x' }\n")
+        let without = PowerShellWire.call(for: CommandSpec(["Get-Thing", "x"], mutates: false))
+        #expect(without == "Complete-Call { Invoke-Native '' '' 'Get-Thing' 'x' '' }", "a module not carried is not called")
         // The cmd.exe rule holds for the program a cookie guard runs, not for the guard's own words.
         let refused = RemoteDialect.powershell.wire(for: CommandSpec(["Invoke-WithCookie", "C:\\Users\\a b\\.erlang.cookie", "86", "C:\\r\\rabbitmqctl.bat", "eval", "node()."],
                                                                    mutates: false))

@@ -104,10 +104,10 @@ struct GoldenCommandsTests {
         /// answer for `Get-RabbitLayout`, files as ``answer(_:target:formed:stdin:)`` has them, and the CLI
         /// (behind its cookie guard, an `eval` expression on stdin) as the Debian model's.
         func windowsAnswer(_ argv: [String], target: Target, formed: Bool, stdin: String) -> (Termination, String)? {
-            guard let call = argv.first, PowerShellLibrary.functions.contains(call) || call == PowerShellLibrary.cookieGuard || call.hasSuffix("rabbitmq-service.bat") else { return nil }
+            guard let call = argv.first, PowerShellLibrary.functions.union(RabbitPowerShell.module.functions).contains(call) || call == PowerShellLibrary.cookieGuard || call.hasSuffix("rabbitmq-service.bat") else { return nil }
             let host = FreshDebian.host(of: argv, target: target)
             switch call {
-            case "Get-RabbitLayout": return (.exited(code: 0), FreshDebian.windowsLayout(host: host) + "\n")
+            case RabbitPowerShell.layout: return (.exited(code: 0), FreshDebian.windowsLayout(host: host) + "\n")
             case "Observe-File":
                 let path = argv[1]
                 func seen(_ mode: String, _ content: String) -> String {

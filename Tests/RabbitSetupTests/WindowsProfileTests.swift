@@ -126,6 +126,25 @@ import Workflow
         #expect(problems.first { $0.field == "nodes[1].reach" }?.fix.contains("ssh://") == true)
     }
 
+    /// The RabbitMQ module defines each function it offers, and every call of the Windows host carries it
+    /// (the executor's library has none of RabbitMQ's functions).
+    @Test func theRabbitModuleDefinesWhatItOffers() async throws {
+        let module = RabbitPowerShell.module
+        #expect(!module.functions.isEmpty)
+        for function in module.functions {
+            #expect(module.text.contains("\nfunction \(function)(") || module.text.hasPrefix("function \(function)("), "\(function)")
+            #expect(!PowerShellLibrary.text.contains("function \(function)("), "\(function) is RabbitSetup's, not the executor's")
+        }
+        let recorder = ScriptedTransport([.init([RabbitPowerShell.service]), .init([RabbitPowerShell.layout])])
+        let executor = Executor(commandLog: nil, local: recorder, remote: recorder)
+        let host = WindowsHost(executor: executor, target: .ssh(try SSHDestination(url: "ssh://admin@ServerA")).speaking(.powershell), step: nil)
+        _ = await host.service(.running, .windows)
+        _ = await host.discoverLayout(serviceName: "RabbitMQ")
+        let sent = recorder.specs
+        #expect(sent.count == 2)
+        #expect(sent.allSatisfy { $0.powershellModule == module }, "\(sent.map(\.argv))")
+    }
+
     /// The documented Windows topology (`Resources/topology.windows.yml`) is valid as written.
     @Test func theDocumentedWindowsTopologyParses() throws {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

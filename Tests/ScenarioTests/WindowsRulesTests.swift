@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 
 @testable import Executor
+@testable import RabbitSetup
 import TestKit
 
 /// The PowerShell dialect against the Windows side's own rules, without Windows: PyPI's `mslex` (MSVCRT,
@@ -97,8 +98,8 @@ import TestKit
                                  workingDirectory: "C:\\it's here", mutates: true)]
         specs.append(CommandSpec([hostile[1]] + hostile, stdin: .bytes(Array("data".utf8)), mutates: true))
         // Every library call, with hostile values in every argument.
-        for function in PowerShellLibrary.functions.sorted() {
-            specs.append(CommandSpec([function] + hostile, stdin: .secret(Secret("canary")), mutates: true))
+        for function in PowerShellLibrary.functions.union(RabbitPowerShell.module.functions).sorted() {
+            specs.append(CommandSpec([function] + hostile, stdin: .secret(Secret("canary")), mutates: true, powershellModule: RabbitPowerShell.module))
         }
         specs.append(CommandSpec(["Invoke-WithCookie", "C:\\Users\\it's\\.erlang.cookie", "86", "C:\\x\\erl.exe"] + hostile, environment: ["A": "$b"], mutates: false))
         let scripts = [PowerShellWire.bootstrap] + specs.map(PowerShellWire.script(for:))
@@ -119,8 +120,10 @@ import TestKit
     /// PowerShell 7's: the bootstrap, the library and every script hold nothing only PowerShell 6 or 7
     /// takes (`Tests/tools/winwire.py`, op `ps51`), and a sample with each such construct is caught.
     @Test func theScriptsAreWindowsPowerShell51() async throws {
-        let scripts = [PowerShellWire.bootstrap, PowerShellLibrary.text]
-            + PowerShellLibrary.functions.sorted().map { PowerShellWire.script(for: CommandSpec([$0, "a", "b", "c"], mutates: false)) }
+        let scripts = [PowerShellWire.bootstrap, PowerShellLibrary.text, RabbitPowerShell.module.text]
+            + PowerShellLibrary.functions.union(RabbitPowerShell.module.functions).sorted().map {
+                PowerShellWire.script(for: CommandSpec([$0, "a", "b", "c"], mutates: false, powershellModule: RabbitPowerShell.module))
+            }
         let sample = """
             a && b
             c || d

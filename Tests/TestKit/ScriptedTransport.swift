@@ -24,7 +24,7 @@ public final class ScriptedTransport: Transport {
     }
 
     private let rules: [Rule]
-    private let calls = Mutex<[[String]]>([])
+    private let calls = Mutex<[CommandSpec]>([])
 
     /// The first matching rule answers. A command no rule matches fails the test that sent it (a step
     /// that sends a command its test did not expect is a finding, not a silent success) and does not
@@ -32,12 +32,14 @@ public final class ScriptedTransport: Transport {
     public init(_ rules: [Rule]) { self.rules = rules }
 
     /// Every argv run so far, in order.
-    public var argvs: [[String]] { calls.withLock { $0 } }
+    public var argvs: [[String]] { calls.withLock { $0.map(\.argv) } }
+    /// Every command run so far, in order.
+    public var specs: [CommandSpec] { calls.withLock { $0 } }
 
     public func run(_ spec: CommandSpec, limits: OutputLimits, redactor: Redactor, onStart: @escaping @Sendable (Int32) -> Void,
                     onLine: @escaping @Sendable (OutputStreamKind, String) -> Void) async -> TransportOutcome
     {
-        calls.withLock { $0.append(spec.argv) }
+        calls.withLock { $0.append(spec) }
         guard let rule = rules.first(where: { $0.matches(spec.argv) }) else {
             Issue.record("ScriptedTransport: no rule answers \(spec.argv)")
             return TransportOutcome(termination: .couldNotStart(reason: "no rule in the test's script answers this command"))

@@ -6,9 +6,10 @@ What it checks, on the wire exactly as Win32-OpenSSH would hand it over:
     the C runtime) must give powershell.exe the constant argv, and -EncodedCommand must decode (UTF-16LE)
     to the bootstrap the wizard says it sends (argv[2] of this script, a file);
   - stdin: line 1 the per-call script (base64 UTF-8), line 2 the input (base64, maybe empty), then EOF;
-  - the script is the library (argv[3], a file) followed by exactly one line,
-    `Complete-Call { NAME 'ARG' ... }`, whose NAME the library defines and whose verbatim arguments
-    match the function's parameters; the whole script parses with tree-sitter-powershell.
+  - the script is the library (argv[3], a file), the functions of the command's module if it carries one,
+    then exactly one line, `Complete-Call { NAME 'ARG' ... }`, whose NAME the library or the module defines
+    and whose verbatim arguments match the function's parameters; the whole script parses with
+    tree-sitter-powershell.
 Then it carries out that one call's meaning in Python (not PowerShell: none runs here), against a folder
 standing in for the drives (argv[4]: `C:\\a\\b` is `DRIVES/C/a/b`). Modes stand in for ACLs: 600 private,
 400 private and ReadOnly, 644 inherited. A program is a Linux one standing in for the Windows one (a
@@ -334,7 +335,11 @@ def main():
         library = f.read()
     if not script.startswith(library):
         fail("the script does not start with the library")
-    call = script[len(library):]
+    # What follows the library: the functions of the command's module (RabbitSetup's, when the call needs
+    # them: CommandSpec.powershellModule), then the call, the last line.
+    rest = script[len(library):]
+    cut = rest.rfind("\n", 0, len(rest) - 1) + 1
+    module, call = rest[:cut], rest[cut:]
     with open(os.path.join(log_dir, "calls.txt"), "a") as f:
         f.write(call)
     m = re.fullmatch(r"Complete-Call \{ ([A-Za-z-]+)((?: " + LITERAL + r")*) \}\n", call)
@@ -342,7 +347,7 @@ def main():
         fail("the script does not end with one call: %r" % call[:200])
     name = m.group(1)
     args = [unquote(a) for a in re.findall(LITERAL, m.group(2))]
-    declared = parameters(library)
+    declared = parameters(library + module)
     if name not in declared:
         fail("the library has no function " + name)
     if declared[name] is not None and declared[name] != len(args):

@@ -69,9 +69,6 @@ extension ServerHost {
 /// The state a step wants a node's service in.
 public enum ServiceGoal: String, Sendable {
     case running, stopped
-
-    /// The state Windows reports when the service is there.
-    var windowsState: String { self == .running ? "Running" : "Stopped" }
 }
 
 /// What ``ServerHost/service(_:_:)`` did.

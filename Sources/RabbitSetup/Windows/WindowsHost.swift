@@ -29,11 +29,12 @@ public struct WindowsHost: ServerHost {
         self.step = step
     }
 
-    private func call(_ function: String, _ args: [String], stdin: CommandSpec.Input = .none, timeout: Duration? = nil, mutates: Bool,
-                      stdoutIsSecret: Bool = false) async -> CommandResult
+    /// One call of the library or of ``RabbitPowerShell``'s module (which every call carries).
+    func call(_ function: String, _ args: [String], stdin: CommandSpec.Input = .none, timeout: Duration? = nil, mutates: Bool,
+              stdoutIsSecret: Bool = false) async -> CommandResult
     {
         await executor.run(CommandSpec([function] + args, on: target, stdin: stdin, timeout: timeout ?? self.timeout, mutates: mutates,
-                                       step: step, stdoutIsSecret: stdoutIsSecret))
+                                       step: step, stdoutIsSecret: stdoutIsSecret, powershellModule: RabbitPowerShell.module))
     }
 
     /// What `Observe-File` answers: one JSON object.
@@ -106,10 +107,10 @@ public struct WindowsHost: ServerHost {
         await executor.run(CommandSpec(argv, on: target, timeout: timeout, mutates: mutates, step: step))
     }
 
-    /// `Set-RabbitService`: the service is read, moved only if it is not in the wanted state already
+    /// ``RabbitPowerShell``'s `Set-RabbitService`: the service is read, moved only if it is not in the wanted state already
     /// (`Start-Service` / `Stop-Service`), and read again; the second look decides.
     public func service(_ goal: ServiceGoal, _ profile: PlatformProfile) async -> ServiceChange {
-        let r = await call("Set-RabbitService", [profile.serviceName, goal.rawValue], timeout: .seconds(goal == .running ? 180 : 120), mutates: true)
+        let r = await call(RabbitPowerShell.service, [profile.serviceName, goal.rawValue], timeout: .seconds(goal == .running ? 180 : 120), mutates: true)
         struct Answer: Decodable {
             var before: ServiceSeen
             var after: ServiceSeen

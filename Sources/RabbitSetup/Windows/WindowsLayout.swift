@@ -6,7 +6,7 @@ import Workflow
 /// the read-only `Get-RabbitLayout` call answers, and the profile's placeholders derived from it. Nothing
 /// here is assumed: a value the server does not show stays empty and becomes a finding.
 public struct WindowsLayout: Sendable, Hashable, Codable {
-    /// What the server answered (``PowerShellLibrary``'s `Get-RabbitLayout`, one JSON object).
+    /// What the server answered (``RabbitPowerShell``'s `Get-RabbitLayout`, one JSON object).
     public struct Seen: Sendable, Hashable, Codable {
         public var powershell: String = ""
         public var administrator: Bool = false
@@ -141,8 +141,7 @@ public enum LayoutDiscovery: Sendable, Hashable {
 extension WindowsHost {
     /// The read-only look at the server that resolves the `windows` profile (``WindowsLayout``).
     public func discoverLayout(serviceName: String) async -> LayoutDiscovery {
-        let r = await executor.run(CommandSpec(["Get-RabbitLayout", serviceName], on: target, timeout: .seconds(60), mutates: false,
-                                               step: step))
+        let r = await call(RabbitPowerShell.layout, [serviceName], timeout: .seconds(60), mutates: false)
         let out: String
         do { out = try r.whole(doing: "look at the RabbitMQ installation", on: target) } catch { return .failed(error.cause) }
         guard let line = out.split(whereSeparator: \.isNewline).first,
