@@ -48,7 +48,7 @@ final class TUIEngine: WizardEngine {
 
     /// What the setup form offers: the registered load balancer kinds and server platforms.
     static var setupChoices: SetupForm.Choices {
-        SetupForm.Choices(loadBalancers: LoadBalancerKinds.standard.map(\.name), servers: ProfileName.forServers.map(\.rawValue))
+        SetupForm.Choices(loadBalancers: LoadBalancerKinds.standard.map(\.name), servers: PlatformProfile.forServers.map(\.rawValue))
     }
 
     func start(events: @escaping @Sendable (EngineEvent) -> Void) {

@@ -24,9 +24,9 @@ import Testing
 
     /// Every platform and load balancer kind the setup form is offered (from the registries) makes a topology.
     @Test func everyOfferedPlatformAndKindMakesATopology() throws {
-        #expect(!ProfileName.forServers.isEmpty && !LoadBalancerKinds.standard.isEmpty)
-        #expect(ProfileName.forServers.first == ProfileName.standard && !ProfileName.forServers.contains(.sandbox))
-        for profile in ProfileName.forServers {
+        #expect(!PlatformProfile.forServers.isEmpty && !LoadBalancerKinds.standard.isEmpty)
+        #expect(PlatformProfile.forServers.first == ProfileName.standard && !PlatformProfile.forServers.contains(.sandbox))
+        for profile in PlatformProfile.forServers {
             for kind in LoadBalancerKinds.standard {
                 var v = Self.good
                 v["servers"] = profile.rawValue
@@ -36,6 +36,22 @@ import Testing
                 #expect(t.nodes.allSatisfy { $0.profile == profile } && t.loadBalancer?.kind.name == kind.name)
             }
         }
+    }
+
+    /// The platforms are one list: names unique, the default first; the parser names that list when a
+    /// profile is unknown, and takes for a load balancer only the platforms that host one.
+    @Test func thePlatformsAreOneList() throws {
+        let names = PlatformProfile.all.map(\.name)
+        #expect(!names.isEmpty && Set(names).count == names.count && names.first == .standard)
+        #expect(PlatformProfile.forLoadBalancers == [.debian, .sandbox])
+        var v = Self.good
+        v["nodes[1].profile"] = "plan9"
+        let unknown = TopologyDraft.problems(v, nodes: 3).first { $0.field == "nodes[1].profile" }
+        #expect(unknown?.fix == "use debian, windows or sandbox")
+        v = Self.good
+        v["load_balancer.profile"] = "windows"
+        let refused = TopologyDraft.problems(v, nodes: 3).first { $0.field == "load_balancer.profile" }
+        #expect(refused?.message.hasPrefix("a load balancer cannot run on a Windows server") == true, "\(String(describing: refused))")
     }
 
     /// The profile is a value like the others: the form's, else the topology's default.

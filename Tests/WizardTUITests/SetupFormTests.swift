@@ -5,7 +5,7 @@ import Workflow
 /// The first-time setup form: keys edit fields, choices cycle, the node count lays the form out again,
 /// problems from the engine block saving, Esc twice leaves.
 @Suite struct SetupFormTests {
-    /// What the product's engine offers today (its registries: `LoadBalancerKinds.standard`, `ProfileName.forServers`).
+    /// What the product's engine offers today (its registries: `LoadBalancerKinds.standard`, `PlatformProfile.forServers`).
     static let choices = SetupForm.Choices(loadBalancers: ["nginx", "haproxy"], servers: ["debian", "windows"])
 
     static func opened(_ choices: SetupForm.Choices = Self.choices) -> (AppState, [EngineRequest]) {

@@ -19,7 +19,7 @@ public struct HAProxyKind: LoadBalancerKind {
                 start: ["haproxy", "-D", "-f", conf, "-p", pid],
                 reload: ["sh", "-c", "exec haproxy -D -f \"$1\" -p \"$2\" -sf $(cat \"$2\")", "sh", conf, pid],
                 running: LoadBalancerLayout.pidAlive(pid), stop: LoadBalancerLayout.killPid(pid))
-        case .debian:
+        default:
             return LoadBalancerLayout(
                 configPath: lb.configPath ?? "/etc/haproxy/haproxy.cfg", block: true,
                 validate: ["haproxy", "-c", "-q", "-f", "{file}"], validateInPlace: false,

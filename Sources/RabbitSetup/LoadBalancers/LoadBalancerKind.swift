@@ -4,7 +4,9 @@ import Workflow
 /// One kind of TCP load balancer, as a value: its program, packages, the files it needs, where its
 /// configuration lives and how it is checked and controlled on each profile (``LoadBalancerLayout``),
 /// and the configuration it gets. The load-balancer step and the failover drill use only this, so a
-/// new kind is one file plus its line in ``LoadBalancerKinds/standard``.
+/// new kind is one file plus its line in ``LoadBalancerKinds/standard``. A load balancer's platform is one
+/// of ``PlatformProfile/forLoadBalancers``: the kinds lay out the sandbox's folder, and Debian's packages
+/// for the other.
 public protocol LoadBalancerKind: Sendable {
     /// As written in a topology (`kind: nginx`).
     var name: String { get }
@@ -51,6 +53,6 @@ public enum LoadBalancerKinds {
 extension LoadBalancerSpec {
     /// The load balancer's server, as its profile reaches it (the load-balancer step and the drill).
     public func server(executor: Executor, step: StepID?) -> any ServerHost {
-        PlatformProfile.named(profile.platform).family.host(executor: executor, target: target, step: step)
+        PlatformProfile.named(profile).host(executor: executor, target: target, step: step)
     }
 }

@@ -9,7 +9,7 @@ public struct NginxKind: LoadBalancerKind {
     public func requiredFiles(for lb: LoadBalancerSpec) -> [RequiredFile] {
         let module = switch lb.profile {
         case .sandbox: "\(lb.sandboxDir ?? "")/modules/ngx_stream_module.so"
-        case .debian: "/usr/lib/nginx/modules/ngx_stream_module.so"
+        default: "/usr/lib/nginx/modules/ngx_stream_module.so"
         }
         return [RequiredFile(path: module, finding: "nginx-stream-missing", what: "the nginx stream module", package: "libnginx-mod-stream")]
     }
@@ -25,7 +25,7 @@ public struct NginxKind: LoadBalancerKind {
                 start: ["nginx", "-e", d + "/error.log", "-p", d, "-c", conf],
                 reload: ["nginx", "-e", d + "/error.log", "-p", d, "-c", conf, "-s", "reload"],
                 running: LoadBalancerLayout.pidAlive(d + "/nginx.pid"), stop: LoadBalancerLayout.killPid(d + "/nginx.pid"))
-        case .debian:
+        default:
             // Debian's nginx.conf includes modules-enabled/*.conf at the top level, after the stream
             // module's own load line (50-mod-stream.conf): a `stream` block must sit there, outside `http`.
             return LoadBalancerLayout(
@@ -39,7 +39,7 @@ public struct NginxKind: LoadBalancerKind {
     public func configuration(_ t: Topology, _ lb: LoadBalancerSpec, layout: LoadBalancerLayout, current: [UInt8]) -> [UInt8] {
         switch lb.profile {
         case .sandbox: Array(NginxKind.nginxMain(t, lb, dir: lb.sandboxDir ?? "").utf8)
-        case .debian: Array((LoadBalancerLayout.managedHeader + NginxKind.nginxStream(t, lb)).utf8)
+        default: Array((LoadBalancerLayout.managedHeader + NginxKind.nginxStream(t, lb)).utf8)
         }
     }
 

@@ -1,3 +1,17 @@
+import Executor
+import Workflow
+
+extension ProfileName {
+    /// Debian or Ubuntu with Debian's `rabbitmq-server` package (``PlatformProfile/debian``).
+    public static let debian: ProfileName = "debian"
+    /// Windows Server with RabbitMQ as OutSystems installs it, reached over OpenSSH for Windows.
+    public static let windows: ProfileName = "windows"
+    /// A loopback node of `rabbit-wizard sandbox up`.
+    public static let sandbox: ProfileName = "sandbox"
+    /// What a topology means when it names no profile.
+    public static let standard: ProfileName = .debian
+}
+
 /// Where a platform keeps RabbitMQ's files and how it controls the service: data, not branches in the
 /// steps. Values may hold `{dir}` (the node's sandbox folder) and `{node}`, and on Windows the places a
 /// read-only look at the server found (``WindowsLayout``: `{base}`, `{rmqHome}`, `{cliHome}`,
@@ -81,6 +95,7 @@ public struct PlatformProfile: Sendable, Equatable {
         backupDir: "{dir}",
         bootLogs: ["{dir}/log/startup.log", "{dir}/log/{node}.log"],
         erl: ["sh", "-c", ". {dir}/bin/env && exec erl \"$@\"", "erl"],
+        offeredForServers: false,
         lockFile: "{dir}/rabbit-wizard.lock")
 
     /// Windows Server with RabbitMQ as OutSystems' Configuration Tool installs it: the CLI of the
@@ -114,8 +129,25 @@ public struct PlatformProfile: Sendable, Equatable {
         expressionsOnStdin: true,
         serviceName: "RabbitMQ",
         cookieAccessChecked: false,
+        // A program started over ssh dies with the session there (PowerShell/Win32-OpenSSH#1195), and nginx for
+        // Windows is a console program, "beta", with at most 1024 connections per worker (nginx.org's windows.html).
+        loadBalancerRefusal: Refusal(why: "a load balancer cannot run on a Windows server: a program the wizard starts over ssh "
+                                  + "dies with the session there, and nginx for Windows is a console program, a beta, with at most 1024 connections",
+                              fix: "put nginx or HAProxy on a Debian host (profile: debian); the Windows nodes stay behind it"),
         hostsFile: "{windir}\\System32\\drivers\\etc\\hosts",
         lockFile: "{base}\\rabbit-wizard.lock")
+
+    /// Whether an operator's own servers can be this platform (the setup form offers it); sandbox nodes are
+    /// made by `rabbit-wizard sandbox up`, which writes its own topology.
+    public var offeredForServers = true
+    /// Why a load balancer cannot run on such a host, and the fix; nil where it can.
+    public var loadBalancerRefusal: Refusal?
+
+    /// Why something cannot be done on a platform, and what to do instead.
+    public struct Refusal: Sendable, Equatable {
+        public var why: String
+        public var fix: String
+    }
 
     /// Where names are mapped to addresses by hand on such a server.
     public var hostsFile: String = "/etc/hosts"
@@ -160,12 +192,33 @@ public struct PlatformProfile: Sendable, Equatable {
             : "install rabbitmq-server (\(installHint(["rabbitmq-server"])))"
     }
 
+    /// Every platform, in the order the setup form and the errors name them (the default first): the one
+    /// list the parser, the setup form and the steps read. A new platform is its value and its line here.
+    public static let all: [PlatformProfile] = [.debian, .windows, .sandbox]
+
+    /// The registered platform of that name, or nil (the parser's "unknown profile").
+    public static func registered(_ name: ProfileName) -> PlatformProfile? { all.first { $0.name == name } }
+
+    /// The platform of a parsed topology's node or load balancer (the parser takes registered names only).
     public static func named(_ name: ProfileName) -> PlatformProfile {
-        switch name {
-        case .debian: debian
-        case .sandbox: sandbox
-        case .windows: windows
-        }
+        guard let p = registered(name) else { preconditionFailure("platform \(name) is not in PlatformProfile.all") }
+        return p
+    }
+
+    /// What an operator's own servers can be, the default first (the setup form's choices).
+    public static var forServers: [ProfileName] { all.filter(\.offeredForServers).map(\.name) }
+    /// Where a load balancer can run.
+    public static var forLoadBalancers: [ProfileName] { all.filter { $0.loadBalancerRefusal == nil }.map(\.name) }
+
+    /// "debian, windows or sandbox", for errors.
+    public static func words(_ names: [ProfileName]) -> String {
+        let all = names.map(\.rawValue)
+        return all.count <= 1 ? all.joined() : all.dropLast().joined(separator: ", ") + " or " + all.last!
+    }
+
+    /// A server of this platform as the steps reach it: the ``ServerHost`` of its family, in its dialect.
+    public func host(executor: Executor, target: Target, step: StepID?) -> any ServerHost {
+        family.host(executor: executor, target: target, step: step)
     }
 
     /// The profile with `{dir}` replaced by the node's folder, `{node}` by its node name and the Windows

@@ -23,7 +23,7 @@ public struct RabbitNode: Sendable {
     }
 
     /// The node's server, as its profile reaches it.
-    public var host: any ServerHost { profile.family.host(executor: executor, target: spec.target, step: step) }
+    public var host: any ServerHost { profile.host(executor: executor, target: spec.target, step: step) }
 
     /// Exit status of the guard in ``ctl(_:node:stdin:secrets:privateFiles:timeout:mutates:)`` when the CLI
     /// user's cookie file is missing.

@@ -23,7 +23,7 @@ public struct LoadBalancerStep: Step {
     }
 
     var layout: LoadBalancerLayout { lb.kind.layout(for: lb) }
-    var platform: PlatformProfile { PlatformProfile.named(lb.profile.platform) }
+    var platform: PlatformProfile { PlatformProfile.named(lb.profile) }
 
     struct Saved: Codable {
         var file: SavedFile

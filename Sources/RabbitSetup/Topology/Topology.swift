@@ -96,32 +96,15 @@ public struct NodeName: Sendable, Hashable, Codable, CustomStringConvertible {
     public var description: String { "\(name)@\(host.value)" }
 }
 
-public enum ProfileName: String, Sendable, Codable, CaseIterable {
-    case debian, sandbox
-    /// Windows Server with RabbitMQ as OutSystems installs it, reached over OpenSSH for Windows.
-    case windows
+/// A platform as a topology names it (`profile: debian`): the key of ``PlatformProfile/all``, where each
+/// platform is one value; the names are declared beside their profiles.
+public struct ProfileName: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible, ExpressibleByStringLiteral {
+    public let rawValue: String
 
-    /// What a topology means when it names no profile.
-    public static let standard: ProfileName = .debian
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public init(stringLiteral value: String) { rawValue = value }
 
-    /// The platforms an operator's own servers can be, in the order the setup form offers them (the default
-    /// first). Sandbox nodes are made by `rabbit-wizard sandbox up`, which writes its own topology.
-    public static let forServers: [ProfileName] = [.standard] + allCases.filter { $0 != .standard && $0 != .sandbox }
-}
-
-/// Where a load balancer can run: not on Windows (a program started over ssh dies with the session there,
-/// PowerShell/Win32-OpenSSH#1195, and nginx for Windows is a console program, "beta", with at most 1024
-/// connections per worker, nginx.org's windows.html).
-public enum LoadBalancerProfile: String, Sendable, Codable, CaseIterable {
-    case debian, sandbox
-
-    /// The platform profile of its host.
-    public var platform: ProfileName {
-        switch self {
-        case .debian: .debian
-        case .sandbox: .sandbox
-        }
-    }
+    public var description: String { rawValue }
 }
 
 /// The TCP load balancer in front of the cluster (used by the load-balancer steps).
@@ -134,7 +117,8 @@ public struct LoadBalancerSpec: Sendable, Equatable {
     public var listenAddress: HostName
     public var listenPort: Int
     public var configPath: String?
-    public var profile: LoadBalancerProfile = .debian
+    /// The platform of its host: one where ``PlatformProfile/loadBalancerRefusal`` is nil.
+    public var profile: ProfileName = .standard
     /// For the sandbox profile: the folder the load balancer runs from.
     public var sandboxDir: String?
     /// Seconds a connection may stay idle; must exceed the AMQP heartbeat traffic interval.

@@ -65,7 +65,7 @@ public enum TopologyDraft {
                 let value = v("load_balancer.\(f)")
                 out.append("  \(f): \(f == "listen_port" ? number(value) : q(value))")
             }
-            out.append("  profile: \(q(v("load_balancer.profile").isEmpty ? LoadBalancerProfile.debian.rawValue : v("load_balancer.profile")))")
+            out.append("  profile: \(q(v("load_balancer.profile").isEmpty ? ProfileName.standard.rawValue : v("load_balancer.profile")))")
         }
         return out.joined(separator: "\n") + "\n"
     }

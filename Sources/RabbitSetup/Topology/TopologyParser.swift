@@ -303,8 +303,8 @@ public enum TopologyParser {
             let target = target(m, field)
             var profile = ProfileName.standard
             if let raw = string(m, "profile", field, required: false) {
-                if let p = ProfileName(rawValue: raw) { profile = p } else {
-                    problem("\(field).profile", m["profile"], "unknown profile", fix: "use debian, windows or sandbox")
+                if let p = PlatformProfile.registered(ProfileName(rawValue: raw)) { profile = p.name } else {
+                    problem("\(field).profile", m["profile"], "unknown profile", fix: "use \(PlatformProfile.words(PlatformProfile.all.map(\.name)))")
                 }
             }
             if profile == .windows, let target, case .local = target {
@@ -376,13 +376,11 @@ public enum TopologyParser {
                             fix: "use another port, or put the load balancer on another host")
                 }
             }
-            var profile = LoadBalancerProfile.debian
+            var profile = ProfileName.standard
             if let raw = string(m, "profile", field, required: false) {
-                if let p = LoadBalancerProfile(rawValue: raw) { profile = p } else if raw == ProfileName.windows.rawValue {
-                    problem("\(field).profile", m["profile"], "a load balancer cannot run on a Windows server: a program the wizard starts over ssh "
-                            + "dies with the session there, and nginx for Windows is a console program, a beta, with at most 1024 connections",
-                            fix: "put nginx or HAProxy on a Debian host (profile: debian); the Windows nodes stay behind it")
-                } else { problem("\(field).profile", m["profile"], "unknown profile", fix: "use debian or sandbox") }
+                if let p = PlatformProfile.registered(ProfileName(rawValue: raw)) {
+                    if let refusal = p.loadBalancerRefusal { problem("\(field).profile", m["profile"], refusal.why, fix: refusal.fix) } else { profile = p.name }
+                } else { problem("\(field).profile", m["profile"], "unknown profile", fix: "use \(PlatformProfile.words(PlatformProfile.forLoadBalancers))") }
             }
             let sandboxDir = path(m, "sandbox_dir", field)
             if profile == .sandbox && sandboxDir == nil && m["sandbox_dir"] == nil {
