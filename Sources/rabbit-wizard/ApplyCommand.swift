@@ -47,10 +47,9 @@ struct ApplyCommand: AsyncParsableCommand {
     static func apply(_ session: Session, queue: [StepID], skipped: [StepID], waived: [String], reviewed: [StepID: String],
                       yes: Bool, command: String) async throws
     {
-        let initial = RunnerState(mode: .apply, order: session.order, queue: queue, skipped: skipped,
-                                  journal: try session.journalState(), waived: Set(waived), reviewed: reviewed,
-                                  confirmEachPlan: !yes, continueAfterReconcile: yes)
-        let final = try await session.run(initial, command: command, yes: yes, waived: waived)
+        let request = RunRequest(.apply, queue: queue, skipped: skipped, waived: waived, reviewed: reviewed, confirmEachPlan: !yes,
+                                 continueAfterReconcile: yes, command: command)
+        let final = try await session.run(request, yes: yes)
         try ErrorPresenter.exit(for: final)
     }
 }

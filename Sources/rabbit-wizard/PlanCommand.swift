@@ -39,9 +39,8 @@ struct PlanCommand: AsyncParsableCommand {
     func run() async throws {
         let session = try await Session.open(options)
         let (queue, skipped) = try session.select(selection)
-        let initial = RunnerState(mode: .plan, order: session.order, queue: queue, skipped: skipped,
-                                  waived: Set(options.waive))
-        let final = try await session.run(initial, command: "plan", yes: false, waived: options.waive, quiet: json)
+        let final = try await session.run(RunRequest(.plan, queue: queue, skipped: skipped, waived: options.waive, confirmEachPlan: false, command: "plan"),
+                                          yes: false, quiet: json)
         if json {
             let out = Output(steps: queue.compactMap { id in
                 guard final.plans[id] != nil || final.findings[id] != nil else { return nil }

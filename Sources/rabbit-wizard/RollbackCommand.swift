@@ -65,9 +65,9 @@ struct RollbackCommand: AsyncParsableCommand {
                 throw ErrorPresenter.fail("not rolled back", code: .needsConfirmation)
             }
         }
-        let initial = RunnerState(mode: .rollback, order: session.order, queue: targets, journal: journal, waived: Set(options.waive))
-        let final = try await session.run(initial, command: "rollback \(targets.map(\.rawValue).joined(separator: " "))", yes: true,
-                                          waived: options.waive)
+        let request = RunRequest(.rollback, queue: targets, waived: options.waive, confirmEachPlan: false,
+                                 command: "rollback \(targets.map(\.rawValue).joined(separator: " "))")
+        let final = try await session.run(request, yes: true)
         try ErrorPresenter.exit(for: final)
     }
 }

@@ -12,8 +12,8 @@ extension Session {
                                       waive: options.waive, secrets: try options.secrets(), dryRun: dryRun, notices: notices))
     }
 
-    func run(_ initial: RunnerState, command: String, yes: Bool, waived: [String], quiet: Bool = false) async throws -> RunnerState {
-        try await run(initial, command: command, waived: waived, hooks: .cli(self, yes: yes, quiet: quiet))
+    func run(_ request: RunRequest, yes: Bool, quiet: Bool = false) async throws -> RunnerState {
+        try await run(request, hooks: .cli(self, yes: yes, quiet: quiet))
     }
 
     func select(_ selection: SelectionOptions) throws -> (run: [StepID], skipped: [StepID]) {

@@ -102,7 +102,6 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         let session = try await Session.open(options)
         let journal = try session.journalState()
-        let context = session.context(waived: options.waive)
         // One look, nothing changes in it: each question is asked once (a step's verify and a later step's
         // plan reuse what an earlier one saw, and so does the cluster line).
         let (rows, cluster, servers, clusterLock) = await Observations.run(reusing: true) { () -> ([Row], Cluster?, [Housekeeping.Report]?, ClusterLock.Look?) in
@@ -116,15 +115,12 @@ struct StatusCommand: AsyncParsableCommand {
                 return await ClusterLock.look(topology, executor: session.executor)
             }()
             var rows: [Row] = []
-            for step in session.steps {
-                let recorded = journal.status(step.id)
-                var row = Row(id: step.id, title: step.title, recorded: recorded, live: "", lastFailure: journal.records[step.id]?.failure.map(PlanText.failure))
-                (row.live, row.pendingChanges) = await session.observe(step, context)
-                rows.append(row)
+            let view = await session.look(waived: options.waive) { step, live, pending in
+                rows.append(Row(id: step.id, title: step.title, recorded: journal.status(step.id), live: live, pendingChanges: pending,
+                                lastFailure: journal.records[step.id]?.failure.map(PlanText.failure)))
             }
-            guard let topology = session.topology else { return (rows, nil, await servers, await clusterLock) }
-            return (rows, Cluster(await ClusterHealth.view(topology, executor: session.executor), strategy: topology.partitionHandling),
-                    await servers, await clusterLock)
+            let cluster = view.flatMap { v in session.topology.map { Cluster(v, strategy: $0.partitionHandling) } }
+            return (rows, cluster, await servers, await clusterLock)
         }
         var kept = Kept(state: session.state)
         kept.servers = servers

@@ -235,17 +235,8 @@ final class TUIEngine: WizardEngine {
     }
 
     private func observeEach() async {
-        let context = session.context(waived: [])
-        for step in session.steps {
-            if Task.isCancelled { break }
-            let (live, pending) = await session.observe(step, context)
-            if Task.isCancelled { break }
-            emit(.observed(step.id, live: live, pendingChanges: pending))
-        }
-        if let topology = session.topology, !Task.isCancelled {
-            let view = await ClusterHealth.view(topology, executor: session.executor)
-            if !Task.isCancelled { emit(.cluster(TUIEngine.line(view, topology))) }
-        }
+        let view = await session.look(waived: []) { [weak self] step, live, pending in self?.emit(.observed(step.id, live: live, pendingChanges: pending)) }
+        if let view, let topology = session.topology { emit(.cluster(TUIEngine.line(view, topology))) }
         emit(.observeFinished)
     }
 
@@ -256,21 +247,13 @@ final class TUIEngine: WizardEngine {
         }
         stop.store(false, ordering: .relaxed)
         await lookAgainWhereLooksFailed()
-        if mode != .plan, !takeOver.load(ordering: .relaxed), let stale = await staleLock() {
+        if mode != .plan, !takeOver.load(ordering: .relaxed), let stale = await session.staleLock() {
             emit(.staleLock(stale))
             return
         }
         do {
-            let journal = try session.journalState()
-            let queue: [StepID], skipped: [StepID]
-            switch mode {
-            case .rollback:
-                (queue, skipped) = (only ?? [], [])
-            default:
-                (queue, skipped) = try Runner.select(session.steps, only: only ?? [], skip: [])
-            }
-            let initial = RunnerState(mode: mode, order: session.order, queue: queue, skipped: skipped, journal: journal,
-                                      waived: waived, confirmEachPlan: true, continueAfterReconcile: false)
+            let (queue, skipped) = mode == .rollback ? (only ?? [], []) : try Runner.select(session.steps, only: only ?? [], skip: [])
+            let request = RunRequest(mode, queue: queue, skipped: skipped, waived: waived.sorted(), confirmEachPlan: true, command: command)
             let hooks = Session.RunHooks(
                 answerer: ScreenOperator(engine: self),
                 observe: { [weak self] state, event in self?.emit(.runner(state, event)) },
@@ -280,26 +263,12 @@ final class TUIEngine: WizardEngine {
                 takeOverStaleLock: takeOver.exchange(false, ordering: .relaxed),
                 // The screen looks again after every run: its node connections stay open until it quits.
                 closesConnections: false)
-            let final = try await session.run(initial, command: command, waived: Array(waived), hooks: hooks)
+            let final = try await session.run(request, hooks: hooks)
             let (message, code) = ErrorPresenter.summary(for: final) ?? ("stopped", .failed)
             emit(.finished(message: message, ok: code == .success))
         } catch {
             emit(.refused(ErrorPresenter.describe(error)))
         }
-    }
-
-    /// A lock (the state folder's, or the cluster's on the seed's server) that a wizard which is gone left,
-    /// described for the question whether to take it over; nil when there is none.
-    func staleLock() async -> String? {
-        let (holder, alive) = RunLock.holder(stateDirectory: session.state.path)
-        if let holder, !alive { return holder.description }
-        guard let topology = session.topology else { return nil }
-        if case .held(let holder, _, let why?, _) = await ClusterLock.look(topology, executor: session.executor) {
-            // A lock this state folder's earlier run left is taken over without asking: its holder is provably gone.
-            if let holder, holder.stateDirectory == session.state.path, holder.host == ClusterLock.jumpHost { return nil }
-            return "the cluster lock on \(topology.seed.name): \(holder.map(String.init(describing:)) ?? "holder unknown") (\(why))"
-        }
-        return nil
     }
 
     /// The cluster's line on the screen, from every node's view.

@@ -97,19 +97,83 @@ import Workflow
         let hooks = Session.RunHooks(answerer: NonInteractiveOperator(yes: true), observe: { _, e in events.withLock { $0.append(e) } },
                                      progress: { _ in }, evidence: { _, _, _ in }, stopRequested: { false }, takeOverStaleLock: false)
 
-        let applied = try await session.run(RunnerState(mode: .apply, order: session.order, queue: session.order, journal: try session.journalState()),
-                                            command: "apply", waived: [], hooks: hooks)
+        let applied = try await session.run(RunRequest(.apply, queue: session.order, waived: [], confirmEachPlan: false, command: "apply"), hooks: hooks)
         #expect(applied.outcome == .completed, "\(String(describing: applied.outcome))")
         #expect(Support.read(file) == "new = 2\n")
         #expect(try session.journalState().status("file-x") == .done)
         #expect(events.withLock { $0.contains { if case .verified("file-x") = $0 { true } else { false } } })
         #expect(RunLock.holder(stateDirectory: state.path).holder == nil, "the run left its lock")
 
-        let rolledBack = try await session.run(RunnerState(mode: .rollback, order: session.order, queue: ["file-x"], journal: try session.journalState()),
-                                               command: "rollback file-x", waived: [], hooks: hooks)
+        let rolledBack = try await session.run(RunRequest(.rollback, queue: ["file-x"], waived: [], confirmEachPlan: false, command: "rollback file-x"),
+                                               hooks: hooks)
         #expect(rolledBack.outcome == .rolledBack(["file-x"]), "\(String(describing: rolledBack.outcome))")
         #expect(Support.read(file) == "old = 1\n")
         #expect(try session.journalState().status("file-x") == .rolledBack)
         #expect(ErrorPresenter.summary(for: rolledBack)?.message == "Rolled back: file-x.")
+    }
+
+    /// A session on the file step with `file` holding "old = 1", for the tests below.
+    static func fileSession(_ dir: String, file: String) throws -> Session {
+        Support.write("old = 1\n", to: file, mode: 0o644)
+        let step = FileContentStep(id: "file-x", path: file, content: Array("new = 2\n".utf8), mode: "640")
+        let state = try Session.openState(dir + "/state")
+        return Session(state: state, executor: try Session.makeExecutor(state, identity: nil, dryRun: false), steps: [step],
+                       journalDirectory: try state.folder("journal"), topology: nil)
+    }
+
+    static let quietHooks = Session.RunHooks(answerer: NonInteractiveOperator(yes: true), observe: { _, _ in }, progress: { _ in },
+                                             evidence: { _, _, _ in }, stopRequested: { false }, takeOverStaleLock: false)
+
+    /// Every front end's plan starts from the journal, and changes nothing even when a rollback was cut off
+    /// there (the screen's plan once finished it, without locks); the next rollback finishes it.
+    @Test func aPlanReadsTheJournalAndChangesNothing() async throws {
+        let dir = Support.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = dir + "/managed.conf"
+        let session = try Self.fileSession(dir, file: file)
+        let applied = try await session.run(RunRequest(.apply, queue: session.order, waived: [], confirmEachPlan: false, command: "apply"),
+                                            hooks: Self.quietHooks)
+        #expect(applied.outcome == .completed)
+        try Journal(directory: session.journalDirectory).append(.rollbackBegan(step: "file-x"))
+        let request = RunRequest(.plan, queue: session.order, waived: [], confirmEachPlan: false, command: "plan")
+        #expect(try session.initialState(request).statuses["file-x"] == .rollbackUnknown, "the plan's state is the journal's")
+        let planned = try await session.run(request, hooks: Self.quietHooks)
+        #expect(planned.outcome == .completed, "\(String(describing: planned.outcome))")
+        #expect(Support.read(file) == "new = 2\n", "a plan rolled the step back")
+        #expect(try session.journalState().status("file-x") == .rollbackUnknown)
+        let finished = try await session.run(RunRequest(.rollback, queue: [], waived: [], confirmEachPlan: false, command: "rollback"),
+                                             hooks: Self.quietHooks)
+        #expect(finished.outcome == .rolledBack(["file-x"]), "\(String(describing: finished.outcome))")
+        #expect(Support.read(file) == "old = 1\n")
+    }
+
+    /// The stale-lock question both front ends ask: none on a fresh state folder, the holder named for a
+    /// lock a wizard that is gone left.
+    @Test func aLockLeftByAWizardThatIsGoneIsNamed() async throws {
+        let dir = Support.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let session = try Self.fileSession(dir, file: dir + "/managed.conf")
+        #expect(await session.staleLock() == nil)
+        let left = "{\"pid\":999999,\"host\":\"h\",\"started\":\"2026-01-01T00:00:00Z\",\"command\":\"apply\"}"
+        Support.write(left, to: session.state.path + "/lock", mode: 0o600)
+        let stale = try #require(await session.staleLock())
+        #expect(stale.contains("999999") && stale.contains("apply"), "\(stale)")
+    }
+
+    /// One look: every step reported with what it shows now, read-only; no cluster without a topology.
+    @Test func aLookReportsEveryStepAndChangesNothing() async throws {
+        let dir = Support.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = dir + "/managed.conf"
+        let session = try Self.fileSession(dir, file: file)
+        let seen = Mutex<[(StepID, String, Int?)]>([])
+        let view = await Observations.run(reusing: true) {
+            await session.look(waived: []) { step, live, pending in seen.withLock { $0.append((step.id, live, pending)) } }
+        }
+        #expect(view == nil)
+        let rows = seen.withLock { $0 }
+        #expect(rows.map(\.0) == session.order && !rows.isEmpty)
+        #expect(rows.first?.1 == "1 change(s) pending" && rows.first?.2 == 1, "\(rows)")
+        #expect(Support.read(file) == "old = 1\n")
     }
 }
