@@ -54,7 +54,7 @@ let package = Package(
         .testTarget(name: "WorkflowTests", dependencies: ["Workflow"]),
         .testTarget(name: "WizardCoreTests", dependencies: ["WizardCore", "RabbitSetup", "Workflow", "Executor", "TestKit"]),
         .testTarget(name: "WizardTUITests", dependencies: ["WizardTUI", "Workflow"], exclude: ["Snapshots"]),
-        .testTarget(name: "RabbitSetupTests", dependencies: ["RabbitSetup", "Workflow", "Executor", "TestKit", "rabbit-wizard"], exclude: ["Golden"]),
+        .testTarget(name: "RabbitSetupTests", dependencies: ["RabbitSetup", "Workflow", "Executor", "TestKit", "WizardTUI", "rabbit-wizard"], exclude: ["Golden"]),
         // The scenario layer (the rest of `make test`): root, real RabbitMQ, nginx, HAProxy, sshd, tmux, strace,
         // network namespaces, the PyPI tools, the package build.
         .testTarget(name: "ScenarioTests", dependencies: ["RabbitSetup", "Workflow", "Executor", "TestKit", "rabbit-wizard"]),

@@ -298,9 +298,9 @@ public enum Render {
             var value = field.value
             if case .choice = field.kind { value = "< \(value) >" }
             if i == form.cursor, case .text = field.kind { value += "_" }
-            let optional = field.key.hasSuffix(".node_name") ? "  (optional: rabbit@<host>)" : ""
+            let optional = if case .node(_, .nodeName) = field.key { "  (optional: rabbit@<host>)" } else { "" }
             out.append(("  " + field.label.padding(toLength: 22, withPad: " ", startingAt: 0) + value + (field.value.isEmpty ? optional : ""), .normal))
-            if field.key == "cluster.partition_handling" { out += wrapIndented("      " + form.partitionAdvice, width, .dim) }
+            if field.key == .partitionHandling { out += wrapIndented("      " + form.partitionAdvice, width, .dim) }
             for p in form.problems(of: field.key) { out += wrapIndented("      " + p, width, .error) }
             if i == form.cursor { cursor = first..<(first + 1) }
         }

@@ -8,15 +8,50 @@ public struct SetupForm: Sendable, Equatable {
         case choice([String])
     }
 
+    /// What a field sets. Its ``path`` is the topology file's (`nodes[1].host`, `load_balancer.kind`): the
+    /// name the engine writes the value under and the parser names a problem by.
+    public enum Key: Hashable, Sendable, CustomStringConvertible {
+        /// How many nodes the form shows (not written to the file).
+        case nodeCount
+        /// The platform of every node (each node's `profile:` in the file), one of ``Choices/servers``.
+        case servers
+        case seed
+        case partitionHandling
+        case node(Int, Node)
+        case loadBalancer(LoadBalancer)
+
+        /// A node's values, in the order the form shows them.
+        public enum Node: String, Sendable, CaseIterable {
+            case name, host, nodeName = "node_name", reach
+        }
+        /// The load balancer's values, in the order the form shows them.
+        public enum LoadBalancer: String, Sendable, CaseIterable {
+            case kind, host, listenPort = "listen_port", reach
+        }
+
+        public var path: String {
+            switch self {
+            case .nodeCount: "nodes"
+            case .servers: "servers"
+            case .seed: "cluster.seed"
+            case .partitionHandling: "cluster.partition_handling"
+            case .node(let i, let value): "nodes[\(i)].\(value.rawValue)"
+            case .loadBalancer(let value): "load_balancer.\(value.rawValue)"
+            }
+        }
+
+        public var description: String { path }
+    }
+
     public struct Field: Sendable, Equatable {
-        /// The topology file's path of the value: `nodes[1].host`, `load_balancer.kind`.
-        public var key: String
+        public var key: Key
         public var label: String
         public var kind: Kind
         public var value: String
     }
 
-    /// One problem the engine found, by field key (or `general` for the whole topology).
+    /// One problem the engine found, by the topology file's path of its field (``Key/path``; another path,
+    /// such as `(file)`, for the whole topology).
     public struct Problem: Sendable, Equatable {
         public var field: String
         public var message: String
@@ -38,9 +73,6 @@ public struct SetupForm: Sendable, Equatable {
         }
     }
 
-    public static let nodeCountKey = "nodes"
-    /// The platform of every node (`profile:` in the file), one of ``Choices/servers``.
-    public static let serversKey = "servers"
     public static let maxNodes = 9
 
     /// Where the file will be written.
@@ -52,58 +84,61 @@ public struct SetupForm: Sendable, Equatable {
     /// Esc was pressed once: a second Esc quits without saving.
     public var escapePressed = false
 
-    public init(path: String, choices: Choices, values: [String: String] = [:]) {
+    public init(path: String, choices: Choices, values: [Key: String] = [:]) {
         self.path = path
         self.choices = choices
-        var v = SetupForm.defaults(nodes: Int(values[Self.nodeCountKey] ?? "") ?? 3, choices: choices)
+        var v = SetupForm.defaults(nodes: Int(values[.nodeCount] ?? "") ?? 3, choices: choices)
         v.merge(values) { $1 }
         rebuild(v)
     }
 
-    public var values: [String: String] { Dictionary(fields.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }) }
-    public var nodeCount: Int { min(max(Int(values[Self.nodeCountKey] ?? "") ?? 3, 2), Self.maxNodes) }
+    public var values: [Key: String] { Dictionary(fields.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }) }
+    /// The shown values by the topology file's paths: what the engine checks and writes.
+    public var fileValues: [String: String] { Dictionary(fields.map { ($0.key.path, $0.value) }, uniquingKeysWith: { a, _ in a }) }
+    public var nodeCount: Int { min(max(Int(values[.nodeCount] ?? "") ?? 3, 2), Self.maxNodes) }
     public var current: Field? { fields.indices.contains(cursor) ? fields[cursor] : nil }
 
     static func letter(_ i: Int) -> String { String(UnicodeScalar(UInt8(97 + i))) }
 
     /// Example values, as in Resources/topology.example.yml, for `nodes` nodes.
-    static func defaults(nodes: Int, choices: Choices) -> [String: String] {
-        var v = [Self.nodeCountKey: "\(nodes)", Self.serversKey: choices.servers.first ?? "", "cluster.partition_handling": nodes >= 3 ? "pause_minority" : "autoheal",
-                 "cluster.seed": "server-a", "load_balancer.kind": choices.loadBalancers.first ?? "none", "load_balancer.host": "LB", "load_balancer.listen_port": "5672",
-                 "load_balancer.reach": "ssh://root@LB"]
+    static func defaults(nodes: Int, choices: Choices) -> [Key: String] {
+        var v: [Key: String] = [.nodeCount: "\(nodes)", .servers: choices.servers.first ?? "", .partitionHandling: nodes >= 3 ? "pause_minority" : "autoheal",
+                                .seed: "server-a", .loadBalancer(.kind): choices.loadBalancers.first ?? "none", .loadBalancer(.host): "LB",
+                                .loadBalancer(.listenPort): "5672", .loadBalancer(.reach): "ssh://root@LB"]
         for i in 0..<SetupForm.maxNodes {
             let host = "Server" + letter(i).uppercased()
-            v["nodes[\(i)].name"] = "server-\(letter(i))"
-            v["nodes[\(i)].host"] = host
-            v["nodes[\(i)].node_name"] = ""
-            v["nodes[\(i)].reach"] = "ssh://root@\(host)"
+            v[.node(i, .name)] = "server-\(letter(i))"
+            v[.node(i, .host)] = host
+            v[.node(i, .nodeName)] = ""
+            v[.node(i, .reach)] = "ssh://root@\(host)"
         }
         return v
     }
 
     /// Lays the fields out again (after the node count changed), keeping every value typed so far.
-    mutating func rebuild(_ v: [String: String]) {
-        let n = min(max(Int(v[Self.nodeCountKey] ?? "") ?? 3, 2), Self.maxNodes)
+    mutating func rebuild(_ v: [Key: String]) {
+        let n = min(max(Int(v[.nodeCount] ?? "") ?? 3, 2), Self.maxNodes)
         let counts = (2...Self.maxNodes).map(String.init)
-        var f = [Field(key: Self.nodeCountKey, label: "Nodes", kind: .choice(counts), value: "\(n)"),
-                 Field(key: "cluster.partition_handling", label: "Partition handling", kind: .choice(["pause_minority", "autoheal", "ignore"]),
-                       value: v["cluster.partition_handling"] ?? "autoheal"),
-                 Field(key: "cluster.seed", label: "Seed (kept data)", kind: .text, value: v["cluster.seed"] ?? "")]
+        var f = [Field(key: .nodeCount, label: "Nodes", kind: .choice(counts), value: "\(n)"),
+                 Field(key: .partitionHandling, label: "Partition handling", kind: .choice(["pause_minority", "autoheal", "ignore"]),
+                       value: v[.partitionHandling] ?? "autoheal"),
+                 Field(key: .seed, label: "Seed (kept data)", kind: .text, value: v[.seed] ?? "")]
         for i in 0..<n {
-            f.append(Field(key: "nodes[\(i)].name", label: "Node \(i + 1) name", kind: .text, value: v["nodes[\(i)].name"] ?? ""))
-            f.append(Field(key: "nodes[\(i)].host", label: "  host", kind: .text, value: v["nodes[\(i)].host"] ?? ""))
-            f.append(Field(key: "nodes[\(i)].node_name", label: "  node name", kind: .text, value: v["nodes[\(i)].node_name"] ?? ""))
-            f.append(Field(key: "nodes[\(i)].reach", label: "  reached by", kind: .text, value: v["nodes[\(i)].reach"] ?? ""))
+            let labels: [Key.Node: String] = [.name: "Node \(i + 1) name", .host: "  host", .nodeName: "  node name", .reach: "  reached by"]
+            for value in Key.Node.allCases {
+                f.append(Field(key: .node(i, value), label: labels[value]!, kind: .text, value: v[.node(i, value)] ?? ""))
+            }
         }
         // The servers' platform, as the engine offers them (Debian's packages, or Windows Server as OutSystems
         // installs RabbitMQ there; the load balancer stays on a Debian host).
-        f.append(Field(key: Self.serversKey, label: "Servers", kind: .choice(choices.servers), value: v[Self.serversKey] ?? choices.servers.first ?? ""))
-        f.append(Field(key: "load_balancer.kind", label: "Load balancer", kind: .choice(choices.loadBalancers + ["none"]),
-                       value: v["load_balancer.kind"] ?? "none"))
-        if (v["load_balancer.kind"] ?? "none") != "none" {
-            f.append(Field(key: "load_balancer.host", label: "  address for clients", kind: .text, value: v["load_balancer.host"] ?? ""))
-            f.append(Field(key: "load_balancer.listen_port", label: "  port", kind: .text, value: v["load_balancer.listen_port"] ?? ""))
-            f.append(Field(key: "load_balancer.reach", label: "  reached by", kind: .text, value: v["load_balancer.reach"] ?? ""))
+        f.append(Field(key: .servers, label: "Servers", kind: .choice(choices.servers), value: v[.servers] ?? choices.servers.first ?? ""))
+        f.append(Field(key: .loadBalancer(.kind), label: "Load balancer", kind: .choice(choices.loadBalancers + ["none"]),
+                       value: v[.loadBalancer(.kind)] ?? "none"))
+        if (v[.loadBalancer(.kind)] ?? "none") != "none" {
+            let labels: [Key.LoadBalancer: String] = [.host: "  address for clients", .listenPort: "  port", .reach: "  reached by"]
+            for value in Key.LoadBalancer.allCases where value != .kind {
+                f.append(Field(key: .loadBalancer(value), label: labels[value]!, kind: .text, value: v[.loadBalancer(value)] ?? ""))
+            }
         }
         // Values of hidden fields (nodes beyond the count, a load balancer switched off) are kept for later.
         hidden = v.filter { key, _ in !f.contains { $0.key == key } }
@@ -112,10 +147,10 @@ public struct SetupForm: Sendable, Equatable {
     }
 
     /// Values of fields not shown now.
-    var hidden: [String: String] = [:]
+    var hidden: [Key: String] = [:]
 
     /// All values, hidden ones included (what the engine checks and saves uses only the shown ones).
-    var allValues: [String: String] { hidden.merging(values) { $1 } }
+    var allValues: [Key: String] { hidden.merging(values) { $1 } }
 
     /// Advice for the partition strategy, by node count.
     public var partitionAdvice: String {
@@ -136,7 +171,7 @@ public struct SetupForm: Sendable, Equatable {
             field.value = options[(i + 1) % options.count]
         }
         fields[cursor] = field
-        if field.key == Self.nodeCountKey || field.key == "load_balancer.kind" { rebuild(allValues) }
+        if field.key == .nodeCount || field.key == .loadBalancer(.kind) { rebuild(allValues) }
     }
 
     mutating func erase() {
@@ -146,7 +181,7 @@ public struct SetupForm: Sendable, Equatable {
     }
 
     /// Problems of one field.
-    public func problems(of key: String) -> [String] { problems.filter { $0.field == key }.map(\.message) }
+    public func problems(of key: Key) -> [String] { problems.filter { $0.field == key.path }.map(\.message) }
     /// Problems that belong to no shown field (duplicates across nodes, the file as a whole).
-    public var generalProblems: [String] { problems.filter { p in !fields.contains { $0.key == p.field } }.map(\.message) }
+    public var generalProblems: [String] { problems.filter { p in !fields.contains { $0.key.path == p.field } }.map(\.message) }
 }

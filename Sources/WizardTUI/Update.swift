@@ -162,7 +162,7 @@ public enum Wizard {
             if form.problems.isEmpty {
                 s.message = ("writing \(form.path)", true)
                 s.form = form
-                return [.save(form.values, nodes: form.nodeCount, path: form.path)]
+                return [.save(form.fileValues, nodes: form.nodeCount, path: form.path)]
             }
             s.message = ("fix the \(form.problems.count) problem(s) marked in red first", false)
         case .back:
@@ -178,7 +178,7 @@ public enum Wizard {
         }
         if case .back = action { form.escapePressed = true } else { form.escapePressed = false }
         s.form = form
-        return edited ? [.validate(form.values, nodes: form.nodeCount)] : []
+        return edited ? [.validate(form.fileValues, nodes: form.nodeCount)] : []
     }
 
     static func isChoice(_ p: Prompt?) -> Bool {
@@ -279,7 +279,7 @@ public enum Wizard {
             s.form = form
             s.view = .setup
             s.label = "new topology: \(path)"
-            return [.validate(form.values, nodes: form.nodeCount)]
+            return [.validate(form.fileValues, nodes: form.nodeCount)]
         case .validated(let problems):
             s.form?.problems = problems
         case .saved(let path):

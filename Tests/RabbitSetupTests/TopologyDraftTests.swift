@@ -1,5 +1,6 @@
 import RabbitSetup
 import Testing
+import WizardTUI
 
 /// The setup form's values become a topology file checked by the topology parser.
 @Suite struct TopologyDraftTests {
@@ -52,6 +53,22 @@ import Testing
         v["load_balancer.profile"] = "windows"
         let refused = TopologyDraft.problems(v, nodes: 3).first { $0.field == "load_balancer.profile" }
         #expect(refused?.message.hasPrefix("a load balancer cannot run on a Windows server") == true, "\(String(describing: refused))")
+    }
+
+    /// The setup form's keys and the parser agree: the form's own values (its paths) make a topology, and a
+    /// problem with a field comes back under that field's path.
+    @Test func theFormsKeysAreTheParsersFields() throws {
+        let form = SetupForm(path: "/srv/t.yml", choices: SetupForm.Choices(loadBalancers: LoadBalancerKinds.standard.map(\.name),
+                                                                             servers: PlatformProfile.forServers.map(\.rawValue)))
+        #expect(!form.fields.isEmpty)
+        #expect(TopologyDraft.problems(form.fileValues, nodes: form.nodeCount) == [])
+        let keys: [SetupForm.Key] = [.seed, .node(1, .host), .node(2, .reach), .loadBalancer(.listenPort), .loadBalancer(.host)]
+        for key in keys {
+            var values = form.fileValues
+            values[key.path] = "bad value!"
+            let problems = TopologyDraft.problems(values, nodes: form.nodeCount)
+            #expect(problems.contains { $0.field == key.path }, "\(key): \(problems.map(\.field))")
+        }
     }
 
     /// The profile is a value like the others: the form's, else the topology's default.

@@ -18,8 +18,8 @@ import Workflow
     @Test func theFormOffersWhatTheEngineRegisters() throws {
         let (s, _) = Self.opened(SetupForm.Choices(loadBalancers: ["nginx", "testproxy"], servers: ["debian", "plan9"]))
         let form = try #require(s.form)
-        let kinds = try #require(form.fields.first { $0.key == "load_balancer.kind" })
-        let servers = try #require(form.fields.first { $0.key == SetupForm.serversKey })
+        let kinds = try #require(form.fields.first { $0.key == .loadBalancer(.kind) })
+        let servers = try #require(form.fields.first { $0.key == .servers })
         #expect(kinds.kind == .choice(["nginx", "testproxy", "none"]) && kinds.value == "nginx")
         #expect(servers.kind == .choice(["debian", "plan9"]) && servers.value == "debian")
     }
@@ -29,34 +29,35 @@ import Workflow
         let form = try #require(s.form)
         #expect(s.view == .setup)
         #expect(form.nodeCount == 3)
-        #expect(form.values["nodes[2].host"] == "ServerC")
-        #expect(form.values["cluster.partition_handling"] == "pause_minority")
-        #expect(r == [.validate(form.values, nodes: 3)])
+        #expect(form.values[.node(2, .host)] == "ServerC")
+        #expect(form.values[.partitionHandling] == "pause_minority")
+        #expect(r == [.validate(form.fileValues, nodes: 3)])
+        #expect(form.fileValues["nodes[2].host"] == "ServerC" && form.fileValues["cluster.partition_handling"] == "pause_minority", "the engine gets the file's paths")
     }
 
     @Test func lettersTypeIntoTheFieldInsteadOfActing() throws {
         var (s, _) = Self.opened()
         for _ in 0..<4 { _ = KeyMapTests.press(&s, .down) }  // Node 1 host
-        #expect(s.form?.current?.key == "nodes[0].host")
+        #expect(s.form?.current?.key == .node(0, .host))
         KeyMapTests.press(&s, .backspace, .backspace)
         let r = KeyMapTests.typing(&s, "qlu")  // q, l and u would quit, log and roll back outside the form
-        #expect(s.form?.values["nodes[0].host"] == "Serveqlu")
+        #expect(s.form?.values[.node(0, .host)] == "Serveqlu")
         #expect(s.exit == nil)
         #expect(s.view == .setup)
         #expect(r.count == 3)
-        #expect(r.last == .validate(s.form!.values, nodes: 3))
+        #expect(r.last == .validate(s.form!.fileValues, nodes: 3))
     }
 
     @Test func spaceCyclesAChoiceAndTheNodeCountReshapesTheForm() throws {
         var (s, _) = Self.opened()
         KeyMapTests.press(&s, .down, .char(" "))
-        #expect(s.form?.values["cluster.partition_handling"] == "autoheal")
+        #expect(s.form?.values[.partitionHandling] == "autoheal")
         KeyMapTests.press(&s, .up)
         let before = s.form!.fields.count
         KeyMapTests.press(&s, .char(" "))  // 3 -> 4 nodes
         #expect(s.form?.nodeCount == 4)
         #expect(s.form!.fields.count == before + 4)
-        #expect(s.form?.values["nodes[3].host"] == "ServerD")
+        #expect(s.form?.values[.node(3, .host)] == "ServerD")
         // Typing into a text field does not cycle, and a choice ignores letters.
         KeyMapTests.press(&s, .char("x"))
         #expect(s.form?.nodeCount == 4)
@@ -65,15 +66,15 @@ import Workflow
     @Test func valuesOfHiddenNodesComeBackWhenTheCountGrowsAgain() throws {
         var (s, _) = Self.opened()
         for _ in 0..<11 { KeyMapTests.press(&s, .down) }  // Node 3 name
-        #expect(s.form?.current?.key == "nodes[2].name")
+        #expect(s.form?.current?.key == .node(2, .name))
         _ = KeyMapTests.typing(&s, "-x")
         KeyMapTests.press(&s, .home)  // not a form key: nothing
         for _ in 0..<11 { KeyMapTests.press(&s, .up) }
         for _ in 0..<7 { KeyMapTests.press(&s, .char(" ")) }  // 3 -> 9 -> 2 nodes
         #expect(s.form?.nodeCount == 2)
-        #expect(s.form?.values["nodes[2].name"] == nil)
+        #expect(s.form?.values[.node(2, .name)] == nil)
         KeyMapTests.press(&s, .char(" "))  // 2 -> 3
-        #expect(s.form?.values["nodes[2].name"] == "server-c-x")
+        #expect(s.form?.values[.node(2, .name)] == "server-c-x")
     }
 
     @Test func enterSavesOnlyWhenNothingIsWrong() throws {
@@ -82,7 +83,7 @@ import Workflow
         #expect(KeyMapTests.press(&s, .enter) == [])
         #expect(s.message?.text.contains("fix the 1 problem(s)") == true)
         _ = Wizard.update(&s, .engine(.validated([])))
-        #expect(KeyMapTests.press(&s, .enter) == [.save(s.form!.values, nodes: 3, path: "/srv/topology.yml")])
+        #expect(KeyMapTests.press(&s, .enter) == [.save(s.form!.fileValues, nodes: 3, path: "/srv/topology.yml")])
         _ = Wizard.update(&s, .engine(.saved(path: "/srv/topology.yml")))
         #expect(s.form == nil)
         #expect(s.view == .overview)
