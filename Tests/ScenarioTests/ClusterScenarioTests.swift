@@ -10,15 +10,29 @@ import Workflow
 /// to start). Each scenario runs once, one at a time; the scenarios on three nodes share one sandbox, the
 /// two-node ones another, and the multi-host bed is its own.
 @Suite(.serialized) struct ClusterScenarioTests {
-    /// One 3-node sandbox with nginx, in turn: the cluster steps alone (``threeNodes(_:)``, which ends with
-    /// every step rolled back), the whole setup from the keyboard (``screenScenario(_:)``), then the load
-    /// balancers on the cluster the screen formed (``loadBalancerScenario(_:)``).
-    @Test func threeNodesScreenAndLoadBalancers() async throws {
-        try await SandboxBed.with(nodes: 3, basePort: 5711, loadBalancer: "nginx") { bed in
-            try await Self.threeNodes(bed.withoutLoadBalancer())
+    /// One 3-node sandbox with nginx, shared; each test also runs alone on a sandbox of its own.
+    @Suite(.serialized, .sharedSandbox(nodes: 3, basePort: 5711, loadBalancer: "nginx")) struct ThreeNodes {
+        /// The cluster steps alone (``threeNodes(_:)``): needs separate nodes, leaves them separate.
+        @Test func clusterSteps() async throws {
+            let bed = try SharedSandbox.bed
             bed.resetState()
-            try await Self.screenScenario(bed)
-            try await Self.loadBalancerScenario(bed)
+            try await bed.requireSeparate("the cluster steps")
+            try await ClusterScenarioTests.threeNodes(bed.withoutLoadBalancer())
+        }
+
+        /// The whole setup from the keyboard (``screenScenario(_:)``): needs separate nodes, leaves the
+        /// cluster formed.
+        @Test func fromTheScreen() async throws {
+            let bed = try SharedSandbox.bed
+            bed.resetState()
+            try await bed.requireSeparate("the setup from the screen")
+            try await ClusterScenarioTests.screenScenario(bed)
+        }
+
+        /// The load balancers (``loadBalancerScenario(_:)``) on the cluster the screen formed, or, alone, on
+        /// the one its own first apply forms.
+        @Test func behindTheLoadBalancers() async throws {
+            try await ClusterScenarioTests.loadBalancerScenario(try SharedSandbox.bed)
         }
     }
 
@@ -135,15 +149,37 @@ import Workflow
         try await connectionScenario(bed)
     }
 
-    /// Two nodes: hostile inputs and faults while the nodes are separate (``hostileInputsAndFaults(_:)``),
-    /// then the conformance suite for every cluster step on real nodes, then apply with the two-node warning.
-    /// The sandbox is removed on every way out, a failed `#require` or a thrown error included.
-    @Test func twoNodesHardeningConformanceThenApply() async throws {
-        try await SandboxBed.with(nodes: 2, basePort: 5731) { bed in try await Self.twoNodes(bed) }
+    /// One 2-node sandbox, shared; each test also runs alone on a sandbox of its own.
+    @Suite(.serialized, .sharedSandbox(nodes: 2, basePort: 5731)) struct TwoNodes {
+        /// Hostile inputs and faults (``hostileInputsAndFaults(_:)``): needs separate nodes, leaves them so.
+        @Test func hardening() async throws {
+            let bed = try SharedSandbox.bed
+            try await bed.requireSeparate("the hardening scenario")
+            try await ClusterScenarioTests.hostileInputsAndFaults(bed)
+        }
+
+        /// The conformance suite for every cluster step on real nodes (``conformance(_:)``): needs separate
+        /// nodes, leaves them so.
+        @Test func conformance() async throws {
+            let bed = try SharedSandbox.bed
+            try await bed.requireSeparate("the conformance suite")
+            try await ClusterScenarioTests.conformance(bed)
+        }
+
+        /// Apply with the two-node warning: forms the cluster.
+        @Test func apply() async throws {
+            let bed = try SharedSandbox.bed
+            bed.resetState()
+            try await bed.requireSeparate("apply on two nodes")
+            let apply = await bed.wizard(["apply", "--yes"])
+            #expect(apply.termination == .exited(code: 0), "\(apply.stdout.text)\(apply.stderr.text)")
+            #expect(apply.stdout.text.contains("warning two-node-cluster"))
+            #expect(await bed.runningNodes(seenFrom: "b")?.running == [bed.nodeName("a"), bed.nodeName("b")])
+            #expect(await bed.effectivePartitionHandling("b") == "{ok,autoheal}")
+        }
     }
 
-    static func twoNodes(_ bed: SandboxBed) async throws {
-        try await Self.hostileInputsAndFaults(bed)
+    static func conformance(_ bed: SandboxBed) async throws {
         let topology = try TopologyParser.load(path: bed.topology)
         let state = try StateDirectory(path: bed.dir + "/conformance")
         // Both see the same notes (restarts owed), as every step of a run sees the same journal.
@@ -190,12 +226,6 @@ import Workflow
                                                      logPath: state.commandLogPath, snapshot: snapshot)
         #expect(joinFailures == [])
         try await cookie.rollback(cookieUndo, context)
-
-        let apply = await bed.wizard(["apply", "--yes"])
-        #expect(apply.termination == .exited(code: 0), "\(apply.stdout.text)\(apply.stderr.text)")
-        #expect(apply.stdout.text.contains("warning two-node-cluster"))
-        #expect(await bed.runningNodes(seenFrom: "b")?.running == [bed.nodeName("a"), bed.nodeName("b")])
-        #expect(await bed.effectivePartitionHandling("b") == "{ok,autoheal}")
     }
 
     /// The load balancer on a 3-node cluster: nginx, then HAProxy, both running unprivileged from the

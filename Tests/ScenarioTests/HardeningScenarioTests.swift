@@ -7,7 +7,7 @@ import Testing
 
 extension ClusterScenarioTests {
     /// Issue 14's defects that need running nodes, on the two-node sandbox of
-    /// ``twoNodesHardeningConformanceThenApply()`` while its nodes are still separate. Each part leaves the
+    /// ``TwoNodes/hardening()`` while its nodes are separate. Each part leaves the
     /// sandbox as it found it; at the end every managed file is byte-identical and both nodes run standalone.
     static func hostileInputsAndFaults(_ bed: SandboxBed) async throws {
         let before = bed.managedFiles()
