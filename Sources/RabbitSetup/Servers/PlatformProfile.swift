@@ -129,6 +129,7 @@ public struct PlatformProfile: Sendable, Equatable {
         expressionsOnStdin: true,
         serviceName: "RabbitMQ",
         cookieAccessChecked: false,
+        placesFromLook: true,
         // A program started over ssh dies with the session there (PowerShell/Win32-OpenSSH#1195), and nginx for
         // Windows is a console program, "beta", with at most 1024 connections per worker (nginx.org's windows.html).
         loadBalancerRefusal: Refusal(why: "a load balancer cannot run on a Windows server: a program the wizard starts over ssh "
@@ -137,6 +138,9 @@ public struct PlatformProfile: Sendable, Equatable {
         hostsFile: "{windir}\\System32\\drivers\\etc\\hosts",
         lockFile: "{base}\\rabbit-wizard.lock")
 
+    /// Whether the places of such a server come from a read-only look at it before anything else
+    /// (``WindowsLayout``, by ``Topology/discovered(executor:)``) rather than from the profile alone.
+    public var placesFromLook = false
     /// Whether an operator's own servers can be this platform (the setup form offers it); sandbox nodes are
     /// made by `rabbit-wizard sandbox up`, which writes its own topology.
     public var offeredForServers = true

@@ -307,7 +307,7 @@ public enum TopologyParser {
                     problem("\(field).profile", m["profile"], "unknown profile", fix: "use \(PlatformProfile.words(PlatformProfile.all.map(\.name)))")
                 }
             }
-            if profile == .windows, let target, case .local = target {
+            if PlatformProfile.named(profile).family == .windows, let target, case .local = target {
                 problem("\(field).reach", m["reach"], "a Windows node is reached over OpenSSH for Windows, not on this machine",
                         fix: "write reach: ssh://USER@HOST (an administrator of that server)")
             }

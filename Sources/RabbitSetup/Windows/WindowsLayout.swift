@@ -163,7 +163,7 @@ extension RabbitNode {
     /// before the node's own facts, and without them; none for other profiles.
     public func platformFindings() -> [Finding] {
         let node = self
-        guard spec.profile == .windows else { return [] }
+        guard PlatformProfile.named(spec.profile).placesFromLook else { return [] }
         let name = spec.name
         guard let layout = spec.layout?.layout else {
             let why: String = if case .failed(let reason) = spec.layout { reason } else { "it was not looked at" }
@@ -234,7 +234,7 @@ extension RabbitNode {
 
 extension Topology {
     /// Whether a look at a server failed or has not been made (then the topology is worth looking at again).
-    public var hasUnknownLayouts: Bool { (nodes + leaving).contains { $0.profile == .windows && $0.layout?.layout == nil } }
+    public var hasUnknownLayouts: Bool { (nodes + leaving).contains { PlatformProfile.named($0.profile).placesFromLook && $0.layout?.layout == nil } }
 
     /// The topology with each Windows node's layout looked at (read-only, all at once): the `windows`
     /// profile's places resolve from it. A node that could not be looked at keeps the reason, which the
@@ -243,7 +243,7 @@ extension Topology {
         var out = self
         func look(_ specs: [NodeSpec]) async -> [NodeSpec] {
             await withTaskGroup(of: (Int, LayoutDiscovery).self) { group in
-                for (i, spec) in specs.enumerated() where spec.profile == .windows {
+                for (i, spec) in specs.enumerated() where PlatformProfile.named(spec.profile).placesFromLook {
                     group.addTask {
                         let profile = PlatformProfile.named(spec.profile)
                         let host = WindowsHost(executor: executor, target: spec.target.speaking(profile.family.dialect), step: .installationChecks)
