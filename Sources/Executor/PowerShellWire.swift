@@ -85,9 +85,9 @@ enum PowerShellWire {
         return p.hasSuffix(".bat") || p.hasSuffix(".cmd")
     }
 
-    /// The per-call script for `spec`: the library (``PowerShellLibrary``) and the command's module, then one call. A library
-    /// function named by `argv[0]` gets the rest of argv; `Invoke-WithCookie FILE STATUS PROGRAM ARGS...`
-    /// and any other argv become `Invoke-Native` with the program's arguments as one
+    /// The per-call script for `spec`: the library (``PowerShellLibrary``) and the command's module, then one
+    /// call. A function of either named by `argv[0]` gets the rest of argv; `Invoke-WithCookie FILE STATUS
+    /// PROGRAM ARGS...` and any other argv become `Invoke-Native` with the program's arguments as one
     /// `CommandLineToArgvW` string, the working folder and the environment as name/value pairs. Its input
     /// arrives on line 2 of stdin.
     static func script(for spec: CommandSpec) -> String {

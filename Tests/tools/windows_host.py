@@ -349,7 +349,7 @@ def main():
     args = [unquote(a) for a in re.findall(LITERAL, m.group(2))]
     declared = parameters(library + module)
     if name not in declared:
-        fail("the library has no function " + name)
+        fail("neither the library nor the module has a function " + name)
     if declared[name] is not None and declared[name] != len(args):
         fail("%s takes %d arguments, the call gives %d" % (name, declared[name], len(args)))
     if name == "Invoke-Native" and (len(args) < 5 or len(args) % 2 == 0):

@@ -1,5 +1,5 @@
 """The Windows services of a simulated Windows server, as the Service Control Manager keeps them, and the
-two ways the wizard's tests move them: PowerShell's Start-Service/Stop-Service (the library's
+two ways the wizard's tests move them: PowerShell's Start-Service/Stop-Service (RabbitSetup's PowerShell module's
 `Set-RabbitService`) and RabbitMQ's own `rabbitmq-service.bat` (its stand-in, rabbitmq_service_bat.py).
 
 A service lives in DRIVES/services.json, by name:
@@ -86,7 +86,7 @@ class Services:
             f.write(line + "\n")
 
     def seen(self, name):
-        """Win32_Service as Get-CimInstance shows it (the library's Get-ServiceSeen)."""
+        """Win32_Service as Get-CimInstance shows it (Get-ServiceSeen of RabbitSetup's PowerShell module, RabbitPowerShell.swift)."""
         s = self.all.get(name)
         if s is None:
             return {"exists": False}
@@ -135,7 +135,7 @@ def _already(e):
 
 
 def set_rabbit_service(drives, name, want):
-    """The library's Set-RabbitService: read, Start-Service or Stop-Service when not there yet, read again.
+    """Set-RabbitService (RabbitSetup's PowerShell module, RabbitPowerShell.swift): read, Start-Service or Stop-Service when not there yet, read again.
     Returns (exit code, answer JSON line)."""
     svc = Services(drives)
     goal = "Running" if want == "running" else "Stopped"
@@ -166,7 +166,7 @@ def set_rabbit_service(drives, name, want):
                     if not _already(e):
                         raise ServiceError(["%s cannot be stopped due to the following error: %s" % (display, e.messages[0])] + e.messages)
         except ServiceError as e:
-            # The library's catch: every message of the exception chain, outermost first.
+            # Set-RabbitService's catch: every message of the exception chain, outermost first.
             said = e.messages
     after = svc.seen(name)
     svc.save()
