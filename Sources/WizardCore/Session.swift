@@ -1,6 +1,7 @@
 import Executor
 import Foundation
 import RabbitSetup
+import Synchronization
 import Workflow
 
 /// Everything one workflow command needs: the state directory, the executor, the steps and the journal.
@@ -145,11 +146,16 @@ public struct Session: Sendable {
     /// step goes on, or the step fails: a restart is journaled as owed before the node is stopped, or the
     /// node is not stopped (a full disk stops the run there, saying why). `crashPoint` is the tests' hook at
     /// the owed-restart boundary (`restart-owed:NODE`, just before the note is written).
+    ///
+    /// The restarts owed (``StepContext/pendingRestarts``) are the journal's, from every run's file (one owed by
+    /// an earlier, interrupted run counts too), read once when first asked and then kept up to date in memory
+    /// with the notes this context writes: while a run holds its locks nothing else writes them.
     public func context(waived: [String], journal: Journal? = nil, progress: @escaping @Sendable (String) -> Void = { _ in },
                  evidence: @escaping @Sendable (StepID, String, String) -> Void = { _, _, _ in },
                  crashPoint: @escaping @Sendable (String) -> Void = { _ in }) -> StepContext
     {
-        StepContext(executor: executor, waived: Set(waived), progress: progress,
+        let known = Mutex<JournalState?>(nil)
+        return StepContext(executor: executor, waived: Set(waived), progress: progress,
                     record: { event throws(StepFailure) in
                         if case .restartPending(let node, _, _) = event { crashPoint("restart-owed:\(node)") }
                         do throws(JournalProblem) { try journal?.append(event) } catch {
@@ -158,11 +164,14 @@ public struct Session: Sendable {
                             throw StepFailure("cannot write the journal (\(error.cause)), which was to record \(what)",
                                               fix: "free space or fix the state folder's permissions, then run the same command again")
                         }
+                        known.withLock { state in state?.apply(event) }
                         if case .evidence(let step, let title, let text) = event { evidence(step, title, text) }
                     }, secrets: secrets,
                     pendingRestarts: { [self] in
-                        // Read-only, from every run's file: a restart owed by an earlier, interrupted run counts too.
-                        (try? journalState())?.pendingRestarts ?? [:]
+                        known.withLock { state in
+                            if state == nil { state = try? journalState() }
+                            return state?.pendingRestarts ?? [:]
+                        }
                     })
     }
 

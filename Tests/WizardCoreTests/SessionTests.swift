@@ -83,6 +83,27 @@ import Workflow
         #expect(try session.stoppedByRepair() == ["rabbit@ServerB"])
     }
 
+    /// The owed restarts a step sees: the journal's when first asked (an earlier run's included), then kept
+    /// in memory with the context's own notes; the files are not read again for each question.
+    @Test func owedRestartsAreReadOnceAndKeptWithTheNotes() async throws {
+        let dir = Support.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let session = try await Session.open(SessionOptions(config: Self.topologyFile(in: dir), stateDir: dir + "/state", notices: false),
+                                             executor: Self.executor(ScriptedTransport([])))
+        try Journal(directory: session.journalDirectory).append(.restartPending(node: "server-a", reason: "an earlier run", owner: .erlangCookie))
+        let journal = try Journal(directory: session.journalDirectory)
+        let context = session.context(waived: [], journal: journal)
+        #expect(context.pendingRestarts().keys.sorted() == ["server-a"])
+        try context.record(.restartPending(node: "server-b", reason: "the erlang-cookie round stops it", owner: .erlangCookie))
+        #expect(context.pendingRestarts().keys.sorted() == ["server-a", "server-b"])
+        // Written by someone else meanwhile: not read again (a run holds the locks; nothing else writes).
+        try Journal(directory: session.journalDirectory).append(.restartPending(node: "server-c", reason: "elsewhere", owner: .erlangCookie))
+        try context.record(.restartDone(node: "server-a"))
+        #expect(context.pendingRestarts().keys.sorted() == ["server-b"])
+        // What the files hold, read afresh: the context wrote its notes there too.
+        #expect(try session.journalState().pendingRestarts.keys.sorted() == ["server-b", "server-c"])
+    }
+
     /// A run through the core's one entry point, as the screen calls it (its hooks, not the CLI's): the file
     /// step applied under the state folder's lock and journaled, then rolled back to the byte.
     @Test func aRunAppliesJournalsAndRollsBack() async throws {
