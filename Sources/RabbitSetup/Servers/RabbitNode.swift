@@ -9,6 +9,8 @@ public struct RabbitNode: Sendable {
     public let profile: PlatformProfile
     public let executor: Executor
     public let step: StepID?
+    /// The node's server, as its profile reaches it (made once, with the node).
+    public let host: any ServerHost
 
     public init(_ spec: NodeSpec, executor: Executor, step: StepID?) {
         self.init(spec, profile: PlatformProfile.named(spec.profile).resolved(for: spec), executor: executor, step: step)
@@ -20,10 +22,8 @@ public struct RabbitNode: Sendable {
         self.profile = profile
         self.executor = executor
         self.step = step
+        host = profile.host(executor: executor, target: spec.target, step: step)
     }
-
-    /// The node's server, as its profile reaches it.
-    public var host: any ServerHost { profile.host(executor: executor, target: spec.target, step: step) }
 
     /// Exit status of the guard in ``ctl(_:node:stdin:secrets:privateFiles:timeout:mutates:)`` when the CLI
     /// user's cookie file is missing.
