@@ -9,7 +9,9 @@ Environment: BENCH_RUNS (default 3) runs per measurement, also for 4 and 5 nodes
 BENCH_ONLY=package measures only the package (make dist): sizes and the cold start of `--version`, written to
 bench/results/package.{json,md}. BENCH_ONLY=connections measures only the node connections against the CLI
 alone (status, Erlang VM starts, 2- and 3-node applies with the lean sequence, the re-run, the screen on the
-formed cluster), written to bench/results/connections.{json,md}.
+formed cluster), written to bench/results/connections.{json,md}. BENCH_ONLY=zero-downtime measures only the
+applies without restarts (VM restarts, the seed's independent client, wizard/lean in the same run), written to
+bench/results/zero-downtime.{json,md}; the full run measures it too.
 """
 import json, os, platform, re, shutil, statistics, subprocess, sys, tempfile, threading, time
 
@@ -234,6 +236,85 @@ def connections():
         teardown.later(kept)
         teardown.wait()
     return out
+
+
+def vm_state(box):
+    """Each node's Erlang VM as the node says it: OS pid and milliseconds since the VM started."""
+    out = []
+    for i in range(box.nodes):
+        l = chr(97 + i)
+        text = run([f"{box.dir}/nodes/{l}/bin/rabbitmqctl", "-n", f"rabbit-{l}@localhost", "eval",
+                    'io:format("~s ~p~n", [os:getpid(), element(1, erlang:statistics(wall_clock))]).']).stdout.split()
+        out.append((text[0], int(text[1])))
+    return out
+
+
+def node_port(box, letter):
+    with open(f"{box.dir}/nodes/{letter}/bin/env") as f:
+        return int(re.search(r"RABBITMQ_NODE_PORT=(\d+)", f.read()).group(1))
+
+
+def zero_downtime():
+    """No restart to form the cluster: 2- and 3-node applies on fresh sandboxes interleaved with the lean bare
+    sequence (which keeps its restarts: it is the bare procedure). Per wizard apply: the Erlang VMs restarted
+    (each node's OS pid and uptime before and after, as the node says them; node stops in the command log),
+    and an independent AMQP client (scripts/steady_client.py, pika) connected to the seed directly, publishing
+    and reading back a message every 100 ms through the whole apply."""
+    out = {}
+    for nodes in (2, 3):
+        times = {"wizard": [], "lean": []}
+        restarted, stops, clients = [], [], []
+        for i in range(RUNS):
+            for variant in ("wizard", "lean"):
+                box = Sandbox(nodes)
+                teardown.wait()
+                if variant == "lean":
+                    seconds, _ = timed([os.path.join(HERE, "lean.sh"), box.dir, str(nodes)])
+                else:
+                    before = vm_state(box)
+                    stop_file = os.path.join(box.dir, "steady.stop")
+                    client = subprocess.Popen([sys.executable, os.path.join(ROOT, "scripts/steady_client.py"), "127.0.0.1",
+                                               str(node_port(box, "a")), stop_file, "900"], stdout=subprocess.PIPE, text=True)
+                    deadline = time.monotonic() + 30
+                    while not os.path.exists(stop_file + ".ready"):
+                        if time.monotonic() > deadline or client.poll() is not None:
+                            client.kill()
+                            raise SystemExit("bench: the steady client made no round trip to the seed")
+                        time.sleep(0.05)
+                    seconds, _ = box.wizard("apply", "--yes")
+                    open(stop_file, "w").close()
+                    counts = json.loads(client.communicate(timeout=60)[0].strip().splitlines()[-1])
+                    after = vm_state(box)
+                    # A VM restarted: another pid, or an uptime that went back.
+                    restarted.append(sum(1 for (p0, u0), (p1, u1) in zip(before, after) if p0 != p1 or u1 < u0))
+                    stops.append(sum(1 for r in log_lines(box) if r.get("argv") and r["argv"][0].endswith("/bin/stop")))
+                    clients.append(counts)
+                times[variant].append(seconds)
+                log(f"zero downtime, {nodes} nodes, {variant}: {seconds:.1f} s")
+                teardown.later(box, formed(variant, nodes))
+        teardown.wait()
+        out[str(nodes)] = {"apply": {v: stats(x) for v, x in times.items()}, "vm_restarts": restarted, "stops_in_log": stops, "seed_client": clients}
+    return out
+
+
+def zero_downtime_markdown(z):
+    f = lambda s: f"{s['median']:.1f} s ({s['min']:.1f}-{s['max']:.1f})"
+    lines = []
+    for n, r in sorted(z.items()):
+        ratio = r["apply"]["wizard"]["median"] / r["apply"]["lean"]["median"]
+        c = r["seed_client"]
+        disconnects = [x["disconnects"] + x["failed_connects"] for x in c]
+        lost = [x["lost"] for x in c]
+        lines += [
+            f"| apply, {n} nodes: wizard / lean bare sequence (same run) | {f(r['apply']['wizard'])} / {f(r['apply']['lean'])} | |",
+            f"| {n} nodes, wizard/lean (same run) | {ratio:.2f} | <= 0.60 {'met' if ratio <= 0.60 else 'MISSED'} |",
+            f"| Erlang VMs restarted by one {n}-node apply (the nodes' pids and uptime); node stops in its command log | "
+            f"{r['vm_restarts']}; {r['stops_in_log']} | 0 {'met' if max(r['vm_restarts'] + r['stops_in_log']) == 0 else 'MISSED'} |",
+            f"| independent client on the seed through one {n}-node apply (pika, a message every 100 ms): disconnects and failed "
+            f"reconnects; messages lost of published | {disconnects}; {lost} of {[x['published'] for x in c]} | "
+            f"0 {'met' if max(disconnects + lost) == 0 else 'MISSED'} |",
+        ]
+    return lines
 
 
 def tui_markdown(t):
@@ -466,16 +547,21 @@ def main():
             raise SystemExit(f"bench: {b} is missing: run swift build -c release first (make bench does)")
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "source": source(), "machine": machine(), "versions": versions(),
               "runs": RUNS}
-    if os.environ.get("BENCH_ONLY") == "connections":
-        result["connections"] = connections()
+    # One part alone: its own result files, its rows only.
+    parts = {"connections": (connections, connections_markdown, ""), "zero-downtime": (zero_downtime, zero_downtime_markdown, "; lists are per run")}
+    only = os.environ.get("BENCH_ONLY")
+    if only in parts:
+        measure, rows, note = parts[only]
+        key = only.replace("-", "_")
+        result[key] = measure()
         os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-        with open(os.path.join(HERE, "results/connections.json"), "w") as f:
+        with open(os.path.join(HERE, f"results/{only}.json"), "w") as f:
             json.dump(result, f, indent=2, sort_keys=True)
         md = (f"{measured_line(result)}; "
               f"RabbitMQ {result['versions']['rabbitmq-server']}, Erlang {result['versions']['erlang']}; {result['versions']['rabbit-wizard']}. "
-              f"Median (min-max) of {RUNS} runs.\n\n| measurement | result | target |\n|---|---|---|\n"
-              + "\n".join(connections_markdown(result["connections"])) + "\n")
-        with open(os.path.join(HERE, "results/connections.md"), "w") as f:
+              f"Median (min-max) of {RUNS} runs{note}.\n\n| measurement | result | target |\n|---|---|---|\n"
+              + "\n".join(rows(result[key])) + "\n")
+        with open(os.path.join(HERE, f"results/{only}.md"), "w") as f:
             f.write(md)
         print(md)
         return
@@ -546,6 +632,8 @@ def main():
     result["scaling"] = scaling
     log("node connections against the CLI alone")
     result["connections"] = connections()
+    log("zero downtime: applies without restarts")
+    result["zero_downtime"] = zero_downtime()
     log("package (make dist)")
     result["package"] = package()
     result["bench_seconds"] = time.monotonic() - started
@@ -595,6 +683,8 @@ def markdown(r):
                  ", ".join(f"+{s[str(n)]['median'] - s[str(n - 1)]['median']:.1f} s" for n in (3, 4, 5)) + " per extra node | about one join |")
     if "connections" in r:
         lines += connections_markdown(r["connections"])
+    if "zero_downtime" in r:
+        lines += zero_downtime_markdown(r["zero_downtime"])
     if "package" in r:
         lines += package_markdown(r["package"])
     return "\n".join(lines) + "\n"

@@ -21,7 +21,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 # The Windows checks without Windows (Tests/tools): Windows command-line splitting (mslex) and
-# PowerShell's grammar (tree-sitter-powershell), from PyPI.
-python3 -m pip install --quiet --disable-pip-version-check mslex==1.3.0 tree-sitter==0.26.1 tree-sitter-powershell==0.26.4
+# PowerShell's grammar (tree-sitter-powershell), and an AMQP client independent of the product (pika), from PyPI.
+python3 -m pip install --quiet --disable-pip-version-check mslex==1.3.0 tree-sitter==0.26.1 tree-sitter-powershell==0.26.4 pika==1.4.4
 # Debian's package may start a node of its own on some machines; the sandbox and tests use their own.
-echo "install-deps: ${packages[*]} installed; mslex, tree-sitter-powershell from PyPI"
+echo "install-deps: ${packages[*]} installed; mslex, tree-sitter-powershell, pika from PyPI"

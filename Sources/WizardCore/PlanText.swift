@@ -20,6 +20,13 @@ public enum PlanText {
         return ["\(indent)\(p.changes.count) change(s):"] + p.changes.flatMap { change($0, indent: indent + "  ") } + alone
     }
 
+    /// The run's restarts over every step's plan: `restarts: none`, or each node that restarts, with the
+    /// step and why (a node restarts only where a change cannot take effect while it runs).
+    public static func restarts(_ plans: [Plan]) -> String {
+        let all = plans.flatMap { p in p.restarts.map { "\($0.node) (\(p.step): \($0.why))" } }
+        return all.isEmpty ? "restarts: none" : "restarts: " + all.joined(separator: "; ")
+    }
+
     public static func finding(_ f: Finding, indent: String = "  ") -> String {
         "\(indent)\(f.severity.rawValue) \(f.name)\(f.node.map { " (\($0))" } ?? ""): \(f.message)\(f.fix.map { ". Fix: \($0)" } ?? "")"
     }

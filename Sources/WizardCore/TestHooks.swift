@@ -13,6 +13,9 @@ import Workflow
 /// - `RABBIT_WIZARD_PAUSE_AT=POINT`: SIGSTOP there (the test sends SIGCONT), to act while a run holds
 ///   the lock. `exec` has one point, `command-running`: its command runs and is listed, and its own
 ///   time-out cannot fire while the wizard is stopped.
+/// - `RABBIT_WIZARD_TEST_LIVE_REFUSED=NAME[,NAME]`: the named nodes refuse changes while they run
+///   (`RabbitNode.liveRefusal`, read where it is decided, in RabbitSetup), so the restart paths a real
+///   node takes when it cannot (its VM does not answer) are tested on nodes that could.
 public enum TestHooks {
     public static let stepsVariable = "RABBIT_WIZARD_TEST_STEPS"
     public static let crashVariable = "RABBIT_WIZARD_CRASH_AT"

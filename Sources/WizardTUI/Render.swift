@@ -363,6 +363,9 @@ public enum Render {
             let plan = s.plans[id]
             title = "Apply \(id)?"
             lines.append(("\(plan?.changes.count ?? 0) change(s), shown above. Nothing has changed yet.", .normal))
+            let restarts = plan?.restarts ?? []
+            lines.append(restarts.isEmpty ? ("Restarts: none.", .normal)
+                         : ("Restarts: " + restarts.map { "\($0.node) (\($0.why))" }.joined(separator: "; "), .warn))
             if let typed {
                 lines.append(("This DESTROYS: \((plan?.destructive ?? []).joined(separator: "; "))", .error))
                 lines.append(("Type \(id) and press Enter to go ahead, Esc to decline:", .bold))

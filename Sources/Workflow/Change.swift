@@ -18,9 +18,13 @@ public struct Change: Sendable, Codable, Equatable {
     public var destructive: String?
     /// What the change means to its step (for `apply`), when the step needs more than the node to act on it.
     public var detail: ChangeDetail?
+    /// Set when the change restarts a node's RabbitMQ (its Erlang VM or its service); the words say why.
+    /// Absent from the plan's JSON when nil.
+    public var restart: String?
 
     public init(_ action: Action, target: String, node: String? = nil, summary: String, before: String? = nil,
-                after: String? = nil, secret: Bool = false, destructive: String? = nil, detail: ChangeDetail? = nil)
+                after: String? = nil, secret: Bool = false, destructive: String? = nil, detail: ChangeDetail? = nil,
+                restart: String? = nil)
     {
         self.action = action
         self.target = target
@@ -31,5 +35,6 @@ public struct Change: Sendable, Codable, Equatable {
         self.secret = secret
         self.destructive = destructive
         self.detail = detail
+        self.restart = restart
     }
 }

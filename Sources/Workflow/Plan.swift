@@ -29,6 +29,11 @@ public struct Plan: Sendable, Codable, Equatable {
         return Checksum.fnv1a64(data)
     }
 
+    /// The nodes the plan restarts, with why, in the plan's order.
+    public var restarts: [(node: String, why: String)] {
+        changes.compactMap { c in c.restart.map { (c.node ?? c.target, $0) } }
+    }
+
     /// Changes that destroy something, with the words that name it.
     public var destructive: [String] { changes.compactMap(\.destructive) }
 }

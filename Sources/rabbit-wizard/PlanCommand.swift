@@ -41,6 +41,10 @@ struct PlanCommand: AsyncParsableCommand {
         let (queue, skipped) = try session.select(selection)
         let final = try await session.run(RunRequest(.plan, queue: queue, skipped: skipped, waived: options.waive, confirmEachPlan: false, command: "plan"),
                                           yes: false, quiet: json)
+        if !json {
+            // Every step's plan is made against today's servers: a later step's restart shows here too.
+            print(PlanText.restarts(queue.compactMap { final.plans[$0] }))
+        }
         if json {
             let out = Output(steps: queue.compactMap { id in
                 guard final.plans[id] != nil || final.findings[id] != nil else { return nil }

@@ -87,6 +87,13 @@ struct GoldenCommandsTests {
                     return (.exited(code: 0), "partition_handling={ok,ignore}\ncluster_nodes=\(members.joined(separator: ","))\napp_running=true\nok\n")
                 }
                 if expression == "node()." { return (.exited(code: 0), own + "\n") }
+                // What a running RabbitMQ 3.10.8 node answers to the live changes (RabbitNode's LiveChange.swift).
+                if expression.contains("translates=") { return (.exited(code: 0), "translates=true\nok\n") }
+                if expression.contains("erlang:set_cookie") { return (.exited(code: 0), "adopted\nok\n") }
+                if expression.contains("application:set_env") { return (.exited(code: 0), "set\nok\n") }
+                if expression.contains("generate_config_from_cuttlefish_files") {
+                    return (.exited(code: 0), "boot_file=/etc/rabbitmq/rabbitmq.conf\nboot_value=unset\nok\n")
+                }
                 let peers = servers
                 let address = Dictionary(uniqueKeysWithValues: servers.enumerated().map { ($1, "10.0.0.\(11 + $0)") })
                 let lines = ["node=\(own)", "version=3.10.8", "otp=25", "partition_handling={ok,ignore}", "cluster_nodes=\(own)",

@@ -36,7 +36,9 @@ import Workflow
         }
     }
 
-    /// Three nodes: apply forms the cluster (traced for the canary), a second apply changes nothing, a
+    /// Three nodes: apply forms the cluster (traced for the canary) with no node's Erlang VM restarted, while an
+    /// independent client connected to the seed loses nothing; each node restarted by the test comes back
+    /// with the strategy and in the cluster (the files were right); a second apply changes nothing, a
     /// stopped node fails cluster-join with its name and a next action and retry completes once it is
     /// back, and the three rollbacks restore every file byte for byte and leave the nodes standalone.
     static func threeNodes(_ bed: SandboxBed) async throws {
@@ -44,6 +46,12 @@ import Workflow
         #expect(canary.count == 20)
         let before = bed.managedFiles()
         var outputs = ""
+        let pidsBefore = bed.letters.map(bed.pid)
+        #expect(pidsBefore.allSatisfy { !$0.isEmpty }, "a node has no pid file: \(pidsBefore)")
+        let seedPort = try #require(bed.ports().nodes.first)
+        let planned = await bed.wizard(["plan"])
+        #expect(planned.stdout.text.hasSuffix("restarts: none\n"), "\(planned.stdout.text)")
+        let client = try await SteadyClient.start(port: seedPort, in: bed.dir)
 
         // 1. apply, every execve traced; a second wizard (another state folder, as on another jump host)
         // started while it runs is refused, naming it, and changes nothing; the first ends as if alone.
@@ -62,6 +70,11 @@ import Workflow
                 "the second wizard ran more than its look at the lock: \(secondRecords)")
         let apply = await first
         outputs += apply.stdout + apply.stderr
+        let (counts, clientOutput) = await client.stop()
+        print("steady client on the seed through apply: \(counts?.description ?? clientOutput)")
+        #expect(counts.map { $0.published > 0 && $0.delivered == $0.published && $0.lost == 0 && $0.disconnects == 0 && $0.failed_connects == 0 } == true,
+                "the seed's client through apply: \(counts?.description ?? clientOutput)")
+        #expect(bed.letters.map(bed.pid) == pidsBefore, "a node's Erlang VM was restarted by apply")
         #expect(!FileManager.default.fileExists(atPath: lockFile), "the first apply left its cluster lock")
         // It held the lock throughout: taken, written again every 10 s (the apply takes far longer), removed.
         let lockRecords = Support.read(bed.state + "/commands.jsonl").split(separator: "\n").filter { $0.contains("\"step\":\"cluster-lock\"") }
@@ -82,18 +95,24 @@ import Workflow
         let log = await bed.wizard(["log", "--step", "cluster-join"])
         #expect(log.termination == .exited(code: 0))
         #expect(log.stdout.text.contains("join_cluster rabbit-a@localhost"), "\(log.stdout.text.prefix(2000))")
-        // One restart per node, all in erlang-cookie's round: the seed's restart owed by partition-handling too.
+        // No node was stopped (neither its VM nor a service): both changes were taken live.
         let records = await bed.wizard(["log", "--json"])
         let stops = records.stdout.text.split(separator: "\n").compactMap { line -> (argv: [String], step: String)? in
             guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let argv = o["argv"] as? [String],
                 argv.first?.hasSuffix("/bin/stop") == true else { return nil }
             return (argv, o["step"] as? String ?? "-")
         }
+        #expect(!records.stdout.text.isEmpty && stops.isEmpty, "nodes stopped: \(stops)")
+        await connectionsFollowedTheLiveCookie(bed)
+
+        // The files are what the next boot reads: each node restarted by the test, one at a time, comes back
+        // with the strategy and in the cluster.
         for l in bed.letters {
-            let mine = stops.filter { $0.argv.first == bed.nodeDir(l) + "/bin/stop" }
-            #expect(mine.map(\.step) == ["erlang-cookie"], "node \(l) stopped by: \(mine.map(\.step))")
+            let stopped = await bed.stop(l), started = await bed.start(l)
+            #expect(stopped && started, "restart of \(l)")
+            #expect(await bed.effectivePartitionHandling(l) == "{ok,pause_minority}", "\(l) after its restart")
+            #expect(await bed.runningNodes(seenFrom: l)?.running == bed.letters.map(bed.nodeName).sorted(), "\(l) back in the cluster")
         }
-        await connectionsLivedThroughTheCookieRestarts(bed)
 
         // 2. A second apply: 0 changes, no restart.
         let pids = bed.letters.map(bed.pid)
@@ -166,16 +185,27 @@ import Workflow
             try await ClusterScenarioTests.conformance(bed)
         }
 
-        /// Apply with the two-node warning: forms the cluster.
+        /// A joiner left running with the seed's cookie but its own files (what a run cut off between the
+        /// node's take and the file writes leaves): its files no longer reach it, the seed does, and the cookie
+        /// step finishes it live. Then apply with the two-node warning forms the cluster, no VM restarted.
         @Test func apply() async throws {
             let bed = try SharedSandbox.bed
             bed.resetState()
             try await bed.requireSeparate("apply on two nodes")
+            let pids = bed.letters.map(bed.pid)
+            let take = "erlang:set_cookie(node(), list_to_atom(string:trim(binary_to_list(element(2, file:read_file(\"\(bed.nodeDir("a"))/home/.erlang.cookie\")))))), ok."
+            let taken = await Support.run([bed.nodeDir("b") + "/bin/rabbitmqctl", "-n", bed.nodeName("b"), "eval"], stdin: .bytes(Array(take.utf8)))
+            #expect(taken.termination == .exited(code: 0), "\(taken.stdout.text)\(taken.stderr.text)")
+            #expect(await bed.ctl("b", ["eval", "ok."]).termination != .exited(code: 0), "node b's own files still reach it")
+            let finished = await bed.wizard(["apply", "--yes", "--only", "erlang-cookie", "--waive", "erlang-distribution-failed"])
+            #expect(finished.termination == .exited(code: 0) && finished.stdout.text.contains("erlang-cookie: done"), "\(finished.stdout.text)\(finished.stderr.text)")
+            #expect(await bed.ctl("b", ["eval", "ok."]).termination == .exited(code: 0), "node b's files do not reach it")
             let apply = await bed.wizard(["apply", "--yes"])
             #expect(apply.termination == .exited(code: 0), "\(apply.stdout.text)\(apply.stderr.text)")
             #expect(apply.stdout.text.contains("warning two-node-cluster"))
             #expect(await bed.runningNodes(seenFrom: "b")?.running == [bed.nodeName("a"), bed.nodeName("b")])
             #expect(await bed.effectivePartitionHandling("b") == "{ok,autoheal}")
+            #expect(bed.letters.map(bed.pid) == pids, "a node's Erlang VM was restarted")
         }
     }
 

@@ -72,7 +72,7 @@ struct GrowScenarioTests {
                 #expect(bed.pid(l) == pids[l], "rabbit-\(l)'s Erlang VM was restarted")
                 #expect(Self.stops(bed, l) == stopsBefore[l], "rabbit-\(l)'s applications were stopped during the grow")
             }
-            #expect(Self.stops(bed, "c") > stopsBefore["c"] ?? 0, "node-c's own restart is in its log (the marker the members are checked for)")
+            #expect(Self.stops(bed, "c") > stopsBefore["c"] ?? 0, "node-c's own stop_app (its join) is in its log (the marker the members are checked for)")
             #expect(Support.read(nginxConf).contains("127.0.0.1:\(cPort) ") || Support.read(nginxConf).contains("localhost:\(cPort) "),
                     "nginx's config lacks node-c:\n\(Support.read(nginxConf))")
             let watched = Support.read(watchOut)

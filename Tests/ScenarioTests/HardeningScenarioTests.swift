@@ -97,12 +97,20 @@ extension ClusterScenarioTests {
         let plain = await bed.wizard(["plan", "--only", "partition-handling"])
         #expect(plain.termination == .exited(code: 0), "\(plain.stdout.text)\(plain.stderr.text)")
 
-        // partition-handling alone: the restart is owed to erlang-cookie's round, so the step is not "done";
+        // From here to the end of this part node b cannot take changes live (the test hook makes it refuse), so
+        // it restarts, once: partition-handling leaves its restart to erlang-cookie's round, which restarts it
+        // anyway. Node a takes both live.
+        let refuseB = [RabbitNode.liveRefusedVariable: "node-b"]
+
+        // partition-handling alone: b's restart is owed to erlang-cookie's round, so the step is not "done";
         // the nodes are separate clusters, not a network partition.
-        let alone = await bed.wizard(["apply", "--yes", "--only", "partition-handling"])
+        let alone = await bed.wizard(["apply", "--yes", "--only", "partition-handling"], environment: refuseB)
         #expect(alone.termination == .exited(code: 0), "\(alone.stdout.text)\(alone.stderr.text)")
         #expect(alone.stdout.text.contains("takes effect at the restart round") && !alone.stdout.text.contains("partition-handling: done"), "\(alone.stdout.text)")
-        let separate = await bed.wizard(["status"])
+        #expect(alone.stdout.text.contains("run node-a: set live") && !alone.stdout.text.contains("run node-a: restart"), "\(alone.stdout.text)")
+        #expect(await bed.effectivePartitionHandling("a") == "{ok,autoheal}", "node a took the strategy live")
+        #expect(bed.pid("a") == pids[0], "node a was restarted")
+        let separate = await bed.wizard(["status"], environment: refuseB)
         #expect(!separate.stdout.text.contains("NETWORK PARTITION"), "\(separate.stdout.text)")
         #expect(separate.stdout.text.contains("cluster: not one cluster yet"), "\(separate.stdout.text)")
         #expect(separate.stdout.text.split(separator: "\n").contains { $0.hasPrefix("partition-handling") && $0.contains("awaiting-restart") },
@@ -116,7 +124,7 @@ extension ClusterScenarioTests {
         let fullOut = bed.dir + "/full.out"
         let paused = await Support.run(["sh", "-c", "\"$@\" > \"$0\" 2>&1 & echo $!", fullOut, Support.productBinary, "apply", "--yes",
                                         "--config", bed.topology, "--state-dir", small + "/state"],
-                                       environment: ["RABBIT_WIZARD_PAUSE_AT": "began:erlang-cookie"])
+                                       environment: refuseB.merging(["RABBIT_WIZARD_PAUSE_AT": "began:erlang-cookie"]) { $1 })
         let fullPid = try #require(Int32(paused.stdout.text.trimmingCharacters(in: .whitespacesAndNewlines)))
         #expect(await Support.waitUntil(.seconds(120)) { (try? String(contentsOfFile: "/proc/\(fullPid)/stat", encoding: .utf8))?.contains(") T ") == true },
                 "the run never began erlang-cookie: \(Support.read(fullOut))")
@@ -144,7 +152,7 @@ extension ClusterScenarioTests {
         // the apply below reconciles the interrupted step and the run after it converges.
         let pidsBeforeOwed = bed.letters.map(bed.pid)
         let owedCrash = await Support.run([Support.productBinary, "apply", "--yes", "--config", bed.topology], timeout: .seconds(300),
-                                          environment: ["RABBIT_WIZARD_CRASH_AT": "restart-owed:node-b"])
+                                          environment: refuseB.merging(["RABBIT_WIZARD_CRASH_AT": "restart-owed:node-b"]) { $1 })
         #expect(owedCrash.termination == .signaled(signal: SIGKILL), "node b's owed restart was not reached: \(owedCrash.stdout.text)\(owedCrash.stderr.text)")
         #expect(bed.pid("b") == pidsBeforeOwed[1], "node b was stopped before its restart was journaled as owed")
 
@@ -152,7 +160,8 @@ extension ClusterScenarioTests {
         // node is starting (so the next run finds no cookie to change), then apply again: the owed restarts are
         // settled by observation (status said "restart pending" forever).
         let output = bed.dir + "/killed.out"
-        let started = await Support.run(["sh", "-c", "\"$@\" > \"$0\" 2>&1 & echo $!", output, Support.productBinary, "apply", "--yes", "--config", bed.topology])
+        let started = await Support.run(["sh", "-c", "\"$@\" > \"$0\" 2>&1 & echo $!", output, Support.productBinary, "apply", "--yes", "--config", bed.topology],
+                                        environment: refuseB)
         let wizard = try #require(Int32(started.stdout.text.trimmingCharacters(in: .whitespacesAndNewlines)))
         let seedCookie = SandboxBed.file(bed.nodeDir("a") + "/home/.erlang.cookie").bytes
         let starting = { Self.controlScripts(of: bed).contains { Support.commandLine($0)?.contains { $0.hasSuffix("/bin/start") } == true } }
@@ -160,13 +169,13 @@ extension ClusterScenarioTests {
                 "no restart with the new cookie seen: \(Support.read(output))")
         kill(wizard, SIGKILL)
         #expect(await Support.waitUntil(.seconds(10)) { Support.hasEnded(wizard) })
-        let resumed = await bed.wizard(["apply", "--yes"])
+        let resumed = await bed.wizard(["apply", "--yes"], environment: refuseB)
         #expect(resumed.termination == .exited(code: 0), "\(resumed.stdout.text)\(resumed.stderr.text)")
-        let settled = await bed.wizard(["status"])
+        let settled = await bed.wizard(["status"], environment: refuseB)
         #expect(!settled.stdout.text.contains("restart pending"), "\(settled.stdout.text)")
         #expect(settled.stdout.text.contains("cluster: 2 of 2 nodes running"), "\(settled.stdout.text)")
         for l in bed.letters { #expect(await bed.effectivePartitionHandling(l) == "{ok,autoheal}") }
-        let converged = await bed.wizard(["plan", "--detailed-exitcode"])
+        let converged = await bed.wizard(["plan", "--detailed-exitcode"], environment: refuseB)
         #expect(converged.termination == .exited(code: 0), "nothing left to change: \(converged.stdout.text)\(converged.stderr.text)")
 
         // Back to separate nodes; partition-handling's rollback restores a file RabbitMQ cannot parse (a BOM
@@ -177,7 +186,16 @@ extension ClusterScenarioTests {
         }
         let backup = try #require(((try? FileManager.default.contentsOfDirectory(atPath: bed.nodeDir("b"))) ?? []).first { $0.hasPrefix("rabbitmq.conf.rabbit-wizard-") })
         Support.write("\u{FEFF}" + original, to: bed.nodeDir("b") + "/" + backup, mode: 0o644)
-        let broken = await bed.wizard(["rollback", "partition-handling", "--yes"])
+        // Live (b takes the old value while it runs): the node's translation of the restored file says its
+        // next boot would fail, and nothing was restarted.
+        let pidB = bed.pid("b")
+        let live = await bed.wizard(["rollback", "partition-handling", "--yes"])
+        #expect(live.termination == .exited(code: 1))
+        #expect(live.stderr.text.contains("next boot would fail") && live.stderr.text.contains("failed_to_parse_configuration_file"), "\(live.stderr.text)")
+        #expect(bed.pid("b") == pidB, "node b was restarted")
+        // Where b cannot take it live it restarts, and does not come back.
+        _ = await bed.ctl("b", ["eval", "application:set_env(rabbit, cluster_partition_handling, autoheal)."])
+        let broken = await bed.wizard(["rollback", "partition-handling", "--yes"], environment: refuseB)
         #expect(broken.termination == .exited(code: 1))
         #expect(broken.stderr.text.contains("failed_to_parse_configuration_file") && broken.stderr.text.contains("startup.log"), "\(broken.stderr.text)")
         // Not "operation wait ... timed out" after 120 s: the start ended when the node exited.

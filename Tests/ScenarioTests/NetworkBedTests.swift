@@ -33,6 +33,11 @@ extension ClusterScenarioTests {
         let cookies = NetBed.servers.map { Support.read("\(dir)/hosts/\($0)/var-lib-rabbitmq/.erlang.cookie") }
         #expect(Set(cookies).count == 3 && cookies.allSatisfy { $0.count == 20 }, "each host has its own cookie")
         let canary = cookies[0]
+        // Each node's Erlang VM, as the node itself says: apply restarts none of them.
+        let vmPid = { (h: String) async in await bed.ctl(h, ["eval", "os:getpid()."]).stdout.text.trimmingCharacters(in: .whitespacesAndNewlines) }
+        var vmPids: [String] = []
+        for h in NetBed.servers { vmPids.append(await vmPid(h)) }
+        #expect(vmPids.allSatisfy { $0.count > 2 }, "\(vmPids)")
 
         // The controller: topology over ssh (addresses, so this namespace needs no host names), host keys
         // enrolled through the product with the fingerprints the bed generated.
@@ -75,6 +80,11 @@ extension ClusterScenarioTests {
             #expect(effective.contains("{ok,autoheal}"), "\(h): \(effective)")
         }
         #expect(Set(NetBed.servers.map { Support.read("\(dir)/hosts/\($0)/var-lib-rabbitmq/.erlang.cookie") }) == [canary])
+        var vmPidsAfter: [String] = []
+        for h in NetBed.servers { vmPidsAfter.append(await vmPid(h)) }
+        #expect(vmPidsAfter == vmPids, "a node's Erlang VM was restarted by apply")
+        let serviceCalls = Support.read(state + "/commands.jsonl").split(separator: "\n").filter { $0.contains(#""argv":["service","rabbitmq-server""#) }
+        #expect(serviceCalls.isEmpty, "apply moved a RabbitMQ service: \(serviceCalls.map { $0.prefix(200) })")
         // OutSystems' view: an AMQP handshake through LB answers as the cluster.
         let lb = bed.address("LB")
         let hello = await Task.detached { try? AMQPProbe(host: lb, port: 5672).hello() }.value

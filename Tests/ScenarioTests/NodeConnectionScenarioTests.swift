@@ -18,19 +18,23 @@ extension ClusterScenarioTests {
 
     static func exitCode(_ record: [String: Any]) -> Int? { ((record["termination"] as? [String: Any])?["exited"] as? [String: Any])?["code"] as? Int }
 
-    /// After the apply that formed the cluster (the cookie step gave the joiners the seed's cookie and
-    /// restarted them): each joiner's connection answered after its restart with the new cookie, and it
-    /// was the same VM all along (one VM life recorded per node).
-    static func connectionsLivedThroughTheCookieRestarts(_ bed: SandboxBed) async {
+    /// After the apply that formed the cluster (the cookie step gave the running joiners the seed's cookie and
+    /// then the files the connections read): each joiner's connection answered after its cookie file was
+    /// replaced (it reconnected with the new cookie), and it was the same VM all along (one VM life per node).
+    /// Called right after that apply (the last run in the log).
+    static func connectionsFollowedTheLiveCookie(_ bed: SandboxBed) async {
         let records = await logRecords(bed)
         for l in bed.letters.dropFirst() {
             let key = "channel erl \(bed.nodeName(l))@local"
-            let stop = records.lastIndex { ($0["argv"] as? [String])?.first == bed.nodeDir(l) + "/bin/stop" }
-            #expect(stop != nil, "node \(l) was not restarted")
-            let answeredAfter = records[(stop ?? records.endIndex)...].filter { $0["via"] as? String == key && exitCode($0) == 0 }
-            #expect(!answeredAfter.isEmpty, "no answer over \(key) after node \(l)'s restart with the new cookie")
-            let lives = records.filter { $0["id"] as? String == key && $0["via"] == nil }
-            #expect(lives.count == 1, "\(key): \(lives.count) VM lives (replaced instead of reconnected?)")
+            let cookie = bed.nodeDir(l) + "/home/.erlang.cookie"
+            let write = records.lastIndex { $0["step"] as? String == "erlang-cookie" && ($0["argv"] as? [String])?.contains(cookie) == true
+                && $0["mutates"] as? Bool == true }
+            #expect(write != nil, "node \(l)'s cookie file was not written")
+            let answeredAfter = records[(write ?? records.endIndex)...].filter { $0["via"] as? String == key && exitCode($0) == 0 }
+            #expect(!answeredAfter.isEmpty, "no answer over \(key) after node \(l)'s cookie changed")
+            // A VM's life is recorded when it ends: the apply's (the last run) is the one after the write.
+            let lives = records[(write ?? records.endIndex)...].filter { $0["id"] as? String == key && $0["via"] == nil }
+            #expect(lives.count == 1, "\(key): \(lives.count) VM lives in the apply's run (replaced instead of reconnected?)")
         }
     }
 

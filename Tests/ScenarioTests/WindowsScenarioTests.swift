@@ -122,8 +122,9 @@ import Workflow
         }
         let password = "Windows-\(UUID().uuidString.prefix(8))"
         Support.write(password + "\n", to: bed.dir + "/password")
-        func wizard(_ args: [String]) async -> TransportOutcome {
-            await Support.run([Support.productBinary] + args + ["--config", topology, "--identity", a.server.clientKey], timeout: .seconds(600))
+        func wizard(_ args: [String], environment: [String: String] = [:]) async -> TransportOutcome {
+            await Support.run([Support.productBinary] + args + ["--config", topology, "--identity", a.server.clientKey], timeout: .seconds(600),
+                              environment: environment)
         }
         var outputs: [String] = []
 
@@ -139,23 +140,19 @@ import Workflow
         #expect(plan.termination == .exited(code: 0), "\(plan.stdout.text)\(plan.stderr.text)")
         #expect(plan.stdout.text.contains("C:\\ProgramData\\RabbitMQ\\rabbitmq.conf") && !plan.stdout.text.contains("{base}"), "\(plan.stdout.text)")
 
-        // apply: the joiner's service fails to start once after its cookie changed (erl.exe ends at once):
-        // the step fails saying what Windows said and what the service is now; retry starts it.
+        // apply: both nodes take the strategy and the joiner the seed's cookie while they run. No service is
+        // stopped or started (a start would fail: one is armed to), no Erlang VM restarted.
         try Self.writeJSON(["start-fails": 1], to: b.drives + "/faults.json")
-        let failed = await wizard(["apply", "--yes", "--outsystems-password-file", bed.dir + "/password"])
-        outputs.append(failed.stdout.text + failed.stderr.text)
-        #expect(failed.termination != .exited(code: 0))
-        #expect(failed.stderr.text.contains("could not start the RabbitMQ service on node-b: it is Stopped (it was Stopped), not Running; "
-                                            + "Windows said: Failed to start service 'RabbitMQ (RabbitMQ)'."), "\(failed.stdout.text)\(failed.stderr.text)")
-        #expect(Self.service(b)["state"] as? String == "Stopped")
-
-        let retried = await wizard(["retry", "erlang-cookie", "--yes"])
-        outputs.append(retried.stdout.text + retried.stderr.text)
-        #expect(retried.termination == .exited(code: 0), "\(retried.stdout.text)\(retried.stderr.text)")
-        #expect(Self.service(b)["state"] as? String == "Running")
+        let serviceLines = [a, b].map { Support.read($0.drives + "/service.log").split(separator: "\n").count }
+        let vms = bed.letters.map(bed.pid)
         let rest = await wizard(["apply", "--yes", "--outsystems-password-file", bed.dir + "/password"])
         outputs.append(rest.stdout.text + rest.stderr.text)
         #expect(rest.termination == .exited(code: 0), "\(rest.stdout.text)\(rest.stderr.text)")
+        #expect([a, b].map { Support.read($0.drives + "/service.log").split(separator: "\n").count } == serviceLines,
+                "apply moved a service: \(Support.read(b.drives + "/service.log"))")
+        #expect(bed.letters.map(bed.pid) == vms && !vms.contains(""), "apply restarted a node's Erlang VM")
+        #expect(b.calls.allSatisfy { !$0.contains("Set-RabbitService") }, "apply asked for a service move")
+        try Self.writeJSON([String: Int](), to: b.drives + "/faults.json")
 
         // Seen with the nodes' own CLI, not the product's: one cluster of both.
         let both = [bed.nodeName("a"), bed.nodeName("b")].sorted()
@@ -195,9 +192,11 @@ import Workflow
         #expect(Support.read(b.drives + "/service.log").split(separator: "\n").dropFirst(serviceLog) == ["Start-Service"],
                 "a stopped service was stopped again, or not started: \(Support.read(b.drives + "/service.log"))")
 
-        // Every rollback, newest first: up to cluster-join's, then, with the joiner's service stopped by hand (its
-        // cookie's rollback finds it stopped and leaves it so before it starts it) and the seed's stop failing
-        // once (partition-handling's restart), the rest: that fails saying so, and the next one ends the job.
+        // Every rollback, newest first: up to cluster-join's; then the rest with the joiner's service stopped by
+        // hand and failing to start once (its cookie's rollback cannot give a stopped node its cookie live: it
+        // finds the service stopped, leaves it so, and its start fails, said as Windows said it), then with the
+        // seed refusing live changes (the test hook) and its stop failing once (partition-handling's rollback
+        // restarts it instead): each fails saying so, and the next rollback ends the job.
         // Two separate nodes again, files as they were.
         for step in ["outsystems-handoff", "load-balancer", "cluster-join"] {
             let undone = await wizard(["rollback", step, "--yes"])
@@ -206,17 +205,26 @@ import Workflow
         }
         _ = await Support.run([bed.nodeDir("b") + "/bin/stop"], timeout: .seconds(90))
         try Self.writeJSON(["RabbitMQ": byHand], to: b.drives + "/services.json")
+        try Self.writeJSON(["start-fails": 1], to: b.drives + "/faults.json")
         try Self.writeJSON(["stop-fails": 1], to: a.drives + "/faults.json")
+        let refuseA = [RabbitNode.liveRefusedVariable: "node-a"]
         let serviceLogB = Support.read(b.drives + "/service.log").split(separator: "\n").count
-        let first = await wizard(["rollback", "--all", "--yes"])
+        let failed = await wizard(["rollback", "--all", "--yes"], environment: refuseA)
+        outputs.append(failed.stdout.text + failed.stderr.text)
+        #expect(failed.termination != .exited(code: 0))
+        #expect(failed.stderr.text.contains("could not start the RabbitMQ service on node-b: it is Stopped (it was Stopped), not Running; "
+                                            + "Windows said: Failed to start service 'RabbitMQ (RabbitMQ)'."), "\(failed.stdout.text)\(failed.stderr.text)")
+        #expect(Self.service(b)["state"] as? String == "Stopped")
+        #expect(Support.read(b.drives + "/service.log").split(separator: "\n").dropFirst(serviceLogB).first == "Start-Service",
+                "the joiner's stopped service was stopped again: \(Support.read(b.drives + "/service.log"))")
+        let first = await wizard(["rollback", "--all", "--yes"], environment: refuseA)
         outputs.append(first.stdout.text + first.stderr.text)
         #expect(first.termination != .exited(code: 0))
         #expect(first.stderr.text.contains("could not stop the RabbitMQ service on node-a: it is Running (it was Running), not Stopped; Windows said: "
                                            + "Service 'RabbitMQ (RabbitMQ)' cannot be stopped due to the following error"), "\(first.stdout.text)\(first.stderr.text)")
         #expect(first.stdout.text.contains("erlang-cookie: rolled back"), "\(first.stdout.text)")
-        #expect(Support.read(b.drives + "/service.log").split(separator: "\n").dropFirst(serviceLogB).first == "Start-Service",
-                "the joiner's stopped service was stopped again: \(Support.read(b.drives + "/service.log"))")
-        let rollback = await wizard(["rollback", "--all", "--yes"])
+        #expect(Self.service(b)["state"] as? String == "Running")
+        let rollback = await wizard(["rollback", "--all", "--yes"], environment: refuseA)
         outputs.append(rollback.stdout.text + rollback.stderr.text)
         #expect(rollback.termination == .exited(code: 0), "\(rollback.stdout.text)\(rollback.stderr.text)")
         #expect(await bed.runningNodes(seenFrom: "a")?.running == [bed.nodeName("a")])

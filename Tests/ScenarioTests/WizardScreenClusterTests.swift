@@ -1,12 +1,15 @@
 import Executor
 import Foundation
 import Glibc
+import RabbitSetup
 import TestKit
 import Testing
 
 extension ClusterScenarioTests {
     /// The whole setup from the keyboard on a real 3-node sandbox behind nginx (separate nodes, nothing
-    /// recorded yet), asserting the screen after every key: Ctrl-C twice during the cookie restarts,
+    /// recorded yet), asserting the screen after every key, with the joiners refusing live changes (the test
+    /// hook `RABBIT_WIZARD_TEST_LIVE_REFUSED`: they restart in the cookie round, as nodes that cannot take a
+    /// change while they run do; the seed takes it live): Ctrl-C twice during the cookie restarts,
     /// reopening shows the unknown step and reconciles it; a node stopped by the test makes cluster-join
     /// fail, r retries it once the node is back; the load balancer is rolled back from the screen. The
     /// terminal is the same afterwards and the cookie never appears on any screen. Ends with the cluster
@@ -16,7 +19,7 @@ extension ClusterScenarioTests {
         #expect(canary.count == 20)
         let lbPort = try #require(bed.ports().loadBalancer)
         let argv = [Support.productBinary, "--config", bed.topology]
-        let tmux = try await Tmux(argv)
+        let tmux = try await Tmux(argv, environment: [RabbitNode.liveRefusedVariable: "node-b,node-c"])
         do {
             try await Self.screenScenario(bed, tmux, argv: argv, lbPort: lbPort)
         } catch {

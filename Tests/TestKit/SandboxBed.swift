@@ -87,8 +87,8 @@ public struct SandboxBed: Sendable {
     }
 
     /// Runs the product with this sandbox's topology.
-    public func wizard(_ args: [String], config: Bool = true, timeout: Duration = .seconds(600)) async -> TransportOutcome {
-        await Support.run([Support.productBinary] + args + (config ? ["--config", topology] : []), timeout: timeout)
+    public func wizard(_ args: [String], config: Bool = true, timeout: Duration = .seconds(600), environment: [String: String] = [:]) async -> TransportOutcome {
+        await Support.run([Support.productBinary] + args + (config ? ["--config", topology] : []), timeout: timeout, environment: environment)
     }
 
     public func nodeDir(_ letter: String) -> String { "\(dir)/nodes/\(letter)" }

@@ -49,7 +49,14 @@ enum Fixtures {
     static let confPlan = Plan(step: ids[1], changes: [
         Change(.modify, target: "ServerA:/etc/rabbitmq/rabbitmq.conf", node: "ServerA", summary: "cluster_partition_handling = pause_minority",
                before: "listeners.tcp.default = 5672\n", after: "listeners.tcp.default = 5672\ncluster_partition_handling = pause_minority\n"),
-        Change(.run, target: "ServerA: restart", node: "ServerA", summary: "restart so that the setting takes effect"),
+        Change(.run, target: "ServerA: set live", node: "ServerA", summary: "application:set_env cluster_partition_handling from ignore to pause_minority, no restart"),
+    ])
+
+    /// The same where the node cannot take it live: it restarts, and says why.
+    static let confPlanRestarting = Plan(step: ids[1], changes: [
+        confPlan.changes[0],
+        Change(.run, target: "ServerA: restart", node: "ServerA", summary: "restart: it cannot change live: its Erlang VM does not answer",
+               restart: "it cannot change live: its Erlang VM does not answer"),
     ])
 
     static let cookiePlan = Plan(step: ids[2], changes: [

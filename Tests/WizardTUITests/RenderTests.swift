@@ -195,6 +195,12 @@ import Workflow
         let plan = Render.render(Self.planReview(), at80).text
         #expect(plan.contains("+ cluster_partition_handling = pause_minority"))
         #expect(plan.contains("  listeners.tcp.default = 5672"))
+        #expect(plan.contains("Restarts: none."))
+        var restarting = Fixtures.opened()
+        _ = Wizard.update(&restarting, .run)
+        _ = Wizard.update(&restarting, .engine(.confirm(Fixtures.ids[1], Fixtures.confPlanRestarting)))
+        let named = Render.render(restarting, at80).text
+        #expect(named.contains("Restarts: ServerA (it cannot change live: its Erlang VM does not"), "\(named)")
         let running = Render.render(Self.running(), at80).text
         #expect(running.contains("running on ServerB for 12s:"))
         #expect(running.contains("$ service rabbitmq-server start"))

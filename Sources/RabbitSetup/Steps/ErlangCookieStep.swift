@@ -3,8 +3,13 @@ import Workflow
 
 /// `erlang-cookie`: every node gets the seed's cookie. Cookies are compared by hash and never shown,
 /// logged or put in argv: the seed's is read as a secret and written on the other nodes through stdin.
-/// Each node is stopped, its cookie replaced atomically (mode 0400, the service user's), and started; all
-/// at once, together with the restarts earlier steps left to this round (journaled as owed).
+/// Each joiner takes it while it runs, with no restart: the cookie is staged next to the node's cookie
+/// file, the node sets it as its own from there (``RabbitNode/adoptStagedCookie()``), then the cookie
+/// files (the service's and the CLI users') are replaced atomically (mode 0400, the service user's), so
+/// the wizard's node connection and the CLI, which read those files, follow. The next boot is checked by
+/// the node hashing the cookie file it reads at boot. A node that cannot take it live (its VM does not
+/// answer) is stopped, given the cookie and started, as the plan says; such a round also takes the
+/// restarts earlier steps left to it (journaled as owed).
 public struct ErlangCookieStep: Step {
     public let id: StepID = .erlangCookie
     public let title = "give every node the seed's Erlang cookie"
@@ -61,45 +66,59 @@ public struct ErlangCookieStep: Step {
         return zip(nodes, hashes).filter { $0.0.spec.name != seed && $0.1.contains { $0 != seedHash } }.map(\.0)
     }
 
-    /// This step's round: the nodes whose cookie differs (stop, replace, start), the nodes a round of its own
-    /// stopped and that an interruption left without their start (journaled as owed to this step before each
-    /// stop: started again), and the restarts owed by earlier steps (journaled), so that no node is restarted
-    /// twice. Without a round there is nothing to join: a step defers a restart only when a cookie differs,
-    /// and its own plan restarts the node once the cookies are equal.
+    /// This step's round: the nodes whose cookie differs (taken live, or stop, replace, start where the node
+    /// cannot take it live), the nodes a round of its own stopped and that an interruption left without their
+    /// start (journaled as owed to this step before each stop: started again), and, when any node restarts,
+    /// the restarts owed by earlier steps (journaled), so that no node is restarted twice.
     struct Round {
-        var replace: [RabbitNode]
+        var live: [RabbitNode]
+        var replace: [(node: RabbitNode, why: String)]
         var start: [RabbitNode]
         var restart: [(node: RabbitNode, reason: String)]
 
-        var isEmpty: Bool { replace.isEmpty && start.isEmpty && restart.isEmpty }
+        var isEmpty: Bool { live.isEmpty && replace.isEmpty && start.isEmpty && restart.isEmpty }
     }
 
     func round(_ context: StepContext) async throws(StepFailure) -> Round {
-        let replace = try await differing(context)
+        let differing = try await differing(context)
+        var refusals = try await forEachNode(differing) { node throws(StepFailure) -> String? in await node.liveRefusal(translating: false) }
+        // A node its own files no longer reach may run with the seed's cookie already (a run cut off after
+        // the take, before the files): the seed reaches it then, and it is finished live.
+        let seed = self.seed(context)
+        for (i, node) in differing.enumerated() where refusals[i] != nil && !node.refusedByTestHook {
+            if (try? await seed.read("node().", doing: "reach \(node.spec.nodeName) from the seed", node: node.spec.nodeName)) != nil { refusals[i] = nil }
+        }
+        let live = zip(differing, refusals).filter { $0.1 == nil }.map(\.0)
+        let replace = zip(differing, refusals).compactMap { n, why in why.map { (node: n, why: $0) } }
         let pending = context.pendingRestarts()
-        let taken = Set(replace.map(\.spec.name))
+        let taken = Set(differing.map(\.spec.name))
         let start = topology.nodes.filter { !taken.contains($0.name) && pending[$0.name]?.owners.contains(id) == true }
             .map { RabbitNode($0, executor: context.executor, step: id) }
-        guard !replace.isEmpty || !start.isEmpty else { return Round(replace: [], start: [], restart: []) }
+        guard !replace.isEmpty || !start.isEmpty else { return Round(live: live, replace: [], start: [], restart: []) }
         let busy = taken.union(start.map(\.spec.name))
         let restart = topology.nodes.compactMap { spec -> (node: RabbitNode, reason: String)? in
             guard !busy.contains(spec.name), let owed = pending[spec.name] else { return nil }
             return (RabbitNode(spec, executor: context.executor, step: id), owed.reason)
         }
-        return Round(replace: replace, start: start, restart: restart)
+        return Round(live: live, replace: replace, start: start, restart: restart)
     }
 
     public func plan(_ context: StepContext) async throws(StepFailure) -> Plan {
         let round = try await round(context)
-        return Plan(step: id, changes: round.replace.flatMap { node in
+        return Plan(step: id, changes: round.live.map { node in
+            Change(.modify, target: "\(node.spec.name):\(node.profile.cookieFile)", node: node.spec.name,
+                   summary: "the seed's cookie, mode 0400 (takes effect now; the file is checked for the next boot)", secret: true)
+        } + round.replace.flatMap { node, why in
             [Change(.modify, target: "\(node.spec.name):\(node.profile.cookieFile)", node: node.spec.name,
                     summary: "the seed's cookie, mode 0400", secret: true),
-             Change(.run, target: "\(node.spec.name): restart", node: node.spec.name, summary: "stop, replace the cookie, start")]
+             Change(.run, target: "\(node.spec.name): restart", node: node.spec.name, summary: "stop, replace the cookie, start: it cannot take it live: \(why)",
+                    restart: "the cookie cannot change live: \(why)")]
         } + round.start.map { node in
             Change(.run, target: "\(node.spec.name): start", node: node.spec.name,
                    summary: "start it: an interrupted restart round of this step stopped it")
         } + round.restart.map { node, reason in
-            Change(.run, target: "\(node.spec.name): restart", node: node.spec.name, summary: "restart owed (\(reason)), in the same round")
+            Change(.run, target: "\(node.spec.name): restart", node: node.spec.name, summary: "restart owed (\(reason)), in the same round",
+                   restart: "owed: \(reason)")
         })
     }
 
@@ -126,24 +145,27 @@ public struct ErlangCookieStep: Step {
         let cookie = try await seedCookie(context)
         let round = try await round(context)
         let id = self.id
-        // One round, all nodes at once (none is clustered yet: their cookies differ): the cookie changes, the
-        // starts an interrupted round still owes, and the restarts other steps left to this round. Before a
-        // node is stopped its restart is journaled as owed to this step, so that a run cut off after the stop
-        // leaves the start to the next run instead of a stopped node.
-        enum Work: Sendable { case replace, start, restart }
-        let work = round.replace.map { ($0, Work.replace) } + round.start.map { ($0, Work.start) } + round.restart.map { ($0.node, Work.restart) }
+        // All nodes at once (none is clustered yet: their cookies differ). Before a node is stopped its restart
+        // is journaled as owed to this step, so that a run cut off after the stop leaves the start to the next
+        // run instead of a stopped node.
+        enum Work: Sendable { case live, replace, start, restart }
+        let work = round.live.map { ($0, Work.live) } + round.replace.map { ($0.node, Work.replace) } + round.start.map { ($0, Work.start) }
+            + round.restart.map { ($0.node, Work.restart) }
+        let seed = self.seed(context)
         _ = try await forEachNode(work) { node, what throws(StepFailure) in
             switch what {
+            case .live:
+                guard let file = saved.files[node.spec.name] else { return }
+                try await Self.takeLive(cookie, named: "the seed's cookie", on: node, seed: seed, progress: context.progress) { () async throws(StepFailure) in
+                    try await Self.writeCookieFiles(cookie, on: node, file: file)
+                }
+                return
             case .replace:
                 guard let file = saved.files[node.spec.name] else { return }
                 try context.record(.restartPending(node: node.spec.name, reason: "the erlang-cookie round stops it", owner: id))
                 context.progress("\(node.spec.name): stopping to replace the cookie")
                 try await node.stopService()
-                try await node.host.write(file.path, .secret(cookie), mode: "400",
-                                           owner: node.profile.cookieOwner.isEmpty ? file.ownerSpec : node.profile.cookieOwner, backup: file.backup)
-                for cli in node.profile.cliCookieFiles {
-                    try await node.host.write(cli, .secret(cookie), mode: "400", owner: "", backup: nil)
-                }
+                try await Self.writeCookieFiles(cookie, on: node, file: file)
                 try await node.startService(progress: context.progress)
             case .start:
                 try await node.startService(progress: context.progress)
@@ -154,6 +176,40 @@ public struct ErlangCookieStep: Step {
             try context.record(.restartDone(node: node.spec.name))
         }
         return prepared
+    }
+
+    /// The service's cookie file (atomically, with its backup) and the CLI users' copies.
+    static func writeCookieFiles(_ cookie: Secret, on node: RabbitNode, file: SavedFile) async throws(StepFailure) {
+        try await node.host.write(file.path, .secret(cookie), mode: "400",
+                                  owner: node.profile.cookieOwner.isEmpty ? file.ownerSpec : node.profile.cookieOwner, backup: file.backup)
+        for cli in node.profile.cliCookieFiles {
+            try await node.host.write(cli, .secret(cookie), mode: "400", owner: "", backup: nil)
+        }
+    }
+
+    /// Gives a running node `cookie` without a restart, keeping every connection the wizard uses working:
+    /// the cookie is staged in the node's home, the node takes it from there (reached with the cookie the
+    /// files still hold), then `writeFiles` replaces the files the CLI and the node connection read (they
+    /// follow) and the staged file is removed. A node that does not take it but already runs with it (a run
+    /// cut off after the take, before the files) is recognised by the seed reaching it with its own cookie.
+    static func takeLive(_ cookie: Secret, named: String, on node: RabbitNode, seed: RabbitNode, progress: @Sendable (String) -> Void,
+                         writeFiles: () async throws(StepFailure) -> Void) async throws(StepFailure)
+    {
+        progress("\(node.spec.name): taking \(named) while it runs")
+        try await node.host.write(node.stagedCookieFile, .secret(cookie), mode: "400", owner: node.profile.cookieOwner, backup: nil)
+        do throws(StepFailure) { try await node.adoptStagedCookie() } catch {
+            // Only the seed's own cookie can be recognised this way (rollback gives another one).
+            var runsWithIt = false
+            if seed.spec.name != node.spec.name {
+                runsWithIt = (try? await seed.read("node().", doing: "reach \(node.spec.nodeName) from the seed", node: node.spec.nodeName)) != nil
+            }
+            if !runsWithIt {
+                try? await node.host.remove(node.stagedCookieFile)
+                throw error
+            }
+        }
+        try await writeFiles()
+        try await node.host.remove(node.stagedCookieFile)
     }
 
     /// The seed's CLI reaches every node (which proves the cookies match), and the files are equal.
@@ -187,11 +243,24 @@ public struct ErlangCookieStep: Step {
         _ = try await forEachNode(topology.joiners) { spec throws(StepFailure) in
             try await seed.read("node().", doing: "reach \(spec.nodeName) from the seed", node: spec.nodeName)
         }
+        // The next boot: the cookie file each VM reads at boot (in its home) is the seed's.
+        let seedHash = try await seed.host.observe(seed.profile.cookieFile).sha256
+        let id = self.id
+        _ = try await forEachNode(joiners(context)) { node throws(StepFailure) in
+            let boot = try await node.bootCookieHash()
+            guard boot == seedHash else {
+                throw StepFailure("\(node.spec.name) runs with the seed's cookie, but the cookie file its next boot reads (.erlang.cookie in the "
+                                  + "Erlang VM's home) \(boot == nil ? "is missing" : "differs from the seed's")",
+                                  fix: "check that \(node.profile.cookieFile) is in the home of the user RabbitMQ runs as (the \(id) step writes it there)",
+                                  node: node.spec.name)
+            }
+        }
     }
 
-    /// Puts each node's previous cookie back (node stopped first), and the CLI users' copies equal to it.
-    /// Refused while the node is clustered: roll back cluster-join first.
-    /// A node that an interrupted round of this step left stopped is started again too.
+    /// Puts each node's previous cookie back, taken live as apply gives it (the node stopped and started only
+    /// where it cannot take it live), and the CLI users' copies equal to it. Refused while the node is
+    /// clustered: roll back cluster-join first. A node that an interrupted round of this step left stopped is
+    /// started again too.
     public func rollback(_ undo: Undo, _ context: StepContext) async throws(StepFailure) {
         let saved = try UndoCoding.decode(Saved.self, undo)
         let pending = context.pendingRestarts()
@@ -206,18 +275,27 @@ public struct ErlangCookieStep: Step {
                         throw StepFailure("\(name) is still in a cluster with \(status.allNodes.joined(separator: ", "))",
                                           fix: "roll back \(StepID.clusterJoin) first", node: name)
                     }
+                    let previous: Secret?
+                    if file.existed, let backup = file.backup {
+                        do throws(StepFailure) { previous = try await node.host.readSecret(backup) } catch {
+                            throw StepFailure("cannot read the saved cookie \(backup): \(error.cause)", node: name, retryable: error.retryable)
+                        }
+                        context.executor.register(secret: previous!)
+                    } else {
+                        previous = nil
+                    }
+                    let restoreFiles = { () async throws(StepFailure) in
+                        try await file.restore(with: node.host)
+                        // The CLI users' copies follow the service's cookie, as apply keeps them.
+                        if let previous { for cli in node.profile.cliCookieFiles { try await node.host.write(cli, .secret(previous), mode: "400", owner: "", backup: nil) } }
+                    }
+                    if !owedToMe, let previous, await node.liveRefusal(translating: false) == nil {
+                        try await Self.takeLive(previous, named: "its previous cookie", on: node, seed: node, progress: context.progress, writeFiles: restoreFiles)
+                        return
+                    }
                     try context.record(.restartPending(node: name, reason: "the erlang-cookie rollback stops it", owner: id))
                     try await node.stopService()
-                    try await file.restore(with: node.host)
-                    // The CLI users' copies follow the service's cookie, as apply keeps them.
-                    if !node.profile.cliCookieFiles.isEmpty {
-                        let restored: Secret
-                        do throws(StepFailure) { restored = try await node.host.readSecret(file.path) } catch {
-                            throw StepFailure("cannot read the restored cookie to copy it for the CLI: \(error.cause)", node: name, retryable: error.retryable)
-                        }
-                        context.executor.register(secret: restored)
-                        for cli in node.profile.cliCookieFiles { try await node.host.write(cli, .secret(restored), mode: "400", owner: "", backup: nil) }
-                    }
+                    try await restoreFiles()
                     try await node.startService(progress: context.progress)
                     try context.record(.restartDone(node: name))
                     return

@@ -2,10 +2,13 @@ import Executor
 import Workflow
 
 /// `partition-handling`: `cluster_partition_handling = STRATEGY` in every node's `rabbitmq.conf`,
-/// replaced in place (every other byte kept), written atomically with a backup; the node restarted so
-/// that the value is effective, which is what verify checks. When the erlang-cookie step will restart
-/// nodes anyway (a cookie differs from the seed's), every restart is left to its round, the seed's too
-/// (journaled as owed): one restart per node, all at once.
+/// replaced in place (every other byte kept), written atomically with a backup, and the same value set on
+/// each running node with `application:set_env` (RabbitMQ reads it when it handles a partition): it takes
+/// effect now, with no restart, and the file is checked for the next boot by the node's own translation
+/// of its config files (``RabbitNode/bootSetting(_:)``). A node that cannot take it live (see
+/// ``RabbitNode/liveRefusal(translating:)``) is restarted instead, named with why in the plan; clustered
+/// ones one at a time. When the erlang-cookie step restarts that node anyway (it cannot take the cookie live
+/// either), the restart is left to its round (journaled as owed): one restart per node.
 public struct PartitionHandlingStep: Step {
     public let id: StepID = .partitionHandling
     public let topology: Topology
@@ -18,6 +21,9 @@ public struct PartitionHandlingStep: Step {
 
     struct Saved: Codable {
         var files: [String: SavedFile]
+        /// Each node's effective value before apply, to set again live on rollback (absent in undo data
+        /// written before live changes: the restored file's value is used then).
+        var effective: [String: String]?
     }
 
     /// What one node needs.
@@ -27,12 +33,18 @@ public struct PartitionHandlingStep: Step {
         var after: [UInt8]
         var existed: Bool
         var effective: String
-        var restartDeferred: Bool
-        /// The journal has this node's restart as owed (to erlang-cookie's round).
+        /// Why the node cannot take the value live (it restarts), or nil.
+        var refusal: String?
+        /// The restart is left to the erlang-cookie round, which restarts the node anyway.
+        var deferred: Bool
+        /// The journal has a restart of this node owed to this step (left to that round, or cut off).
         var owed: Bool
         var clustered: Bool
         var needsWrite: Bool { before != after || !existed }
-        var needsRestart: Bool
+        var needsChange: Bool { effective != desired }
+        var desired: String
+        /// This step restarts the node itself.
+        var restarts: Bool { !deferred && ((needsChange && refusal != nil) || owed) }
     }
 
     var desired: String { topology.partitionHandling.rawValue }
@@ -75,27 +87,34 @@ public struct PartitionHandlingStep: Step {
     }
 
     func nodePlans(_ context: StepContext) async throws(StepFailure) -> [NodePlan] {
-        let all = nodes(context)
-        // The erlang-cookie step restarts every node whose cookie differs from the seed's, all at once, and
-        // takes the restarts owed by this step into that round (the seed's too): one restart per node.
-        let seedName = topology.seedName
-        let differing = Set(try await ErlangCookieStep.differing(all, seed: seedName).map(\.spec.name))
-        let desired = self.desired
+        let desired = self.desired, id = self.id
         let pending = context.pendingRestarts()
-        return try await forEachNode(all) { node throws(StepFailure) -> NodePlan in
+        let all = nodes(context)
+        let seen = try await forEachNode(all) { node throws(StepFailure) -> (FileObservation, NodeFacts, String?) in
             let conf = try await node.host.observe(node.profile.configFile, bytes: true)
             guard conf.kind == .regular || conf.kind == .missing else {
                 throw StepFailure("\(node.profile.configFile) on \(node.spec.name) is \(conf.kind.words)", fix: "see the installation findings",
                                   node: node.spec.name)
             }
-            let before = conf.bytes ?? []
             let facts = try await node.clusterFacts()
+            let refusal = (facts.effectivePartitionHandling ?? "ignore") == desired ? nil : await node.liveRefusal(translating: true)
+            return (conf, facts, refusal)
+        }
+        // The erlang-cookie round restarts the nodes whose cookie differs and that cannot take it live.
+        var cookieRestarts: Set<String> = []
+        if seen.contains(where: { $0.2 != nil }) {
+            let differing = try await ErlangCookieStep.differing(all, seed: topology.seedName)
+            for node in differing where await node.liveRefusal(translating: false) != nil { cookieRestarts.insert(node.spec.name) }
+        }
+        return zip(all, seen).map { node, seen in
+            let (conf, facts, refusal) = seen
+            let before = conf.bytes ?? []
             let effective = facts.effectivePartitionHandling ?? "ignore"
             let name = node.spec.name
-            let deferred = effective != desired && (name == seedName ? !differing.isEmpty : differing.contains(name))
             return NodePlan(node: node, before: before, after: RabbitConf.setting(PartitionHandlingStep.key, to: desired, in: before),
-                            existed: conf.kind == .regular, effective: effective, restartDeferred: deferred, owed: pending[name] != nil,
-                            clustered: facts.clusterNodes.count > 1, needsRestart: effective != desired)
+                            existed: conf.kind == .regular, effective: effective, refusal: refusal,
+                            deferred: effective != desired && refusal != nil && cookieRestarts.contains(name),
+                            owed: pending[name]?.owners.contains(id) == true, clustered: facts.clusterNodes.count > 1, desired: desired)
         }
     }
 
@@ -104,47 +123,56 @@ public struct PartitionHandlingStep: Step {
         for p in try await nodePlans(context) {
             let name = p.node.spec.name
             if p.needsWrite {
-                let when = p.restartDeferred ? " (takes effect in \(StepID.erlangCookie)'s restart round: one restart)" : ""
+                let when = p.deferred ? " (takes effect in \(StepID.erlangCookie)'s restart round: one restart)"
+                    : p.restarts ? " (takes effect at the restart)" : " (takes effect now; the file is checked for the next boot)"
                 changes.append(Change(p.existed ? .modify : .add, target: "\(name):\(p.node.profile.configFile)", node: name,
                                       summary: "\(Self.key) = \(desired)\(when)", before: String(decoding: p.before, as: UTF8.self),
                                       after: String(decoding: p.after, as: UTF8.self)))
             }
-            // A restart the erlang-cookie step makes anyway is its change, not this step's; but when the file is
-            // already right and that restart is not recorded as owed yet, recording it is (else nobody makes it).
-            if p.needsRestart && !p.restartDeferred {
-                changes.append(Change(.run, target: "\(name): restart", node: name,
-                                      summary: "restart so that \(Self.key) goes from \(p.effective) to \(desired)"))
-            } else if p.needsRestart && !p.needsWrite && !p.owed {
+            if p.restarts {
+                let why = p.owed && !(p.needsChange && p.refusal != nil)
+                    ? "a restart of this step that an interrupted run left owed"
+                    : "\(Self.key) goes from \(p.effective) to \(desired); it cannot change live: \(p.refusal ?? "")"
+                changes.append(Change(.run, target: "\(name): restart", node: name, summary: "restart: \(why)", restart: why))
+            } else if p.deferred && !p.owed && !p.needsWrite {
+                // The file is right already: recording the restart the round makes is this step's change.
                 changes.append(Change(.run, target: "\(name): restart owed", node: name,
                                       summary: "record the restart \(StepID.erlangCookie)'s round makes, so that \(Self.key) goes from \(p.effective) to \(desired)"))
+            } else if p.needsChange && !p.deferred {
+                changes.append(Change(.run, target: "\(name): set live", node: name,
+                                      summary: "application:set_env \(Self.key) from \(p.effective) to \(desired), no restart"))
             }
         }
         return Plan(step: id, changes: changes)
     }
 
     public func prepare(_ plan: Plan, _ context: StepContext) async throws(StepFailure) -> Undo {
-        let saved = try await forEachNode(nodes(context)) { node throws(StepFailure) -> (String, SavedFile) in
-            (node.spec.name, try await SavedFile.capture(node.profile.configFile, with: node.host))
+        let saved = try await forEachNode(nodes(context)) { node throws(StepFailure) -> (String, SavedFile, String) in
+            (node.spec.name, try await SavedFile.capture(node.profile.configFile, with: node.host),
+             try await node.clusterFacts().effectivePartitionHandling ?? "ignore")
         }
-        return try UndoCoding.encode(Saved(files: Dictionary(uniqueKeysWithValues: saved)))
+        return try UndoCoding.encode(Saved(files: Dictionary(uniqueKeysWithValues: saved.map { ($0.0, $0.1) }),
+                                           effective: Dictionary(uniqueKeysWithValues: saved.map { ($0.0, $0.2) })))
     }
 
     public func apply(_ plan: Plan, prepared: Undo, _ context: StepContext) async throws(StepFailure) -> Undo {
         let saved = try UndoCoding.decode(Saved.self, prepared)
         let plans = try await nodePlans(context)
+        let id = self.id
         let work: @Sendable (NodePlan) async throws(StepFailure) -> Void = { p throws(StepFailure) in
             let name = p.node.spec.name
             if p.needsWrite, let file = saved.files[name] {
                 try await p.node.host.write(file.path, .bytes(p.after), mode: file.mode ?? "644",
                                              owner: file.existed ? file.ownerSpec : p.node.profile.configOwner, backup: file.backup)
             }
-            if p.needsRestart {
-                if p.restartDeferred {
-                    try context.record(.restartPending(node: name, reason: "\(PartitionHandlingStep.key); the \(StepID.erlangCookie) step restarts it", owner: id))
-                } else {
-                    try await p.node.restartService(progress: context.progress)
-                    try context.record(.restartDone(node: name))
-                }
+            if p.deferred {
+                try context.record(.restartPending(node: name, reason: "\(PartitionHandlingStep.key); the \(StepID.erlangCookie) step restarts it", owner: id))
+            } else if p.restarts {
+                try context.record(.restartPending(node: name, reason: "\(PartitionHandlingStep.key); this step restarts it", owner: id))
+                try await p.node.restartService(progress: context.progress)
+                try context.record(.restartDone(node: name))
+            } else if p.needsChange {
+                try await p.node.setRabbitEnv(PartitionHandlingStep.key, to: p.desired)
             }
         }
         // Standalone nodes in parallel; nodes already in a cluster one at a time, so it stays available.
@@ -153,36 +181,46 @@ public struct PartitionHandlingStep: Step {
         return prepared
     }
 
-    /// The file holds exactly one line with the value, and every node runs with it: the effective value,
-    /// read from the node. A node whose restart is owed to erlang-cookie's round passes as waiting for it
-    /// (the runner verifies again once that restart is done); a node that runs with the value although
-    /// its restart is still recorded as owed had it (an interrupted round): the debt is cleared.
+    /// The file holds exactly one line with the value; every node runs with it (the effective value, read
+    /// from the node); and the node's own translation of the config files it reads at boot gives it (a
+    /// node that cannot translate was restarted: its effective value was read from the files).
     public func verify(_ context: StepContext) async throws(StepFailure) {
-        let pending = context.pendingRestarts()
+        let key = Self.key
         for p in try await nodePlans(context) {
             let name = p.node.spec.name
-            let values = RabbitConf.values(of: Self.key, in: p.before)
+            let values = RabbitConf.values(of: key, in: p.before)
             guard values == [desired] else {
                 throw StepFailure("\(name): \(p.node.profile.configFile) has \(values.isEmpty ? "no" : values.joined(separator: ", ")) "
-                                  + "\(Self.key) line(s), expected exactly one = \(desired)", node: name)
+                                  + "\(key) line(s), expected exactly one = \(desired)", node: name)
             }
             if p.effective == desired {
-                if pending[name]?.owners.contains(id) == true { try context.record(.restartDone(node: name)) }
-                continue
+                if p.owed { try context.record(.restartDone(node: name)) }
+            } else if p.owed && p.deferred {
+                continue  // waits for the erlang-cookie round (the runner verifies again once it is done)
+            } else if p.owed {
+                throw StepFailure("\(name): its restart is still owed (an interrupted run stopped before it)", fix: "run apply again: it plans the restart",
+                                  node: name, retryable: true)
+            } else {
+                throw StepFailure("\(name) runs with \(key) = \(p.effective)", fix: "run apply again", node: name, retryable: true)
             }
-            if pending[name] != nil { continue }
-            if p.restartDeferred {
-                throw StepFailure("\(name) runs with \(Self.key) = \(p.effective): its restart is neither done nor recorded as owed",
-                                  fix: "run apply again: it plans the restart", node: name)
+            guard await p.node.liveRefusal(translating: true) == nil else { continue }
+            let boot = try await p.node.bootSetting(key)
+            if let error = boot.error {
+                throw StepFailure("\(name): its next boot would not read \(key) = \(desired) from \(boot.files.joined(separator: ", ")): \(error)",
+                                  fix: "check RABBITMQ_CONFIG_FILE(S) and advanced.config on the node", node: name)
             }
-            throw StepFailure("\(name) runs with \(Self.key) = \(p.effective) after the restart",
-                              fix: "check advanced.config and RABBITMQ_CONFIG_FILE(S) on the node; the file is not the one it reads", node: name)
+            guard boot.value == desired else {
+                throw StepFailure("\(name): its next boot would run with \(key) = \(boot.value ?? "unset") (files it reads: "
+                                  + "\(boot.files.isEmpty ? "none" : boot.files.joined(separator: ", ")))",
+                                  fix: "check RABBITMQ_CONFIG_FILE(S) and advanced.config on the node; the file written is \(p.node.profile.configFile)",
+                                  node: name)
+            }
         }
     }
 
-    /// Restores each file, and restarts a node only when it runs with another value than the restored file
-    /// sets (a restart that was still owed never happened: the node already runs with the old value). A
-    /// restart owed to this step is no longer owed once its change is undone.
+    /// Restores each file and sets each node's value live back to what it ran with before apply (restarts
+    /// only a node that cannot take it live). A restart owed to this step is no longer owed once its change
+    /// is undone.
     public func rollback(_ undo: Undo, _ context: StepContext) async throws(StepFailure) {
         let saved = try UndoCoding.decode(Saved.self, undo)
         let pending = context.pendingRestarts()
@@ -192,10 +230,20 @@ public struct PartitionHandlingStep: Step {
             guard let file = saved.files[name] else { return }
             try await file.restore(with: node.host)
             let restored = try await node.host.observe(node.profile.configFile, bytes: true)
-            let wanted = RabbitConf.values(of: key, in: restored.bytes ?? []).last ?? "ignore"
+            let wanted = saved.effective?[name] ?? RabbitConf.values(of: key, in: restored.bytes ?? []).last ?? "ignore"
             let effective = try await node.clusterFacts().effectivePartitionHandling ?? "ignore"
             if effective != wanted {
-                try await node.restartService(progress: context.progress)
+                if await node.liveRefusal(translating: true) == nil {
+                    try await node.setRabbitEnv(key, to: wanted)
+                    // Live, the node does not read the restored file: its translation says whether the next boot can.
+                    if let error = try await node.bootSetting(key).error {
+                        throw StepFailure("\(name): \(node.profile.configFile) is restored and \(key) = \(wanted) set live, but its next boot "
+                                          + "would fail: \(error)", fix: "correct \(node.profile.configFile) (restored as it was before apply)",
+                                          node: name)
+                    }
+                } else {
+                    try await node.restartService(progress: context.progress)
+                }
                 try context.record(.restartDone(node: name))
             } else if pending[name]?.owners.contains(id) == true {
                 try context.record(.restartDone(node: name))
