@@ -110,6 +110,10 @@ extension ClusterScenarioTests {
         #expect(alone.stdout.text.contains("run node-a: set live") && !alone.stdout.text.contains("run node-a: restart"), "\(alone.stdout.text)")
         #expect(await bed.effectivePartitionHandling("a") == "{ok,autoheal}", "node a took the strategy live")
         #expect(bed.pid("a") == pids[0], "node a was restarted")
+        // The plan names the one node that will restart, and why, before anything runs.
+        let named = await bed.wizard(["plan"], environment: refuseB)
+        #expect(named.stdout.text.contains("restarts: node-b (erlang-cookie: the cookie cannot change live: refused by \(RabbitNode.liveRefusedVariable)")
+                && !named.stdout.text.contains("node-a (erlang-cookie"), "\(named.stdout.text)")
         let separate = await bed.wizard(["status"], environment: refuseB)
         #expect(!separate.stdout.text.contains("NETWORK PARTITION"), "\(separate.stdout.text)")
         #expect(separate.stdout.text.contains("cluster: not one cluster yet"), "\(separate.stdout.text)")
