@@ -85,6 +85,18 @@ extension ClusterScenarioTests {
         #expect(vmPidsAfter == vmPids, "a node's Erlang VM was restarted by apply")
         let serviceCalls = Support.read(state + "/commands.jsonl").split(separator: "\n").filter { $0.contains(#""argv":["service","rabbitmq-server""#) }
         #expect(serviceCalls.isEmpty, "apply moved a RabbitMQ service: \(serviceCalls.map { $0.prefix(200) })")
+        // The files are what the next boot reads: each node's service restarted by the test, one at a time,
+        // comes back with the strategy and in the cluster.
+        await timings.time("restart x3, one at a time") {
+            for h in NetBed.servers {
+                #expect(await bed.run(h, ["service", "rabbitmq-server", "restart"], timeout: .seconds(180)).termination == .exited(code: 0), "restart of \(h)")
+                _ = await bed.ctl(h, ["await_startup"])
+                let effective = await bed.ctl(h, ["eval", "application:get_env(rabbit, cluster_partition_handling)."]).stdout.text
+                #expect(effective.contains("{ok,autoheal}"), "\(h) after its restart: \(effective)")
+                let json = await bed.ctl(h, ["cluster_status", "--formatter", "json"]).stdout.text
+                #expect(ClusterStatus(json: json)?.runningNodes.sorted() == members, "\(h) back in the cluster: \(json.prefix(400))")
+            }
+        }
         // OutSystems' view: an AMQP handshake through LB answers as the cluster.
         let lb = bed.address("LB")
         let hello = await Task.detached { try? AMQPProbe(host: lb, port: 5672).hello() }.value
