@@ -48,6 +48,12 @@ import Workflow
         var outputs = ""
         let pidsBefore = bed.letters.map(bed.pid)
         #expect(pidsBefore.allSatisfy { !$0.isEmpty }, "a node has no pid file: \(pidsBefore)")
+        // Each VM's uptime as the node says it (ms since the VM started): a restarted VM starts again from 0.
+        let uptime = { (l: String) async in Int(await bed.ctl(l, ["eval", "element(1, erlang:statistics(wall_clock))."]).stdout.text
+                                                    .trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1 }
+        var uptimesBefore: [Int] = []
+        for l in bed.letters { uptimesBefore.append(await uptime(l)) }
+        #expect(uptimesBefore.allSatisfy { $0 > 0 }, "\(uptimesBefore)")
         let seedPort = try #require(bed.ports().nodes.first)
         let planned = await bed.wizard(["plan"])
         #expect(planned.stdout.text.hasSuffix("restarts: none\n"), "\(planned.stdout.text)")
@@ -75,6 +81,9 @@ import Workflow
         #expect(counts.map { $0.published > 0 && $0.delivered == $0.published && $0.lost == 0 && $0.disconnects == 0 && $0.failed_connects == 0 } == true,
                 "the seed's client through apply: \(counts?.description ?? clientOutput)")
         #expect(bed.letters.map(bed.pid) == pidsBefore, "a node's Erlang VM was restarted by apply")
+        var uptimesAfter: [Int] = []
+        for l in bed.letters { uptimesAfter.append(await uptime(l)) }
+        #expect(zip(uptimesBefore, uptimesAfter).allSatisfy { $0 < $1 }, "a VM's uptime went back: \(uptimesBefore) -> \(uptimesAfter)")
         #expect(!FileManager.default.fileExists(atPath: lockFile), "the first apply left its cluster lock")
         // It held the lock throughout: taken, written again every 10 s (the apply takes far longer), removed.
         let lockRecords = Support.read(bed.state + "/commands.jsonl").split(separator: "\n").filter { $0.contains("\"step\":\"cluster-lock\"") }
