@@ -101,6 +101,9 @@ extension ClusterScenarioTests {
         // it restarts, once: partition-handling leaves its restart to erlang-cookie's round, which restarts it
         // anyway. Node a takes both live.
         let refuseB = [RabbitNode.liveRefusedVariable: "node-b"]
+        // A cookie staged on b by a live attempt that was cut off: b's restart round does not leave it behind.
+        let staged = bed.nodeDir("b") + "/home/.erlang.cookie.rabbit-wizard"
+        Support.write("stale-staged-cookie\n", to: staged, mode: 0o400)
 
         // partition-handling alone: b's restart is owed to erlang-cookie's round, so the step is not "done";
         // the nodes are separate clusters, not a network partition.
@@ -175,6 +178,7 @@ extension ClusterScenarioTests {
         #expect(await Support.waitUntil(.seconds(10)) { Support.hasEnded(wizard) })
         let resumed = await bed.wizard(["apply", "--yes"], environment: refuseB)
         #expect(resumed.termination == .exited(code: 0), "\(resumed.stdout.text)\(resumed.stderr.text)")
+        #expect(!FileManager.default.fileExists(atPath: staged), "the staged cookie was left on node b")
         let settled = await bed.wizard(["status"], environment: refuseB)
         #expect(!settled.stdout.text.contains("restart pending"), "\(settled.stdout.text)")
         #expect(settled.stdout.text.contains("cluster: 2 of 2 nodes running"), "\(settled.stdout.text)")

@@ -166,6 +166,8 @@ public struct ErlangCookieStep: Step {
                 context.progress("\(node.spec.name): stopping to replace the cookie")
                 try await node.stopService()
                 try await Self.writeCookieFiles(cookie, on: node, file: file)
+                // A cookie staged by a live attempt that was cut off is not left behind.
+                try await node.host.remove(node.stagedCookieFile)
                 try await node.startService(progress: context.progress)
             case .start:
                 try await node.startService(progress: context.progress)
@@ -296,6 +298,7 @@ public struct ErlangCookieStep: Step {
                     try context.record(.restartPending(node: name, reason: "the erlang-cookie rollback stops it", owner: id))
                     try await node.stopService()
                     try await restoreFiles()
+                    try await node.host.remove(node.stagedCookieFile)
                     try await node.startService(progress: context.progress)
                     try context.record(.restartDone(node: name))
                     return
