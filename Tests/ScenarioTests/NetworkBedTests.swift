@@ -57,6 +57,11 @@ extension ClusterScenarioTests {
         await nameTraps(bed, topology: topology, state: state, wizard: wizard, timings: timings)
         #expect(NetBed.servers.map { Support.read("\(dir)/hosts/\($0)/var-lib-rabbitmq/.erlang.cookie") } == cookies, "a trap let apply change a cookie")
 
+        // An independent client on the seed (ServerA, the live server), inside its host (RabbitMQ's guest
+        // connects from loopback only), through both applies below.
+        let (launch, launchEnv) = bed.launcher("ServerA")
+        let seedClient = try await SteadyClient.start(port: 5672, in: dir, launcher: launch, environment: launchEnv)
+
         // ServerC's ssh connections dropped while its join_cluster runs: the outcome is unknown (not
         // "exit 255"), nothing more is sent to it; the next apply reconciles from what the node shows.
         let dropped = Task { await Self.dropSSH(bed, "ServerC", whenRunning: "join_cluster") }
@@ -80,6 +85,10 @@ extension ClusterScenarioTests {
             #expect(effective.contains("{ok,autoheal}"), "\(h): \(effective)")
         }
         #expect(Set(NetBed.servers.map { Support.read("\(dir)/hosts/\($0)/var-lib-rabbitmq/.erlang.cookie") }) == [canary])
+        let (counts, clientOutput) = await seedClient.stop()
+        timings.entries.append("seed client through both applies: \(counts?.description ?? clientOutput)")
+        #expect(counts.map { $0.published > 0 && $0.delivered == $0.published && $0.lost == 0 && $0.disconnects == 0 && $0.failed_connects == 0 } == true,
+                "the seed's client through apply: \(counts?.description ?? clientOutput)")
         var vmPidsAfter: [String] = []
         for h in NetBed.servers { vmPidsAfter.append(await vmPid(h)) }
         #expect(vmPidsAfter == vmPids, "a node's Erlang VM was restarted by apply")

@@ -18,8 +18,10 @@ public struct NetBed: Sendable {
 
     public init(dir: String) { self.dir = dir }
 
+    static let environment = ["NETBED_PREFIX": prefix, "NETBED_NET": "10.232.0"]
+
     static func netbed(_ args: [String], timeout: Duration = .seconds(120)) async -> TransportOutcome {
-        await Support.run(["bash", script] + args, timeout: timeout, environment: ["NETBED_PREFIX": prefix, "NETBED_NET": "10.232.0"])
+        await Support.run(["bash", script] + args, timeout: timeout, environment: environment)
     }
 
     /// Creates the bed in `dir`; a bed left there by a failed run is removed first.
@@ -34,6 +36,12 @@ public struct NetBed: Sendable {
     }
 
     public func down() async -> TransportOutcome { await NetBed.netbed(["down", dir]) }
+
+    /// What runs a command inside a host (``run(_:_:timeout:)``'s argv prefix and environment), for a caller
+    /// that starts it itself.
+    public func launcher(_ host: String) -> (argv: [String], environment: [String: String]) {
+        (["bash", NetBed.script, "run", dir, host], NetBed.environment)
+    }
 
     /// A command inside a host (its network, hostname and mounts), as root.
     public func run(_ host: String, _ argv: [String], timeout: Duration = .seconds(120)) async -> TransportOutcome {

@@ -26,19 +26,23 @@ public struct SteadyClient: Sendable {
         }
     }
 
-    /// Starts the client and returns once its first message has made the round trip.
-    public static func start(port: Int, in dir: String, limit seconds: Int = 900) async throws -> SteadyClient {
+    /// Starts the client and returns once its first message has made the round trip. `launcher` runs it
+    /// elsewhere (inside a bed's host, with its `environment`), where `host` is the AMQP address as seen there.
+    public static func start(port: Int, in dir: String, limit seconds: Int = 900, host: String = "127.0.0.1",
+                             launcher: [String] = [], environment: [String: String] = [:]) async throws -> SteadyClient
+    {
         let stop = dir + "/steady-\(port).stop", out = dir + "/steady-\(port).out"
         unlink(stop)
         unlink(stop + ".ready")
-        let started = await Support.run(["sh", "-c", "\"$@\" > \"$0\" 2>&1 & echo $!", out, "python3", script, "127.0.0.1", String(port), stop, String(seconds)])
+        let started = await Support.run(["sh", "-c", "\"$@\" > \"$0\" 2>&1 & echo $!", out] + launcher + ["python3", script, host, String(port), stop, String(seconds)],
+                                        environment: environment)
         guard let pid = Int32(started.stdout.text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw Support.SetupFailure(description: "the steady client did not start: \(started.stdout.text)\(started.stderr.text)")
         }
         let client = SteadyClient(pid: pid, stopFile: stop, output: out)
         guard await Support.waitUntil(.seconds(30), { FileManager.default.fileExists(atPath: stop + ".ready") }) else {
             kill(pid, SIGKILL)
-            throw Support.SetupFailure(description: "the steady client made no round trip through 127.0.0.1:\(port) within 30 s: \(Support.read(out))")
+            throw Support.SetupFailure(description: "the steady client made no round trip through \(host):\(port) within 30 s: \(Support.read(out))")
         }
         return client
     }
