@@ -47,13 +47,13 @@ import Workflow
         let before = bed.managedFiles()
         var outputs = ""
         let pidsBefore = bed.letters.map(bed.pid)
-        #expect(pidsBefore.allSatisfy { !$0.isEmpty }, "a node has no pid file: \(pidsBefore)")
+        #expect(pidsBefore.count == bed.count && pidsBefore.allSatisfy { !$0.isEmpty }, "a node has no pid file: \(pidsBefore)")
         // Each VM's uptime as the node says it (ms since the VM started): a restarted VM starts again from 0.
         let uptime = { (l: String) async in Int(await bed.ctl(l, ["eval", "element(1, erlang:statistics(wall_clock))."]).stdout.text
                                                     .trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1 }
         var uptimesBefore: [Int] = []
         for l in bed.letters { uptimesBefore.append(await uptime(l)) }
-        #expect(uptimesBefore.allSatisfy { $0 > 0 }, "\(uptimesBefore)")
+        #expect(uptimesBefore.count == bed.count && uptimesBefore.allSatisfy { $0 > 0 }, "\(uptimesBefore)")
         let seedPort = try #require(bed.ports().nodes.first)
         let planned = await bed.wizard(["plan"])
         #expect(planned.stdout.text.hasSuffix("restarts: none\n"), "\(planned.stdout.text)")

@@ -151,7 +151,7 @@ import Workflow
         #expect([a, b].map { Support.read($0.drives + "/service.log").split(separator: "\n").count } == serviceLines,
                 "apply moved a service: \(Support.read(b.drives + "/service.log"))")
         #expect(bed.letters.map(bed.pid) == vms && !vms.contains(""), "apply restarted a node's Erlang VM")
-        #expect(b.calls.allSatisfy { !$0.contains("Set-RabbitService") }, "apply asked for a service move")
+        #expect(!b.calls.isEmpty && b.calls.allSatisfy { !$0.contains("Set-RabbitService") }, "apply asked for a service move")
         try Self.writeJSON([String: Int](), to: b.drives + "/faults.json")
 
         // Seen with the nodes' own CLI, not the product's: one cluster of both.

@@ -46,21 +46,11 @@ extension RabbitNode {
         ok.
         """
 
-    /// Runs `expression` on the node through the CLI, as a change (`rabbitmqctl eval`; on stdin where the
-    /// CLI reads it there), and returns what it printed.
-    @discardableResult
-    func change(_ expression: String, doing what: String) async throws(StepFailure) -> String {
-        if profile.expressionsOnStdin {
-            return try await ctlChecked(["eval"], doing: what, stdin: .bytes(Array(expression.utf8)), mutates: true)
-        }
-        return try await ctlChecked(["eval", expression], doing: what, mutates: true)
-    }
-
     /// `application:set_env(rabbit, KEY, VALUE)` on the running node: effective at once, until the next
     /// boot reads the files. `value` is an atom's name (a ``PartitionHandling`` raw value).
     public func setRabbitEnv(_ key: String, to value: String) async throws(StepFailure) {
-        let out = try await change("ok = application:set_env(rabbit, \(key), \(value)), io:format(\"set~n\"), ok.",
-                                   doing: "set \(key) to \(value) while it runs")
+        let out = try await evalByCLI("ok = application:set_env(rabbit, \(key), \(value)), io:format(\"set~n\"), ok.",
+                                      doing: "set \(key) to \(value) while it runs", mutates: true)
         guard out.contains("set") else { throw StepFailure("\(spec.name) did not set \(key) while it runs: \(out.prefix(200))", node: spec.name) }
     }
 
@@ -137,7 +127,7 @@ extension RabbitNode {
     /// Makes the node take the cookie in its home's ``stagedCookieName`` (written there by the caller) as
     /// its own, while it runs. The cookie travels in that file only: not in the expression, not printed.
     public func adoptStagedCookie() async throws(StepFailure) {
-        let out = try await change(Self.adoptExpression, doing: "take the new Erlang cookie while it runs")
+        let out = try await evalByCLI(Self.adoptExpression, doing: "take the new Erlang cookie while it runs", mutates: true)
         guard out.contains("adopted") else {
             let why = out.split(separator: "\n").first { $0.hasPrefix("refused") }.map(String.init) ?? String(out.prefix(200))
             throw StepFailure("\(spec.name) did not take the new cookie while it runs: \(why)", node: spec.name)

@@ -36,6 +36,9 @@ public struct NodeFacts: Sendable, Equatable {
         return String(raw.dropFirst(4).dropLast())
     }
 
+    /// The strategy the node runs with: ``effectivePartitionHandling``, or RabbitMQ's default (`ignore`) when unset.
+    public var partitionHandlingInEffect: String { effectivePartitionHandling ?? "ignore" }
+
     /// `major.minor` of the RabbitMQ version.
     public var series: String? { version.map { $0.split(separator: ".").prefix(2).joined(separator: ".") } }
 

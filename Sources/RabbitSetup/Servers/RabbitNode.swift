@@ -141,9 +141,14 @@ public struct RabbitNode: Sendable {
     @discardableResult
     func read(_ expression: String, doing what: String, node: NodeName? = nil) async throws(StepFailure) -> String {
         if let answer = await NodeConnection.eval(self, expression, on: node) { return answer }
-        // `eval` without an expression reads it from stdin (RabbitMQ 3.8.10 and later).
-        if profile.expressionsOnStdin { return try await ctlChecked(["eval"], doing: what, node: node, stdin: .bytes(Array(expression.utf8)), mutates: false) }
-        return try await ctlChecked(["eval", expression], doing: what, node: node, mutates: false)
+        return try await evalByCLI(expression, doing: what, node: node, mutates: false)
+    }
+
+    /// `rabbitmqctl eval EXPRESSION`: without an expression the CLI reads it from stdin (RabbitMQ 3.8.10 and
+    /// later), where the profile sends it.
+    func evalByCLI(_ expression: String, doing what: String, node: NodeName? = nil, mutates: Bool) async throws(StepFailure) -> String {
+        if profile.expressionsOnStdin { return try await ctlChecked(["eval"], doing: what, node: node, stdin: .bytes(Array(expression.utf8)), mutates: mutates) }
+        return try await ctlChecked(["eval", expression], doing: what, node: node, mutates: mutates)
     }
 
     /// `cluster_status --formatter json`, from this node's point of view: over the node connection the

@@ -79,19 +79,36 @@ public struct ErlangCookieStep: Step {
         var isEmpty: Bool { live.isEmpty && replace.isEmpty && start.isEmpty && restart.isEmpty }
     }
 
-    func round(_ context: StepContext) async throws(StepFailure) -> Round {
-        let differing = try await differing(context)
+    /// The nodes of `nodes` whose cookie differs from `seed`'s, each with why it cannot take the seed's cookie
+    /// live (nil: it can). A node its own files no longer reach may run with the seed's cookie already (a run
+    /// cut off after the take, before the files): the seed reaches it then, and it is finished live. Steps
+    /// that leave a restart to this step's round ask ``restarting(_:seed:)``, so they and the round agree.
+    static func liveOrNot(_ nodes: [RabbitNode], seed: RabbitNode) async throws(StepFailure) -> [(node: RabbitNode, refusal: String?)] {
+        let differing = try await differing(nodes, seed: seed.spec.name)
         var refusals = try await forEachNode(differing) { node throws(StepFailure) -> String? in await node.liveRefusal(translating: false) }
-        // A node its own files no longer reach may run with the seed's cookie already (a run cut off after
-        // the take, before the files): the seed reaches it then, and it is finished live.
-        let seed = self.seed(context)
         for (i, node) in differing.enumerated() where refusals[i] != nil && !node.refusedByTestHook {
-            if (try? await seed.read("node().", doing: "reach \(node.spec.nodeName) from the seed", node: node.spec.nodeName)) != nil { refusals[i] = nil }
+            if await seedReaches(seed, node) { refusals[i] = nil }
         }
-        let live = zip(differing, refusals).filter { $0.1 == nil }.map(\.0)
-        let replace = zip(differing, refusals).compactMap { n, why in why.map { (node: n, why: $0) } }
+        return Array(zip(differing, refusals)).map { (node: $0.0, refusal: $0.1) }
+    }
+
+    /// The nodes this step's round stops, replaces and starts, with why.
+    static func restarting(_ nodes: [RabbitNode], seed: RabbitNode) async throws(StepFailure) -> [(node: RabbitNode, why: String)] {
+        try await liveOrNot(nodes, seed: seed).compactMap { n in n.refusal.map { (node: n.node, why: $0) } }
+    }
+
+    /// Whether the seed reaches `node` with its own cookie (then the node runs with it).
+    static func seedReaches(_ seed: RabbitNode, _ node: RabbitNode) async -> Bool {
+        (try? await seed.read("node().", doing: "reach \(node.spec.nodeName) from the seed", node: node.spec.nodeName)) != nil
+    }
+
+    func round(_ context: StepContext) async throws(StepFailure) -> Round {
+        let seed = self.seed(context)
+        let all = try await Self.liveOrNot([seed] + joiners(context), seed: seed)
+        let live = all.filter { $0.refusal == nil }.map(\.node)
+        let replace = all.compactMap { n in n.refusal.map { (node: n.node, why: $0) } }
         let pending = context.pendingRestarts()
-        let taken = Set(differing.map(\.spec.name))
+        let taken = Set(all.map(\.node.spec.name))
         let start = topology.nodes.filter { !taken.contains($0.name) && pending[$0.name]?.owners.contains(id) == true }
             .map { RabbitNode($0, executor: context.executor, step: id) }
         guard !replace.isEmpty || !start.isEmpty else { return Round(live: live, replace: [], start: [], restart: []) }
@@ -201,10 +218,7 @@ public struct ErlangCookieStep: Step {
         try await node.host.write(node.stagedCookieFile, .secret(cookie), mode: "400", owner: node.profile.cookieOwner, backup: nil)
         do throws(StepFailure) { try await node.adoptStagedCookie() } catch {
             // Only the seed's own cookie can be recognised this way (rollback gives another one).
-            var runsWithIt = false
-            if seed.spec.name != node.spec.name {
-                runsWithIt = (try? await seed.read("node().", doing: "reach \(node.spec.nodeName) from the seed", node: node.spec.nodeName)) != nil
-            }
+            let runsWithIt = seed.spec.name != node.spec.name ? await seedReaches(seed, node) : false
             if !runsWithIt {
                 try? await node.host.remove(node.stagedCookieFile)
                 throw error

@@ -97,19 +97,18 @@ public struct PartitionHandlingStep: Step {
                                   node: node.spec.name)
             }
             let facts = try await node.clusterFacts()
-            let refusal = (facts.effectivePartitionHandling ?? "ignore") == desired ? nil : await node.liveRefusal(translating: true)
+            let refusal = (facts.partitionHandlingInEffect) == desired ? nil : await node.liveRefusal(translating: true)
             return (conf, facts, refusal)
         }
         // The erlang-cookie round restarts the nodes whose cookie differs and that cannot take it live.
         var cookieRestarts: Set<String> = []
-        if seen.contains(where: { $0.2 != nil }) {
-            let differing = try await ErlangCookieStep.differing(all, seed: topology.seedName)
-            for node in differing where await node.liveRefusal(translating: false) != nil { cookieRestarts.insert(node.spec.name) }
+        if seen.contains(where: { $0.2 != nil }), let seed = all.first(where: { $0.spec.name == topology.seedName }) {
+            cookieRestarts = Set(try await ErlangCookieStep.restarting(all, seed: seed).map(\.node.spec.name))
         }
         return zip(all, seen).map { node, seen in
             let (conf, facts, refusal) = seen
             let before = conf.bytes ?? []
-            let effective = facts.effectivePartitionHandling ?? "ignore"
+            let effective = facts.partitionHandlingInEffect
             let name = node.spec.name
             return NodePlan(node: node, before: before, after: RabbitConf.setting(PartitionHandlingStep.key, to: desired, in: before),
                             existed: conf.kind == .regular, effective: effective, refusal: refusal,
@@ -149,7 +148,7 @@ public struct PartitionHandlingStep: Step {
     public func prepare(_ plan: Plan, _ context: StepContext) async throws(StepFailure) -> Undo {
         let saved = try await forEachNode(nodes(context)) { node throws(StepFailure) -> (String, SavedFile, String) in
             (node.spec.name, try await SavedFile.capture(node.profile.configFile, with: node.host),
-             try await node.clusterFacts().effectivePartitionHandling ?? "ignore")
+             try await node.clusterFacts().partitionHandlingInEffect)
         }
         return try UndoCoding.encode(Saved(files: Dictionary(uniqueKeysWithValues: saved.map { ($0.0, $0.1) }),
                                            effective: Dictionary(uniqueKeysWithValues: saved.map { ($0.0, $0.2) })))
@@ -231,7 +230,7 @@ public struct PartitionHandlingStep: Step {
             try await file.restore(with: node.host)
             let restored = try await node.host.observe(node.profile.configFile, bytes: true)
             let wanted = saved.effective?[name] ?? RabbitConf.values(of: key, in: restored.bytes ?? []).last ?? "ignore"
-            let effective = try await node.clusterFacts().effectivePartitionHandling ?? "ignore"
+            let effective = try await node.clusterFacts().partitionHandlingInEffect
             if effective != wanted {
                 if await node.liveRefusal(translating: true) == nil {
                     try await node.setRabbitEnv(key, to: wanted)
