@@ -63,10 +63,11 @@ public struct AMQPProbe: Sendable {
         return info
     }
 
-    /// One TCP connection speaking AMQP frames.
+    /// One TCP connection speaking AMQP frames. `deadline` bounds the blocking calls: the probe's once,
+    /// a long-lived client's (``AMQPClient``) anew for each operation.
     final class Connection {
         let fd: Int32
-        let deadline: ContinuousClock.Instant
+        var deadline: ContinuousClock.Instant
         let started = ContinuousClock.now
         let endpoint: String
 
@@ -168,32 +169,49 @@ public struct AMQPProbe: Sendable {
             return (type, channel, Array(payload.dropLast()))
         }
 
-        /// Reads a method frame and returns (class, method, arguments); Connection.Close becomes a failure.
-        func method(_ what: String) throws(Failure) -> (UInt16, UInt16, [UInt8]) {
+        /// Reads a method frame and returns (class, method, arguments); Connection.Close and Channel.Close
+        /// become failures. `onFrame` sees every frame read (a client's heartbeat bookkeeping).
+        func method(_ what: String, onFrame: () -> Void = {}) throws(Failure) -> (UInt16, UInt16, [UInt8]) {
             while true {
                 let (type, _, payload) = try frame(what)
+                onFrame()
                 if type == 8 { continue }  // heartbeat
                 guard type == 1, payload.count >= 4 else { throw .notAMQP("\(endpoint): expected a method frame while \(what)") }
-                let cls = UInt16(payload[0]) << 8 | UInt16(payload[1])
-                let mth = UInt16(payload[2]) << 8 | UInt16(payload[3])
-                let args = Array(payload[4...])
-                if cls == 10 && mth == 50 {
-                    var r = Reader(args)
-                    let code = Int(r.u16())
-                    let text = r.shortString()
-                    if code == 403 { throw .authenticationRefused(text) }
-                    if code == 530 { throw .vhostRefused(text) }
-                    throw .closed(code: code, text: text)
-                }
+                let (cls, mth, args) = Self.split(payload)
+                try Self.refuseClose(cls, mth, args)
                 return (cls, mth, args)
             }
         }
 
-        func sendMethod(_ cls: UInt16, _ mth: UInt16, _ args: [UInt8]) throws(Failure) {
-            var payload: [UInt8] = [UInt8(cls >> 8), UInt8(cls & 0xFF), UInt8(mth >> 8), UInt8(mth & 0xFF)]
-            payload += args
+        /// A method frame's payload as (class, method, arguments).
+        static func split(_ payload: [UInt8]) -> (UInt16, UInt16, [UInt8]) {
+            (UInt16(payload[0]) << 8 | UInt16(payload[1]), UInt16(payload[2]) << 8 | UInt16(payload[3]), Array(payload[4...]))
+        }
+
+        /// Connection.Close (10.50) or Channel.Close (20.40) from the server, as the failure it names.
+        static func refuseClose(_ cls: UInt16, _ mth: UInt16, _ args: [UInt8]) throws(Failure) {
+            guard (cls == 10 && mth == 50) || (cls == 20 && mth == 40) else { return }
+            var r = Reader(args)
+            let code = Int(r.u16())
+            let text = r.shortString()
+            if code == 403 { throw .authenticationRefused(text) }
+            if code == 530 && cls == 10 { throw .vhostRefused(text) }
+            throw .closed(code: code, text: text)
+        }
+
+        func sendMethod(_ cls: UInt16, _ mth: UInt16, _ args: [UInt8], channel: UInt16 = 0) throws(Failure) {
+            try send(Self.methodFrame(cls, mth, args, channel: channel))
+        }
+
+        static func methodFrame(_ cls: UInt16, _ mth: UInt16, _ args: [UInt8], channel: UInt16) -> [UInt8] {
+            frame(type: 1, channel: channel, [UInt8(cls >> 8), UInt8(cls & 0xFF), UInt8(mth >> 8), UInt8(mth & 0xFF)] + args)
+        }
+
+        /// One frame: type, channel, size, payload, the frame end byte.
+        static func frame(type: UInt8, channel: UInt16, _ payload: [UInt8]) -> [UInt8] {
             let size = UInt32(payload.count)
-            try send([1, 0, 0, UInt8(size >> 24), UInt8(size >> 16 & 0xFF), UInt8(size >> 8 & 0xFF), UInt8(size & 0xFF)] + payload + [0xCE])
+            return [type, UInt8(channel >> 8), UInt8(channel & 0xFF), UInt8(size >> 24), UInt8(size >> 16 & 0xFF), UInt8(size >> 8 & 0xFF),
+                    UInt8(size & 0xFF)] + payload + [0xCE]
         }
 
         func start() throws(Failure) -> ServerInfo {
@@ -209,10 +227,23 @@ public struct AMQPProbe: Sendable {
                               handshakeSeconds: elapsed.seconds)
         }
 
+        /// Logs in, opens `vhost` and closes again.
         func login(user: String, password: Secret, vhost: String) throws(Failure) {
+            _ = try open(user: user, password: password, vhost: vhost)
+            var close = Writer()
+            close.u16(200); close.shortString("bye"); close.u16(0); close.u16(0)
+            try? sendMethod(10, 50, close.bytes)
+            _ = try? method("closing")
+        }
+
+        /// Logs in with PLAIN, agrees the heartbeat (seconds; 0: none) and opens `vhost`; `name` is the
+        /// connection name the server lists. Returns the heartbeat agreed: the smaller non-zero of the two.
+        func open(user: String, password: Secret, vhost: String, heartbeat: UInt16 = 0, name: String? = nil) throws(Failure) -> UInt16 {
             var w = Writer()
             // client-properties: ask for a Connection.Close on a failed login instead of a silent close.
-            w.table(["product": .string("rabbit-wizard"), "capabilities": .table(["authentication_failure_close": .bool(true)])])
+            var properties: [String: Field] = ["product": .string("rabbit-wizard"), "capabilities": .table(["authentication_failure_close": .bool(true)])]
+            if let name { properties["connection_name"] = .string(name) }
+            w.table(properties)
             w.shortString("PLAIN")
             w.longBytes([0] + Array(user.utf8) + [0] + password.withBytes { $0 })
             w.shortString("en_US")
@@ -220,19 +251,17 @@ public struct AMQPProbe: Sendable {
             let (cls, mth, args) = try method("logging in")
             guard cls == 10, mth == 30 else { throw .notAMQP("\(endpoint): expected Connection.Tune, got \(cls).\(mth)") }
             var tune = Reader(args)
-            let channelMax = tune.u16(), frameMax = tune.u32()
+            let channelMax = tune.u16(), frameMax = tune.u32(), offered = tune.u16()
+            let agreed = offered == 0 || heartbeat == 0 ? max(offered, heartbeat) : min(offered, heartbeat)
             var ok = Writer()
-            ok.u16(channelMax); ok.u32(frameMax); ok.u16(0)
+            ok.u16(channelMax); ok.u32(frameMax); ok.u16(agreed)
             try sendMethod(10, 31, ok.bytes)
             var open = Writer()
             open.shortString(vhost); open.shortString(""); open.u8(0)
             try sendMethod(10, 40, open.bytes)
             let (c2, m2, _) = try method("opening the vhost")
             guard c2 == 10, m2 == 41 else { throw .notAMQP("\(endpoint): expected Connection.Open-Ok, got \(c2).\(m2)") }
-            var close = Writer()
-            close.u16(200); close.shortString("bye"); close.u16(0); close.u16(0)
-            try? sendMethod(10, 50, close.bytes)
-            _ = try? method("closing")
+            return agreed
         }
     }
 
@@ -244,6 +273,7 @@ public struct AMQPProbe: Sendable {
         mutating func u8() -> UInt8 { guard i < b.count else { return 0 }; defer { i += 1 }; return b[i] }
         mutating func u16() -> UInt16 { UInt16(u8()) << 8 | UInt16(u8()) }
         mutating func u32() -> UInt32 { UInt32(u16()) << 16 | UInt32(u16()) }
+        mutating func u64() -> UInt64 { UInt64(u32()) << 32 | UInt64(u32()) }
         mutating func bytes(_ n: Int) -> [UInt8] {
             let end = min(b.count, i + max(0, n)); defer { i = end }; return Array(b[min(i, end)..<end])
         }
@@ -283,6 +313,7 @@ public struct AMQPProbe: Sendable {
         mutating func u8(_ v: UInt8) { bytes.append(v) }
         mutating func u16(_ v: UInt16) { bytes += [UInt8(v >> 8), UInt8(v & 0xFF)] }
         mutating func u32(_ v: UInt32) { bytes += [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+        mutating func u64(_ v: UInt64) { u32(UInt32(v >> 32)); u32(UInt32(v & 0xFFFF_FFFF)) }
         mutating func shortString(_ s: String) { let u = Array(s.utf8.prefix(255)); u8(UInt8(u.count)); bytes += u }
         mutating func longBytes(_ b: [UInt8]) { u32(UInt32(b.count)); bytes += b }
         mutating func table(_ t: [String: Field]) {

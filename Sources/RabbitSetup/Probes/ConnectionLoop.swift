@@ -59,7 +59,7 @@ public final class ConnectionLoop: Sendable {
         return stats.withLock { $0 }
     }
 
-    static func milliseconds(_ d: Duration) -> Int {
+    public static func milliseconds(_ d: Duration) -> Int {
         Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000)
     }
 }
