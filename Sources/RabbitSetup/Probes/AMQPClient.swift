@@ -25,6 +25,10 @@ public final class AMQPClient: @unchecked Sendable {
     }
 
     static let channel: UInt16 = 1
+    /// Publisher confirms: the delivery tags the broker has acknowledged since ``takeConfirms()`` last
+    /// took them (tags count this connection's publishes from 1, once ``confirmSelect()`` is on).
+    var confirmed: [UInt64] = []
+    var confirmedThrough: UInt64 = 0
 
     init(conn: AMQPProbe.Connection, heartbeat: Int, server: AMQPProbe.ServerInfo, timeout: Duration) {
         self.conn = conn
@@ -90,6 +94,17 @@ public final class AMQPClient: @unchecked Sendable {
         // bits: no-local 1, no-ack 2, exclusive 4, no-wait 8.
         w.u16(0); w.shortString(queue); w.shortString(""); w.u8(2); w.table([:])
         _ = try call(60, 20, w.bytes, expect: (60, 21), "consuming from \(queue)")
+    }
+
+    /// `confirm.select`: the broker acknowledges each publish once it has taken it (``takeConfirms()``).
+    public func confirmSelect() throws(AMQPProbe.Failure) {
+        _ = try call(85, 10, [0], expect: (85, 11), "asking for publisher confirms")
+    }
+
+    /// The delivery tags acknowledged since the last call (read by ``service()`` and ``publish(_:to:routingKey:)``).
+    public func takeConfirms() -> [UInt64] {
+        defer { confirmed = [] }
+        return confirmed
     }
 
     /// `basic.publish` of `body` to `exchange`, without properties: the method, header and body frames in
@@ -167,7 +182,15 @@ public final class AMQPClient: @unchecked Sendable {
             try? send(AMQPProbe.Connection.methodFrame(10, 51, [], channel: 0))
         }
         try AMQPProbe.Connection.refuseClose(cls, mth, args)
-        guard cls == 60 && mth == 60 else { return nil }  // Connection.Blocked/Unblocked and the like: nothing to do
+        if cls == 60 && mth == 80 {
+            // Basic.Ack: one tag, or (multiple) every tag up to it.
+            var r = AMQPProbe.Reader(args)
+            let tag = r.u64(), multiple = r.u8() & 1 == 1
+            if multiple { if tag > confirmedThrough { confirmed += Array((confirmedThrough + 1)...tag) } } else { confirmed.append(tag) }
+            confirmedThrough = max(confirmedThrough, multiple ? tag : confirmedThrough)
+            return nil
+        }
+        guard cls == 60 && mth == 60 else { return nil }  // Connection.Blocked/Unblocked, Basic.Nack and the like: nothing to count
         var r = AMQPProbe.Reader(args)
         _ = r.shortString(); _ = r.u64(); _ = r.u8()
         let exchange = r.shortString(), key = r.shortString()

@@ -8,7 +8,8 @@ import Synchronization
 /// heartbeats, each on a thread of its own (``AMQPClient`` blocks). A connection that fails is opened
 /// again through the load balancer and everything is declared again, as a real client does.
 ///
-/// Counted: messages published (written to the connection without an error), delivered (to the
+/// Counted: messages published (written to the connection without an error), confirmed (acknowledged by
+/// the broker: publisher confirms), delivered (to the
 /// subscriber, each number once), lost (published and never delivered: a message published while no
 /// subscriber queue exists is lost by design of exclusive queues, and OutSystems loses it too), the longest
 /// gap between deliveries while publishing, the subscriber's longest reconnect (from noticing the loss to
@@ -32,6 +33,9 @@ public final class MessagePath: Sendable {
 
     public struct Stats: Sendable, Codable, Equatable {
         public var published = 0
+        /// Published messages the broker acknowledged (publisher confirms): it had them. The rest of the
+        /// published were written to a connection that was already dead (a silent failure is noticed late).
+        public var confirmed = 0
         public var delivered = 0
         public var lost = 0
         public var longestGapMilliseconds = 0
@@ -51,6 +55,7 @@ public final class MessagePath: Sendable {
     struct State {
         var stats = Stats()
         var published = Set<Int>()
+        var confirmed = Set<Int>()
         var delivered = Set<Int>()
         var publishing = true
         var subscribing = true
@@ -124,6 +129,7 @@ public final class MessagePath: Sendable {
     static func finished(_ s: State) -> Stats {
         var out = s.stats
         out.published = s.published.count
+        out.confirmed = s.confirmed.count
         out.delivered = s.delivered.intersection(s.published).count
         out.lost = s.published.subtracting(s.delivered).count
         // A subscriber still waiting when publishing ended: that wait is a gap too.
@@ -182,7 +188,28 @@ public final class MessagePath: Sendable {
     }
 
     func publish(_ given: AMQPClient?) {
-        var client = given
+        var client: AMQPClient?
+        // This connection's publishes by delivery tag (from 1), for its confirms.
+        var tags: [UInt64: Int] = [:]
+        var tag: UInt64 = 0
+        func use(_ c: AMQPClient) throws(AMQPProbe.Failure) {
+            try c.confirmSelect()
+            (client, tags, tag) = (c, [:], 0)
+        }
+        func takeConfirms() {
+            guard let c = client else { return }
+            let numbers = c.takeConfirms().compactMap { tags.removeValue(forKey: $0) }
+            if !numbers.isEmpty { state.withLock { $0.confirmed.formUnion(numbers) } }
+        }
+        func lost(_ error: any Error) {
+            takeConfirms()
+            client?.close()
+            client = nil
+            state.withLock { $0.stats.publisherDisconnects += 1; $0.stats.lastFailure = "publisher: \(error)" }
+        }
+        if let given {
+            do { try use(given) } catch { given.close(); lost(error) }
+        }
         var number = 0
         var next = ContinuousClock.now
         while state.withLock({ $0.publishing }) {
@@ -193,7 +220,10 @@ public final class MessagePath: Sendable {
             // Nothing is sent before a subscriber first consumes: those would be lost to no failure.
             guard state.withLock({ $0.subscribed }) else { continue }
             if client == nil {
-                do { client = try connect("publisher") } catch {
+                do {
+                    let c = try connect("publisher")
+                    do throws(AMQPProbe.Failure) { try use(c) } catch { c.close(); throw error }
+                } catch {
                     state.withLock { $0.stats.failedConnects += 1; $0.stats.lastFailure = "publisher: \(error)" }
                     continue
                 }
@@ -201,14 +231,22 @@ public final class MessagePath: Sendable {
             number += 1
             do {
                 try client!.publish(Array("\(run) \(number)".utf8), to: exchange)
+                tag += 1
+                tags[tag] = number
                 state.withLock { _ = $0.published.insert(number) }
+                takeConfirms()
             } catch {
-                client?.close()
-                client = nil
-                state.withLock { $0.stats.publisherDisconnects += 1; $0.stats.lastFailure = "publisher: \(error)" }
+                lost(error)
             }
         }
+        state.withLock { $0.publishingEnded = ContinuousClock.now }
+        // The confirms still on their way, for up to a second.
+        let end = ContinuousClock.now.advanced(by: .seconds(1))
+        while let c = client, !tags.isEmpty, ContinuousClock.now < end {
+            do { _ = try c.nextDelivery(until: ContinuousClock.now.advanced(by: .milliseconds(50))) } catch { break }
+            takeConfirms()
+        }
         client?.close()
-        state.withLock { $0.publishingEnded = ContinuousClock.now; $0.publisherDone = true }
+        state.withLock { $0.publisherDone = true }
     }
 }
