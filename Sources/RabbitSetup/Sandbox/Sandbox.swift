@@ -193,7 +193,9 @@ public struct Sandbox: Sendable {
             # Nothing is written to stdout until the end: a caller that died (a killed wizard) must not end the
             # wait with SIGPIPE while the node still boots, since the next run waits for this script.
             . \(d)/bin/env
-            if [ -f "$RABBITMQ_PID_FILE" ] && kill -0 "$(cat "$RABBITMQ_PID_FILE")" 2>/dev/null; then
+            # A node killed a moment ago can still be a zombie nobody has reaped: that one is not running.
+            running=$(cat "$RABBITMQ_PID_FILE" 2>/dev/null)
+            if [ -n "$running" ] && kill -0 "$running" 2>/dev/null && [ "$(cut -d' ' -f3 /proc/"$running"/stat 2>/dev/null)" != Z ]; then
                 \(Sandbox.ctl) -n "$RABBITMQ_NODENAME" await_startup --timeout 120 >> \(d)/log/startup.log 2>&1 || exit 1
                 echo "$RABBITMQ_NODENAME is running"
                 exit 0
