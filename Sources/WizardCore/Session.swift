@@ -26,7 +26,11 @@ public struct Session: Sendable {
     /// first (read-only: where RabbitMQ is on each, which the `windows` profile's paths come from), so the
     /// steps are built on what the servers show. Bad input throws before any command runs.
     public static func open(_ options: SessionOptions, executor given: Executor? = nil) async throws -> Session {
-        let (steps, topologyState, topology) = try StepCatalog.steps(config: options.config)
+        var (steps, topologyState, topology) = try StepCatalog.steps(config: options.config)
+        if let drill = options.drill, var t = topology {
+            t.drill = drill
+            (topology, steps) = (t, StepCatalog.steps(for: t))
+        }
         // A waiver that names no finding would silently waive nothing: refused before anything runs.
         do { try Waivers.check(options.waive, against: steps) } catch { throw ErrorPresenter.fail(error, code: .badInput) }
         let state = try openState(options.stateDir ?? topologyState)
@@ -278,14 +282,17 @@ public struct SessionOptions: Sendable {
     public var waive: [String]
     /// Secrets by the name the steps know them by (read by the front end from a file or stdin).
     public var secrets: [String: Secret]
+    /// How the failover drill runs (nil: its defaults).
+    public var drill: DrillSettings?
     /// Only commands that change nothing run.
     public var dryRun: Bool
     /// The executor's notices go to stderr.
     public var notices: Bool
 
     public init(config: String?, stateDir: String? = nil, identity: String? = nil, waive: [String] = [], secrets: [String: Secret] = [:],
-                dryRun: Bool = false, notices: Bool = true)
+                drill: DrillSettings? = nil, dryRun: Bool = false, notices: Bool = true)
     {
+        self.drill = drill
         self.config = config
         self.stateDir = stateDir
         self.identity = identity

@@ -16,6 +16,9 @@ import Workflow
 /// - `RABBIT_WIZARD_TEST_LIVE_REFUSED=NAME[,NAME]`: the named nodes refuse changes while they run
 ///   (`RabbitNode.liveRefusal`, read where it is decided, in RabbitSetup), so the restart paths a real
 ///   node takes when it cannot (its VM does not answer) are tested on nodes that could.
+/// - `RABBIT_WIZARD_TEST_LINK_CUT=PROGRAM [ARG...]`: the failover drill's `link-cut` mode, which exists
+///   only with it: the multi-host bed's program that cuts a node's link silently and restores it, run as
+///   `PROGRAM ARG... HOST down|up` (`DrillMode.linkCutProgram`, read in RabbitSetup).
 public enum TestHooks {
     public static let stepsVariable = "RABBIT_WIZARD_TEST_STEPS"
     public static let crashVariable = "RABBIT_WIZARD_CRASH_AT"

@@ -9,7 +9,8 @@ extension Session {
     /// the file or stdin the options name.
     static func open(_ options: WorkflowOptions, dryRun: Bool = false, notices: Bool = true) async throws -> Session {
         try await open(SessionOptions(config: options.config, stateDir: options.state.stateDir, identity: options.state.identity,
-                                      waive: options.waive, secrets: try options.secrets(), dryRun: dryRun, notices: notices))
+                                      waive: options.waive, secrets: try options.secrets(), drill: options.drill,
+                                      dryRun: dryRun, notices: notices))
     }
 
     func run(_ request: RunRequest, yes: Bool, quiet: Bool = false) async throws -> RunnerState {

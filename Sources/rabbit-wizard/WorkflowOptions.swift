@@ -23,6 +23,28 @@ struct WorkflowOptions: ParsableArguments {
     @Flag(name: .customLong("outsystems-password-stdin"), help: "Read the OutSystems cache user's password from stdin.")
     var outsystemsPasswordStdin = false
 
+    @Option(name: .customLong("drill-mode"), help: ArgumentHelp(
+        "How the failover drill fails each node: graceful (suspend_listeners, stop_app) or hard (its Erlang VM killed without warning, "
+            + "then its service started).", valueName: "MODE"))
+    var drillMode: DrillMode = .graceful
+
+    @Option(name: .customLong("max-gap"), help: ArgumentHelp(
+        "The failover drill fails when invalidation messages stop arriving for longer than this (0.1 to 600).", valueName: "SECONDS"))
+    var maxGap: Double = 10
+
+    func validate() throws {
+        guard (0.1...600).contains(maxGap) else { throw ValidationError("--max-gap \(maxGap): give 0.1 to 600 seconds") }
+        if drillMode == .linkCut && DrillMode.linkCutProgram == nil {
+            throw ValidationError("--drill-mode link-cut: only on the test bed, whose program cuts a node's link (\(DrillMode.linkCutVariable)); "
+                                  + "use graceful or hard")
+        }
+    }
+
+    /// The drill's settings from the flags (nil when both are the defaults).
+    var drill: DrillSettings? {
+        drillMode == .graceful && maxGap == 10 ? nil : DrillSettings(mode: drillMode, maxGap: .milliseconds(Int((maxGap * 1000).rounded())))
+    }
+
     /// Longer than this is not a password (a wrong file given by mistake).
     static let maxPasswordBytes = 1024
 
@@ -81,3 +103,5 @@ struct RetentionOptions: ParsableArguments {
 
     var retention: Retention { Retention(backupsPerFile: keepBackups, exportsPerNode: keepBackups, journalRuns: keepRuns) }
 }
+
+extension DrillMode: ExpressibleByArgument {}

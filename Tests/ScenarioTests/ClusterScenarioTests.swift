@@ -290,10 +290,43 @@ import Workflow
         #expect(nodePorts.count == 3, "the sandbox's ports: \(nodePorts)")
         for port in nodePorts { #expect((try? AMQPProbe(host: "127.0.0.1", port: port).hello()) != nil) }
 
-        // The drill through nginx: no failed new connection while a node is stopped.
-        let drill = await bed.wizard(["apply", "--yes", "--only", "failover-drill"])
+        // The drill through nginx, hard: each node's Erlang VM killed while a publisher and a subscriber
+        // (placed on it) and new connections go through nginx. An independent client (pika, one subscriber
+        // straight to each node, in the drill's vhost, which is there before and so kept) counts what
+        // reached the broker: the messages the product's publisher had confirmed agree with it within one.
+        #expect(await bed.ctl("a", ["add_vhost", FailoverDrillStep.vhost]).termination == .exited(code: 0))
+        #expect(await bed.ctl("a", ["set_permissions", "-p", FailoverDrillStep.vhost, "guest", ".*", ".*", ".*"]).termination == .exited(code: 0))
+        let witness = try await DrillWitness.start(endpoints: nodePorts.map { "127.0.0.1:\($0)" }, in: bed.dir)
+        let vmsBefore = bed.letters.map(bed.pid)
+        let drill = await bed.wizard(["apply", "--yes", "--only", "failover-drill", "--drill-mode", "hard"])
+        let (runs, witnessOutput) = await witness.stop()
         #expect(drill.termination == .exited(code: 0), "\(drill.stdout.text)\(drill.stderr.text)")
-        #expect(failedColumn(drill.stdout.text) == [0, 0, 0], "\(drill.stdout.text)")
+        let rows = DrillRow.parse(drill.stdout.text)
+        #expect(rows.map(\.node) == bed.letters.map(bed.nodeName), "\(drill.stdout.text)")
+        #expect(rows.allSatisfy { $0.connections > 0 && $0.failed == 0 && $0.sent > 0 && $0.gapSeconds <= 10 && $0.backSeconds != nil }, "\(rows)")
+        // Placed on the failing node, the subscriber lost its connection and came back.
+        let elsewhere = drill.stdout.text.split(separator: "\n").filter { $0.contains("on another node") }
+        #expect(rows.filter { r in !elsewhere.contains { $0.contains(r.node.prefix(17)) } }.allSatisfy { $0.reconnectSeconds != nil }, "\(drill.stdout.text)")
+        let vmsAfter = bed.letters.map(bed.pid)
+        #expect(!vmsBefore.contains("") && zip(vmsBefore, vmsAfter).allSatisfy { $0 != $1 && !$1.isEmpty }, "each VM killed and started: \(vmsBefore) \(vmsAfter)")
+        let counted = try #require(runs, "the witness printed no counts: \(witnessOutput)")
+        #expect(counted.count == rows.count, "the witness saw \(counted.count) runs: \(witnessOutput)")
+        for (row, run) in zip(rows, counted) {
+            #expect(abs(row.acked - run.received) <= 1 && row.sent - row.lost <= run.received + 1 && row.acked <= row.sent,
+                    "\(row.node): the product sent \(row.sent), RabbitMQ acked \(row.acked), lost \(row.lost); the broker got \(run.received)")
+        }
+        print("hard drill through nginx: \(rows.map(\.description).joined(separator: "; ")); witness: \(counted.map(\.received))")
+        let users = await bed.ctl("a", ["list_users", "-q"]).stdout.text
+        #expect(users.contains("guest") && !users.contains(FailoverDrillStep.user), "the drill's user was left: \(users)")
+        #expect(await bed.ctl("a", ["list_vhosts", "-q"]).stdout.text.contains(FailoverDrillStep.vhost), "a vhost that was there before was removed")
+
+        // A gap over the limit fails the drill at the first node, naming the gap; the others are not failed.
+        let strict = await bed.wizard(["apply", "--yes", "--only", "failover-drill", "--max-gap", "0.1"])
+        #expect(strict.termination == .exited(code: 1), "\(strict.stdout.text)\(strict.stderr.text)")
+        #expect(strict.stderr.text.contains("the drill failed: \(bed.nodeName("a")): messages stopped for")
+                && strict.stderr.text.contains("over the limit of 0.1 s (--max-gap); not failed after it: \(bed.nodeName("b")), \(bed.nodeName("c"))"),
+                "\(strict.stderr.text)")
+        #expect(DrillRow.parse(strict.stdout.text).count == 1, "\(strict.stdout.text)")
 
         // A broken candidate (the stream module is gone): nginx's own words, nothing activated.
         let conf = Support.read(lbDir + "/nginx.conf")
@@ -385,13 +418,19 @@ import Workflow
             kill(pid, SIGTERM)
             #expect(await Support.waitUntil { kill(pid, 0) != 0 })
         }
+        // No load balancer running: the drill fails before it fails any node, naming why.
+        let noLB = await bed.wizard(["apply", "--yes", "--only", "failover-drill"])
+        #expect(noLB.termination == .exited(code: 1), "\(noLB.stdout.text)\(noLB.stderr.text)")
+        #expect((noLB.stdout.text + noLB.stderr.text).contains("lb-not-running"), "\(noLB.stdout.text)\(noLB.stderr.text)")
+        #expect(DrillRow.parse(noLB.stdout.text).isEmpty)
         let haproxy = await bed.wizard(["apply", "--yes", "--only", "load-balancer"])
         #expect(haproxy.termination == .exited(code: 0), "\(haproxy.stdout.text)\(haproxy.stderr.text)")
         #expect(clusterNames.contains((try? probe.hello())?.clusterName ?? ""))
         let drill2 = await bed.wizard(["apply", "--yes", "--only", "failover-drill"])
         #expect(drill2.termination == .exited(code: 0), "\(drill2.stdout.text)\(drill2.stderr.text)")
-        #expect(failedColumn(drill2.stdout.text) == [0, 0, 0], "\(drill2.stdout.text)")
-        #expect(drill2.stdout.text.contains("Failover drill through haproxy"))
+        let rows2 = DrillRow.parse(drill2.stdout.text)
+        #expect(rows2.count == 3 && rows2.allSatisfy { $0.connections > 0 && $0.failed == 0 && $0.sent > 0 && $0.backSeconds != nil }, "\(drill2.stdout.text)")
+        #expect(drill2.stdout.text.contains("Failover drill (graceful) through haproxy"))
 
         // The hand-off: vhost and user created, a real login through the load balancer; the password
         // nowhere; a wrong password and a missing vhost each refused with a clear message.
@@ -447,14 +486,5 @@ extension ClusterScenarioTests {
         let o = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         let steps = try #require(o["steps"] as? [[String: Any]])
         return Dictionary(uniqueKeysWithValues: steps.compactMap { s in (s["id"] as? String).map { ($0, "\(s["recorded"] ?? "")") } })
-    }
-
-    /// The "failed" column of the drill table.
-    static func failedColumn(_ text: String) -> [Int] {
-        // The drill table's rows: a node name first, the time back in running_nodes last.
-        text.split(separator: "\n").filter { $0.split(separator: " ").first?.contains("@") == true && $0.hasSuffix(" s") }.compactMap { line in
-            let words = line.split(separator: " ")
-            return words.count >= 6 ? Int(words[2]) : nil
-        }
     }
 }

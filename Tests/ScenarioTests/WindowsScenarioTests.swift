@@ -170,6 +170,25 @@ import Workflow
         outputs.append(status.stdout.text + status.stderr.text)
         #expect(status.termination == .exited(code: 0), "\(status.stdout.text)\(status.stderr.text)")
 
+        // The failover drill, hard, through nginx: each node's Erlang VM ended by `Stop-RabbitProcess`
+        // (Stop-Process -Force) over ssh; erlsrv starts it again (the service's -onfail restart: the simulated
+        // host, Tests/tools/windows_services.py), the service stays Running and is not moved; messages and new
+        // connections go through nginx meanwhile.
+        let drillLines = [a, b].map { Support.read($0.drives + "/service.log").split(separator: "\n").count }
+        let vmsBeforeDrill = bed.letters.map(bed.pid)
+        let drill = await wizard(["apply", "--yes", "--only", "failover-drill", "--drill-mode", "hard"])
+        outputs.append(drill.stdout.text + drill.stderr.text)
+        #expect(drill.termination == .exited(code: 0), "\(drill.stdout.text)\(drill.stderr.text)")
+        let drillRows = DrillRow.parse(drill.stdout.text)
+        #expect(drillRows.count == 2 && drillRows.allSatisfy { $0.failed == 0 && $0.sent > 0 && $0.backSeconds != nil }, "\(drill.stdout.text)")
+        #expect(zip(vmsBeforeDrill, bed.letters.map(bed.pid)).allSatisfy { $0 != $1 && !$1.isEmpty }, "each VM ended and started again")
+        for (w, before) in zip([a, b], drillLines) {
+            let added = Support.read(w.drives + "/service.log").split(separator: "\n").dropFirst(before)
+            #expect(added.count == 1 && added.allSatisfy { $0.hasPrefix("Stop-Process ") }, "the drill moved a service: \(added)")
+            #expect(w.calls.contains { $0.hasPrefix("Complete-Call { Stop-RabbitProcess ") })
+            #expect(Self.service(w)["state"] as? String == "Running")
+        }
+
         // The partition repair's restart of a node whose service an administrator stopped: the stop finds it
         // stopped and leaves it so, the start brings it back, and the cluster is whole again.
         let stopped = await Support.run([bed.nodeDir("b") + "/bin/stop"], timeout: .seconds(90))
@@ -233,11 +252,11 @@ import Workflow
         #expect(Support.read(b.local("C:\\Users\\admin\\.erlang.cookie")) == before.cookieB, "the CLI's copy follows the restored cookie")
         #expect([Support.read(bed.nodeDir("a") + "/rabbitmq.conf"), Support.read(bed.nodeDir("b") + "/rabbitmq.conf")] == before.conf)
 
-        // The services were moved by state only: never removed or installed again, start type, account and
-        // folder as the administrator left them, running.
+        // The services were moved by state only (and their emulators ended by the drill): never removed or
+        // installed again, start type, account and folder as the administrator left them, running.
         for (letter, w) in [("a", a), ("b", b)] {
             let log = Support.read(w.drives + "/service.log").split(separator: "\n").map(String.init)
-            #expect(!log.isEmpty && log.allSatisfy { $0 == "Start-Service" || $0 == "Stop-Service" }, "\(letter): \(log)")
+            #expect(!log.isEmpty && log.allSatisfy { $0 == "Start-Service" || $0 == "Stop-Service" || $0.hasPrefix("Stop-Process ") }, "\(letter): \(log)")
             let now = Self.service(w)
             #expect(now["state"] as? String == "Running" && now["startMode"] as? String == "Manual" && now["account"] as? String == ".\\rabbitsvc"
                     && now["home"] as? String == rabbitHome, "\(letter): \(now)")

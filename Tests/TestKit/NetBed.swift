@@ -48,6 +48,13 @@ public struct NetBed: Sendable {
         await NetBed.netbed(["run", dir, host] + argv, timeout: timeout)
     }
 
+    /// The program the failover drill's `link-cut` mode runs (`RABBIT_WIZARD_TEST_LINK_CUT`): this bed's
+    /// `link`, to which the drill adds `HOST down|up`.
+    public var linkCutProgram: String {
+        (["env"] + NetBed.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" } + ["bash", NetBed.script, "link", dir])
+            .joined(separator: " ")
+    }
+
     /// Cuts (`down`) or restores (`up`) the host's link: a cut is silent, no RST and no ICMP.
     public func link(_ host: String, _ state: String) async -> TransportOutcome {
         await NetBed.netbed(["link", dir, host, state])

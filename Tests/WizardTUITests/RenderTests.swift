@@ -119,9 +119,13 @@ import Workflow
 
     static func summary() -> AppState {
         var s = Fixtures.allDone()
-        _ = Wizard.update(&s, .engine(.evidence(Fixtures.ids[5], title: "Failover drill through nginx 10.0.0.10:5672", text: """
-            node             new connections  failed  slowest handshake
-            rabbit@ServerA   81               0       12 ms
+        // The drill's table as FailoverDrillStep.table prints it (76 columns; FailoverDrillTests holds it there).
+        _ = Wizard.update(&s, .engine(.evidence(Fixtures.ids[5], title: "Failover drill (hard) through nginx 10.0.0.10:5672", text: """
+              node               conns fail slowest sent acked lost    gap reconn   back
+              rabbit@ServerA        99    0   62 ms  104   104    0  0.2 s  0.2 s  9.3 s
+              rabbit@ServerB        95    0  144 ms   99    98    1  0.3 s  0.1 s  8.8 s
+              rabbit@ServerC        93    0  109 ms   97    97    0  0.2 s      -  8.5 s
+              rabbit@ServerC: the subscriber on another node (load balancer's choice)
             """)))
         _ = Wizard.update(&s, .engine(.finished(message: "Done: 6 of 7 steps are done.", ok: true)))
         _ = Wizard.update(&s, .summary)
@@ -211,7 +215,9 @@ import Workflow
         #expect(rollback.contains("> rollb_"))
         let summary = Render.render(Self.summary(), at80).text
         #expect(summary.contains("Host            10.0.0.10"))
-        #expect(summary.contains("rabbit@ServerA   81               0"))
+        // The drill's columns, whole, at 80 columns.
+        #expect(summary.contains("     node               conns fail slowest sent acked lost    gap reconn   back\n"))
+        #expect(summary.contains("     rabbit@ServerA        99    0   62 ms  104   104    0  0.2 s  0.2 s  9.3 s\n"))
     }
 
     @Test func aSecretChangeIsShownOnlyAsWillChange() {

@@ -257,6 +257,11 @@ class Host:
         self.write(answer + "\n")
         return code
 
+    def stop_rabbit_process(self, pid):
+        code, error = windows_services.stop_emulator(self.drives, pid)
+        self.err += (error + "\n").encode() if error else b""
+        return code
+
     def invoke_native(self, cookie, status, program, arguments, cwd, *environment):
         if cookie and not os.path.isfile(self.path(cookie)):
             self.err += ("rabbit-wizard: no Erlang cookie at %s\n" % cookie).encode()

@@ -34,6 +34,7 @@ import fcntl
 import json
 import os
 import subprocess
+import time
 
 
 class ServiceError(Exception):
@@ -116,6 +117,8 @@ class Services:
             s["state"] = "Stopped"
             return False
         s["state"] = "Running"
+        # When erlsrv last started the emulator (its OnFail rule counts from it: stop_emulator).
+        s["emulatorStarted"] = time.time()
         return True
 
     def scm_stop(self, name):
@@ -245,3 +248,57 @@ def service_bat(drives, home, verb):
         out.append("usage")
     svc.save()
     return code, out, err
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def stop_emulator(drives, pid):
+    """Stop-Process -Id PID -Force (RabbitSetup's PowerShell module's `Stop-RabbitProcess`, RabbitPowerShell.swift) of a
+    service's Erlang emulator, and what erlsrv does next. Returns (exit code, error text).
+
+    PS  src/Microsoft.PowerShell.Commands.Management/commands/management/Process.cs, ProcessBaseCommand.
+        RetrieveMatchingProcessesById: an id that names no process is the error NoProcessFoundForGivenId, "Cannot find
+        a process with the process identifier {1}." (ProcessResources), non-terminating, so the module's
+        -ErrorAction Stop makes it the exception its catch reports; StopProcessCommand with -Force ends the process
+        (Process.Kill: TerminateProcess). On this simulated server the only processes are the services' emulators.
+    BAT lines 179-180 and 221 (v3.13.0 and main): the service is installed with `-onfail !RABBITMQ_SERVICE_RESTART!`,
+        `restart` when unset.
+    ERL erlsrv's reference manual (erlang.org, erts, erlsrv: "Killing an emulator that is started by a service
+        triggers the OnFail action"; `restart`: the emulator is started again, unless it stops again within 10
+        seconds, when it is not restarted and the service is reported stopped)."""
+    svc = Services(drives)
+    controls = svc._load("service-control.json", {})
+    for name, control in controls.items():
+        try:
+            with open(os.path.join(control, "..", "pid")) as f:
+                running = f.read().strip()
+        except OSError:
+            continue
+        if running != str(pid) or svc.all.get(name, {}).get("state") != "Running":
+            continue
+        svc.log("Stop-Process %s" % pid)
+        os.kill(int(pid), 9)
+        # erlsrv acts when the emulator has ended (it waits on the process): gone, or a zombie here.
+        deadline = time.time() + 10
+        while time.time() < deadline and _alive(int(pid)):
+            time.sleep(0.05)
+        s = svc.all[name]
+        now = time.time()
+        if now - s.get("emulatorStarted", 0) < 10:
+            s["state"] = "Stopped"
+        else:
+            # erlsrv starts the emulator again on its own: the service stays Running meanwhile.
+            s["emulatorStarted"] = now
+            subprocess.Popen([os.path.join(control, "start")], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+        svc.save()
+        return 0, ""
+    svc.save()
+    return 1, "Cannot find a process with the process identifier %s." % pid

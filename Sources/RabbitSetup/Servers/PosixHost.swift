@@ -212,6 +212,10 @@ public struct PosixHost: ServerHost {
         return ServiceChange(result: r, reached: r.succeeded)
     }
 
+    public func kill(process pid: String) async -> CommandResult {
+        await run(["kill", "-KILL", "--", pid], timeout: .seconds(30), mutates: true)
+    }
+
     public func hasProgram(_ name: String) async -> Bool {
         await executor.run(CommandSpec(["sh", "-c", "command -v \"$1\"", "sh", name], on: target, timeout: .seconds(60), mutates: false,
                                        step: step)).succeeded

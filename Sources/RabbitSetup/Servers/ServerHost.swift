@@ -39,6 +39,9 @@ public protocol ServerHost: Sendable {
     /// not by a command's exit: a service already there is left alone. Returns what was done and, where the
     /// platform can tell, what was seen before and after.
     func service(_ goal: ServiceGoal, _ profile: PlatformProfile) async -> ServiceChange
+    /// Ends process `pid` at once, without letting it clean up (a crash, for the failover drill's `hard`
+    /// mode): `kill -KILL` on POSIX, `Stop-Process -Force` (TerminateProcess) on Windows.
+    func kill(process pid: String) async -> CommandResult
 
     /// Runs a program named by a profile or a load balancer kind (argv as data).
     func run(_ argv: [String], timeout: Duration, mutates: Bool) async -> CommandResult

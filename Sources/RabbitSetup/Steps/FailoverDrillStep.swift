@@ -3,21 +3,78 @@ import Foundation
 import Synchronization
 import Workflow
 
-/// `failover-drill` (runs only when named, after a confirmation): through the load balancer, new AMQP
-/// connections every 100 ms while one node at a time is stopped (`suspend_listeners`, `stop_app`) and
-/// started again (`start_app`).
-/// Records failed connections, the slowest handshake and the time until the node is back in
-/// `running_nodes`; ends with `cluster_status` from every node showing no partitions. The table is kept
-/// in the journal as acceptance evidence.
+/// How the failover drill takes a node down.
+public enum DrillMode: String, Sendable, Codable, CaseIterable {
+    /// `suspend_listeners`, then `stop_app`: a maintenance stop; clients are refused at once.
+    case graceful
+    /// The node's Erlang VM killed without warning (`kill -9` of its process), then its service started:
+    /// a crash. The node's host stays up, so its kernel still answers a connection with a reset.
+    case hard
+    /// The node's network link cut silently (no reset, no ICMP: a pulled cable), then restored. Only on the
+    /// test bed, where a program can do that: ``linkCutVariable`` names it.
+    case linkCut = "link-cut"
+
+    public var words: String {
+        switch self {
+        case .graceful: "suspend_listeners, stop_app, start_app"
+        case .hard: "its Erlang VM killed (kill -9), then its service started"
+        case .linkCut: "its network link cut silently, then restored"
+        }
+    }
+
+    /// `RABBIT_WIZARD_TEST_LINK_CUT=PROGRAM [ARG...]`: the test bed's program that cuts a node's link, run
+    /// here as `PROGRAM ARG... HOST down|up` (HOST: the host part of the node's name). Without it there is
+    /// no `link-cut` mode.
+    public static let linkCutVariable = "RABBIT_WIZARD_TEST_LINK_CUT"
+
+    /// The link cut program's argv prefix, when the test bed gives one.
+    public static var linkCutProgram: [String]? {
+        ProcessInfo.processInfo.environment[linkCutVariable].map { $0.split(separator: " ").map(String.init) }.flatMap { $0.isEmpty ? nil : $0 }
+    }
+}
+
+/// What the failover drill does and accepts; the front ends' `--drill-mode` and `--max-gap`.
+public struct DrillSettings: Sendable, Equatable {
+    public var mode: DrillMode = .graceful
+    /// The longest stretch without a delivered message the drill accepts.
+    public var maxGap: Duration = .seconds(10)
+    /// How long each node stays down while clients work.
+    public var outage: Duration = .seconds(4)
+    /// The drill's clients' heartbeat, in seconds: how soon a silent connection is noticed (two heartbeats).
+    public var heartbeat = 2
+
+    /// How long a node stays failed: a cut link long enough for a client to miss two heartbeats and more.
+    public var down: Duration { mode == .linkCut ? max(outage, .seconds(4 * heartbeat)) : outage }
+
+    public init(mode: DrillMode = .graceful, maxGap: Duration = .seconds(10)) {
+        self.mode = mode
+        self.maxGap = maxGap
+    }
+}
+
+/// `failover-drill` (runs only when named, after a confirmation): through the load balancer, while one
+/// node at a time fails (``DrillMode``) and comes back, two kinds of clients work: new AMQP connections
+/// every 100 ms (what a front end that connects sees), and cache invalidation messages (``MessagePath``: a
+/// publisher and a subscriber on long-lived connections, placed on the failing node when the load balancer
+/// lets them be). The clients log in as a user of the drill's own, in a vhost of its own, both made for the
+/// drill and removed at its end (a vhost that was there before is kept).
+///
+/// Per node: new connections and failed ones, the slowest handshake, messages published, delivered and lost,
+/// the longest gap between deliveries, the subscriber's reconnect, and the time until the node is back in
+/// `running_nodes`. The table is kept in the journal as acceptance evidence. The step fails when a node had
+/// no client attempt, no message before its failure, a gap over the limit, or did not come back.
 public struct FailoverDrillStep: Step {
     public let id: StepID = .failoverDrill
     public let topology: Topology
     public let lb: LoadBalancerSpec
-    public var title: String { "failover drill through \(lb.kind.name): stop each node in turn" }
+    public var settings: DrillSettings { topology.drill }
+    public var title: String { "failover drill through \(lb.kind.name) (\(settings.mode.rawValue)): fail each node in turn" }
     public var rollbackScope: RollbackScope { .complete }
     public var runsByDefault: Bool { false }
-    /// How long each node stays stopped while clients connect.
-    public var outage: Duration = .seconds(4)
+
+    /// The drill's own vhost and user (the user's password is random, made for one drill, never kept).
+    public static let vhost = "rabbit-wizard-drill"
+    public static let user = "rabbit-wizard-drill"
 
     public init(topology: Topology, loadBalancer: LoadBalancerSpec) {
         self.topology = topology
@@ -26,12 +83,34 @@ public struct FailoverDrillStep: Step {
 
     public struct Row: Sendable, Codable, Equatable {
         public var node: String
-        public var attempts: Int
-        public var failed: Int
-        public var worstMilliseconds: Int
-        public var backInRunningSeconds: Double
+        public var attempts = 0
+        public var failed = 0
+        public var worstMilliseconds = 0
+        public var messages = MessagePath.Stats()
+        /// Whether the subscriber was on the failing node when it failed (else the load balancer placed it elsewhere).
+        public var subscriberOnNode = false
+        /// Whether the publisher was.
+        public var publisherOnNode = false
+        public var backInRunningSeconds: Double?
+
+        public init(node: String) { self.node = node }
     }
 
+    /// Why a node's row fails the drill, in words; empty: it passes.
+    public static func problems(_ r: Row, maxGap: Duration) -> [String] {
+        var out: [String] = []
+        if r.attempts == 0 { out.append("no new connection was attempted through the load balancer") }
+        if r.messages.published == 0 || r.messages.delivered == 0 {
+            out.append("no message went through (\(r.messages.published) published, \(r.messages.delivered) delivered)"
+                       + (r.messages.lastFailure.map { ": \($0)" } ?? ""))
+        }
+        let limit = ConnectionLoop.milliseconds(maxGap)
+        if r.messages.longestGapMilliseconds > limit {
+            out.append("messages stopped for \(seconds(r.messages.longestGapMilliseconds)), over the limit of \(seconds(limit)) (--max-gap)")
+        }
+        if r.backInRunningSeconds == nil { out.append("it did not come back into running_nodes within 120 s") }
+        return out
+    }
 
     public func check(_ context: StepContext) async throws(StepFailure) -> [Finding] {
         let running = await lb.server(executor: context.executor, step: id).run(lb.kind.layout(for: lb).running, timeout: .seconds(30), mutates: false)
@@ -41,65 +120,256 @@ public struct FailoverDrillStep: Step {
     }
 
     public func plan(_ context: StepContext) async throws(StepFailure) -> Plan {
-        Plan(step: id, changes: topology.nodes.map { n in
-            Change(.run, target: "\(n.nodeName): suspend_listeners, stop_app, start_app", node: n.name,
-                   summary: "stopped for about \(outage.components.seconds) s while clients connect through the load balancer",
-                   destructive: "the client connections of \(n.nodeName) (clients reconnect through the load balancer)")
-        })
+        let s = settings
+        var changes = [Change(.add, target: "vhost \(Self.vhost) and user \(Self.user)", node: topology.seed.name,
+                              summary: "for the drill's clients (a random password, never kept); removed when the drill ends", secret: true)]
+        changes += topology.nodes.map { n in
+            Change(.run, target: "\(n.nodeName) (\(s.mode.rawValue)): \(s.mode.words)", node: n.name,
+                   summary: "down about \(s.down.components.seconds) s while a publisher and a subscriber (heartbeat \(s.heartbeat) s) and new "
+                       + "connections go through the load balancer; fails on a gap over \(Self.seconds(ConnectionLoop.milliseconds(s.maxGap)))",
+                   destructive: "the client connections of \(n.nodeName) (clients reconnect through the load balancer)"
+                       + (s.mode == .hard ? "; messages in its queues that no other node holds" : ""),
+                   restart: s.mode == .hard ? "the drill kills its Erlang VM and starts its service" : nil)
+        }
+        return Plan(step: id, changes: changes)
     }
 
     public func prepare(_ plan: Plan, _ context: StepContext) async throws(StepFailure) -> Undo { .none }
 
     public func apply(_ plan: Plan, prepared: Undo, _ context: StepContext) async throws(StepFailure) -> Undo {
+        let seed = RabbitNode(topology.seed, executor: context.executor, step: id)
+        let password = Secret(bytes: Array(Self.randomPassword().utf8))
+        context.executor.register(secret: password)
+        let madeVhost = try await Self.makeAccount(seed, password: password, progress: context.progress)
         var rows: [Row] = []
-        let observer = topology.nodes.count > 1 ? topology.nodes : []
-        for spec in topology.nodes {
-            let node = RabbitNode(spec, executor: context.executor, step: id)
-            let watcher = RabbitNode(observer.first { $0.name != spec.name } ?? spec, executor: context.executor, step: id)
-            let loop = ConnectionLoop(probe: AMQPProbe(host: lb.clientHost, port: lb.listenPort, timeout: .seconds(3)))
-            loop.start()
-            try? await Task.sleep(for: .milliseconds(500))
-            context.progress("\(spec.name): stop_app; connecting through \(lb.kind.name) every 100 ms")
-            do throws(StepFailure) {
+        var failure: StepFailure?
+        do throws(StepFailure) {
+            // A node that fails the drill ends it: the next node is not failed while the cluster misbehaves.
+            for spec in topology.nodes {
+                rows.append(try await drill(spec, password: password, context))
+                if !Self.problems(rows.last!, maxGap: settings.maxGap).isEmpty { break }
+            }
+        } catch {
+            failure = error
+        }
+        await Self.removeAccount(seed, vhost: madeVhost)
+        if !rows.isEmpty {
+            try context.record(.evidence(step: id, title: "Failover drill (\(settings.mode.rawValue)) through \(lb.kind.name) \(lb.clientHost):\(lb.listenPort)",
+                                         text: Self.table(rows)))
+        }
+        if let failure { throw failure }
+        let failed = rows.map { ($0, Self.problems($0, maxGap: settings.maxGap)) }.filter { !$0.1.isEmpty }
+        if !failed.isEmpty {
+            let untouched = topology.nodes.dropFirst(rows.count).map(\.nodeName.description)
+            throw StepFailure("the drill failed: " + failed.map { "\($0.0.node): \($0.1.joined(separator: "; "))" }.joined(separator: ". ")
+                              + (untouched.isEmpty ? "" : "; not failed after it: " + untouched.joined(separator: ", ")),
+                              fix: "see the table above; a gap is the longest stretch without a delivered message (--max-gap sets the limit)",
+                              node: failed.count == 1 ? topology.nodes.first { $0.nodeName.description == failed[0].0.node }?.name : nil)
+        }
+        return .none
+    }
+
+    /// One node failed and brought back while the clients work.
+    func drill(_ spec: NodeSpec, password: Secret, _ context: StepContext) async throws(StepFailure) -> Row {
+        let node = RabbitNode(spec, executor: context.executor, step: id)
+        let watcher = RabbitNode(topology.nodes.first { $0.name != spec.name } ?? spec, executor: context.executor, step: id)
+        let path = MessagePath(endpoint: .init(host: lb.clientHost, port: lb.listenPort, user: Self.user, password: password, vhost: Self.vhost),
+                               heartbeat: settings.heartbeat)
+        var row = Row(node: spec.nodeName.description)
+        context.progress("\(spec.name): placing a subscriber and a publisher on \(spec.nodeName) through \(lb.kind.name)")
+        let (subscriber, publisher, onNode) = try await place(path, on: node)
+        (row.subscriberOnNode, row.publisherOnNode) = onNode
+        let loop = ConnectionLoop(probe: AMQPProbe(host: lb.clientHost, port: lb.listenPort, timeout: .seconds(3)))
+        loop.start()
+        path.start(subscriber: subscriber, publisher: publisher)
+        func finish() -> Row {
+            let stats = loop.stop()
+            row.messages = path.stop()
+            (row.attempts, row.failed, row.worstMilliseconds) = (stats.attempts, stats.failed, stats.worstMilliseconds)
+            return row
+        }
+        // Messages flow before anything fails, or there is nothing to measure.
+        let flowing = ContinuousClock.now
+        while path.snapshot.delivered == 0 && ContinuousClock.now - flowing < .seconds(10) { try? await Task.sleep(for: .milliseconds(50)) }
+        if path.snapshot.delivered == 0 {
+            let r = finish()
+            throw StepFailure("\(spec.nodeName): no message went through \(lb.kind.name) before the failure (\(r.messages.published) published, "
+                              + "0 delivered in 10 s)\(r.messages.lastFailure.map { ": \($0)" } ?? ""); no node was failed",
+                              fix: "check the load balancer (rabbit-wizard status) and that the nodes accept connections", node: spec.name)
+        }
+        let failedAt = ContinuousClock.now
+        do throws(StepFailure) {
+            switch settings.mode {
+            case .graceful:
+                context.progress("\(spec.name): suspend_listeners, stop_app; clients work through \(lb.kind.name)")
                 // As an operator takes a node out: no new connections first (they go to the other nodes
                 // through the load balancer), then the application stops.
                 try await node.ctlChecked(["suspend_listeners"], doing: "suspend its client listeners", mutates: true)
                 try await node.ctlChecked(["stop_app"], doing: "stop the application for the drill", mutates: true)
-                try? await Task.sleep(for: outage)
+                try? await Task.sleep(until: failedAt.advanced(by: settings.outage))
                 try await node.ctlChecked(["start_app"], doing: "start the application again", timeout: .seconds(180), mutates: true)
-            } catch {
-                loop.stop()
-                throw error
+            case .hard:
+                let pid = try await Self.vmProcess(node)
+                context.progress("\(spec.name): killing its Erlang VM (process \(pid)) without warning; clients work through \(lb.kind.name)")
+                let killed = await node.host.kill(process: pid)
+                guard killed.succeeded else {
+                    throw RabbitCLIError.failure(killed, doing: "kill its Erlang VM (process \(pid))", node: spec.nodeName, on: spec)
+                }
+                try? await Task.sleep(until: failedAt.advanced(by: settings.outage))
+                try await node.startService(progress: context.progress)
+            case .linkCut:
+                guard let program = DrillMode.linkCutProgram else {
+                    throw StepFailure("link-cut needs the test bed's program (\(DrillMode.linkCutVariable))", fix: "use --drill-mode graceful or hard")
+                }
+                let host = spec.nodeName.description.split(separator: "@").last.map(String.init) ?? spec.host.value
+                context.progress("\(spec.name): cutting the link of \(host) silently; clients work through \(lb.kind.name)")
+                let cut = await context.executor.run(CommandSpec(program + [host, "down"], timeout: .seconds(30), mutates: true, step: id))
+                guard cut.succeeded else { throw StepFailure("the link cut of \(host) failed: \(cut.stderr.suffix(300))", node: spec.name) }
+                try? await Task.sleep(until: failedAt.advanced(by: settings.down))
+                let restored = await context.executor.run(CommandSpec(program + [host, "up"], timeout: .seconds(30), mutates: true, step: id))
+                guard restored.succeeded else { throw StepFailure("restoring the link of \(host) failed: \(restored.stderr.suffix(300))", node: spec.name) }
             }
-            let started = ContinuousClock.now
-            var back = false
-            while ContinuousClock.now - started < .seconds(120) {
-                if let s = try? await watcher.clusterStatus(), s.runningNodes.contains(spec.nodeName.description) { back = true; break }
-                try? await Task.sleep(for: .milliseconds(200))
-            }
-            let elapsed = ContinuousClock.now - started
-            try? await Task.sleep(for: .milliseconds(500))
-            let stats = loop.stop()
-            guard back else {
-                throw StepFailure("\(spec.nodeName) did not come back into running_nodes within 120 s", fix: "start it: rabbitmqctl -n \(spec.nodeName) start_app",
-                                  node: spec.name)
-            }
-            rows.append(Row(node: spec.nodeName.description, attempts: stats.attempts, failed: stats.failed,
-                            worstMilliseconds: stats.worstMilliseconds,
-                            backInRunningSeconds: elapsed.seconds))
+        } catch {
+            _ = finish()
+            throw error
         }
-        try context.record(.evidence(step: id, title: "Failover drill through \(lb.kind.name) \(lb.clientHost):\(lb.listenPort)",
-                                 text: FailoverDrillStep.table(rows)))
-        return .none
+        while ContinuousClock.now - failedAt < .seconds(120) {
+            if let s = try? await watcher.clusterStatus(), s.runningNodes.contains(spec.nodeName.description) {
+                row.backInRunningSeconds = (ContinuousClock.now - failedAt).seconds
+                break
+            }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+        // A second more of traffic with the node back, then the counts.
+        try? await Task.sleep(for: .seconds(1))
+        return finish()
     }
 
-    public static func table(_ rows: [Row]) -> String {
-        var out = "  node                          new connections  failed  slowest handshake  back in running_nodes\n"
-        for r in rows {
-            out += "  " + r.node.padding(toLength: 30, withPad: " ", startingAt: 0)
-                + String(r.attempts).leftPadded(15) + String(r.failed).leftPadded(8)
-                + "\(r.worstMilliseconds) ms".leftPadded(19) + String(format: "%.1f s", r.backInRunningSeconds).leftPadded(23) + "\n"
+    /// A subscriber (consuming) and a publisher connected through the load balancer, on `node` where the
+    /// load balancer puts them there: up to three rounds of twice as many connections as there are nodes,
+    /// each told apart by the connection names the node lists; the best round is kept (the subscriber on the
+    /// node first, then the publisher). Returns whether each is on the node.
+    func place(_ path: MessagePath, on node: RabbitNode) async throws(StepFailure) -> (AMQPClient, AMQPClient, onNode: (Bool, Bool)) {
+        let count = topology.nodes.count
+        var lastError: AMQPProbe.Failure?
+        var best: (sub: AMQPClient, pub: AMQPClient, on: (Bool, Bool))?
+        func score(_ on: (Bool, Bool)) -> Int { (on.0 ? 2 : 0) + (on.1 ? 1 : 0) }
+        for round in 0..<3 where best.map({ score($0.on) }) != 3 {
+            var candidates: [(String, AMQPClient)] = []
+            for i in 0..<(2 * count) {
+                let role = "client-\(round)-\(i)"
+                let made = await Task.detached { () -> Result<AMQPClient, AMQPProbe.Failure> in
+                    do throws(AMQPProbe.Failure) { return .success(try path.connect(role)) } catch { return .failure(error) }
+                }.value
+                switch made {
+                case .success(let c): candidates.append((role, c))
+                case .failure(let e): lastError = e
+                }
+            }
+            guard candidates.count >= 2 else { candidates.forEach { $0.1.close() }; continue }
+            let names = (try? await node.read(Self.connectionNames, doing: "list the connections on the node")) ?? ""
+            let here = candidates.filter { names.contains("\"\(path.connectionName($0.0))\"") }
+            let elsewhere = candidates.filter { c in !here.contains { $0.0 == c.0 } }
+            let ordered = here + elsewhere
+            let on = (here.count >= 1, here.count >= 2)
+            if let b = best, score(b.on) >= score(on) {
+                ordered.forEach { $0.1.close() }
+                continue
+            }
+            best.map { $0.sub.close(); $0.pub.close() }
+            best = (ordered[0].1, ordered[1].1, on)
+            ordered.dropFirst(2).forEach { $0.1.close() }
         }
+        guard let best else {
+            throw StepFailure("the drill's clients could not connect through \(lb.kind.name) \(lb.clientHost):\(lb.listenPort): "
+                              + (lastError.map { "\($0)" } ?? "no answer") + "; no node was failed",
+                              fix: "check the load balancer (rabbit-wizard status) and that the nodes accept connections", node: node.spec.name)
+        }
+        return try await subscribed(best.sub, best.pub, path, best.on)
+    }
+
+    func subscribed(_ s: AMQPClient, _ p: AMQPClient, _ path: MessagePath, _ on: (Bool, Bool)) async throws(StepFailure)
+        -> (AMQPClient, AMQPClient, onNode: (Bool, Bool))
+    {
+        let exchange = path.exchange
+        let failure = await Task.detached { () -> AMQPProbe.Failure? in
+            do throws(AMQPProbe.Failure) { try MessagePath.subscribe(s, to: exchange); return nil } catch { return error }
+        }.value
+        if let failure {
+            s.close(); p.close()
+            throw StepFailure("the drill's subscriber could not consume through \(lb.kind.name): \(failure); no node was failed",
+                              fix: "check the load balancer (rabbit-wizard status) and that the nodes accept connections")
+        }
+        return (s, p, on)
+    }
+
+    /// The connection names (`connection_name` of their client properties) of the node's own client connections.
+    static let connectionNames = "[binary_to_list(N) || P <- rabbit_networking:connections_local(), "
+        + "{client_properties, CP} <- rabbit_networking:connection_info(P, [client_properties]), {<<\"connection_name\">>, longstr, N} <- CP]."
+
+    /// The node's Erlang VM's process id, as the node itself tells it (`os:getpid()`).
+    static func vmProcess(_ node: RabbitNode) async throws(StepFailure) -> String {
+        let answer = try await node.read("os:getpid().", doing: "ask the node for its process id")
+        let digits = answer.filter(\.isNumber)
+        guard !digits.isEmpty, digits.count < 12 else {
+            throw StepFailure("\(node.spec.nodeName) told its process id as \(answer.debugDescription), not a number", node: node.spec.name)
+        }
+        return digits
+    }
+
+    /// Adds the drill's vhost (unless there) and user, with full rights in that vhost only; returns whether
+    /// the vhost was made here (then the drill's end removes it). A user left by a drill that was cut off is
+    /// replaced.
+    public static func makeAccount(_ seed: RabbitNode, password: Secret, progress: @Sendable (String) -> Void) async throws(StepFailure) -> Bool {
+        progress("adding the drill's vhost \(vhost) and user \(user)")
+        let vhosts = try await seed.ctlChecked(["list_vhosts", "name", "--quiet", "--no-table-headers"], doing: "list the vhosts", mutates: false)
+        let made = !vhosts.split(separator: "\n").contains { $0.trimmingCharacters(in: .whitespaces) == vhost }
+        if made { try await seed.ctlChecked(["add_vhost", vhost], doing: "add the drill's vhost", mutates: true) }
+        _ = await seed.ctl(["delete_user", user], mutates: true)
+        // The CLI reads the password from stdin when it is not on the command line.
+        let added = await seed.ctl(["add_user", user], stdin: .secret(Secret(bytes: password.withBytes { $0 } + [0x0A])), secrets: [password], mutates: true)
+        guard added.succeeded else { throw RabbitCLIError.failure(added, doing: "add the drill's user", node: seed.spec.nodeName, on: seed.spec) }
+        try await seed.ctlChecked(["set_permissions", "-p", vhost, user, ".*", ".*", ".*"], doing: "give the drill's user its vhost", mutates: true)
+        return made
+    }
+
+    /// Removes the drill's user, and its vhost when the drill made it.
+    public static func removeAccount(_ seed: RabbitNode, vhost made: Bool) async {
+        _ = await seed.ctl(["delete_user", user], mutates: true)
+        if made { _ = await seed.ctl(["delete_vhost", vhost], mutates: true) }
+    }
+
+    public static func randomPassword() -> String {
+        let letters = Array("abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+        var rng = SystemRandomNumberGenerator()
+        return String((0..<32).map { _ in letters[Int(rng.next(upperBound: UInt64(letters.count)))] })
+    }
+
+    static func seconds(_ ms: Int) -> String { String(format: "%.1f s", Double(ms) / 1000) }
+
+    /// The evidence table: at most 76 columns, so it fits the screen at 80x24 (which indents it by 3).
+    public static func table(_ rows: [Row]) -> String {
+        func shown(_ node: String) -> String { node.count > 18 ? String(node.prefix(17)) + "~" : node }
+        let widths = [6, 5, 8, 5, 6, 5, 7, 7, 7]
+        func line(_ node: String, _ cells: [String]) -> String {
+            "  " + node.padding(toLength: 18, withPad: " ", startingAt: 0) + zip(cells, widths).map { $0.leftPadded($1) }.joined() + "\n"
+        }
+        var out = line("node", ["conns", "fail", "slowest", "sent", "acked", "lost", "gap", "reconn", "back"])
+        for r in rows {
+            let m = r.messages
+            out += line(shown(r.node), [String(r.attempts), String(r.failed), "\(r.worstMilliseconds) ms", String(m.published), String(m.confirmed),
+                                        String(m.lost), seconds(m.longestGapMilliseconds),
+                                        m.subscriberDisconnects == 0 ? "-" : seconds(m.reconnectMilliseconds),
+                                        r.backInRunningSeconds.map { String(format: "%.1f s", $0) } ?? "no"])
+        }
+        for r in rows where !(r.subscriberOnNode && r.publisherOnNode) {
+            let which = r.subscriberOnNode ? "the publisher" : r.publisherOnNode ? "the subscriber" : "both clients"
+            out += "  \(shown(r.node)): \(which) on another node (load balancer's choice)\n"
+        }
+        out += "  conns: new connections, each a handshake (fail: refused or timed out).\n"
+            + "  sent: messages published; acked: of those, confirmed by RabbitMQ;\n"
+            + "  lost: sent and never delivered; gap: the longest time without a delivery;\n"
+            + "  reconn: the subscriber's time to consume again after a loss (-: no loss).\n"
         return out
     }
 
@@ -108,12 +378,25 @@ public struct FailoverDrillStep: Step {
         try await ClusterHealth.require(topology, context, step: id, fix: "rabbitmqctl -n NODE start_app on the stopped node")
     }
 
-    /// Makes sure every node's application runs again.
+    /// Makes sure every node runs again (its application, and after a kill its service), and that the
+    /// drill's user is gone.
     public func rollback(_ undo: Undo, _ context: StepContext) async throws(StepFailure) {
+        await restoreLinks(context)
         for spec in topology.nodes {
             let node = RabbitNode(spec, executor: context.executor, step: id)
             if let s = try? await node.clusterStatus(), s.runningNodes.contains(spec.nodeName.description) { continue }
+            if settings.mode == .hard { try await node.startService(progress: context.progress) }
             try await node.ctlChecked(["start_app"], doing: "start the application", timeout: .seconds(180), mutates: true)
+        }
+        _ = await RabbitNode(topology.seed, executor: context.executor, step: id).ctl(["delete_user", Self.user], mutates: true)
+    }
+
+    /// A drill cut off while a link was cut leaves it cut: every node's link is restored first.
+    func restoreLinks(_ context: StepContext) async {
+        guard settings.mode == .linkCut, let program = DrillMode.linkCutProgram else { return }
+        for spec in topology.nodes {
+            let host = spec.nodeName.description.split(separator: "@").last.map(String.init) ?? spec.host.value
+            _ = await context.executor.run(CommandSpec(program + [host, "up"], timeout: .seconds(30), mutates: true, step: id))
         }
     }
 }

@@ -15,6 +15,8 @@ public struct Topology: Sendable, Equatable {
     public var loadBalancer: LoadBalancerSpec?
     public var outsystems = OutSystemsSpec()
     public var stateDir: String?
+    /// How the failover drill fails each node and what it accepts (flags of the front ends, not the file).
+    public var drill = DrillSettings()
 
     public var seed: NodeSpec { nodes.first { $0.name == seedName }! }
     public var joiners: [NodeSpec] { nodes.filter { $0.name != seedName } }

@@ -8,6 +8,9 @@ import Executor
 /// nothing when it is already there; else `Start-Service` or `Stop-Service`, then the state is read again
 /// and decides (exit 0 when it holds); it answers what it saw before and after and what Windows said.
 ///
+/// `Stop-RabbitProcess PID` ends a process at once (`Stop-Process -Force`: TerminateProcess), for the
+/// failover drill's `hard` mode: exit 0 when it was ended, 1 with Windows' words when not.
+///
 /// `Get-RabbitLayout SERVICE` is the read-only look at the installation (``WindowsLayout``): the user
 /// and its rights, the machine-wide `RABBITMQ_BASE` and node name, the environment erlsrv stored for the
 /// service, the Platform Server's RabbitMQ folders, the service's state, the cookie copies Erlang may read,
@@ -18,8 +21,13 @@ import Executor
 enum RabbitPowerShell {
     static let layout = "Get-RabbitLayout"
     static let service = "Set-RabbitService"
+    static let stopProcess = "Stop-RabbitProcess"
 
-    static let module = PowerShellModule(functions: [layout, service], text: #"""
+    static let module = PowerShellModule(functions: [layout, service, stopProcess], text: #"""
+        function Stop-RabbitProcess([string]$Id) {
+            try { Stop-Process -Id ([int]$Id) -Force -ErrorAction Stop } catch { Write-Err ($_.Exception.Message + "`n"); return 1 }
+            return 0
+        }
         function Get-ServiceSeen([string]$Name) {
             $svc = Get-CimInstance -ClassName Win32_Service -Filter ("Name='" + $Name.Replace("'", "''") + "'") -ErrorAction SilentlyContinue
             if (-not $svc) { return [ordered]@{ exists = $false } }

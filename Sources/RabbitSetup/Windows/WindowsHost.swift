@@ -107,6 +107,12 @@ public struct WindowsHost: ServerHost {
         await executor.run(CommandSpec(argv, on: target, timeout: timeout, mutates: mutates, step: step))
     }
 
+    /// ``RabbitPowerShell``'s `Stop-RabbitProcess`: `Stop-Process -Id PID -Force`, which ends the process
+    /// with TerminateProcess (no `rabbit:stop_and_halt()`, unlike a service stop).
+    public func kill(process pid: String) async -> CommandResult {
+        await call(RabbitPowerShell.stopProcess, [pid], timeout: .seconds(30), mutates: true)
+    }
+
     /// ``RabbitPowerShell``'s `Set-RabbitService`: the service is read, moved only if it is not in the wanted state already
     /// (`Start-Service` / `Stop-Service`), and read again; the second look decides.
     public func service(_ goal: ServiceGoal, _ profile: PlatformProfile) async -> ServiceChange {
