@@ -11,7 +11,9 @@ bench/results/package.{json,md}. BENCH_ONLY=connections measures only the node c
 alone (status, Erlang VM starts, 2- and 3-node applies with the lean sequence, the re-run, the screen on the
 formed cluster), written to bench/results/connections.{json,md}. BENCH_ONLY=zero-downtime measures only the
 applies without restarts (VM restarts, the seed's independent client, wizard/lean in the same run), written to
-bench/results/zero-downtime.{json,md}; the full run measures it too.
+bench/results/zero-downtime.{json,md}; the full run measures it too. BENCH_ONLY=drill measures only the
+invalidation messages through a hard kill of each node (the failover drill in `hard` mode, behind nginx and behind
+HAProxy), written to bench/results/drill.{json,md}; the full run measures it too.
 """
 import json, os, platform, re, shutil, statistics, subprocess, sys, tempfile, threading, time
 
@@ -141,18 +143,78 @@ def stats(values):
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": values}
 
 
-def drill(box, kind):
-    """The failover drill through the load balancer: new connections every 100 ms while each node is out."""
-    seconds, p = box.wizard("apply", "--yes", "--only", "failover-drill")
+DRILL_ROW = re.compile(r"\s+(rabbit-\w@localhost)\s+(\d+)\s+(\d+)\s+(\d+) ms\s+(\d+)\s+(\d+)\s+(\d+)\s+([\d.]+) s\s+(?:([\d.]+) s|-)\s+(?:([\d.]+) s|no)$")
+
+
+def drill(box, kind, mode="graceful"):
+    """One failover drill through the load balancer: per node, new connections every 100 ms and invalidation
+    messages (a publisher and a subscriber placed on the node) while the node fails (`mode`) and comes back."""
+    seconds, p = box.wizard("apply", "--yes", "--only", "failover-drill", "--drill-mode", mode, check=False)
     rows = []
     for line in p.stdout.splitlines():
-        m = re.match(r"\s+(rabbit-\w@localhost)\s+(\d+)\s+(\d+)\s+(\d+) ms\s+([\d.]+) s", line)
+        m = DRILL_ROW.match(line)
         if m:
-            rows.append({"node": m[1], "attempts": int(m[2]), "failed": int(m[3]), "worst_ms": int(m[4]), "back_s": float(m[5])})
+            rows.append({"node": m[1], "attempts": int(m[2]), "failed": int(m[3]), "worst_ms": int(m[4]), "sent": int(m[5]), "acked": int(m[6]),
+                         "lost": int(m[7]), "gap_s": float(m[8]), "reconnect_s": float(m[9]) if m[9] else None, "back_s": float(m[10]) if m[10] else None})
     if not rows:
-        raise SystemExit(f"bench: no drill table in:\n{p.stdout}")
-    return {"kind": kind, "attempts": sum(r["attempts"] for r in rows), "failed": sum(r["failed"] for r in rows),
-            "worst_ms": max(r["worst_ms"] for r in rows), "nodes": rows, "seconds": seconds}
+        raise SystemExit(f"bench: no drill table in:\n{p.stdout}{p.stderr}")
+    return {"kind": kind, "mode": mode, "passed": p.returncode == 0, "attempts": sum(r["attempts"] for r in rows),
+            "failed": sum(r["failed"] for r in rows), "worst_ms": max(r["worst_ms"] for r in rows), "sent": sum(r["sent"] for r in rows),
+            "lost": sum(r["lost"] for r in rows), "longest_gap_s": max(r["gap_s"] for r in rows),
+            "longest_reconnect_s": max((r["reconnect_s"] or 0) for r in rows), "nodes": rows, "seconds": seconds}
+
+
+def use_haproxy(box):
+    """HAProxy in place of nginx in front of a formed cluster: nginx's step rolled back, the topology's kind changed, applied."""
+    box.wizard("rollback", "load-balancer", "--yes")
+    with open(box.topology) as f:
+        topo = f.read()
+    with open(box.topology, "w") as f:
+        f.write(topo.replace("kind: nginx", "kind: haproxy"))
+    box.wizard("apply", "--yes", "--only", "load-balancer")
+
+
+def message_drill():
+    """Invalidation messages through a hard failure: on one formed 3-node sandbox, the drill in `hard` mode (each
+    node's Erlang VM killed with SIGKILL, then started) RUNS times behind nginx, then RUNS times behind HAProxy.
+    Per drill: messages lost (all nodes), the longest gap between deliveries and the subscriber's longest
+    reconnect (any node); medians over the drills."""
+    box = Sandbox(3)
+    teardown.wait()
+    out = {}
+    try:
+        box.wizard("apply", "--yes")
+        for kind in ("nginx", "haproxy"):
+            if kind == "haproxy":
+                use_haproxy(box)
+            drills = []
+            for _ in range(RUNS):
+                d = drill(box, kind, "hard")
+                log(f"hard drill through {kind}: {d['lost']} lost of {d['sent']}, longest gap {d['longest_gap_s']} s, "
+                    f"reconnect {d['longest_reconnect_s']} s, {d['failed']} failed new connections")
+                drills.append(d)
+            out[kind] = {"drills": drills, "lost": stats([d["lost"] for d in drills]), "longest_gap_s": stats([d["longest_gap_s"] for d in drills]),
+                         "longest_reconnect_s": stats([d["longest_reconnect_s"] for d in drills]),
+                         "failed": sum(d["failed"] for d in drills), "attempts": sum(d["attempts"] for d in drills),
+                         "passed": sum(1 for d in drills if d["passed"])}
+    finally:
+        teardown.later(box)
+    teardown.wait()
+    return out
+
+
+def message_drill_markdown(m):
+    lines = []
+    for kind, k in m.items():
+        lines.append(f"| hard kill of each node behind {kind} (3 drills): messages lost per drill (of about {k['drills'][0]['sent']}) | "
+                     f"{k['lost']['median']:g} ({k['lost']['min']:g}-{k['lost']['max']:g}) | |")
+        lines.append(f"| hard kill behind {kind}: longest gap between deliveries; subscriber's longest reconnect | "
+                     f"{k['longest_gap_s']['median']:.1f} s ({k['longest_gap_s']['min']:.1f}-{k['longest_gap_s']['max']:.1f}); "
+                     f"{k['longest_reconnect_s']['median']:.1f} s ({k['longest_reconnect_s']['min']:.1f}-{k['longest_reconnect_s']['max']:.1f}) | "
+                     f"gap <= 5 s {'met' if k['longest_gap_s']['max'] <= 5 else 'MISSED'} |")
+        lines.append(f"| hard kill behind {kind}: failed new connections; drills that passed | {k['failed']} of {k['attempts']}; "
+                     f"{k['passed']} of {len(k['drills'])} | |")
+    return lines
 
 
 def mutating_commands(box):
@@ -548,7 +610,8 @@ def main():
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "source": source(), "machine": machine(), "versions": versions(),
               "runs": RUNS}
     # One part alone: its own result files, its rows only.
-    parts = {"connections": (connections, connections_markdown, ""), "zero-downtime": (zero_downtime, zero_downtime_markdown, "; lists are per run")}
+    parts = {"connections": (connections, connections_markdown, ""), "zero-downtime": (zero_downtime, zero_downtime_markdown, "; lists are per run"),
+             "drill": (message_drill, message_drill_markdown, " of the drill")}
     only = os.environ.get("BENCH_ONLY")
     if only in parts:
         measure, rows, note = parts[only]
@@ -601,12 +664,7 @@ def main():
 
         hard = [hard_failure(finished, "nginx")]
         failover = [drill(finished, "nginx")]
-        finished.wizard("rollback", "load-balancer", "--yes")
-        with open(finished.topology) as f:
-            topo = f.read()
-        with open(finished.topology, "w") as f:
-            f.write(topo.replace("kind: nginx", "kind: haproxy"))
-        finished.wizard("apply", "--yes", "--only", "load-balancer")
+        use_haproxy(finished)
         hard.append(hard_failure(finished, "haproxy"))
         failover.append(drill(finished, "haproxy"))
         result["failover"] = failover
@@ -634,6 +692,8 @@ def main():
     result["connections"] = connections()
     log("zero downtime: applies without restarts")
     result["zero_downtime"] = zero_downtime()
+    log("invalidation messages through a hard kill")
+    result["drill"] = message_drill()
     log("package (make dist)")
     result["package"] = package()
     result["bench_seconds"] = time.monotonic() - started
@@ -671,7 +731,7 @@ def markdown(r):
                  f"{e['stream_50mb_rss_growth_mib']:.1f} / {e['stream_50mb_peak_growth_mib']:.1f} MiB | "
                  f"<= 40 MiB {'met' if e['stream_50mb_peak_growth_mib'] <= 40 else 'MISSED'} |")
     for d in r["failover"]:
-        lines.append(f"| failover drill through {d['kind']} (one drill): failed new connections, worst connect | {d['failed']} of {d['attempts']}, "
+        lines.append(f"| failover drill ({d.get('mode', 'graceful')}) through {d['kind']} (one drill): failed new connections, worst connect | {d['failed']} of {d['attempts']}, "
                      f"{d['worst_ms']} ms | 0 {'met' if d['failed'] == 0 else 'MISSED'} |")
     for d in r["hard_failure"]:
         lines.append(f"| node killed with SIGKILL behind {d['kind']} (one kill; independent AMQP client, a new connection every 100 ms): "
@@ -685,6 +745,8 @@ def markdown(r):
         lines += connections_markdown(r["connections"])
     if "zero_downtime" in r:
         lines += zero_downtime_markdown(r["zero_downtime"])
+    if "drill" in r:
+        lines += message_drill_markdown(r["drill"])
     if "package" in r:
         lines += package_markdown(r["package"])
     return "\n".join(lines) + "\n"
