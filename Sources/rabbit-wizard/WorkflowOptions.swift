@@ -25,7 +25,7 @@ struct WorkflowOptions: ParsableArguments {
 
     @Option(name: .customLong("drill-mode"), help: ArgumentHelp(
         "How the failover drill fails each node: graceful (suspend_listeners, stop_app) or hard (its Erlang VM killed without warning, "
-            + "then its service started).", valueName: "MODE"))
+            + "then its service started); link-cut exists only on the multi-host test bed.", valueName: "MODE"))
     var drillMode: DrillMode = .graceful
 
     @Option(name: .customLong("max-gap"), help: ArgumentHelp(
