@@ -71,18 +71,17 @@ struct WatchCommand: AsyncParsableCommand {
         if !json { print("watching \(lb.clientHost):\(lb.listenPort) (\(lb.kind.name)) for \(seconds) s: a new AMQP connection every 100 ms"
                          + (messages ? ", and a message every 100 ms from a publisher to a subscriber" : "")) }
         var path: MessagePath?
-        var account: (seed: RabbitNode, madeVhost: Bool)?
+        var account: DrillAccount?
         if messages, let topology = session.topology {
-            let seed = RabbitNode(topology.seed, executor: session.executor, step: "watch")
-            let password = Secret(bytes: Array(FailoverDrillStep.randomPassword().utf8))
-            session.executor.register(secret: password)
+            let json = self.json
             do {
-                account = (seed, try await FailoverDrillStep.makeAccount(seed, password: password) { if !json { print("  ... \($0)") } })
+                account = try await DrillAccount.add(on: RabbitNode(topology.seed, executor: session.executor, step: "watch")) {
+                    if !json { print("  ... \($0)") }
+                }
             } catch {
-                throw ErrorPresenter.fail("--messages: \(error)", code: .failed)
+                throw ErrorPresenter.fail("--messages: " + ErrorPresenter.describe(error), code: .failed)
             }
-            path = MessagePath(endpoint: .init(host: lb.clientHost, port: lb.listenPort, user: FailoverDrillStep.user, password: password,
-                                               vhost: FailoverDrillStep.vhost), heartbeat: topology.drill.heartbeat)
+            path = MessagePath(endpoint: account!.endpoint(through: lb), heartbeat: topology.drill.heartbeat)
             path?.start()
         }
         loop.start()
@@ -98,7 +97,7 @@ struct WatchCommand: AsyncParsableCommand {
         }
         let stats = loop.stop()
         let sent = path?.stop()
-        if let account { await FailoverDrillStep.removeAccount(account.seed, vhost: account.madeVhost) }
+        await account?.remove()
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -131,10 +131,10 @@ extension ClusterScenarioTests {
         // independent client (pika, one subscriber straight to each node as a user of the test's) counts what
         // reached the broker: the messages RabbitMQ confirmed to the product's publisher agree within one.
         let witnessPassword = "witness-\(UUID().uuidString.prefix(8))"
-        #expect(await bed.ctl("ServerA", ["add_vhost", FailoverDrillStep.vhost]).termination == .exited(code: 0))
+        #expect(await bed.ctl("ServerA", ["add_vhost", DrillAccount.vhost]).termination == .exited(code: 0))
         let addWitness = await bed.run("ServerA", ["sh", "-c", "printf '%s\\n' \"$1\" | rabbitmqctl add_user witness", "sh", witnessPassword])
         #expect(addWitness.termination == .exited(code: 0), "\(addWitness.stdout.text)\(addWitness.stderr.text)")
-        #expect(await bed.ctl("ServerA", ["set_permissions", "-p", FailoverDrillStep.vhost, "witness", ".*", ".*", ".*"]).termination == .exited(code: 0))
+        #expect(await bed.ctl("ServerA", ["set_permissions", "-p", DrillAccount.vhost, "witness", ".*", ".*", ".*"]).termination == .exited(code: 0))
         let witness = try await DrillWitness.start(endpoints: NetBed.servers.map { "\(bed.address($0)):5672" }, in: dir,
                                                    environment: ["WITNESS_USER": "witness", "WITNESS_PASSWORD": witnessPassword])
         let cutProgram = bed.linkCutProgram
@@ -168,7 +168,7 @@ extension ClusterScenarioTests {
         // node is silent and not yet declared down, net_ticktime). The limit is the drill's on the bed, 30 s.
         async let watching = wizard(["watch", "--seconds", "14", "--messages", "--max-gap", "30"])
         let added = await Support.waitUntil(.seconds(60), every: .milliseconds(200)) {
-            await bed.ctl("ServerB", ["list_users", "-q"]).stdout.text.contains(FailoverDrillStep.user)
+            await bed.ctl("ServerB", ["list_users", "-q"]).stdout.text.contains(DrillAccount.user)
         }
         #expect(added, "watch --messages did not add its user")
         #expect(await bed.link("ServerA", "down").termination == .exited(code: 0))

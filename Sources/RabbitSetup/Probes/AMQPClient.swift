@@ -13,16 +13,9 @@ public final class AMQPClient: @unchecked Sendable {
     let conn: AMQPProbe.Connection
     /// The heartbeat both sides agreed, in seconds (0: none).
     public let heartbeat: Int
-    public let server: AMQPProbe.ServerInfo
     let timeout: Duration
     var lastSent = ContinuousClock.now
     var lastReceived = ContinuousClock.now
-    /// A delivery whose method frame has been read, waiting for its content.
-    public struct Delivery: Sendable, Equatable {
-        public var exchange: String
-        public var routingKey: String
-        public var body: [UInt8]
-    }
 
     static let channel: UInt16 = 1
     /// Publisher confirms: the delivery tags the broker has acknowledged since ``takeConfirms()`` last
@@ -30,10 +23,9 @@ public final class AMQPClient: @unchecked Sendable {
     var confirmed: [UInt64] = []
     var confirmedThrough: UInt64 = 0
 
-    init(conn: AMQPProbe.Connection, heartbeat: Int, server: AMQPProbe.ServerInfo, timeout: Duration) {
+    init(conn: AMQPProbe.Connection, heartbeat: Int, timeout: Duration) {
         self.conn = conn
         self.heartbeat = heartbeat
-        self.server = server
         self.timeout = timeout
     }
 
@@ -44,9 +36,9 @@ public final class AMQPClient: @unchecked Sendable {
     {
         let conn = try AMQPProbe.Connection.open(host: host, port: port, timeout: timeout)
         do throws(AMQPProbe.Failure) {
-            let info = try conn.start()
+            _ = try conn.start()
             let agreed = try conn.open(user: user, password: password, vhost: vhost, heartbeat: UInt16(clamping: heartbeat), name: name)
-            let client = AMQPClient(conn: conn, heartbeat: Int(agreed), server: info, timeout: timeout)
+            let client = AMQPClient(conn: conn, heartbeat: Int(agreed), timeout: timeout)
             var open = AMQPProbe.Writer()
             open.shortString("")
             _ = try client.call(20, 10, open.bytes, expect: (20, 11), "opening a channel")
@@ -66,13 +58,6 @@ public final class AMQPClient: @unchecked Sendable {
         var w = AMQPProbe.Writer()
         w.u16(0); w.shortString(name); w.shortString("fanout"); w.u8(0); w.table([:])
         _ = try call(40, 10, w.bytes, expect: (40, 11), "declaring the exchange \(name)")
-    }
-
-    /// Deletes an exchange (it may not exist).
-    public func deleteExchange(_ name: String) throws(AMQPProbe.Failure) {
-        var w = AMQPProbe.Writer()
-        w.u16(0); w.shortString(name); w.u8(0)
-        _ = try call(40, 20, w.bytes, expect: (40, 21), "deleting the exchange \(name)")
     }
 
     /// Declares a server-named exclusive auto-delete queue, bound to `exchange`; returns its name.
@@ -121,9 +106,9 @@ public final class AMQPClient: @unchecked Sendable {
         try send(out)
     }
 
-    /// The next delivery, waiting at most until `until`; nil when none came by then. Heartbeats are sent
-    /// while waiting, and a server silent for two heartbeats is a failure.
-    public func nextDelivery(until: ContinuousClock.Instant) throws(AMQPProbe.Failure) -> Delivery? {
+    /// The next delivery's body, waiting at most until `until`; nil when none came by then. Heartbeats are
+    /// sent while waiting, and a server silent for two heartbeats is a failure.
+    public func nextDelivery(until: ContinuousClock.Instant) throws(AMQPProbe.Failure) -> [UInt8]? {
         while true {
             try keepAlive()
             let now = ContinuousClock.now
@@ -163,16 +148,15 @@ public final class AMQPClient: @unchecked Sendable {
     /// Whether a frame's first bytes are there within `wait` (a closed or reset socket is readable too:
     /// the read that follows says which).
     func readable(within wait: Duration) throws(AMQPProbe.Failure) -> Bool {
-        let ms = Int32(max(0, wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000))
         var p = pollfd(fd: conn.fd, events: Int16(POLLIN), revents: 0)
-        let n = poll(&p, 1, ms)
+        let n = poll(&p, 1, Int32(max(0, ConnectionLoop.milliseconds(wait))))
         if n < 0 && errno != EINTR { throw .refused("\(conn.endpoint): \(String(cString: strerror(errno)))") }
         return n > 0
     }
 
     /// Reads one frame (its rest bounded by `timeout`) and handles it: heartbeats and server notices are
-    /// taken, a delivery is returned whole, a close is a failure.
-    func readFrame() throws(AMQPProbe.Failure) -> Delivery? {
+    /// taken, a delivery's body is returned whole, a close is a failure.
+    func readFrame() throws(AMQPProbe.Failure) -> [UInt8]? {
         conn.deadline = ContinuousClock.now.advanced(by: timeout)
         let (type, _, payload) = try conn.frame("reading from the server")
         lastReceived = ContinuousClock.now
@@ -186,14 +170,16 @@ public final class AMQPClient: @unchecked Sendable {
             // Basic.Ack: one tag, or (multiple) every tag up to it.
             var r = AMQPProbe.Reader(args)
             let tag = r.u64(), multiple = r.u8() & 1 == 1
-            if multiple { if tag > confirmedThrough { confirmed += Array((confirmedThrough + 1)...tag) } } else { confirmed.append(tag) }
-            confirmedThrough = max(confirmedThrough, multiple ? tag : confirmedThrough)
+            if !multiple {
+                confirmed.append(tag)
+            } else if tag > confirmedThrough {
+                confirmed += Array((confirmedThrough + 1)...tag)
+                confirmedThrough = tag
+            }
             return nil
         }
-        guard cls == 60 && mth == 60 else { return nil }  // Connection.Blocked/Unblocked, Basic.Nack and the like: nothing to count
-        var r = AMQPProbe.Reader(args)
-        _ = r.shortString(); _ = r.u64(); _ = r.u8()
-        let exchange = r.shortString(), key = r.shortString()
+        // Basic.Deliver is followed by its content; Connection.Blocked, Basic.Nack and the like count for nothing here.
+        guard cls == 60 && mth == 60 else { return nil }
         let (htype, _, header) = try conn.frame("reading a delivery's header")
         guard htype == 2 else { throw .notAMQP("\(conn.endpoint): a delivery without its content header") }
         var h = AMQPProbe.Reader(header)
@@ -206,7 +192,7 @@ public final class AMQPClient: @unchecked Sendable {
             body += part
         }
         lastReceived = ContinuousClock.now
-        return Delivery(exchange: exchange, routingKey: key, body: body)
+        return body
     }
 
     /// Sends a method on the channel and reads until its answer, taking deliveries that arrive meanwhile as

@@ -162,7 +162,7 @@ public final class MessagePath: Sendable {
                 }
             }
             do {
-                if let d = try client!.nextDelivery(until: ContinuousClock.now.advanced(by: interval)) { take(d.body) }
+                if let body = try client!.nextDelivery(until: ContinuousClock.now.advanced(by: interval)) { take(body) }
             } catch {
                 client?.close()
                 client = nil

@@ -72,10 +72,6 @@ public struct FailoverDrillStep: Step {
     public var rollbackScope: RollbackScope { .complete }
     public var runsByDefault: Bool { false }
 
-    /// The drill's own vhost and user (the user's password is random, made for one drill, never kept).
-    public static let vhost = "rabbit-wizard-drill"
-    public static let user = "rabbit-wizard-drill"
-
     public init(topology: Topology, loadBalancer: LoadBalancerSpec) {
         self.topology = topology
         self.lb = loadBalancer
@@ -121,7 +117,7 @@ public struct FailoverDrillStep: Step {
 
     public func plan(_ context: StepContext) async throws(StepFailure) -> Plan {
         let s = settings
-        var changes = [Change(.add, target: "vhost \(Self.vhost) and user \(Self.user)", node: topology.seed.name,
+        var changes = [Change(.add, target: "vhost \(DrillAccount.vhost) and user \(DrillAccount.user)", node: topology.seed.name,
                               summary: "for the drill's clients (a random password, never kept); removed when the drill ends", secret: true)]
         changes += topology.nodes.map { n in
             Change(.run, target: "\(n.nodeName) (\(s.mode.rawValue)): \(s.mode.words)", node: n.name,
@@ -137,22 +133,19 @@ public struct FailoverDrillStep: Step {
     public func prepare(_ plan: Plan, _ context: StepContext) async throws(StepFailure) -> Undo { .none }
 
     public func apply(_ plan: Plan, prepared: Undo, _ context: StepContext) async throws(StepFailure) -> Undo {
-        let seed = RabbitNode(topology.seed, executor: context.executor, step: id)
-        let password = Secret(bytes: Array(Self.randomPassword().utf8))
-        context.executor.register(secret: password)
-        let madeVhost = try await Self.makeAccount(seed, password: password, progress: context.progress)
+        let account = try await DrillAccount.add(on: RabbitNode(topology.seed, executor: context.executor, step: id), progress: context.progress)
         var rows: [Row] = []
         var failure: StepFailure?
         do throws(StepFailure) {
             // A node that fails the drill ends it: the next node is not failed while the cluster misbehaves.
             for spec in topology.nodes {
-                rows.append(try await drill(spec, password: password, context))
+                rows.append(try await drill(spec, account: account, context))
                 if !Self.problems(rows.last!, maxGap: settings.maxGap).isEmpty { break }
             }
         } catch {
             failure = error
         }
-        await Self.removeAccount(seed, vhost: madeVhost)
+        await account.remove()
         if !rows.isEmpty {
             try context.record(.evidence(step: id, title: "Failover drill (\(settings.mode.rawValue)) through \(lb.kind.name) \(lb.clientHost):\(lb.listenPort)",
                                          text: Self.table(rows)))
@@ -170,11 +163,10 @@ public struct FailoverDrillStep: Step {
     }
 
     /// One node failed and brought back while the clients work.
-    func drill(_ spec: NodeSpec, password: Secret, _ context: StepContext) async throws(StepFailure) -> Row {
+    func drill(_ spec: NodeSpec, account: DrillAccount, _ context: StepContext) async throws(StepFailure) -> Row {
         let node = RabbitNode(spec, executor: context.executor, step: id)
         let watcher = RabbitNode(topology.nodes.first { $0.name != spec.name } ?? spec, executor: context.executor, step: id)
-        let path = MessagePath(endpoint: .init(host: lb.clientHost, port: lb.listenPort, user: Self.user, password: password, vhost: Self.vhost),
-                               heartbeat: settings.heartbeat)
+        let path = MessagePath(endpoint: account.endpoint(through: lb), heartbeat: settings.heartbeat)
         var row = Row(node: spec.nodeName.description)
         context.progress("\(spec.name): placing a subscriber and a publisher on \(spec.nodeName) through \(lb.kind.name)")
         let (subscriber, publisher, onNode) = try await place(path, on: node)
@@ -218,16 +210,10 @@ public struct FailoverDrillStep: Step {
                 try? await Task.sleep(until: failedAt.advanced(by: settings.outage))
                 try await node.startService(progress: context.progress)
             case .linkCut:
-                guard let program = DrillMode.linkCutProgram else {
-                    throw StepFailure("link-cut needs the test bed's program (\(DrillMode.linkCutVariable))", fix: "use --drill-mode graceful or hard")
-                }
-                let host = spec.nodeName.description.split(separator: "@").last.map(String.init) ?? spec.host.value
-                context.progress("\(spec.name): cutting the link of \(host) silently; clients work through \(lb.kind.name)")
-                let cut = await context.executor.run(CommandSpec(program + [host, "down"], timeout: .seconds(30), mutates: true, step: id))
-                guard cut.succeeded else { throw StepFailure("the link cut of \(host) failed: \(cut.stderr.suffix(300))", node: spec.name) }
+                context.progress("\(spec.name): cutting its link silently; clients work through \(lb.kind.name)")
+                try await link(spec, "down", context)
                 try? await Task.sleep(until: failedAt.advanced(by: settings.down))
-                let restored = await context.executor.run(CommandSpec(program + [host, "up"], timeout: .seconds(30), mutates: true, step: id))
-                guard restored.succeeded else { throw StepFailure("restoring the link of \(host) failed: \(restored.stderr.suffix(300))", node: spec.name) }
+                try await link(spec, "up", context)
             }
         } catch {
             _ = finish()
@@ -249,7 +235,7 @@ public struct FailoverDrillStep: Step {
     /// load balancer puts them there: up to three rounds of twice as many connections as there are nodes,
     /// each told apart by the connection names the node lists; the best round is kept (the subscriber on the
     /// node first, then the publisher). Returns whether each is on the node.
-    func place(_ path: MessagePath, on node: RabbitNode) async throws(StepFailure) -> (AMQPClient, AMQPClient, onNode: (Bool, Bool)) {
+    func place(_ path: MessagePath, on node: RabbitNode) async throws(StepFailure) -> (sub: AMQPClient, pub: AMQPClient, on: (Bool, Bool)) {
         let count = topology.nodes.count
         var lastError: AMQPProbe.Failure?
         var best: (sub: AMQPClient, pub: AMQPClient, on: (Bool, Bool))?
@@ -285,22 +271,21 @@ public struct FailoverDrillStep: Step {
                               + (lastError.map { "\($0)" } ?? "no answer") + "; no node was failed",
                               fix: "check the load balancer (rabbit-wizard status) and that the nodes accept connections", node: node.spec.name)
         }
-        return try await subscribed(best.sub, best.pub, path, best.on)
+        try await Self.subscribe(best.sub, best.pub, path, through: lb)
+        return best
     }
 
-    func subscribed(_ s: AMQPClient, _ p: AMQPClient, _ path: MessagePath, _ on: (Bool, Bool)) async throws(StepFailure)
-        -> (AMQPClient, AMQPClient, onNode: (Bool, Bool))
-    {
+    /// Makes `s` the path's subscriber (its queue declared on the node it is connected to); on failure both
+    /// clients are closed.
+    static func subscribe(_ s: AMQPClient, _ p: AMQPClient, _ path: MessagePath, through lb: LoadBalancerSpec) async throws(StepFailure) {
         let exchange = path.exchange
         let failure = await Task.detached { () -> AMQPProbe.Failure? in
             do throws(AMQPProbe.Failure) { try MessagePath.subscribe(s, to: exchange); return nil } catch { return error }
         }.value
-        if let failure {
-            s.close(); p.close()
-            throw StepFailure("the drill's subscriber could not consume through \(lb.kind.name): \(failure); no node was failed",
-                              fix: "check the load balancer (rabbit-wizard status) and that the nodes accept connections")
-        }
-        return (s, p, on)
+        guard let failure else { return }
+        s.close(); p.close()
+        throw StepFailure("the drill's subscriber could not consume through \(lb.kind.name): \(failure); no node was failed",
+                          fix: "check the load balancer (rabbit-wizard status) and that the nodes accept connections")
     }
 
     /// The connection names (`connection_name` of their client properties) of the node's own client connections.
@@ -315,34 +300,6 @@ public struct FailoverDrillStep: Step {
             throw StepFailure("\(node.spec.nodeName) told its process id as \(answer.debugDescription), not a number", node: node.spec.name)
         }
         return digits
-    }
-
-    /// Adds the drill's vhost (unless there) and user, with full rights in that vhost only; returns whether
-    /// the vhost was made here (then the drill's end removes it). A user left by a drill that was cut off is
-    /// replaced.
-    public static func makeAccount(_ seed: RabbitNode, password: Secret, progress: @Sendable (String) -> Void) async throws(StepFailure) -> Bool {
-        progress("adding the drill's vhost \(vhost) and user \(user)")
-        let vhosts = try await seed.ctlChecked(["list_vhosts", "name", "--quiet", "--no-table-headers"], doing: "list the vhosts", mutates: false)
-        let made = !vhosts.split(separator: "\n").contains { $0.trimmingCharacters(in: .whitespaces) == vhost }
-        if made { try await seed.ctlChecked(["add_vhost", vhost], doing: "add the drill's vhost", mutates: true) }
-        _ = await seed.ctl(["delete_user", user], mutates: true)
-        // The CLI reads the password from stdin when it is not on the command line.
-        let added = await seed.ctl(["add_user", user], stdin: .secret(Secret(bytes: password.withBytes { $0 } + [0x0A])), secrets: [password], mutates: true)
-        guard added.succeeded else { throw RabbitCLIError.failure(added, doing: "add the drill's user", node: seed.spec.nodeName, on: seed.spec) }
-        try await seed.ctlChecked(["set_permissions", "-p", vhost, user, ".*", ".*", ".*"], doing: "give the drill's user its vhost", mutates: true)
-        return made
-    }
-
-    /// Removes the drill's user, and its vhost when the drill made it.
-    public static func removeAccount(_ seed: RabbitNode, vhost made: Bool) async {
-        _ = await seed.ctl(["delete_user", user], mutates: true)
-        if made { _ = await seed.ctl(["delete_vhost", vhost], mutates: true) }
-    }
-
-    public static func randomPassword() -> String {
-        let letters = Array("abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
-        var rng = SystemRandomNumberGenerator()
-        return String((0..<32).map { _ in letters[Int(rng.next(upperBound: UInt64(letters.count)))] })
     }
 
     static func seconds(_ ms: Int) -> String { String(format: "%.1f s", Double(ms) / 1000) }
@@ -388,15 +345,25 @@ public struct FailoverDrillStep: Step {
             if settings.mode == .hard { try await node.startService(progress: context.progress) }
             try await node.ctlChecked(["start_app"], doing: "start the application", timeout: .seconds(180), mutates: true)
         }
-        _ = await RabbitNode(topology.seed, executor: context.executor, step: id).ctl(["delete_user", Self.user], mutates: true)
+        _ = await RabbitNode(topology.seed, executor: context.executor, step: id).ctl(["delete_user", DrillAccount.user], mutates: true)
     }
 
     /// A drill cut off while a link was cut leaves it cut: every node's link is restored first.
     func restoreLinks(_ context: StepContext) async {
-        guard settings.mode == .linkCut, let program = DrillMode.linkCutProgram else { return }
-        for spec in topology.nodes {
-            let host = spec.nodeName.description.split(separator: "@").last.map(String.init) ?? spec.host.value
-            _ = await context.executor.run(CommandSpec(program + [host, "up"], timeout: .seconds(30), mutates: true, step: id))
+        guard settings.mode == .linkCut else { return }
+        for spec in topology.nodes { try? await link(spec, "up", context) }
+    }
+
+    /// The test bed's program (``DrillMode/linkCutProgram``) run on this machine for the node's host (the host
+    /// part of its node name): `down` cuts its link silently, `up` restores it.
+    func link(_ spec: NodeSpec, _ state: String, _ context: StepContext) async throws(StepFailure) {
+        guard let program = DrillMode.linkCutProgram else {
+            throw StepFailure("link-cut needs the test bed's program (\(DrillMode.linkCutVariable))", fix: "use --drill-mode graceful or hard")
+        }
+        let host = spec.nodeName.description.split(separator: "@").last.map(String.init) ?? spec.host.value
+        let r = await context.executor.run(CommandSpec(program + [host, state], timeout: .seconds(30), mutates: true, step: id))
+        guard r.succeeded else {
+            throw StepFailure("\(state == "down" ? "the link cut" : "restoring the link") of \(host) failed: \(r.stderr.suffix(300))", node: spec.name)
         }
     }
 }
