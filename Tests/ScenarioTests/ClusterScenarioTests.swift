@@ -303,7 +303,9 @@ import Workflow
         #expect(drill.termination == .exited(code: 0), "\(drill.stdout.text)\(drill.stderr.text)")
         let rows = DrillRow.parse(drill.stdout.text)
         #expect(rows.map(\.node) == bed.letters.map(bed.nodeName), "\(drill.stdout.text)")
-        #expect(rows.allSatisfy { $0.connections > 0 && $0.failed == 0 && $0.sent > 0 && $0.gapSeconds <= 10 && $0.backSeconds != nil }, "\(rows)")
+        // A kill fails at most the one new connection whose handshake is in flight at that instant (the loop
+        // makes one at a time; nginx cannot move a connection whose header it already forwarded).
+        #expect(rows.allSatisfy { $0.connections > 0 && $0.failed <= 1 && $0.sent > 0 && $0.gapSeconds <= 10 && $0.backSeconds != nil }, "\(rows)")
         // Placed on the failing node, the subscriber lost its connection and came back.
         let elsewhere = drill.stdout.text.split(separator: "\n").filter { $0.contains("on another node") }
         let placed = rows.filter { r in !elsewhere.contains { $0.contains(r.node.prefix(17)) } }

@@ -180,7 +180,9 @@ import Workflow
         outputs.append(drill.stdout.text + drill.stderr.text)
         #expect(drill.termination == .exited(code: 0), "\(drill.stdout.text)\(drill.stderr.text)")
         let drillRows = DrillRow.parse(drill.stdout.text)
-        #expect(drillRows.count == 2 && drillRows.allSatisfy { $0.failed == 0 && $0.sent > 0 && $0.backSeconds != nil }, "\(drill.stdout.text)")
+        // A kill fails at most the one new connection whose handshake is in flight at that instant (the loop
+        // makes one at a time; nginx cannot move a connection whose header it already forwarded).
+        #expect(drillRows.count == 2 && drillRows.allSatisfy { $0.failed <= 1 && $0.sent > 0 && $0.backSeconds != nil }, "\(drill.stdout.text)")
         #expect(zip(vmsBeforeDrill, bed.letters.map(bed.pid)).allSatisfy { $0 != $1 && !$1.isEmpty }, "each VM ended and started again")
         for (w, before) in zip([a, b], drillLines) {
             let added = Support.read(w.drives + "/service.log").split(separator: "\n").dropFirst(before)
