@@ -179,6 +179,9 @@ public struct Session: Sendable {
                     })
     }
 
+    /// What ``observe(_:_:)`` says of a step whose plan is empty and whose verification passed.
+    public static let verifiedWords = "up to date (verified)"
+
     /// What one step shows now, read-only: its plan, and whether an empty plan verifies (`status`, the TUI).
     /// Call it inside one look (``Observations/run(reusing:_:)`` with reuse, as `status` and the screen do):
     /// nothing changes in a look, so its plan and verification reuse what the look already saw.
@@ -193,7 +196,7 @@ public struct Session: Sendable {
                 if !owed.isEmpty {
                     return ("in place; takes effect at the restart round (restart owed on \(owed.joined(separator: ", ")))", 0)
                 }
-                return ("up to date (verified)", 0)
+                return (Self.verifiedWords, 0)
             } catch { return ("plan empty but not verified: \(PlanText.failure(error))", 0) }
         } catch {
             return ("cannot observe: \(PlanText.failure(error))", nil)

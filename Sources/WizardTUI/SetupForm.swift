@@ -67,9 +67,12 @@ public struct SetupForm: Sendable, Equatable {
         public var loadBalancers: [String]
         /// Server platforms (profiles) by name; the first is the default.
         public var servers: [String]
-        public init(loadBalancers: [String], servers: [String]) {
+        /// Load balancer kinds the wizard does not reach (the site's own): no `reached by` field.
+        public var unreachedLoadBalancers: Set<String>
+        public init(loadBalancers: [String], servers: [String], unreachedLoadBalancers: Set<String> = []) {
             self.loadBalancers = loadBalancers
             self.servers = servers
+            self.unreachedLoadBalancers = unreachedLoadBalancers
         }
     }
 
@@ -136,7 +139,8 @@ public struct SetupForm: Sendable, Equatable {
                        value: v[.loadBalancer(.kind)] ?? "none"))
         if (v[.loadBalancer(.kind)] ?? "none") != "none" {
             let labels: [Key.LoadBalancer: String] = [.host: "  address for clients", .listenPort: "  port", .reach: "  reached by"]
-            for value in Key.LoadBalancer.allCases where value != .kind {
+            let unreached = choices.unreachedLoadBalancers.contains(v[.loadBalancer(.kind)] ?? "")
+            for value in Key.LoadBalancer.allCases where value != .kind && !(unreached && value == .reach) {
                 f.append(Field(key: .loadBalancer(value), label: labels[value]!, kind: .text, value: v[.loadBalancer(value)] ?? ""))
             }
         }

@@ -23,6 +23,12 @@ struct RabbitWizard: AsyncParsableCommand {
             a live log; Enter runs every pending step, asking before each change; r retries a step, u rolls one \
             back, p shows the plan with diffs, l the command log, ? all keys.
 
+            The topology file (example: topology.example.yml in the package's documentation) names the nodes \
+            and the load balancer: load_balancer.kind nginx or haproxy, which the wizard configures on \
+            load_balancer.host (reached by load_balancer.reach), or external: the site's own at \
+            load_balancer.host and listen_port, on which nothing is changed; the plan says what to configure \
+            there and every check goes through it.
+
             Every command the wizard runs, locally or over ssh, goes through one executor that enforces a \
             deadline, scrubs secrets and appends a record to the command log in the state directory \
             (default: $XDG_STATE_HOME/rabbit-wizard or ~/.local/state/rabbit-wizard).

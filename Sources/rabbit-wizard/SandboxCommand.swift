@@ -70,7 +70,7 @@ struct SandboxCommand: AsyncParsableCommand {
                 }
                 for n in topology.nodes { print("  \(n.nodeName)  amqp 127.0.0.1:\(n.amqpPort)  folder \(n.sandboxDir!)") }
                 print("Sandbox up: \(topology.nodes.count) separate nodes, each with its own cookie.")
-                if let lb = topology.loadBalancer { print("Load balancer (\(lb.kind.name)) will listen on \(lb.listenAddress):\(lb.listenPort) once applied.") }
+                if let lb = topology.loadBalancer { print("Load balancer (\(lb.kindName)) will listen on \(lb.listenAddress):\(lb.listenPort) once applied.") }
                 print("Next: rabbit-wizard apply --config \(sandbox.topologyPath)")
             } catch {
                 throw ErrorPresenter.fail(ErrorPresenter.describe(error, sandboxDir: location.path), code: .failed)

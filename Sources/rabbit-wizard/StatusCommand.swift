@@ -71,6 +71,20 @@ struct StatusCommand: AsyncParsableCommand {
         /// Who holds the cluster lock on the seed's server, unless it is free (absent without a topology).
         var clusterLock: String?
         var kept: Kept
+        /// The load balancer, which kind (the wizard's own or the site's, external) and what is seen through it.
+        var loadBalancer: String?
+    }
+
+    /// The load balancer in a line: whose it is, where, and the load-balancer step's live observation.
+    static func loadBalancer(_ lb: LoadBalancerSpec?, _ rows: [Row]) -> String? {
+        guard let lb, let row = rows.first(where: { $0.id == .loadBalancer }) else { return nil }
+        let verified = row.live == Session.verifiedWords
+        let live = row.live.replacingOccurrences(of: "plan empty but not verified: ", with: "NOT VERIFIED: ")
+        if lb.isExternal {
+            return "the site's own (external) at \(lb.clientHost):\(lb.listenPort), nothing changed on it: "
+                + (verified ? "answers as this cluster, every node reached through it" : live)
+        }
+        return "\(lb.kindName) on \(lb.host):\(lb.listenPort), configured by the wizard: \(verified ? "answers as this cluster" : live)"
     }
 
     /// What the wizard keeps in the state directory, and how much of it.
@@ -135,7 +149,7 @@ struct StatusCommand: AsyncParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try encoder.encode(Output(steps: rows, cluster: cluster, interrupted: interrupted, pendingRestarts: journal.pendingRestarts.mapValues(\.reason),
                                                                            stillRunning: stillRunning, lock: lock, clusterLock: clusterLock?.words,
-                                                                           kept: kept)), as: UTF8.self))
+                                                                           kept: kept, loadBalancer: Self.loadBalancer(session.topology?.loadBalancer, rows))), as: UTF8.self))
             return
         }
         for row in rows {
@@ -149,6 +163,7 @@ struct StatusCommand: AsyncParsableCommand {
                       + "(proposes which side to restart, with each node's view, and asks first)")
             }
         }
+        if let words = Self.loadBalancer(session.topology?.loadBalancer, rows) { print("load balancer: \(words)") }
         for id in interrupted {
             print("\(id): interrupted (outcome unknown). Run 'rabbit-wizard apply' to reconcile and continue, or 'rabbit-wizard rollback \(id)'.")
         }

@@ -39,7 +39,7 @@ final class TUIEngine: WizardEngine {
     var label: String {
         var label = session.configPath ?? "test steps"
         if let t = session.topology {
-            label += " (\(t.nodes.count) nodes\(t.loadBalancer.map { ", \($0.kind.name)" } ?? ""))"
+            label += " (\(t.nodes.count) nodes\(t.loadBalancer.map { ", \($0.kindName)" } ?? ""))"
         }
         return label
     }
@@ -48,7 +48,8 @@ final class TUIEngine: WizardEngine {
 
     /// What the setup form offers: the registered load balancer kinds and server platforms.
     static var setupChoices: SetupForm.Choices {
-        SetupForm.Choices(loadBalancers: LoadBalancerKinds.standard.map(\.name), servers: PlatformProfile.forServers.map(\.rawValue))
+        SetupForm.Choices(loadBalancers: LoadBalancerKinds.standard.map(\.name) + [LoadBalancerSpec.external], servers: PlatformProfile.forServers.map(\.rawValue),
+                          unreachedLoadBalancers: [LoadBalancerSpec.external])
     }
 
     func start(events: @escaping @Sendable (EngineEvent) -> Void) {

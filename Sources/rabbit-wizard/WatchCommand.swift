@@ -68,7 +68,7 @@ struct WatchCommand: AsyncParsableCommand {
         }
         let loop = ConnectionLoop(probe: AMQPProbe(host: lb.clientHost, port: lb.listenPort, timeout: .seconds(3)))
         Interruption.install()
-        if !json { print("watching \(lb.clientHost):\(lb.listenPort) (\(lb.kind.name)) for \(seconds) s: a new AMQP connection every 100 ms"
+        if !json { print("watching \(lb.clientHost):\(lb.listenPort) (\(lb.kindName)) for \(seconds) s: a new AMQP connection every 100 ms"
                          + (messages ? ", and a message every 100 ms from a publisher to a subscriber" : "")) }
         var path: MessagePath?
         var account: DrillAccount?

@@ -19,7 +19,7 @@ import WizardTUI
         #expect(t.nodes.map { "\($0.nodeName)" } == ["rabbit@ServerA", "rabbit@ServerB", "rabbit@ServerC"])
         #expect(t.seed.name == "server-a")
         #expect(t.partitionHandling.rawValue == "pause_minority")
-        #expect(t.loadBalancer?.kind.name == "haproxy")
+        #expect(t.loadBalancer?.kindName == "haproxy")
         #expect(t.loadBalancer?.listenPort == 5672)
     }
 
@@ -34,9 +34,21 @@ import WizardTUI
                 v["load_balancer.kind"] = kind.name
                 #expect(TopologyDraft.problems(v, nodes: 3) == [], "\(profile) \(kind.name)")
                 let t = try TopologyParser.parse(TopologyDraft.yaml(v, nodes: 3))
-                #expect(t.nodes.allSatisfy { $0.profile == profile } && t.loadBalancer?.kind.name == kind.name)
+                #expect(t.nodes.allSatisfy { $0.profile == profile } && t.loadBalancer?.kindName == kind.name)
             }
         }
+    }
+
+    /// The site's own load balancer from the form: its address only (a `reached by` value left from
+    /// another kind is not written), and the topology takes it as external.
+    @Test func anExternalLoadBalancerIsWrittenAsAnAddress() throws {
+        var v = Self.good
+        v["load_balancer.kind"] = "external"
+        #expect(TopologyDraft.problems(v, nodes: 3) == [])
+        let yaml = TopologyDraft.yaml(v, nodes: 3)
+        #expect(!yaml.contains("reach: \"local\"") && yaml.contains("kind: \"external\""), "\(yaml)")
+        let t = try TopologyParser.parse(yaml)
+        #expect(t.loadBalancer?.isExternal == true && t.loadBalancer?.clientHost == "LB")
     }
 
     /// The platforms are one list: names unique, the default first; the parser names that list when a

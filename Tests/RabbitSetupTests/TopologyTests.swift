@@ -36,7 +36,7 @@ import Testing
         #expect(t.nodes[1].distPort == 25672)
         #expect(t.nodes[2].target == .local)
         #expect(t.partitionHandling == .pauseMinority)
-        #expect(t.loadBalancer?.kind.name == "haproxy")
+        #expect(t.loadBalancer?.kindName == "haproxy")
     }
 
     static func problems(_ yaml: String) -> [TopologyProblem] {

@@ -34,6 +34,108 @@ import Workflow
         @Test func behindTheLoadBalancers() async throws {
             try await ClusterScenarioTests.loadBalancerScenario(try SharedSandbox.bed)
         }
+
+        /// The site's own load balancer (``externalLoadBalancerScenario(_:)``): forms the cluster if it is not.
+        @Test func behindTheSitesOwnLoadBalancer() async throws {
+            try await ClusterScenarioTests.externalLoadBalancerScenario(try SharedSandbox.bed)
+        }
+    }
+
+    /// `kind: external`: an nginx the test starts itself, from its own configuration, which the wizard only
+    /// learns of as `host:port`. The plan changes nothing on it and says what it needs; apply, status and the
+    /// drill go through it; its file and process are untouched. A node taken out of its members fails the
+    /// load-balancer step naming that node (seen from the nodes' connection lists); with it stopped, the step
+    /// fails naming the address and `status` says it does not answer.
+    static func externalLoadBalancerScenario(_ bed: SandboxBed) async throws {
+        let (nodePorts, _) = bed.ports()
+        #expect(nodePorts.count == 3, "the sandbox's ports: \(nodePorts)")
+        let dir = bed.dir + "/site-lb"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let port = Support.freePort()
+        func conf(_ ports: [Int]) -> String {
+            """
+            load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+            pid \(dir)/nginx.pid;
+            error_log \(dir)/error.log notice;
+            worker_processes 1;
+            events { worker_connections 256; }
+            stream {
+                upstream site_pool {
+            \(ports.map { "        server 127.0.0.1:\($0);" }.joined(separator: "\n"))
+                }
+                server { listen 127.0.0.1:\(port); proxy_pass site_pool; proxy_connect_timeout 2s; proxy_timeout 3600s; }
+            }
+
+            """
+        }
+        let confPath = dir + "/nginx.conf"
+        Support.write(conf(nodePorts), to: confPath)
+        let nginx = ["nginx", "-e", dir + "/error.log", "-p", dir, "-c", confPath]
+        let started = await Support.run(nginx)
+        #expect(started.termination == .exited(code: 0), "\(started.stderr.text)")
+        let pid = try #require(Int32(Support.read(dir + "/nginx.pid").trimmingCharacters(in: .whitespacesAndNewlines)), "nginx wrote no pid")
+        defer { kill(pid, SIGTERM) }
+        #expect(await Support.waitUntil { (try? AMQPProbe(host: "127.0.0.1", port: port).hello()) != nil }, "the site's nginx does not answer")
+
+        // The sandbox's topology with the load balancer replaced by the site's address, and a journal of its own.
+        let text = Support.read(bed.topology)
+        let block = try #require(text.range(of: "load_balancer:"), "the sandbox's topology has no load balancer")
+        let nodes = try #require(text.range(of: "\nnodes:", range: block.upperBound..<text.endIndex))
+        let topology = bed.dir + "/external.yml"
+        Support.write(String(text[..<block.lowerBound]).replacingOccurrences(of: "state_dir: \(bed.state)", with: "state_dir: \(bed.dir)/external-state")
+                      + "load_balancer:\n  kind: external\n  host: 127.0.0.1\n  listen_port: \(port)" + text[nodes.lowerBound...], to: topology)
+        func wizard(_ args: [String]) async -> TransportOutcome { await bed.wizard(args + ["--config", topology], config: false) }
+        let confBefore = Support.read(confPath)
+
+        let plan = await wizard(["plan"])
+        #expect(plan.termination == .exited(code: 0), "\(plan.stdout.text)\(plan.stderr.text)")
+        let members = nodePorts.map { "localhost:\($0)" }.joined(separator: ", ")
+        #expect(plan.stdout.text.contains("the site's own load balancer at 127.0.0.1:\(port): nothing will be changed on the load balancer")
+                && plan.stdout.text.contains("members \(members)") && plan.stdout.text.contains("Host 127.0.0.1, Port \(port)"), "\(plan.stdout.text)")
+        let apply = await wizard(["apply", "--yes"])
+        #expect(apply.termination == .exited(code: 0), "\(apply.stdout.text)\(apply.stderr.text)")
+        #expect(apply.stdout.text.contains("== load-balancer: check the site's own load balancer at 127.0.0.1:\(port)"), "\(apply.stdout.text)")
+        let status = await wizard(["status"])
+        #expect(status.stdout.text.contains("load balancer: the site's own (external) at 127.0.0.1:\(port), nothing changed on it: "
+                                            + "answers as this cluster, every node reached through it"), "\(status.stdout.text)")
+        let drill = await wizard(["apply", "--yes", "--only", "failover-drill"])
+        #expect(drill.termination == .exited(code: 0), "\(drill.stdout.text)\(drill.stderr.text)")
+        #expect(drill.stdout.text.contains("Failover drill (graceful) through the external load balancer 127.0.0.1:\(port)"), "\(drill.stdout.text)")
+        let rows = DrillRow.parse(drill.stdout.text)
+        #expect(rows.map(\.node) == bed.letters.map(bed.nodeName), "\(drill.stdout.text)")
+        #expect(rows.allSatisfy { $0.connections > 0 && $0.failed == 0 && $0.sent > 0 && $0.backSeconds != nil }, "\(rows)")
+        print("graceful drill through the site's nginx: \(rows.map(\.description).joined(separator: "; "))")
+        #expect(Support.read(confPath) == confBefore && kill(pid, 0) == 0, "the wizard touched the site's load balancer")
+
+        // A shrink while the site's load balancer still sends clients to the leaving node: refused, nothing changed.
+        let leaving = Support.read(topology).replacingOccurrences(of: "  - name: node-c\n", with: "  - name: node-c\n    leave: true\n")
+        #expect(leaving.contains("leave: true"), "\(leaving)")
+        Support.write(leaving, to: bed.dir + "/external-leave.yml")
+        let shrink = await bed.wizard(["apply", "--yes", "--only", "cluster-leave", "--config", bed.dir + "/external-leave.yml"], config: false)
+        #expect(shrink.termination == .exited(code: 1), "\(shrink.stdout.text)\(shrink.stderr.text)")
+        #expect(shrink.stderr.text.contains("the external load balancer at 127.0.0.1:\(port) still sends clients to node-c"), "\(shrink.stderr.text)")
+        #expect(await bed.runningNodes(seenFrom: "c")?.running.count == 3, "node-c left the cluster")
+
+        // Node c out of its members: the old worker gone (it ends once the new one serves), then the step fails naming c.
+        let workers = Support.children(of: pid)
+        #expect(!workers.isEmpty, "nginx has no worker")
+        Support.write(conf(Array(nodePorts.prefix(2))), to: confPath)
+        #expect(await Support.run(nginx + ["-s", "reload"]).termination == .exited(code: 0))
+        #expect(await Support.waitUntil { !Support.children(of: pid).contains { workers.contains($0) } }, "the old worker still serves")
+        let partial = await wizard(["apply", "--yes", "--only", "load-balancer"])
+        #expect(partial.termination == .exited(code: 1), "\(partial.stdout.text)\(partial.stderr.text)")
+        #expect(partial.stderr.text.contains("lb-node-not-reached") && partial.stderr.text.contains("node-c listed none of"), "\(partial.stderr.text)")
+
+        // Stopped: the step fails naming the address, and status says it does not answer.
+        kill(pid, SIGTERM)
+        #expect(await Support.waitUntil { Support.hasEnded(pid) }, "nginx did not stop")
+        let stopped = await wizard(["apply", "--yes", "--only", "load-balancer"])
+        #expect(stopped.termination == .exited(code: 1), "\(stopped.stdout.text)\(stopped.stderr.text)")
+        #expect(stopped.stderr.text.contains("lb-not-answering") && stopped.stderr.text.contains("no AMQP answer through the external load balancer at 127.0.0.1:\(port)"),
+                "\(stopped.stderr.text)")
+        let down = await wizard(["status"])
+        #expect(down.stdout.text.contains("load balancer: the site's own (external) at 127.0.0.1:\(port), nothing changed on it: NOT VERIFIED: "
+                                          + "no AMQP answer through the external load balancer at 127.0.0.1:\(port)"), "\(down.stdout.text)")
     }
 
     /// Three nodes: apply forms the cluster (traced for the canary) with no node's Erlang VM restarted, while an
@@ -364,7 +466,7 @@ import Workflow
             [Support.read(lbDir + "/nginx.conf"), String(SandboxBed.file(lbDir + "/nginx.conf").mode, radix: 8),
              (try? AMQPProbe(host: "127.0.0.1", port: listen).hello())?.product ?? "no answer"]
         }
-        let lbFailures = await StepConformance.run(LoadBalancerStep(topology: parsed, loadBalancer: lbSpec), context: lbContext, dryRun: lbDry,
+        let lbFailures = await StepConformance.run(LoadBalancerStep(topology: parsed, loadBalancer: lbSpec, kind: try #require(lbSpec.kind)), context: lbContext, dryRun: lbDry,
                                                    snapshot: lbSnapshot)
         #expect(lbFailures == [], "\(lbFailures)")
         await lbContext.executor.shutdown()

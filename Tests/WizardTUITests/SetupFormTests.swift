@@ -24,6 +24,15 @@ import Workflow
         #expect(servers.kind == .choice(["debian", "plan9"]) && servers.value == "debian")
     }
 
+    /// A load balancer the wizard does not reach (the site's own) has an address and a port, no `reached by`.
+    @Test func anUnreachedLoadBalancerHasNoReachField() throws {
+        let (s, _) = Self.opened(SetupForm.Choices(loadBalancers: ["external", "nginx"], servers: ["debian"], unreachedLoadBalancers: ["external"]))
+        let keys = try #require(s.form).fields.map(\.key)
+        #expect(keys.contains(.loadBalancer(.host)) && keys.contains(.loadBalancer(.listenPort)) && !keys.contains(.loadBalancer(.reach)), "\(keys)")
+        let (managed, _) = Self.opened()
+        #expect(try #require(managed.form).fields.map(\.key).contains(.loadBalancer(.reach)))
+    }
+
     @Test func theFormOpensWithExampleValuesAndAsksForACheck() throws {
         let (s, r) = Self.opened()
         let form = try #require(s.form)

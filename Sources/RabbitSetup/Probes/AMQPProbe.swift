@@ -54,6 +54,35 @@ public struct AMQPProbe: Sendable {
         return try conn.start()
     }
 
+    /// `count` connections that each got Connection.Start and then stay open without an answer until
+    /// ``HeldHandshakes/close()``: meanwhile the node behind each lists it among its connections, in state
+    /// `starting` (RabbitMQ closes it after its `handshake_timeout`, 10 s by default). No login is tried.
+    public func holdHandshakes(_ count: Int) -> HeldHandshakes {
+        var held: [Connection] = []
+        var failures: [Failure] = []
+        for _ in 0..<count {
+            do throws(Failure) {
+                let conn = try Connection.open(host: host, port: port, timeout: timeout)
+                do throws(Failure) { _ = try conn.start(); held.append(conn) } catch { conn.close(); throw error }
+            } catch { failures.append(error) }
+        }
+        return HeldHandshakes(held, failures: failures)
+    }
+
+    /// Connections kept open in the middle of their handshake (``holdHandshakes(_:)``).
+    public final class HeldHandshakes: @unchecked Sendable {
+        let connections: [Connection]
+        public let failures: [Failure]
+        public var count: Int { connections.count }
+
+        init(_ connections: [Connection], failures: [Failure]) {
+            self.connections = connections
+            self.failures = failures
+        }
+
+        public func close() { connections.forEach { $0.close() } }
+    }
+
     /// Logs in with PLAIN and opens `vhost`, then closes cleanly.
     public func login(user: String, password: Secret, vhost: String) throws(Failure) -> ServerInfo {
         let conn = try Connection.open(host: host, port: port, timeout: timeout)

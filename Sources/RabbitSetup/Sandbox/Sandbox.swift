@@ -295,7 +295,7 @@ public struct Sandbox: Sendable {
         if let lb = t.loadBalancer {
             out += """
                 load_balancer:
-                  kind: \(lb.kind.name)
+                  kind: \(lb.kindName)
                   host: \(lb.host)
                   listen_address: \(lb.listenAddress)
                   listen_port: \(lb.listenPort)

@@ -107,7 +107,7 @@ public enum Housekeeping {
                                       what: "definitions exports of \(spec.name)", keep: retention.exportsPerNode)
             add(spec.name, node.host, files.map(backups) + [exports])
         }
-        if let lb = topology.loadBalancer {
+        if let lb = topology.loadBalancer, !lb.isExternal {
             // Every kind's file: a switch from nginx to HAProxy leaves the old kind's backups behind too.
             let configs = LoadBalancerKinds.standard.map { $0.layout(for: lb).configPath }
             add("load balancer", lb.server(executor: executor, step: step), configs.map(backups))

@@ -86,14 +86,38 @@ public struct ClusterLeaveStep: Step {
         }
     }
 
+    /// How long a leaving node must get no client through an external load balancer: longer than nginx's
+    /// default `fail_timeout` (10 s) and the every-few-seconds health checks the plan asks for, after which
+    /// a member marked down but still listed gets clients again.
+    static let externalWindow: Duration = .seconds(15)
+
     public func apply(_ plan: Plan, prepared: Undo, _ context: StepContext) async throws(StepFailure) -> Undo {
         let seed = node(topology.seed, context)
         // A node leaves only once the load balancer no longer sends clients to it. A whole apply runs
         // load-balancer first; `--only cluster-leave` on its own must not reset a node still in rotation.
-        if let lb = topology.loadBalancer, !(try await LoadBalancerStep(topology: topology, loadBalancer: lb).plan(context).isEmpty) {
+        if let lb = topology.loadBalancer, let kind = lb.kind,
+           !(try await LoadBalancerStep(topology: topology, loadBalancer: lb, kind: kind).plan(context).isEmpty) {
             throw StepFailure("the load balancer's configuration is not yet what the topology wants: it may still send clients to "
                               + planned(plan).map(\.spec.name).joined(separator: ", ") + "; nothing was changed",
                               fix: "apply \(StepID.loadBalancer) first (a whole apply runs it before cluster-leave), then retry cluster-leave", retryable: true)
+        }
+        if let lb = topology.loadBalancer, lb.isExternal {
+            // The site's own load balancer is not the wizard's to change: it must already have let go of
+            // the leaving nodes, as seen from their own connection lists, and for long enough that a member
+            // it had only marked down for a while (after the drill, say) would have had clients again.
+            let leaving = planned(plan).map(\.spec)
+            context.progress("watching for \(Self.externalWindow.components.seconds) s whether the external load balancer still sends clients to "
+                             + leaving.map(\.name).joined(separator: ", "))
+            let seen = await LoadBalancerReach.observe(host: lb.clientHost, port: lb.listenPort, nodes: topology.nodes + leaving,
+                                                       executor: context.executor, step: id, rounds: 3, window: Self.externalWindow) { seen in
+                leaving.contains { (seen.perNode[$0.name] ?? 0) > 0 }
+            }
+            let reached = leaving.filter { (seen.perNode[$0.name] ?? 0) > 0 }
+            if !reached.isEmpty {
+                throw StepFailure("the external load balancer at \(lb.clientHost):\(lb.listenPort) still sends clients to "
+                                  + reached.map(\.name).joined(separator: ", ") + " (held handshakes per node: \(seen.words(topology.nodes + leaving))); nothing was changed",
+                                  fix: "take \(reached.map(\.name).joined(separator: ", ")) out of its members, then retry cluster-leave", retryable: true)
+            }
         }
         for (spec, way) in planned(plan) {
             switch way {

@@ -68,7 +68,7 @@ public struct FailoverDrillStep: Step {
     public let topology: Topology
     public let lb: LoadBalancerSpec
     public var settings: DrillSettings { topology.drill }
-    public var title: String { "failover drill through \(lb.kind.name) (\(settings.mode.rawValue)): fail each node in turn" }
+    public var title: String { "failover drill through \(lb.words) (\(settings.mode.rawValue)): fail each node in turn" }
     public var rollbackScope: RollbackScope { .complete }
     public var runsByDefault: Bool { false }
 
@@ -109,9 +109,19 @@ public struct FailoverDrillStep: Step {
     }
 
     public func check(_ context: StepContext) async throws(StepFailure) -> [Finding] {
-        let running = await lb.server(executor: context.executor, step: id).run(lb.kind.layout(for: lb).running, timeout: .seconds(30), mutates: false)
+        guard let kind = lb.kind else {
+            // The site's own: it runs when it answers.
+            do throws(StepFailure) {
+                _ = try await ThroughLoadBalancer.hello(lb, what: lb.words, fix: "")
+                return []
+            } catch {
+                return [Finding("lb-not-answering", .error, node: lb.host.value, message: error.cause,
+                                fix: "see 'rabbit-wizard plan --only \(StepID.loadBalancer)' for what it needs")]
+            }
+        }
+        let running = await lb.server(executor: context.executor, step: id).run(kind.layout(for: lb).running, timeout: .seconds(30), mutates: false)
         return running.succeeded ? [] : [Finding("lb-not-running", .error, node: lb.host.value,
-                                                 message: "the \(lb.kind.name) load balancer of the topology is not running",
+                                                 message: "the \(kind.name) load balancer of the topology is not running",
                                                  fix: "apply the \(StepID.loadBalancer) step first")]
     }
 
@@ -147,7 +157,7 @@ public struct FailoverDrillStep: Step {
         }
         await account.remove()
         if !rows.isEmpty {
-            try context.record(.evidence(step: id, title: "Failover drill (\(settings.mode.rawValue)) through \(lb.kind.name) \(lb.clientHost):\(lb.listenPort)",
+            try context.record(.evidence(step: id, title: "Failover drill (\(settings.mode.rawValue)) through \(lb.words) \(lb.clientHost):\(lb.listenPort)",
                                          text: Self.table(rows)))
         }
         if let failure { throw failure }
@@ -168,7 +178,7 @@ public struct FailoverDrillStep: Step {
         let watcher = RabbitNode(topology.nodes.first { $0.name != spec.name } ?? spec, executor: context.executor, step: id)
         let path = MessagePath(endpoint: account.endpoint(through: lb), heartbeat: settings.heartbeat)
         var row = Row(node: spec.nodeName.description)
-        context.progress("\(spec.name): placing a subscriber and a publisher on \(spec.nodeName) through \(lb.kind.name)")
+        context.progress("\(spec.name): placing a subscriber and a publisher on \(spec.nodeName) through \(lb.words)")
         let (subscriber, publisher, onNode) = try await place(path, on: node)
         (row.subscriberOnNode, row.publisherOnNode) = onNode
         let loop = ConnectionLoop(probe: AMQPProbe(host: lb.clientHost, port: lb.listenPort, timeout: .seconds(3)))
@@ -185,7 +195,7 @@ public struct FailoverDrillStep: Step {
         while path.snapshot.delivered == 0 && ContinuousClock.now - flowing < .seconds(10) { try? await Task.sleep(for: .milliseconds(50)) }
         if path.snapshot.delivered == 0 {
             let r = finish()
-            throw StepFailure("\(spec.nodeName): no message went through \(lb.kind.name) before the failure (\(r.messages.published) published, "
+            throw StepFailure("\(spec.nodeName): no message went through \(lb.words) before the failure (\(r.messages.published) published, "
                               + "0 delivered in 10 s)\(r.messages.lastFailure.map { ": \($0)" } ?? ""); no node was failed",
                               fix: "check the load balancer (rabbit-wizard status) and that the nodes accept connections", node: spec.name)
         }
@@ -193,7 +203,7 @@ public struct FailoverDrillStep: Step {
         do throws(StepFailure) {
             switch settings.mode {
             case .graceful:
-                context.progress("\(spec.name): suspend_listeners, stop_app; clients work through \(lb.kind.name)")
+                context.progress("\(spec.name): suspend_listeners, stop_app; clients work through \(lb.words)")
                 // As an operator takes a node out: no new connections first (they go to the other nodes
                 // through the load balancer), then the application stops.
                 try await node.ctlChecked(["suspend_listeners"], doing: "suspend its client listeners", mutates: true)
@@ -202,7 +212,7 @@ public struct FailoverDrillStep: Step {
                 try await node.ctlChecked(["start_app"], doing: "start the application again", timeout: .seconds(180), mutates: true)
             case .hard:
                 let pid = try await Self.vmProcess(node)
-                context.progress("\(spec.name): killing its Erlang VM (process \(pid)) without warning; clients work through \(lb.kind.name)")
+                context.progress("\(spec.name): killing its Erlang VM (process \(pid)) without warning; clients work through \(lb.words)")
                 let killed = await node.host.kill(process: pid)
                 guard killed.succeeded else {
                     throw RabbitCLIError.failure(killed, doing: "kill its Erlang VM (process \(pid))", node: spec.nodeName, on: spec)
@@ -210,7 +220,7 @@ public struct FailoverDrillStep: Step {
                 try? await Task.sleep(until: failedAt.advanced(by: settings.outage))
                 try await node.startService(progress: context.progress)
             case .linkCut:
-                context.progress("\(spec.name): cutting its link silently; clients work through \(lb.kind.name)")
+                context.progress("\(spec.name): cutting its link silently; clients work through \(lb.words)")
                 try await link(spec, "down", context)
                 try? await Task.sleep(until: failedAt.advanced(by: settings.down))
                 try await link(spec, "up", context)
@@ -267,7 +277,7 @@ public struct FailoverDrillStep: Step {
             ordered.dropFirst(2).forEach { $0.1.close() }
         }
         guard let best else {
-            throw StepFailure("the drill's clients could not connect through \(lb.kind.name) \(lb.clientHost):\(lb.listenPort): "
+            throw StepFailure("the drill's clients could not connect through \(lb.words) \(lb.clientHost):\(lb.listenPort): "
                               + (lastError.map { "\($0)" } ?? "no answer") + "; no node was failed",
                               fix: "check the load balancer (rabbit-wizard status) and that the nodes accept connections", node: node.spec.name)
         }
@@ -284,7 +294,7 @@ public struct FailoverDrillStep: Step {
         }.value
         guard let failure else { return }
         s.close(); p.close()
-        throw StepFailure("the drill's subscriber could not consume through \(lb.kind.name): \(failure); no node was failed",
+        throw StepFailure("the drill's subscriber could not consume through \(lb.words): \(failure); no node was failed",
                           fix: "check the load balancer (rabbit-wizard status) and that the nodes accept connections")
     }
 

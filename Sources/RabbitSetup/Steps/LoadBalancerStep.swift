@@ -10,19 +10,28 @@ import Workflow
 public struct LoadBalancerStep: Step {
     public let id: StepID = .loadBalancer
     public var findingNames: [String] {
-        ["lb-missing", "lb-not-running", "idle-timeout-short", "lb-port-in-use"] + lb.kind.requiredFiles(for: lb).map(\.finding)
+        ["lb-missing", "lb-not-running", "idle-timeout-short", "lb-port-in-use"] + kind.requiredFiles(for: lb).map(\.finding)
     }
     public let topology: Topology
     public let lb: LoadBalancerSpec
-    public var title: String { "put \(lb.kind.name) in front of the cluster on \(lb.host):\(lb.listenPort)" }
+    public let kind: any LoadBalancerKind
+    public var title: String { "put \(kind.name) in front of the cluster on \(lb.host):\(lb.listenPort)" }
     public var rollbackScope: RollbackScope { .complete }
 
-    public init(topology: Topology, loadBalancer: LoadBalancerSpec) {
+    public init(topology: Topology, loadBalancer: LoadBalancerSpec, kind: any LoadBalancerKind) {
         self.topology = topology
         self.lb = loadBalancer
+        self.kind = kind
     }
 
-    var layout: LoadBalancerLayout { lb.kind.layout(for: lb) }
+    /// The load-balancer step for the topology's load balancer: this one for a kind the wizard configures,
+    /// ``ExternalLoadBalancerStep`` for the site's own.
+    public static func forTopology(_ topology: Topology, _ lb: LoadBalancerSpec) -> any Step {
+        if let kind = lb.kind { return LoadBalancerStep(topology: topology, loadBalancer: lb, kind: kind) }
+        return ExternalLoadBalancerStep(topology: topology, loadBalancer: lb)
+    }
+
+    var layout: LoadBalancerLayout { kind.layout(for: lb) }
     var platform: PlatformProfile { PlatformProfile.named(lb.profile) }
 
     struct Saved: Codable {
@@ -39,11 +48,11 @@ public struct LoadBalancerStep: Step {
     public func check(_ context: StepContext) async throws(StepFailure) -> [Finding] {
         var out: [Finding] = []
         let host = server(context)
-        if !(await host.hasProgram(lb.kind.program)) {
-            out.append(Finding("lb-missing", .error, node: lb.host.value, message: "\(lb.kind.program) is not installed on \(lb.target)",
-                               fix: platform.installHint(lb.kind.packages)))
+        if !(await host.hasProgram(kind.program)) {
+            out.append(Finding("lb-missing", .error, node: lb.host.value, message: "\(kind.program) is not installed on \(lb.target)",
+                               fix: platform.installHint(kind.packages)))
         }
-        for file in lb.kind.requiredFiles(for: lb) {
+        for file in kind.requiredFiles(for: lb) {
             guard try await host.observe(file.path).kind == .missing else { continue }
             out.append(Finding(file.finding, .error, node: lb.host.value, message: "\(file.what) (\(file.path)) is missing",
                                fix: platform.installHint([file.package])))
@@ -75,7 +84,7 @@ public struct LoadBalancerStep: Step {
         }
     }
 
-    func desired(_ current: [UInt8]) -> [UInt8] { lb.kind.configuration(topology, lb, layout: layout, current: current) }
+    func desired(_ current: [UInt8]) -> [UInt8] { kind.configuration(topology, lb, layout: layout, current: current) }
 
     public func plan(_ context: StepContext) async throws(StepFailure) -> Plan {
         let seen = try await server(context).observe(layout.configPath, bytes: true)
@@ -85,13 +94,13 @@ public struct LoadBalancerStep: Step {
         var changes: [Change] = []
         if seen.kind == .missing || current != want {
             changes.append(Change(seen.kind == .missing ? .add : .modify, target: "\(lb.host):\(layout.configPath)", node: lb.host.value,
-                                  summary: "\(lb.kind.name) configuration for \(topology.nodes.count) nodes",
+                                  summary: "\(kind.name) configuration for \(topology.nodes.count) nodes",
                                   before: String(decoding: current, as: UTF8.self), after: String(decoding: want, as: UTF8.self)))
         }
         if !running {
-            changes.append(Change(.run, target: "\(lb.host): start \(lb.kind.name)", node: lb.host.value, summary: "start the load balancer"))
+            changes.append(Change(.run, target: "\(lb.host): start \(kind.name)", node: lb.host.value, summary: "start the load balancer"))
         } else if !changes.isEmpty {
-            changes.append(Change(.run, target: "\(lb.host): reload \(lb.kind.name)", node: lb.host.value, summary: "reload with the new configuration"))
+            changes.append(Change(.run, target: "\(lb.host): reload \(kind.name)", node: lb.host.value, summary: "reload with the new configuration"))
         }
         return Plan(step: id, changes: changes)
     }
@@ -138,41 +147,14 @@ public struct LoadBalancerStep: Step {
     /// The load balancer's own words, as the failure's cause.
     func rejected(_ r: CommandResult, doing what: String = "accept the configuration") -> StepFailure {
         let text = (r.stderr + r.stdout).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        return StepFailure("\(lb.kind.name) did not \(what): \(text.prefix(4).joined(separator: " | "))",
+        return StepFailure("\(kind.name) did not \(what): \(text.prefix(4).joined(separator: " | "))",
                            fix: "nothing was activated; fix the cause and retry load-balancer", node: lb.host.value)
     }
 
     /// An AMQP handshake through the load balancer reaches the cluster (a cluster name one of its nodes
     /// reports: each node may report its own default), and every backend answers the handshake itself.
     public func verify(_ context: StepContext) async throws(StepFailure) {
-        let names = Set(try await forEachNode(topology.nodes) { spec throws(StepFailure) -> String? in
-            try await RabbitNode(spec, executor: context.executor, step: .loadBalancer).clusterStatus().clusterName
-        }.compactMap { $0 })
-        let host = lb.clientHost, port = lb.listenPort
-        let hello = { () async throws(StepFailure) -> AMQPProbe.ServerInfo in
-            do {
-                return try await Task.detached { () throws(AMQPProbe.Failure) -> AMQPProbe.ServerInfo in
-                    try AMQPProbe(host: host, port: port).hello()
-                }.value
-            } catch {
-                throw StepFailure("no AMQP answer through \(self.lb.kind.name) at \(host):\(port): \(error)", fix: "look at the load balancer's log",
-                                  node: self.lb.host.value, retryable: true)
-            }
-        }
-        var info = try await hello()
-        // A reload is asynchronous (nginx -s reload, service ... reload return once the master is told):
-        // until the master has started its new workers, an old one still takes new connections with the
-        // old configuration, such as a node just removed. So a name from outside this cluster is looked at
-        // again, every 200 ms for up to 10 s, before it counts.
-        let settle = ContinuousClock.now.advanced(by: .seconds(10))
-        while !names.isEmpty, !names.contains(info.clusterName ?? ""), ContinuousClock.now < settle {
-            try? await Task.sleep(for: .milliseconds(200))
-            info = try await hello()
-        }
-        if !names.isEmpty, !names.contains(info.clusterName ?? "") {
-            throw StepFailure("\(host):\(port) answers as cluster \(info.clusterName ?? "?"), not one of \(names.sorted().joined(separator: ", "))",
-                              fix: "check that the load balancer points at this cluster's nodes", node: lb.host.value)
-        }
+        try await ThroughLoadBalancer.requireCluster(topology, lb, what: kind.name, context, step: id, fix: "look at the load balancer's log")
         // Each backend as the load balancer reaches it (its host, the names of the generated config), not
         // as the controller does: the controller may not resolve or reach the nodes' own names at all.
         let answered = await server(context).probe(topology.nodes.map { "\($0.host.value):\($0.amqpPort)" }, amqp: true) ?? []
@@ -202,4 +184,44 @@ public struct LoadBalancerStep: Step {
 extension StepID {
     /// ``LoadBalancerStep``'s id: the one place it is spelled.
     public static let loadBalancer: StepID = "load-balancer"
+}
+
+/// What the load-balancer steps observe through the address clients dial.
+enum ThroughLoadBalancer {
+    /// An AMQP handshake through the load balancer reaches the cluster: a cluster name one of its nodes
+    /// reports (each node may report its own default before it joins). `what` names the load balancer.
+    static func requireCluster(_ topology: Topology, _ lb: LoadBalancerSpec, what: String, _ context: StepContext, step: StepID,
+                               fix: String) async throws(StepFailure)
+    {
+        let names = Set(try await forEachNode(topology.nodes) { spec throws(StepFailure) -> String? in
+            try await RabbitNode(spec, executor: context.executor, step: step).clusterStatus().clusterName
+        }.compactMap { $0 })
+        let host = lb.clientHost, port = lb.listenPort
+        var info = try await hello(lb, what: what, fix: fix)
+        // A reload is asynchronous (nginx -s reload, service ... reload return once the master is told):
+        // until the master has started its new workers, an old one still takes new connections with the
+        // old configuration, such as a node just removed. So a name from outside this cluster is looked at
+        // again, every 200 ms for up to 10 s, before it counts.
+        let settle = ContinuousClock.now.advanced(by: .seconds(10))
+        while !names.isEmpty, !names.contains(info.clusterName ?? ""), ContinuousClock.now < settle {
+            try? await Task.sleep(for: .milliseconds(200))
+            info = try await hello(lb, what: what, fix: fix)
+        }
+        if !names.isEmpty, !names.contains(info.clusterName ?? "") {
+            throw StepFailure("\(host):\(port) answers as cluster \(info.clusterName ?? "?"), not one of \(names.sorted().joined(separator: ", "))",
+                              fix: "check that the load balancer points at this cluster's nodes", node: lb.host.value)
+        }
+    }
+
+    /// Connection.Start through the load balancer, or a failure that names its address.
+    static func hello(_ lb: LoadBalancerSpec, what: String, fix: String) async throws(StepFailure) -> AMQPProbe.ServerInfo {
+        let host = lb.clientHost, port = lb.listenPort
+        do {
+            return try await Task.detached { () throws(AMQPProbe.Failure) -> AMQPProbe.ServerInfo in
+                try AMQPProbe(host: host, port: port).hello()
+            }.value
+        } catch {
+            throw StepFailure("no AMQP answer through \(what) at \(host):\(port): \(error)", fix: fix, node: lb.host.value, retryable: true)
+        }
+    }
 }

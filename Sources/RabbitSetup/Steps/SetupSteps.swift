@@ -11,7 +11,7 @@ public enum SetupSteps {
         // A shrink: after the load balancer has taken the leaving nodes out of rotation.
         let leave: [any Step] = topology.leaving.isEmpty ? [] : [ClusterLeaveStep(topology: topology)]
         if let lb = topology.loadBalancer {
-            steps.append(LoadBalancerStep(topology: topology, loadBalancer: lb))
+            steps.append(LoadBalancerStep.forTopology(topology, lb))
             steps += leave
             steps.append(FailoverDrillStep(topology: topology, loadBalancer: lb))
             steps.append(OutSystemsHandoffStep(topology: topology, loadBalancer: lb))

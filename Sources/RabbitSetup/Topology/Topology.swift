@@ -109,10 +109,13 @@ public struct ProfileName: RawRepresentable, Hashable, Sendable, Codable, Custom
     public var description: String { rawValue }
 }
 
-/// The TCP load balancer in front of the cluster (used by the load-balancer steps).
+/// The TCP load balancer in front of the cluster (used by the load-balancer steps): one the wizard
+/// configures (``kind``), or the site's own (`kind: external`), which the wizard only checks through.
 public struct LoadBalancerSpec: Sendable, Equatable {
-    /// What kind of load balancer, as a value (``LoadBalancerKinds``): its program, files and layout.
-    public var kind: any LoadBalancerKind
+    /// What kind of load balancer the wizard configures, as a value (``LoadBalancerKinds``): its program,
+    /// files and layout. nil: an external one at ``host``:``listenPort``, on which nothing is changed
+    /// (``target``, ``profile``, ``configPath`` and ``sandboxDir`` are then unused).
+    public var kind: (any LoadBalancerKind)?
     public var target: Target
     /// The address clients (OutSystems) use.
     public var host: HostName
@@ -130,8 +133,34 @@ public struct LoadBalancerSpec: Sendable, Equatable {
     /// wildcard, then the host's name. Used by the probes, the drill and the OutSystems hand-off.
     public var clientHost: String { listenAddress.value == "0.0.0.0" ? host.value : listenAddress.value }
 
+    /// `kind:` as the topology writes it.
+    public var kindName: String { kind?.name ?? LoadBalancerSpec.external }
+    public var isExternal: Bool { kind == nil }
+    /// The load balancer in a sentence: `nginx`, `the external load balancer`.
+    public var words: String { kind?.name ?? "the external load balancer" }
+    public static let external = "external"
+
+    /// The site's own load balancer at `host:port`.
+    public static func external(host: HostName, port: Int, idleTimeout: Int = 3600) -> LoadBalancerSpec {
+        LoadBalancerSpec(kind: nil, target: .local, host: host, listenAddress: host, listenPort: port, idleTimeout: idleTimeout)
+    }
+
+    public init(kind: (any LoadBalancerKind)?, target: Target, host: HostName, listenAddress: HostName, listenPort: Int,
+                configPath: String? = nil, profile: ProfileName = .standard, sandboxDir: String? = nil, idleTimeout: Int = 3600)
+    {
+        self.kind = kind
+        self.target = target
+        self.host = host
+        self.listenAddress = listenAddress
+        self.listenPort = listenPort
+        self.configPath = configPath
+        self.profile = profile
+        self.sandboxDir = sandboxDir
+        self.idleTimeout = idleTimeout
+    }
+
     public static func == (a: LoadBalancerSpec, b: LoadBalancerSpec) -> Bool {
-        a.kind.name == b.kind.name && a.target == b.target && a.host == b.host && a.listenAddress == b.listenAddress
+        a.kindName == b.kindName && a.target == b.target && a.host == b.host && a.listenAddress == b.listenAddress
             && a.listenPort == b.listenPort && a.configPath == b.configPath && a.profile == b.profile && a.sandboxDir == b.sandboxDir
             && a.idleTimeout == b.idleTimeout
     }

@@ -61,11 +61,15 @@ public enum TopologyDraft {
         let kind = v("load_balancer.kind")
         if !kind.isEmpty && kind != "none" {
             out.append("load_balancer:")
-            for f in loadBalancerFields {
+            // The site's own load balancer is an address only: nothing to reach, no platform.
+            let external = kind == LoadBalancerSpec.external
+            for f in loadBalancerFields where !(external && f == "reach") {
                 let value = v("load_balancer.\(f)")
                 out.append("  \(f): \(f == "listen_port" ? number(value) : q(value))")
             }
-            out.append("  profile: \(q(v("load_balancer.profile").isEmpty ? ProfileName.standard.rawValue : v("load_balancer.profile")))")
+            if !external {
+                out.append("  profile: \(q(v("load_balancer.profile").isEmpty ? ProfileName.standard.rawValue : v("load_balancer.profile")))")
+            }
         }
         return out.joined(separator: "\n") + "\n"
     }

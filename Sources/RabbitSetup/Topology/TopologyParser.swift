@@ -361,9 +361,21 @@ public enum TopologyParser {
             guard let m = mapping(node, field, allowed: ["kind", "host", "reach", "listen_address", "listen_port", "config_path", "profile",
                                                          "sandbox_dir", "idle_timeout"]) else { return nil }
             var kind: (any LoadBalancerKind)?
+            var external = false
             if let raw = string(m, "kind", field, required: true) {
                 kind = LoadBalancerKinds.named(raw)
-                if kind == nil { problem("\(field).kind", m["kind"], "unknown load balancer", fix: "use \(LoadBalancerKinds.names)") }
+                external = raw == LoadBalancerSpec.external
+                if kind == nil && !external {
+                    problem("\(field).kind", m["kind"], "unknown load balancer",
+                            fix: "use \(LoadBalancerKinds.standard.map(\.name).joined(separator: ", ")) or external (the site's own, which the wizard only checks through)")
+                }
+            }
+            if external {
+                // The site's own load balancer: nothing is reached, written or run there.
+                for key in ["reach", "listen_address", "config_path", "profile", "sandbox_dir"] where m[key] != nil {
+                    problem("\(field).\(key)", m[key], "not used with kind: external (the wizard changes nothing on the site's own load balancer)",
+                            fix: "remove \(key): from load_balancer; host: and listen_port: are the address clients use")
+                }
             }
             let host = host(m, "host", field)
             let target = target(m, field)
@@ -392,7 +404,8 @@ public enum TopologyParser {
                     problem("\(field).idle_timeout", raw, "not a number of seconds", fix: "write seconds, e.g. 3600")
                 }
             }
-            guard problems.count == before, let kind, let host, let target, let listenAddress, let listenPort else { return nil }
+            guard problems.count == before, kind != nil || external, let host, let target, let listenAddress, let listenPort else { return nil }
+            if external { return .external(host: host, port: listenPort, idleTimeout: idle) }
             return LoadBalancerSpec(kind: kind, target: target, host: host, listenAddress: listenAddress, listenPort: listenPort,
                                     configPath: configPath, profile: profile, sandboxDir: sandboxDir, idleTimeout: idle)
         }
