@@ -10,6 +10,7 @@ packages=(
   nginx-light        # the nginx load balancer ...
   libnginx-mod-stream  # ... with its TCP stream module
   haproxy            # the HAProxy load balancer
+  keepalived         # the floating address of a pair of load balancers (VRRP)
   iproute2           # the multi-host test bed: network namespaces, veth, bridge (Tests/netbed)
   tmux               # the wizard screen's end-to-end tests drive it through tmux
 )

@@ -4,7 +4,7 @@ own counts of what a connected client sees while the wizard works.
 
     steady_client.py HOST PORT STOP_FILE MAX_SECONDS
 
-Connects once (guest/guest, heartbeat 10 s), declares an exclusive auto-delete queue, and every 100 ms
+Connects once (guest/guest, or STEADY_USER and STEADY_PASSWORD from the environment; heartbeat 10 s), declares an exclusive auto-delete queue, and every 100 ms
 publishes a numbered message to it (publisher confirms) and reads back what has arrived, until STOP_FILE
 exists or MAX_SECONDS pass. It writes STOP_FILE + ".ready" once the first message has made the round trip.
 A lost connection is counted and the client connects again (a new queue: what was in the old one is lost,
@@ -21,8 +21,10 @@ import pika
 
 def main():
     host, port, stop_file, limit = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+    # STEADY_USER and STEADY_PASSWORD: another user than guest (which logs in from loopback only).
+    credentials = pika.PlainCredentials(os.environ.get("STEADY_USER", "guest"), os.environ.get("STEADY_PASSWORD", "guest"))
     params = pika.ConnectionParameters(host=host, port=port, heartbeat=10, blocked_connection_timeout=10,
-                                       connection_attempts=1, socket_timeout=5)
+                                       connection_attempts=1, socket_timeout=5, credentials=credentials)
     start = time.monotonic()
     published, delivered, disconnects, failed_connects = set(), set(), 0, 0
     conn = channel = queue = None

@@ -25,7 +25,9 @@ struct RabbitWizard: AsyncParsableCommand {
 
             The topology file (example: topology.example.yml in the package's documentation) names the nodes \
             and the load balancer: load_balancer.kind nginx or haproxy, which the wizard configures on \
-            load_balancer.host (reached by load_balancer.reach), or external: the site's own at \
+            load_balancer.host (reached by load_balancer.reach) or, with load_balancer.pair (two hosts, each \
+            with its reach), on both, with keepalived holding load_balancer.host as a floating address; or \
+            external: the site's own at \
             load_balancer.host and listen_port, on which nothing is changed; the plan says what to configure \
             there and every check goes through it.
 

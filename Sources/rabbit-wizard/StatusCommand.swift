@@ -76,15 +76,19 @@ struct StatusCommand: AsyncParsableCommand {
     }
 
     /// The load balancer in a line: whose it is, where, and the load-balancer step's live observation.
-    static func loadBalancer(_ lb: LoadBalancerSpec?, _ rows: [Row]) -> String? {
+    static func loadBalancer(_ lb: LoadBalancerSpec?, _ rows: [Row], vrrp: [(host: String, state: String?)]) -> String? {
         guard let lb, let row = rows.first(where: { $0.id == .loadBalancer }) else { return nil }
         let verified = row.live == Session.verifiedWords
         let live = row.live.replacingOccurrences(of: "plan empty but not verified: ", with: "NOT VERIFIED: ")
-        if lb.isExternal {
-            return "the site's own (external) at \(lb.clientHost):\(lb.listenPort), nothing changed on it: "
-                + (verified ? "answers as this cluster, every node reached through it" : live)
+        let head = lb.summary(vrrp: vrrp)
+        if lb.isExternal { return head + ": " + (verified ? "answers as this cluster, every node reached through it" : live) }
+        if lb.isPair {
+            // The floating address is the floating-address step's to verify; each host's load balancer is this row's.
+            let floating = rows.first { $0.id == .floatingAddress }
+            let held = floating.map { $0.live == Session.verifiedWords ? "answers as this cluster" : $0.live.replacingOccurrences(of: "plan empty but not verified: ", with: "NOT VERIFIED: ") }
+            return head + ": \(held ?? "?"); each host's \(lb.kindName): \(verified ? "answers as this cluster" : live)"
         }
-        return "\(lb.kindName) on \(lb.host):\(lb.listenPort), configured by the wizard: \(verified ? "answers as this cluster" : live)"
+        return head + ": \(verified ? "answers as this cluster" : live)"
     }
 
     /// What the wizard keeps in the state directory, and how much of it.
@@ -138,6 +142,9 @@ struct StatusCommand: AsyncParsableCommand {
         }
         var kept = Kept(state: session.state)
         kept.servers = servers
+        // A pair's hosts, each with the VRRP state its keepalived reported last.
+        var vrrp: [(host: String, state: String?)] = []
+        if let lb = session.topology?.loadBalancer, lb.isPair { vrrp = await FloatingAddressStep.states(lb, executor: session.executor, step: nil) }
         await session.executor.shutdown()
         let interrupted = journal.needingReconcile(in: session.order)
         let (holder, alive) = RunLock.holder(stateDirectory: session.state.path)
@@ -149,7 +156,7 @@ struct StatusCommand: AsyncParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try encoder.encode(Output(steps: rows, cluster: cluster, interrupted: interrupted, pendingRestarts: journal.pendingRestarts.mapValues(\.reason),
                                                                            stillRunning: stillRunning, lock: lock, clusterLock: clusterLock?.words,
-                                                                           kept: kept, loadBalancer: Self.loadBalancer(session.topology?.loadBalancer, rows))), as: UTF8.self))
+                                                                           kept: kept, loadBalancer: Self.loadBalancer(session.topology?.loadBalancer, rows, vrrp: vrrp))), as: UTF8.self))
             return
         }
         for row in rows {
@@ -163,7 +170,7 @@ struct StatusCommand: AsyncParsableCommand {
                       + "(proposes which side to restart, with each node's view, and asks first)")
             }
         }
-        if let words = Self.loadBalancer(session.topology?.loadBalancer, rows) { print("load balancer: \(words)") }
+        if let words = Self.loadBalancer(session.topology?.loadBalancer, rows, vrrp: vrrp) { print("load balancer: \(words)") }
         for id in interrupted {
             print("\(id): interrupted (outcome unknown). Run 'rabbit-wizard apply' to reconcile and continue, or 'rabbit-wizard rollback \(id)'.")
         }

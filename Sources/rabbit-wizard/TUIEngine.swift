@@ -237,7 +237,15 @@ final class TUIEngine: WizardEngine {
 
     private func observeEach() async {
         let view = await session.look(waived: []) { [weak self] step, live, pending in self?.emit(.observed(step.id, live: live, pendingChanges: pending)) }
-        if let view, let topology = session.topology { emit(.cluster(TUIEngine.line(view, topology))) }
+        if let view, let topology = session.topology {
+            var line = TUIEngine.line(view, topology)
+            // The load balancer: whose it is, and for a pair each host's VRRP state.
+            if let lb = topology.loadBalancer {
+                let vrrp = lb.isPair ? await FloatingAddressStep.states(lb, executor: session.executor, step: nil) : []
+                line.text += "; load balancer: " + lb.summary(vrrp: vrrp)
+            }
+            emit(.cluster(line))
+        }
         emit(.observeFinished)
     }
 

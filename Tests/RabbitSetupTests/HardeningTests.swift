@@ -148,7 +148,17 @@ extension HardeningTests {
               kind: external
               host: lb
             """)))
-        let catalogue = Set((steps + external).flatMap(\.findingNames))
+        // A pair has the floating-address step.
+        let pair = SetupSteps.all(for: try TopologyParser.parse(Self.topology("""
+            load_balancer:
+              kind: nginx
+              host: 10.0.0.30
+              pair:
+                - reach: ssh://root@10.0.0.20
+                - reach: ssh://root@10.0.0.21
+            """)))
+        #expect(pair.map(\.id).contains(.floatingAddress))
+        let catalogue = Set((steps + external + pair).flatMap(\.findingNames))
         let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Sources/RabbitSetup").path
         let pattern = try Regex(#"(?:Finding\(|finding: |finding \?\? )"([a-z][a-z0-9-]+)""#)

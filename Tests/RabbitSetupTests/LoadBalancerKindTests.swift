@@ -141,3 +141,102 @@ struct ExternalLoadBalancerTests {
         #expect(seen.words(t.nodes) == "server-a 2, server-b 0, server-c 0")
     }
 }
+
+/// A pair of load balancers holding a floating address with keepalived.
+struct LoadBalancerPairTests {
+    static let text = Topologies.threeDebianServers + """
+
+        load_balancer:
+          kind: nginx
+          host: 10.0.0.30
+          listen_port: 5672
+          pair:
+            - reach: ssh://root@10.0.0.20
+              interface: ens3
+            - reach: ssh://root@10.0.0.21
+          vrrp_router_id: 77
+        """
+
+    @Test func aPairIsTwoHostsAndAFloatingAddress() throws {
+        let t = try TopologyParser.parse(Self.text)
+        let lb = try #require(t.loadBalancer)
+        #expect(lb.isPair && lb.routerID == 77 && lb.clientHost == "10.0.0.30")
+        #expect(lb.pair.map(\.host.value) == ["10.0.0.20", "10.0.0.21"] && lb.pair.map(\.interface) == ["ens3", nil])
+        // Each host listens on every address and is reached as itself.
+        let members = lb.members
+        #expect(members.count == 2 && members.allSatisfy { $0.listenAddress.value == "0.0.0.0" && !$0.isPair })
+        #expect(members.map(\.clientHost) == ["10.0.0.20", "10.0.0.21"])
+        let ids = SetupSteps.all(for: t).map(\.id)
+        #expect(ids.firstIndex(of: .floatingAddress) == ids.firstIndex(of: .loadBalancer).map { $0 + 1 }, "\(ids)")
+        #expect(Housekeeping.places(t, executor: Executor(commandLog: nil), retention: .standard).flatMap(\.roles).suffix(2) == ["load balancer 1", "load balancer 2"])
+    }
+
+    @Test(arguments: [
+        ("host: 10.0.0.30", "host: lb.example.com", "load_balancer.host", "must be an IPv4 address"),
+        ("host: 10.0.0.30", "host: 10.0.0.20", "load_balancer.host", "one of the pair's own addresses"),
+        ("    - reach: ssh://root@10.0.0.21\n", "", "load_balancer.pair", "a list of two hosts"),
+        ("ssh://root@10.0.0.21", "ssh://root@10.0.0.20", "load_balancer.pair", "both hosts are 10.0.0.20"),
+        ("vrrp_router_id: 77", "vrrp_router_id: 256", "load_balancer.vrrp_router_id", "not a number from 1 to 255"),
+        ("interface: ens3", "interface: \"eth0;x\"", "load_balancer.pair[0].interface", "not an interface name"),
+        ("  listen_port: 5672", "  listen_port: 5672\n  reach: ssh://root@lb", "load_balancer.reach", "each host has its own reach"),
+        ("  listen_port: 5672", "  listen_port: 5672\n  listen_address: 10.0.0.30", "load_balancer.listen_address", "both listen on every address"),
+        ("kind: nginx", "kind: external", "load_balancer.pair", "not used with kind: external"),
+    ])
+    func aBadPairIsRefusedNamingTheField(from: String, to: String, field: String, words: String) {
+        let p = TopologyTests.problems(Self.text.replacingOccurrences(of: from, with: to))
+        #expect(p.first { $0.field == field }?.message.contains(words) == true, "\(p)")
+    }
+
+    @Test func vrrpRouterIDNeedsAPair() {
+        let single = GoldenCommandsTests.topologyText + "\n  vrrp_router_id: 5\n"
+        #expect(TopologyTests.problems(single).first { $0.field == "load_balancer.vrrp_router_id" }?.message == "only for a pair")
+    }
+
+    /// What the step reads of `ip -o -4 addr show`, and the subnet test that finds the interface.
+    @Test func addressesAndSubnets() {
+        let text = """
+            1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever
+            2: eth0    inet 10.0.0.20/24 brd 10.0.0.255 scope global eth0\\       valid_lft forever preferred_lft forever
+            2: eth0    inet 10.0.0.30/24 scope global secondary eth0\\       valid_lft forever preferred_lft forever
+            3: ens4    inet 192.168.5.7/16 brd 192.168.255.255 scope global ens4
+            """
+        let a = FloatingAddressStep.addresses(text)
+        #expect(a.map(\.interface) == ["lo", "eth0", "eth0", "ens4"] && a[1].address == "10.0.0.20" && a[1].prefix == 24 && a[3].prefix == 16)
+        #expect(FloatingAddressStep.sameSubnet("10.0.0.20", "10.0.0.30", prefix: 24))
+        #expect(!FloatingAddressStep.sameSubnet("10.0.0.20", "10.0.1.30", prefix: 24))
+        #expect(FloatingAddressStep.sameSubnet("192.168.5.7", "192.168.200.1", prefix: 16))
+        #expect(!FloatingAddressStep.sameSubnet("10.0.0.20", "x", prefix: 24))
+    }
+
+    /// keepalived's block: unicast to the peer, the first host preferred, no preemption, the check on the
+    /// load balancer's port, the address with the interface's prefix, the hook that reports the state.
+    @Test func theKeepalivedBlockIsUnicastWithACheckAndAHook() throws {
+        let t = try TopologyParser.parse(Self.text)
+        let lb = try #require(t.loadBalancer)
+        let step = FloatingAddressStep(topology: t, loadBalancer: lb, kind: try #require(lb.kind))
+        let hosts = step.hosts(StepContext(executor: Executor(commandLog: nil)))
+        #expect(hosts.map(\.priority) == [150, 100])
+        let own = FloatingAddressStep.Address(interface: "ens3", address: "10.0.0.20", prefix: 24)
+        let text = String(decoding: step.desired([], hosts[0], own: own, peer: "10.0.0.21"), as: UTF8.self)
+        for line in ["enable_script_security", "script \"/etc/keepalived/rabbit-wizard-vrrp check 5672\"", "user root", "state BACKUP", "nopreempt",
+                     "interface ens3", "virtual_router_id 77", "priority 150", "advert_int 1", "garp_master_refresh 1", "unicast_src_ip 10.0.0.20",
+                     "10.0.0.21", "10.0.0.30/24 dev ens3", "notify \"/etc/keepalived/rabbit-wizard-vrrp notify\" root"] {
+            #expect(text.contains(line), "\(line) missing:\n\(text)")
+        }
+        #expect(text.hasPrefix(FloatingAddressStep.markerBegin) && text.hasSuffix(FloatingAddressStep.markerEnd + "\n"))
+        // Someone else's keepalived.conf keeps every byte; the block is replaced in place the next time.
+        let theirs = Array("global_defs {\n    router_id site\n}\n".utf8)
+        let once = step.desired(theirs, hosts[0], own: own, peer: "10.0.0.21")
+        #expect(once.starts(with: theirs))
+        #expect(step.desired(once, hosts[0], own: own, peer: "10.0.0.21") == once)
+    }
+
+    /// A reload cannot move a listening socket: the step restarts instead when the listen address changes.
+    @Test func aMovedListenSocketNeedsARestart() {
+        let single = Array("stream {\n    server {\n        listen 10.0.0.20:5672;\n    }\n}\n".utf8)
+        let pair = Array("stream {\n    server {\n        listen 0.0.0.0:5672;\n    }\n}\n".utf8)
+        #expect(LoadBalancerStep.listens(single) == ["10.0.0.20:5672"] && LoadBalancerStep.listens(Array("    bind 0.0.0.0:5672\n".utf8)) == ["0.0.0.0:5672"])
+        #expect(LoadBalancerStep.needsRestart(single, pair) && LoadBalancerStep.needsRestart(pair, single))
+        #expect(!LoadBalancerStep.needsRestart(pair, pair) && !LoadBalancerStep.needsRestart([], pair))
+    }
+}

@@ -185,12 +185,13 @@ extension ClusterScenarioTests {
         #expect(witnessUser.termination == .exited(code: 0))
 
         await partitionRepairedByTheGuidedRepair(bed, dir: dir, wizard: wizard, timings: timings)
+        try await loadBalancerPair(bed, dir: dir, state: state, timings: timings)
 
         #expect(!(cutText + apply.stdout.text + apply.stderr.text + status.stdout.text + drill.stdout.text).contains(canary), "cookie in the output")
         let logs = Support.read(state + "/commands.jsonl") + ((try? FileManager.default.contentsOfDirectory(atPath: state + "/journal")) ?? [])
             .map { Support.read(state + "/journal/" + $0) }.joined()
         #expect(logs.contains("service") && Support.lacks(logs, canary), "cookie in the command log or journal")
-        for h in NetBed.servers + ["LB"] { pids += await bed.processes(h) }
+        for h in NetBed.servers + ["LB", "LB2"] { pids += await bed.processes(h) }
         #expect(!pids.isEmpty)
 
         // Down: nothing of the bed is left.
@@ -206,6 +207,127 @@ extension ClusterScenarioTests {
     }
 
     typealias Wizard = @Sendable ([String]) async -> TransportOutcome
+
+    /// The same cluster behind a pair, LB and LB2, holding the bed's free address NET.30 with keepalived.
+    /// An independent client (pika, through the floating address only) and the controller's own neighbour
+    /// table (which host's MAC answers for the address) watch while the drill kills the active host's
+    /// nginx and, once it is back, the test cuts the new active host's link: the address moves each time.
+    /// Rolling back floating-address and load-balancer leaves both hosts' files and processes as they were.
+    func loadBalancerPair(_ bed: NetBed, dir: String, state: String, timings: Timings) async throws {
+        let env = bed.env
+        let (lb1, lb2) = (bed.address("LB"), bed.address("LB2"))
+        let floating = lb1.split(separator: ".").dropLast().joined(separator: ".") + ".30"
+        let enrol = await Support.run([Support.productBinary, "known-hosts", "add", "ssh://root@\(lb2)", "--fingerprint", env["FP_LB2"] ?? "?", "--state-dir", state])
+        #expect(enrol.termination == .exited(code: 0), "\(enrol.stdout.text)\(enrol.stderr.text)")
+        let single = Self.topology(bed, state: state)
+        let topology = dir + "/pair.yml"
+        Support.write(String(single[..<single.range(of: "load_balancer:")!.lowerBound]) + """
+            load_balancer:
+              kind: nginx
+              host: \(floating)
+              listen_port: 5672
+              pair:
+                - reach: ssh://root@\(lb1)
+                - reach: ssh://root@\(lb2)
+
+            """, to: topology)
+        let wizard = { (args: [String]) async -> TransportOutcome in
+            await Support.run([Support.productBinary] + args + ["--config", topology, "--identity", env["KEY"] ?? "?"], timeout: .seconds(600))
+        }
+        // Each host as it is: the files of its load balancers and keepalived (but the wizard's backups, which
+        // stay by design until retention prunes them), and what runs there.
+        func snapshot(_ h: String) async -> [String] {
+            var out: [String] = []
+            for folder in ["etc-nginx", "etc-haproxy", "etc-keepalived"] {
+                let root = "\(dir)/hosts/\(h)/\(folder)"
+                for f in ((try? FileManager.default.subpathsOfDirectory(atPath: root)) ?? []).sorted() where !f.contains(".rabbit-wizard-") {
+                    out.append("\(folder)/\(f): \(Support.read(root + "/" + f))")
+                }
+            }
+            out.append("nginx running: \(bed.isRunning(h, "nginx")), keepalived running: \(bed.isRunning(h, "keepalived"))")
+            out.append("holds \(floating): " + String(await bed.run(h, ["ip", "-o", "-4", "addr", "show"]).stdout.text.contains(" \(floating)/")))
+            out.append("state file: \(FileManager.default.fileExists(atPath: "\(dir)/hosts/\(h)/run/rabbit-wizard-vrrp.state"))")
+            return out
+        }
+        let before = [await snapshot("LB"), await snapshot("LB2")]
+        #expect(before.allSatisfy { $0.count > 4 }, "\(before)")
+        func vrrp(_ h: String) -> String { Support.read("\(dir)/hosts/\(h)/run/rabbit-wizard-vrrp.state").trimmingCharacters(in: .whitespacesAndNewlines) }
+
+        let apply = await timings.time("pair: apply") { await wizard(["apply", "--yes"]) }
+        #expect(apply.termination == .exited(code: 0), "\(apply.stdout.text)\(apply.stderr.text)")
+        #expect(apply.stdout.text.contains("floating-address: done") && apply.stdout.text.contains("Host \(floating), Port 5672"), "\(apply.stdout.text)")
+        let status = await wizard(["status"])
+        let line = status.stdout.text.split(separator: "\n").first { $0.hasPrefix("load balancer: ") }.map(String.init) ?? ""
+        #expect(line.contains("nginx on the pair \(lb1) (") && line.contains("floating address \(floating):5672: answers as this cluster"), "\(status.stdout.text)")
+        let states = [vrrp("LB"), vrrp("LB2")]
+        #expect(states.sorted() == ["BACKUP", "MASTER"] && line.contains("(\(states[0]))") && line.contains("(\(states[1]))"), "\(states) \(line)")
+        let active = states[0] == "MASTER" ? "LB" : "LB2", standby = active == "LB" ? "LB2" : "LB"
+        // Each host's MAC from its own network namespace (netlink; /sys there shows this namespace's devices).
+        func mac(_ h: String) async -> String {
+            let words = await bed.run(h, ["ip", "-o", "link", "show", "eth0"]).stdout.text.split(separator: " ").map(String.init)
+            return words.firstIndex(of: "link/ether").map { words[$0 + 1] } ?? "?"
+        }
+        let macs = [active: await mac(active), standby: await mac(standby)]
+        #expect(Set(macs.values).count == 2 && !macs.values.contains("?"), "\(macs)")
+
+        // The independent client through the floating address only, and the controller's neighbour entry for it.
+        let password = "pair-\(UUID().uuidString.prefix(8))"
+        let added = await bed.run("ServerA", ["sh", "-c", "printf '%s\\n' \"$1\" | rabbitmqctl add_user pairclient && rabbitmqctl set_permissions pairclient '.*' '.*' '.*'", "sh", password])
+        #expect(added.termination == .exited(code: 0), "\(added.stdout.text)\(added.stderr.text)")
+        let client = try await SteadyClient.start(port: 5672, in: dir, host: floating, environment: ["STEADY_USER": "pairclient", "STEADY_PASSWORD": password])
+        let watcher = Task { () -> [String] in
+            var seen: [String] = []
+            while !Task.isCancelled {
+                let words = await Support.run(["ip", "neigh", "show", floating]).stdout.text.split(separator: " ").map(String.init)
+                if let i = words.firstIndex(of: "lladdr"), i + 1 < words.count, words[i + 1] != seen.last { seen.append(words[i + 1]) }
+                try? await Task.sleep(for: .milliseconds(100))  // the sampling interval of the watch, not a wait for something
+            }
+            return seen
+        }
+
+        // The drill: each node's VM killed, then the active host's nginx (its process group).
+        let drill = await timings.time("pair: drill, hard") { await wizard(["apply", "--yes", "--only", "failover-drill", "--drill-mode", "hard"]) }
+        #expect(drill.termination == .exited(code: 0), "\(drill.stdout.text)\(drill.stderr.text)")
+        let rows = DrillRow.parse(drill.stdout.text)
+        #expect(rows.map(\.node) == NetBed.servers.map { "rabbit@\($0)" } + ["lb@\(bed.address(active))"], "\(drill.stdout.text)")
+        let lbRow = rows.last
+        #expect(lbRow.map { $0.connections > 0 && $0.sent > 0 && $0.backSeconds != nil && $0.gapSeconds <= 10 } == true, "\(drill.stdout.text)")
+        timings.entries.append("pair: active nginx killed: \(lbRow?.description ?? "no row")")
+        #expect([vrrp(active), vrrp(standby)] == ["BACKUP", "MASTER"], "after the drill: \(active) \(vrrp(active)), \(standby) \(vrrp(standby))")
+
+        // The new active host's link cut silently: the first one takes the address again.
+        #expect(await bed.link(standby, "down").termination == .exited(code: 0))
+        let cutAt = ContinuousClock.now
+        let moved = await Support.waitUntil(.seconds(30), every: .milliseconds(100)) { vrrp(active) == "MASTER" }
+        let tookOver = ContinuousClock.now - cutAt
+        let answers = await Support.waitUntil(.seconds(30), every: .milliseconds(100)) {
+            await Task.detached { (try? AMQPProbe(host: floating, port: 5672, timeout: .seconds(1)).hello()) != nil }.value
+        }
+        let answered = ContinuousClock.now - cutAt
+        #expect(moved && answers, "\(active) did not take the address over within 30 s of \(standby)'s cut: \(vrrp(active))")
+        timings.entries.append("pair: \(standby)'s link cut: \(active) MASTER after \(tookOver), the address answered after \(answered)")
+        #expect(await bed.link(standby, "up").termination == .exited(code: 0))
+        #expect(await Support.waitUntil(.seconds(30), every: .milliseconds(200)) { vrrp(standby) == "BACKUP" }, "\(standby) after its link is back: \(vrrp(standby))")
+        // The client is connected again (a message made the round trip after the cut), then both stop.
+        let (counts, clientOutput) = await client.stop()
+        watcher.cancel()
+        let sequence = await watcher.value
+        timings.entries.append("pair: the client through \(floating): \(counts?.description ?? clientOutput); the address's MAC: \(sequence)")
+        #expect(sequence == [macs[active]!, macs[standby]!, macs[active]!], "the address should move twice (\(macs)): \(sequence)")
+        #expect(counts.map { $0.published > 0 && $0.delivered > 0 && $0.disconnects >= 2 } == true, "\(counts?.description ?? clientOutput)")
+        _ = await bed.ctl("ServerA", ["delete_user", "pairclient"])
+
+        // Both hosts as they were.
+        for id in ["floating-address", "load-balancer"] {
+            let undone = await wizard(["rollback", id, "--yes"])
+            #expect(undone.termination == .exited(code: 0), "\(id): \(undone.stdout.text)\(undone.stderr.text)")
+        }
+        let after = [await snapshot("LB"), await snapshot("LB2")]
+        let (was, now) = (Set(before.joined()), Set(after.joined()))
+        #expect(after == before, "the pair's hosts after the rollbacks differ: gone \(was.subtracting(now).map { $0.prefix(300) }), new \(now.subtracting(was).map { $0.prefix(300) })")
+        let through = await Task.detached { try? AMQPProbe(host: lb1, port: 5672).hello() }.value
+        #expect(through?.clusterName == "rabbit@ServerA", "LB's own nginx after the rollbacks: \(String(describing: through))")
+    }
 
     /// Two name traps, each caught by installation-checks with a message for the pair, before anything
     /// changes: ServerC resolving ServerB to ServerA's address, and `host: serverb` for a host that calls

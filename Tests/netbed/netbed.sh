@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # netbed.sh: real separate hosts on one Linux machine, for the tests (issue 8).
 #
-# ServerA, ServerB, ServerC and LB are each
+# ServerA, ServerB, ServerC, LB and LB2 are each
 #   - a network namespace with its own address on a bridge shared with the controller (this namespace,
-#     where the wizard runs): NET.11-13 and NET.20, the controller NET.1;
+#     where the wizard runs): NET.11-13, NET.20 and NET.21, the controller NET.1 (NET.30 is left free for
+#     the load balancers' floating address);
 #   - a persistent UTS namespace (its hostname) and a persistent mount namespace in which the Debian
 #     layout is private to the host: /etc/rabbitmq (a copy), /var/lib/rabbitmq, /var/log/rabbitmq, /run,
-#     /etc/hosts (the same file as /etc/netns/NS/hosts); on LB also /etc/nginx, /etc/haproxy (copies) and
-#     /var/log/nginx;
+#     /etc/hosts (the same file as /etc/netns/NS/hosts); on LB and LB2 also /etc/nginx, /etc/haproxy,
+#     /etc/keepalived (copies) and /var/log/nginx;
 #   - sshd, key-only, with its own host key, listening on the host's address.
 # RabbitMQ, nginx and HAProxy are not started here: the tests start them through the Debian service
 # commands inside each host (`netbed.sh run DIR ServerA service rabbitmq-server start`).
@@ -16,7 +17,8 @@
 #   netbed.sh down DIR             stop every process in the hosts' network namespaces, then remove exactly
 #                                  what DIR/created lists, newest first (and DIR)
 #   netbed.sh run DIR HOST CMD...  run CMD inside HOST (its network, hostname and mounts)
-#   netbed.sh link DIR HOST up|down  restore or cut the host's link: a cut is silent (no RST, no ICMP)
+#   netbed.sh link DIR HOST up|down  restore or cut the host's link (HOST: its name or address): a cut is
+#                                  silent (no RST, no ICMP)
 #   netbed.sh split DIR HOST cut|heal  cut or heal the paths between HOST and the other servers only (the
 #                                  controller and LB still reach it): a network partition, silent as well
 #
@@ -30,11 +32,11 @@ dir=$(realpath -m "$2")
 shift 2
 P=${NETBED_PREFIX:-rwb}
 NET=${NETBED_NET:-10.231.0}
-HOSTS=(ServerA ServerB ServerC LB)
+HOSTS=(ServerA ServerB ServerC LB LB2)
 BR=${P}br0
 
-addr() { case $1 in ServerA) echo "$NET.11" ;; ServerB) echo "$NET.12" ;; ServerC) echo "$NET.13" ;; LB) echo "$NET.20" ;; *) echo "netbed: unknown host $1" >&2; exit 64 ;; esac; }
-short() { case $1 in ServerA) echo a ;; ServerB) echo b ;; ServerC) echo c ;; LB) echo lb ;; esac; }
+addr() { case $1 in ServerA) echo "$NET.11" ;; ServerB) echo "$NET.12" ;; ServerC) echo "$NET.13" ;; LB) echo "$NET.20" ;; LB2) echo "$NET.21" ;; *) echo "netbed: unknown host $1" >&2; exit 64 ;; esac; }
+short() { case $1 in ServerA) echo a ;; ServerB) echo b ;; ServerC) echo c ;; LB) echo lb ;; LB2) echo lb2 ;; esac; }
 ns() { echo "$P-$1"; }
 hostdir() { echo "$dir/hosts/$1"; }
 
@@ -83,9 +85,10 @@ up_host() {
         chown rabbitmq:rabbitmq "$hd/var-lib-rabbitmq" "$hd/var-log-rabbitmq"
         chmod 755 "$hd/var-lib-rabbitmq" "$hd/run" "$hd/run/sshd"
         chmod 750 "$hd/var-log-rabbitmq"
-        if [ "$h" = LB ]; then
+        if [ "$h" = LB ] || [ "$h" = LB2 ]; then
             cp -a /etc/nginx "$hd/etc-nginx"
             cp -a /etc/haproxy "$hd/etc-haproxy"
+            cp -a /etc/keepalived "$hd/etc-keepalived"
             mkdir -p "$hd/var-log-nginx"
         fi
     fi
@@ -103,9 +106,10 @@ up_host() {
             mount --bind "$hd/var-log-rabbitmq" /var/log/rabbitmq
             mount --bind "$hd/run" /run
             mount --bind "/etc/netns/$n/hosts" /etc/hosts
-            if [ "$h" = LB ]; then
+            if [ "$h" = LB ] || [ "$h" = LB2 ]; then
                 mount --bind "$hd/etc-nginx" /etc/nginx
                 mount --bind "$hd/etc-haproxy" /etc/haproxy
+                mount --bind "$hd/etc-keepalived" /etc/keepalived
                 mount --bind "$hd/var-log-nginx" /var/log/nginx
             fi' sh "$hd" "$h" "$n"
     fi
@@ -204,7 +208,9 @@ down() {
 }
 
 link() {
-    local h=$1 state=$2 v
+    local h=$1 state=$2 v o
+    # A host may be named by its address (a pair's load balancer host, as the topology reaches it).
+    for o in "${HOSTS[@]}"; do [ "$(addr "$o")" != "$h" ] || h=$o; done
     v="$P-$(short "$h")"
     # Down on the bridge side: packets are dropped silently, as on a pulled cable.
     ip link set "$v" nomaster

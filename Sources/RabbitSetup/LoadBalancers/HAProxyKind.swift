@@ -24,7 +24,7 @@ public struct HAProxyKind: LoadBalancerKind {
                 configPath: lb.configPath ?? "/etc/haproxy/haproxy.cfg", block: true,
                 validate: ["haproxy", "-c", "-q", "-f", "{file}"], validateInPlace: false,
                 start: ["service", "haproxy", "start"], reload: ["service", "haproxy", "reload"],
-                running: ["service", "haproxy", "status"], stop: ["service", "haproxy", "stop"])
+                running: ["service", "haproxy", "status"], stop: ["service", "haproxy", "stop"], pidFile: "/run/haproxy.pid")
         }
     }
 

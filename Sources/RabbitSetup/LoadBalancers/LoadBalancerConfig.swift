@@ -15,6 +15,9 @@ public struct LoadBalancerLayout: Sendable, Equatable {
     public var running: [String]
     /// Stops it (the sandbox's own process, by its pid file).
     public var stop: [String]
+    /// The pid file of its main process, which leads the process group of its workers: the failover drill
+    /// kills that group to fail the active host of a pair.
+    public var pidFile: String? = nil
 
     static let markerBegin = "# BEGIN rabbit-wizard: RabbitMQ load balancer (managed; edits here are replaced)"
     static let markerEnd = "# END rabbit-wizard"

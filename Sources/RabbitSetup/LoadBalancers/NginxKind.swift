@@ -32,7 +32,7 @@ public struct NginxKind: LoadBalancerKind {
                 configPath: lb.configPath ?? "/etc/nginx/modules-enabled/60-rabbit-wizard-stream.conf", block: false,
                 validate: ["nginx", "-t", "-q"], validateInPlace: true,
                 start: ["service", "nginx", "start"], reload: ["service", "nginx", "reload"],
-                running: ["service", "nginx", "status"], stop: ["service", "nginx", "stop"])
+                running: ["service", "nginx", "status"], stop: ["service", "nginx", "stop"], pidFile: "/run/nginx.pid")
         }
     }
 

@@ -108,9 +108,13 @@ public enum Housekeeping {
             add(spec.name, node.host, files.map(backups) + [exports])
         }
         if let lb = topology.loadBalancer, !lb.isExternal {
-            // Every kind's file: a switch from nginx to HAProxy leaves the old kind's backups behind too.
-            let configs = LoadBalancerKinds.standard.map { $0.layout(for: lb).configPath }
-            add("load balancer", lb.server(executor: executor, step: step), configs.map(backups))
+            // Every kind's file: a switch from nginx to HAProxy leaves the old kind's backups behind too; on
+            // each host of a pair, keepalived's files as well.
+            for (i, member) in lb.members.enumerated() {
+                let configs = LoadBalancerKinds.standard.map { $0.layout(for: member).configPath }
+                    + (lb.isPair ? [FloatingAddressStep.configPath, FloatingAddressStep.scriptPath] : [])
+                add(lb.isPair ? "load balancer \(i + 1)" : "load balancer", member.server(executor: executor, step: step), configs.map(backups))
+            }
         }
         return places
     }

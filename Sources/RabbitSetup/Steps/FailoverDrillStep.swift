@@ -88,6 +88,9 @@ public struct FailoverDrillStep: Step {
         /// Whether the publisher was.
         public var publisherOnNode = false
         public var backInRunningSeconds: Double?
+        /// For the row of a pair's active load balancer: its host (then `back` is the time until the
+        /// floating address answers from the other host).
+        public var loadBalancerHost: String?
 
         public init(node: String) { self.node = node }
     }
@@ -104,7 +107,10 @@ public struct FailoverDrillStep: Step {
         if r.messages.longestGapMilliseconds > limit {
             out.append("messages stopped for \(seconds(r.messages.longestGapMilliseconds)), over the limit of \(seconds(limit)) (--max-gap)")
         }
-        if r.backInRunningSeconds == nil { out.append("it did not come back into running_nodes within 120 s") }
+        if r.backInRunningSeconds == nil {
+            out.append(r.loadBalancerHost == nil ? "it did not come back into running_nodes within 120 s"
+                       : "the floating address did not answer from the other host within 30 s")
+        }
         return out
     }
 
@@ -119,10 +125,16 @@ public struct FailoverDrillStep: Step {
                                 fix: "see 'rabbit-wizard plan --only \(StepID.loadBalancer)' for what it needs")]
             }
         }
-        let running = await lb.server(executor: context.executor, step: id).run(kind.layout(for: lb).running, timeout: .seconds(30), mutates: false)
-        return running.succeeded ? [] : [Finding("lb-not-running", .error, node: lb.host.value,
-                                                 message: "the \(kind.name) load balancer of the topology is not running",
-                                                 fix: "apply the \(StepID.loadBalancer) step first")]
+        var out: [Finding] = []
+        for m in lb.members {
+            let running = await m.server(executor: context.executor, step: id).run(kind.layout(for: m).running, timeout: .seconds(30), mutates: false)
+            if !running.succeeded {
+                out.append(Finding("lb-not-running", .error, node: m.host.value,
+                                   message: "the \(kind.name) load balancer of the topology is not running" + (lb.isPair ? " on \(m.host)" : ""),
+                                   fix: "apply the \(StepID.loadBalancer) step first"))
+            }
+        }
+        return out
     }
 
     public func plan(_ context: StepContext) async throws(StepFailure) -> Plan {
@@ -136,6 +148,12 @@ public struct FailoverDrillStep: Step {
                    destructive: "the client connections of \(n.nodeName) (clients reconnect through the load balancer)"
                        + (s.mode == .hard ? "; messages in its queues that no other node holds" : ""),
                    restart: s.mode == .hard ? "the drill kills its Erlang VM and starts its service" : nil)
+        }
+        if lb.isPair {
+            let how = s.mode == .linkCut ? "its link cut silently, then restored" : "its \(lb.kindName) killed (the process group of its main process), then started again"
+            changes.append(Change(.run, target: "the active host of the pair (the one keepalived reports MASTER): \(how)", node: lb.host.value,
+                                  summary: "while the same clients work through the floating address \(lb.host); measures the time until it answers from the other host",
+                                  destructive: "the client connections through the active host (clients reconnect through the floating address)"))
         }
         return Plan(step: id, changes: changes)
     }
@@ -152,6 +170,9 @@ public struct FailoverDrillStep: Step {
                 rows.append(try await drill(spec, account: account, context))
                 if !Self.problems(rows.last!, maxGap: settings.maxGap).isEmpty { break }
             }
+            if lb.isPair, rows.count == topology.nodes.count, rows.allSatisfy({ Self.problems($0, maxGap: settings.maxGap).isEmpty }) {
+                rows.append(try await drillActiveLoadBalancer(account: account, context))
+            }
         } catch {
             failure = error
         }
@@ -164,6 +185,7 @@ public struct FailoverDrillStep: Step {
         let failed = rows.map { ($0, Self.problems($0, maxGap: settings.maxGap)) }.filter { !$0.1.isEmpty }
         if !failed.isEmpty {
             let untouched = topology.nodes.dropFirst(rows.count).map(\.nodeName.description)
+                + (lb.isPair && rows.count <= topology.nodes.count ? ["the active load balancer"] : [])
             throw StepFailure("the drill failed: " + failed.map { "\($0.0.node): \($0.1.joined(separator: "; "))" }.joined(separator: ". ")
                               + (untouched.isEmpty ? "" : "; not failed after it: " + untouched.joined(separator: ", ")),
                               fix: "see the table above; a gap is the longest stretch without a delivered message (--max-gap sets the limit)",
@@ -237,6 +259,106 @@ public struct FailoverDrillStep: Step {
             try? await Task.sleep(for: .milliseconds(200))
         }
         // A second more of traffic with the node back, then the counts.
+        try? await Task.sleep(for: .seconds(1))
+        return finish()
+    }
+
+    /// A pair's active load balancer fails while the clients work through the floating address: its load
+    /// balancer's process group killed (graceful and hard alike: a load balancer has no graceful drain here)
+    /// or, on the test bed, its link cut; `back` is the time until the floating address answers an AMQP
+    /// handshake again with the other host reporting MASTER. The failed host is then started again (or its
+    /// link restored) and the pair awaited as one MASTER and one BACKUP.
+    func drillActiveLoadBalancer(account: DrillAccount, _ context: StepContext) async throws(StepFailure) -> Row {
+        let states = await Observations.$reusing.withValue(false) { await FloatingAddressStep.states(lb, executor: context.executor, step: id) }
+        guard let active = states.first(where: { $0.state == "MASTER" }), let standby = states.first(where: { $0.host != active.host }),
+              let activeHost = lb.pair.first(where: { $0.host.value == active.host }), let kind = lb.kind
+        else {
+            throw StepFailure("no host of the pair reports MASTER (\(states.map { "\($0.host) \($0.state ?? "no state")" }.joined(separator: ", "))); the load balancer was not failed",
+                              fix: "rabbit-wizard status; apply \(StepID.floatingAddress)")
+        }
+        var member = lb
+        member.host = activeHost.host
+        member.target = activeHost.target
+        member.pair = []
+        let server = member.server(executor: context.executor, step: id)
+        let layout = kind.layout(for: member)
+        var row = Row(node: "lb@\(active.host)")
+        row.loadBalancerHost = active.host
+        context.progress("the active load balancer \(active.host): a subscriber and a publisher through the floating address \(lb.host)")
+        let path = MessagePath(endpoint: account.endpoint(through: lb), heartbeat: settings.heartbeat)
+        let made = await Task.detached { () -> Result<(AMQPClient, AMQPClient), AMQPProbe.Failure> in
+            do throws(AMQPProbe.Failure) {
+                let s = try path.connect("lb-subscriber")
+                do throws(AMQPProbe.Failure) { return .success((s, try path.connect("lb-publisher"))) } catch { s.close(); throw error }
+            } catch { return .failure(error) }
+        }.value
+        guard case .success(let (subscriber, publisher)) = made else {
+            if case .failure(let e) = made { throw StepFailure("the drill's clients could not connect through the floating address \(lb.host): \(e); the load balancer was not failed") }
+            throw StepFailure("the drill's clients could not connect through the floating address \(lb.host)")
+        }
+        try await Self.subscribe(subscriber, publisher, path, through: lb)
+        (row.subscriberOnNode, row.publisherOnNode) = (true, true)
+        let loop = ConnectionLoop(probe: AMQPProbe(host: lb.clientHost, port: lb.listenPort, timeout: .seconds(3)))
+        loop.start()
+        path.start(subscriber: subscriber, publisher: publisher)
+        func finish() -> Row {
+            let stats = loop.stop()
+            row.messages = path.stop()
+            (row.attempts, row.failed, row.worstMilliseconds) = (stats.attempts, stats.failed, stats.worstMilliseconds)
+            return row
+        }
+        let flowing = ContinuousClock.now
+        while path.snapshot.delivered == 0 && ContinuousClock.now - flowing < .seconds(10) { try? await Task.sleep(for: .milliseconds(50)) }
+        if path.snapshot.delivered == 0 {
+            _ = finish()
+            throw StepFailure("no message went through the floating address \(lb.host) in 10 s; the load balancer was not failed",
+                              fix: "rabbit-wizard status")
+        }
+        let failedAt = ContinuousClock.now
+        do throws(StepFailure) {
+            if settings.mode == .linkCut {
+                context.progress("\(active.host): cutting its link silently; clients work through \(lb.host)")
+                try await link(host: active.host, "down", context)
+            } else {
+                guard let pidFile = layout.pidFile else { throw StepFailure("\(kind.name) names no pid file on \(active.host)") }
+                context.progress("\(active.host): killing \(kind.name) (the process group of its main process); clients work through \(lb.host)")
+                let killed = await server.run(["sh", "-c", "set -e; for p in $(cat \"$1\"); do kill -KILL \"-$p\"; done", "sh", pidFile],
+                                              timeout: .seconds(30), mutates: true)
+                guard killed.succeeded else { throw StepFailure("killing \(kind.name) on \(active.host) failed: \(killed.stderr.suffix(300))", node: active.host) }
+            }
+            // Only the host that should take over is asked: the failed one may not answer at all (a cut link).
+            let other = lb.pair.first { $0.host.value == standby.host }!
+            while ContinuousClock.now - failedAt < .seconds(30) {
+                let now = await Observations.$reusing.withValue(false) { await FloatingAddressStep.state(of: other, executor: context.executor, step: id) }
+                let host = lb.clientHost, port = lb.listenPort
+                if now == "MASTER",
+                   await Task.detached(operation: { (try? AMQPProbe(host: host, port: port, timeout: .seconds(1)).hello()) != nil }).value
+                {
+                    row.backInRunningSeconds = (ContinuousClock.now - failedAt).seconds
+                    break
+                }
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+            try? await Task.sleep(until: failedAt.advanced(by: settings.down))
+            if settings.mode == .linkCut {
+                try await link(host: active.host, "up", context)
+            } else {
+                context.progress("\(active.host): starting \(kind.name) again")
+                let started = await server.run(layout.start, timeout: .seconds(60), mutates: true)
+                guard started.succeeded else { throw StepFailure("\(kind.name) did not start again on \(active.host): \(started.stderr.suffix(300))", node: active.host) }
+            }
+            // Settled: one MASTER and one BACKUP. After a cut both were MASTER, and the higher priority keeps
+            // the address, which may be the host that was cut (a second move, in this row's counts).
+            let back = ContinuousClock.now
+            while ContinuousClock.now - back < .seconds(30) {
+                let now = await Observations.$reusing.withValue(false) { await FloatingAddressStep.states(lb, executor: context.executor, step: id) }
+                if now.compactMap(\.state).sorted() == ["BACKUP", "MASTER"] { break }
+                try? await Task.sleep(for: .milliseconds(200))
+            }
+        } catch {
+            _ = finish()
+            throw error
+        }
         try? await Task.sleep(for: .seconds(1))
         return finish()
     }
@@ -337,12 +459,15 @@ public struct FailoverDrillStep: Step {
             + "  sent: messages published; acked: of those, confirmed by RabbitMQ;\n"
             + "  lost: sent and never delivered; gap: the longest time without a delivery;\n"
             + "  reconn: the subscriber's time to consume again after a loss (-: no loss).\n"
+            + (rows.contains { $0.loadBalancerHost != nil } ? "  back of lb@HOST (the active load balancer): the floating address answering\n  from the other host.\n" : "")
         return out
     }
 
     /// Every node running, no partitions, seen from every node.
     public func verify(_ context: StepContext) async throws(StepFailure) {
         try await ClusterHealth.require(topology, context, step: id, fix: "rabbitmqctl -n NODE start_app on the stopped node")
+        // A pair is whole again: one MASTER, one BACKUP, the floating address answering.
+        if lb.isPair, let kind = lb.kind { try await FloatingAddressStep(topology: topology, loadBalancer: lb, kind: kind).verify(context) }
     }
 
     /// Makes sure every node runs again (its application, and after a kill its service), and that the
@@ -355,6 +480,15 @@ public struct FailoverDrillStep: Step {
             if settings.mode == .hard { try await node.startService(progress: context.progress) }
             try await node.ctlChecked(["start_app"], doing: "start the application", timeout: .seconds(180), mutates: true)
         }
+        if lb.isPair, let kind = lb.kind {
+            for m in lb.members {
+                let server = m.server(executor: context.executor, step: id), layout = kind.layout(for: m)
+                if !(await server.run(layout.running, timeout: .seconds(30), mutates: false)).succeeded {
+                    let r = await server.run(layout.start, timeout: .seconds(60), mutates: true)
+                    guard r.succeeded else { throw StepFailure("\(kind.name) did not start on \(m.host): \(r.stderr.suffix(300))", node: m.host.value) }
+                }
+            }
+        }
         _ = await RabbitNode(topology.seed, executor: context.executor, step: id).ctl(["delete_user", DrillAccount.user], mutates: true)
     }
 
@@ -362,18 +496,24 @@ public struct FailoverDrillStep: Step {
     func restoreLinks(_ context: StepContext) async {
         guard settings.mode == .linkCut else { return }
         for spec in topology.nodes { try? await link(spec, "up", context) }
+        for p in lb.pair { try? await link(host: p.host.value, "up", context) }
     }
 
     /// The test bed's program (``DrillMode/linkCutProgram``) run on this machine for the node's host (the host
     /// part of its node name): `down` cuts its link silently, `up` restores it.
     func link(_ spec: NodeSpec, _ state: String, _ context: StepContext) async throws(StepFailure) {
+        let host = spec.nodeName.description.split(separator: "@").last.map(String.init) ?? spec.host.value
+        try await link(host: host, state, context, node: spec.name)
+    }
+
+    /// The same for a host named directly (a pair's load balancer host, by its address).
+    func link(host: String, _ state: String, _ context: StepContext, node: String? = nil) async throws(StepFailure) {
         guard let program = DrillMode.linkCutProgram else {
             throw StepFailure("link-cut needs the test bed's program (\(DrillMode.linkCutVariable))", fix: "use --drill-mode graceful or hard")
         }
-        let host = spec.nodeName.description.split(separator: "@").last.map(String.init) ?? spec.host.value
         let r = await context.executor.run(CommandSpec(program + [host, state], timeout: .seconds(30), mutates: true, step: id))
         guard r.succeeded else {
-            throw StepFailure("\(state == "down" ? "the link cut" : "restoring the link") of \(host) failed: \(r.stderr.suffix(300))", node: spec.name)
+            throw StepFailure("\(state == "down" ? "the link cut" : "restoring the link") of \(host) failed: \(r.stderr.suffix(300))", node: node)
         }
     }
 }

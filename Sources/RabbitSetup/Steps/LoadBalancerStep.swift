@@ -15,7 +15,10 @@ public struct LoadBalancerStep: Step {
     public let topology: Topology
     public let lb: LoadBalancerSpec
     public let kind: any LoadBalancerKind
-    public var title: String { "put \(kind.name) in front of the cluster on \(lb.host):\(lb.listenPort)" }
+    public var title: String {
+        lb.isPair ? "put \(kind.name) in front of the cluster on both hosts of the pair, \(lb.pair.map(\.host.value).joined(separator: " and ")), port \(lb.listenPort)"
+            : "put \(kind.name) in front of the cluster on \(lb.host):\(lb.listenPort)"
+    }
     public var rollbackScope: RollbackScope { .complete }
 
     public init(topology: Topology, loadBalancer: LoadBalancerSpec, kind: any LoadBalancerKind) {
@@ -32,6 +35,16 @@ public struct LoadBalancerStep: Step {
     }
 
     var layout: LoadBalancerLayout { kind.layout(for: lb) }
+
+    /// For a pair, the same step on each of its hosts (``LoadBalancerSpec/members``): the same configuration
+    /// on both, each checked, planned, applied, verified through its own address and rolled back on its own.
+    var parts: [LoadBalancerStep] { lb.members.map { LoadBalancerStep(topology: topology, loadBalancer: $0, kind: kind) } }
+
+    /// A pair's undo data: each host's, in the pair's order.
+    struct PairSaved: Codable {
+        var parts: [Undo]
+    }
+
     var platform: PlatformProfile { PlatformProfile.named(lb.profile) }
 
     struct Saved: Codable {
@@ -46,6 +59,11 @@ public struct LoadBalancerStep: Step {
     }
 
     public func check(_ context: StepContext) async throws(StepFailure) -> [Finding] {
+        if lb.isPair {
+            var all: [Finding] = []
+            for part in parts { all += try await part.check(context) }
+            return all
+        }
         var out: [Finding] = []
         let host = server(context)
         if !(await host.hasProgram(kind.program)) {
@@ -87,6 +105,11 @@ public struct LoadBalancerStep: Step {
     func desired(_ current: [UInt8]) -> [UInt8] { kind.configuration(topology, lb, layout: layout, current: current) }
 
     public func plan(_ context: StepContext) async throws(StepFailure) -> Plan {
+        if lb.isPair {
+            var changes: [Change] = []
+            for part in parts { changes += try await part.plan(context).changes }
+            return Plan(step: id, changes: changes)
+        }
         let seen = try await server(context).observe(layout.configPath, bytes: true)
         let current = seen.bytes ?? []
         let want = desired(current)
@@ -99,22 +122,58 @@ public struct LoadBalancerStep: Step {
         }
         if !running {
             changes.append(Change(.run, target: "\(lb.host): start \(kind.name)", node: lb.host.value, summary: "start the load balancer"))
+        } else if Self.needsRestart(current, want) {
+            changes.append(Change(.run, target: "\(lb.host): restart \(kind.name)", node: lb.host.value,
+                                  summary: "stop and start: it listens on \(Self.listens(want).sorted().joined(separator: ", ")) instead of "
+                                      + "\(Self.listens(current).sorted().joined(separator: ", ")), which a reload cannot apply",
+                                  destructive: "the client connections through \(lb.host) (clients reconnect)"))
         } else if !changes.isEmpty {
             changes.append(Change(.run, target: "\(lb.host): reload \(kind.name)", node: lb.host.value, summary: "reload with the new configuration"))
         }
         return Plan(step: id, changes: changes)
     }
 
+    /// The addresses a configuration listens on (`listen A:P` in nginx, `bind A:P` in HAProxy).
+    static func listens(_ bytes: [UInt8]) -> Set<String> {
+        Set(String(decoding: bytes, as: UTF8.self).matches(of: /(?m)^\s*(?:listen|bind)\s+([^\s;]+)/).map { String($0.output.1) })
+    }
+
+    /// Whether a reload cannot apply `want` over `current`: a listening socket moves (between one address
+    /// and all of them, say): the new bind fails while the old socket listens, and nginx keeps running the
+    /// old configuration, saying so only in its log (seen on the bed, with `service nginx reload` exiting 0).
+    static func needsRestart(_ current: [UInt8], _ want: [UInt8]) -> Bool {
+        let (a, b) = (listens(current), listens(want))
+        return !a.isEmpty && !b.isEmpty && a != b
+    }
+
+    /// Stop, then start.
+    func restart(_ context: StepContext) async -> CommandResult {
+        let stopped = await run(layout.stop, context, mutates: true)
+        guard stopped.succeeded else { return stopped }
+        return await run(layout.start, context, mutates: true)
+    }
+
     public func prepare(_ plan: Plan, _ context: StepContext) async throws(StepFailure) -> Undo {
+        if lb.isPair {
+            var saved: [Undo] = []
+            for part in parts { saved.append(try await part.prepare(Plan(step: id, changes: []), context)) }
+            return try UndoCoding.encode(PairSaved(parts: saved))
+        }
         let running = await run(layout.running, context, mutates: false).succeeded
         return try UndoCoding.encode(Saved(file: try await SavedFile.capture(layout.configPath, with: server(context)), wasRunning: running))
     }
 
     public func apply(_ plan: Plan, prepared: Undo, _ context: StepContext) async throws(StepFailure) -> Undo {
+        if lb.isPair {
+            let saved = try UndoCoding.decode(PairSaved.self, prepared)
+            for (part, undo) in zip(parts, saved.parts) { _ = try await part.apply(Plan(step: id, changes: []), prepared: undo, context) }
+            return prepared
+        }
         let saved = try UndoCoding.decode(Saved.self, prepared)
         let files = server(context)
         let current = try await files.observe(layout.configPath, bytes: true).bytes ?? []
         let want = desired(current)
+        let moves = Self.needsRestart(current, want)
         if current != want || !saved.file.existed {
             if layout.validateInPlace {
                 try await files.write(layout.configPath, .bytes(want), mode: saved.file.mode ?? "644", owner: saved.file.ownerSpec, backup: saved.file.backup)
@@ -134,12 +193,12 @@ public struct LoadBalancerStep: Step {
             }
         }
         let running = await run(layout.running, context, mutates: false).succeeded
-        let control = await run(running ? layout.reload : layout.start, context, mutates: true)
+        let control = running && moves ? await restart(context) : await run(running ? layout.reload : layout.start, context, mutates: true)
         guard control.succeeded else {
             // The new file is in place but the load balancer refused it: put the old one back.
             try await saved.file.restore(with: files)
-            if running { _ = await run(layout.reload, context, mutates: true) }
-            throw rejected(control, doing: running ? "reload" : "start")
+            if running { _ = moves ? await restart(context) : await run(layout.reload, context, mutates: true) }
+            throw rejected(control, doing: running ? (moves ? "restart" : "reload") : "start")
         }
         return prepared
     }
@@ -154,6 +213,10 @@ public struct LoadBalancerStep: Step {
     /// An AMQP handshake through the load balancer reaches the cluster (a cluster name one of its nodes
     /// reports: each node may report its own default), and every backend answers the handshake itself.
     public func verify(_ context: StepContext) async throws(StepFailure) {
+        if lb.isPair {
+            for part in parts { try await part.verify(context) }
+            return
+        }
         try await ThroughLoadBalancer.requireCluster(topology, lb, what: kind.name, context, step: id, fix: "look at the load balancer's log")
         // Each backend as the load balancer reaches it (its host, the names of the generated config), not
         // as the controller does: the controller may not resolve or reach the nodes' own names at all.
@@ -166,8 +229,15 @@ public struct LoadBalancerStep: Step {
     }
 
     public func rollback(_ undo: Undo, _ context: StepContext) async throws(StepFailure) {
+        if lb.isPair {
+            let saved = try UndoCoding.decode(PairSaved.self, undo)
+            for (part, undo) in zip(parts, saved.parts).reversed() { try await part.rollback(undo, context) }
+            return
+        }
         let saved = try UndoCoding.decode(Saved.self, undo)
+        let before = try await server(context).observe(layout.configPath, bytes: true).bytes ?? []
         let changed = try await saved.file.restore(with: server(context))
+        let restored = try await server(context).observe(layout.configPath, bytes: true).bytes ?? []
         let running = await run(layout.running, context, mutates: false).succeeded
         if !saved.wasRunning {
             if running {
@@ -175,8 +245,9 @@ public struct LoadBalancerStep: Step {
                 guard r.succeeded else { throw rejected(r, doing: "stop") }
             }
         } else if changed && running {
-            let r = await run(layout.reload, context, mutates: true)
-            guard r.succeeded else { throw rejected(r, doing: "reload") }
+            let moves = Self.needsRestart(before, restored)
+            let r = moves ? await restart(context) : await run(layout.reload, context, mutates: true)
+            guard r.succeeded else { throw rejected(r, doing: moves ? "restart" : "reload") }
         }
     }
 }

@@ -12,6 +12,7 @@ public enum SetupSteps {
         let leave: [any Step] = topology.leaving.isEmpty ? [] : [ClusterLeaveStep(topology: topology)]
         if let lb = topology.loadBalancer {
             steps.append(LoadBalancerStep.forTopology(topology, lb))
+            if lb.isPair, let kind = lb.kind { steps.append(FloatingAddressStep(topology: topology, loadBalancer: lb, kind: kind)) }
             steps += leave
             steps.append(FailoverDrillStep(topology: topology, loadBalancer: lb))
             steps.append(OutSystemsHandoffStep(topology: topology, loadBalancer: lb))

@@ -128,6 +128,43 @@ public struct LoadBalancerSpec: Sendable, Equatable {
     public var sandboxDir: String?
     /// Seconds a connection may stay idle; must exceed the AMQP heartbeat traffic interval.
     public var idleTimeout: Int = 3600
+    /// A highly available pair: the two hosts that each run the same load balancer, the first preferred,
+    /// with keepalived holding ``host`` (then the floating address, IPv4) on the one whose load balancer
+    /// answers. Empty: one host (``target``).
+    public var pair: [PairHost] = []
+    /// keepalived's `virtual_router_id` for the pair (1-255): one VRRP instance per cluster on a network.
+    public var routerID = 51
+
+    /// One host of a pair: its own address (the host of its `reach`), how it is reached, and the interface
+    /// for the floating address (nil: the one whose subnet holds it, found on the host).
+    public struct PairHost: Sendable, Equatable {
+        public var host: HostName
+        public var target: Target
+        public var interface: String?
+
+        public init(host: HostName, target: Target, interface: String? = nil) {
+            self.host = host
+            self.target = target
+            self.interface = interface
+        }
+    }
+
+    public var isPair: Bool { !pair.isEmpty }
+
+    /// The hosts a load balancer is configured on, each as a spec of its own: this one, or each host of the
+    /// pair, listening on every address (so it takes connections for the floating address once it holds it)
+    /// and reached at its own address.
+    public var members: [LoadBalancerSpec] {
+        guard isPair else { return [self] }
+        return pair.map { p in
+            var m = self
+            m.host = p.host
+            m.target = p.target
+            m.listenAddress = try! HostName("0.0.0.0")
+            m.pair = []
+            return m
+        }
+    }
 
     /// The address a client dials to reach the load balancer: the listen address, unless that is the
     /// wildcard, then the host's name. Used by the probes, the drill and the OutSystems hand-off.
@@ -162,7 +199,7 @@ public struct LoadBalancerSpec: Sendable, Equatable {
     public static func == (a: LoadBalancerSpec, b: LoadBalancerSpec) -> Bool {
         a.kindName == b.kindName && a.target == b.target && a.host == b.host && a.listenAddress == b.listenAddress
             && a.listenPort == b.listenPort && a.configPath == b.configPath && a.profile == b.profile && a.sandboxDir == b.sandboxDir
-            && a.idleTimeout == b.idleTimeout
+            && a.idleTimeout == b.idleTimeout && a.pair == b.pair && a.routerID == b.routerID
     }
 }
 

@@ -359,7 +359,7 @@ public enum TopologyParser {
             let field = "load_balancer"
             let before = problems.count
             guard let m = mapping(node, field, allowed: ["kind", "host", "reach", "listen_address", "listen_port", "config_path", "profile",
-                                                         "sandbox_dir", "idle_timeout"]) else { return nil }
+                                                         "sandbox_dir", "idle_timeout", "pair", "vrrp_router_id"]) else { return nil }
             var kind: (any LoadBalancerKind)?
             var external = false
             if let raw = string(m, "kind", field, required: true) {
@@ -404,10 +404,73 @@ public enum TopologyParser {
                     problem("\(field).idle_timeout", raw, "not a number of seconds", fix: "write seconds, e.g. 3600")
                 }
             }
+            let pair = self.pair(m, host: host, external: external, profile: profile)
+            var routerID = 51
+            if let raw = m["vrrp_router_id"] {
+                if m["pair"] == nil {
+                    problem("\(field).vrrp_router_id", raw, "only for a pair", fix: "remove vrrp_router_id:, or add pair: with two hosts")
+                } else if let n = raw.scalar.flatMap({ Int($0.string) }), (1...255).contains(n) { routerID = n } else {
+                    problem("\(field).vrrp_router_id", raw, "not a number from 1 to 255", fix: "write keepalived's virtual_router_id, unique on the network, e.g. 51")
+                }
+            }
             guard problems.count == before, kind != nil || external, let host, let target, let listenAddress, let listenPort else { return nil }
             if external { return .external(host: host, port: listenPort, idleTimeout: idle) }
-            return LoadBalancerSpec(kind: kind, target: target, host: host, listenAddress: listenAddress, listenPort: listenPort,
-                                    configPath: configPath, profile: profile, sandboxDir: sandboxDir, idleTimeout: idle)
+            var spec = LoadBalancerSpec(kind: kind, target: target, host: host, listenAddress: listenAddress, listenPort: listenPort,
+                                        configPath: configPath, profile: profile, sandboxDir: sandboxDir, idleTimeout: idle)
+            spec.pair = pair
+            spec.routerID = routerID
+            return spec
+        }
+
+        /// `pair:`: two hosts, each with its `reach` (ssh) and optionally its `interface`; `host:` is then the
+        /// floating address, an IPv4 address, and the load balancer listens on every address.
+        mutating func pair(_ m: [String: Node], host: HostName?, external: Bool, profile: ProfileName) -> [LoadBalancerSpec.PairHost] {
+            let field = "load_balancer.pair"
+            guard let list = m["pair"] else { return [] }
+            if external {
+                problem(field, list, "not used with kind: external (the site's own load balancer is its own business)", fix: "remove pair:")
+                return []
+            }
+            guard let seq = list.sequence, seq.count == 2 else {
+                problem(field, list, "expected a list of two hosts", fix: "write two items, '- reach: ssh://root@LB1' and '- reach: ssh://root@LB2' (the first is preferred)")
+                return []
+            }
+            for key in ["reach", "listen_address"] where m[key] != nil {
+                problem("load_balancer.\(key)", m[key], "not used with pair: (each host has its own reach; both listen on every address)",
+                        fix: "remove \(key): from load_balancer; give each pair item its reach:")
+            }
+            if profile != .standard {
+                problem("load_balancer.profile", m["profile"], "a pair needs two Debian hosts with keepalived", fix: "remove profile: (a pair is debian)")
+            }
+            if let host, !host.value.split(separator: ".").allSatisfy({ $0.allSatisfy(\.isNumber) }) || host.value.split(separator: ".").count != 4 {
+                problem("load_balancer.host", m["host"], "with pair: the floating address, which must be an IPv4 address",
+                        fix: "write the free address keepalived is to hold, in the pair's subnet, e.g. 10.0.0.30")
+            }
+            var out: [LoadBalancerSpec.PairHost] = []
+            for (i, item) in seq.enumerated() {
+                let f = "\(field)[\(i)]"
+                guard let p = mapping(item, f, allowed: ["reach", "interface"]) else { continue }
+                guard p["reach"] != nil else { problem("\(f).reach", nil, "missing", fix: "add reach: ssh://root@HOST"); continue }
+                guard let target = target(p, f) else { continue }
+                guard case .ssh(let d) = target else {
+                    problem("\(f).reach", p["reach"], "a pair's host is reached over ssh", fix: "write reach: ssh://root@HOST")
+                    continue
+                }
+                var interface: String?
+                if let raw = string(p, "interface", f, required: false) {
+                    if raw.count <= 15, raw.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) }) { interface = raw } else {
+                        problem("\(f).interface", p["interface"], "not an interface name", fix: "write the name ip link shows, e.g. eth0")
+                    }
+                }
+                out.append(.init(host: d.host, target: target, interface: interface))
+            }
+            if out.count == 2, out[0].host.value.lowercased() == out[1].host.value.lowercased() {
+                problem(field, list, "both hosts are \(out[0].host)", fix: "name two different hosts")
+            }
+            if let host, out.contains(where: { $0.host == host }) {
+                problem("load_balancer.host", m["host"], "the floating address is one of the pair's own addresses", fix: "choose a free address in their subnet")
+            }
+            return out
         }
     }
 }
