@@ -164,13 +164,16 @@ extension ClusterScenarioTests {
         // `watch --messages` for 14 s with ServerA's link cut for 6 s in the middle: new connections and
         // messages through LB. ServerA, whose cut in the drill ended longest ago: nginx keeps a node it found
         // silent out of rotation for 10 s (fail_timeout), and the last one cut would not be met. The cut
-        // comes once watch's clients run (it adds the drill's user first: RabbitMQ cannot change users while a
-        // node is silent and not yet declared down, net_ticktime). The limit is the drill's on the bed, 30 s.
+        // comes once watch's clients run: connected as the drill's user, so its account is complete (it adds
+        // the user, then its permissions, and RabbitMQ cannot change either while a node is silent and not yet
+        // declared down, net_ticktime). Waiting for the user alone let a fresh-clone run cut the link between
+        // the two: the permissions waited out the cut, and watch ran its 14 s after it, meeting nothing.
+        // The limit is the drill's on the bed, 30 s.
         async let watching = wizard(["watch", "--seconds", "14", "--messages", "--max-gap", "30"])
         let added = await Support.waitUntil(.seconds(60), every: .milliseconds(200)) {
-            await bed.ctl("ServerB", ["list_users", "-q"]).stdout.text.contains(DrillAccount.user)
+            await bed.ctl("ServerB", ["list_connections", "user", "--quiet", "--no-table-headers"]).stdout.text.contains(DrillAccount.user)
         }
-        #expect(added, "watch --messages did not add its user")
+        #expect(added, "watch --messages's clients never connected as its user")
         #expect(await bed.link("ServerA", "down").termination == .exited(code: 0))
         try? await Task.sleep(for: .seconds(6))  // how long the cable stays pulled: the disruption itself, not a wait
         #expect(await bed.link("ServerA", "up").termination == .exited(code: 0))
