@@ -203,19 +203,12 @@ public struct FailoverDrillStep: Step {
         context.progress("\(spec.name): placing a subscriber and a publisher on \(spec.nodeName) through \(lb.words)")
         let (subscriber, publisher, onNode) = try await place(path, on: node)
         (row.subscriberOnNode, row.publisherOnNode) = onNode
-        let loop = ConnectionLoop(probe: AMQPProbe(host: lb.clientHost, port: lb.listenPort, timeout: .seconds(3)))
-        loop.start()
-        path.start(subscriber: subscriber, publisher: publisher)
+        let traffic = Traffic.start(path, subscriber: subscriber, publisher: publisher, through: lb)
         func finish() -> Row {
-            let stats = loop.stop()
-            row.messages = path.stop()
-            (row.attempts, row.failed, row.worstMilliseconds) = (stats.attempts, stats.failed, stats.worstMilliseconds)
+            traffic.finish(&row)
             return row
         }
-        // Messages flow before anything fails, or there is nothing to measure.
-        let flowing = ContinuousClock.now
-        while path.snapshot.delivered == 0 && ContinuousClock.now - flowing < .seconds(10) { try? await Task.sleep(for: .milliseconds(50)) }
-        if path.snapshot.delivered == 0 {
+        if !(await traffic.flowing()) {
             let r = finish()
             throw StepFailure("\(spec.nodeName): no message went through \(lb.words) before the failure (\(r.messages.published) published, "
                               + "0 delivered in 10 s)\(r.messages.lastFailure.map { ": \($0)" } ?? ""); no node was failed",
@@ -298,18 +291,12 @@ public struct FailoverDrillStep: Step {
         }
         try await Self.subscribe(subscriber, publisher, path, through: lb)
         (row.subscriberOnNode, row.publisherOnNode) = (true, true)
-        let loop = ConnectionLoop(probe: AMQPProbe(host: lb.clientHost, port: lb.listenPort, timeout: .seconds(3)))
-        loop.start()
-        path.start(subscriber: subscriber, publisher: publisher)
+        let traffic = Traffic.start(path, subscriber: subscriber, publisher: publisher, through: lb)
         func finish() -> Row {
-            let stats = loop.stop()
-            row.messages = path.stop()
-            (row.attempts, row.failed, row.worstMilliseconds) = (stats.attempts, stats.failed, stats.worstMilliseconds)
+            traffic.finish(&row)
             return row
         }
-        let flowing = ContinuousClock.now
-        while path.snapshot.delivered == 0 && ContinuousClock.now - flowing < .seconds(10) { try? await Task.sleep(for: .milliseconds(50)) }
-        if path.snapshot.delivered == 0 {
+        if !(await traffic.flowing()) {
             _ = finish()
             throw StepFailure("no message went through the floating address \(lb.host) in 10 s; the load balancer was not failed",
                               fix: "rabbit-wizard status")
@@ -361,6 +348,35 @@ public struct FailoverDrillStep: Step {
         }
         try? await Task.sleep(for: .seconds(1))
         return finish()
+    }
+
+    /// The clients of one failure: a new connection every 100 ms through the load balancer and the message
+    /// path, from their start to the row's counts.
+    struct Traffic {
+        let loop: ConnectionLoop
+        let path: MessagePath
+
+        static func start(_ path: MessagePath, subscriber: AMQPClient, publisher: AMQPClient, through lb: LoadBalancerSpec) -> Traffic {
+            let loop = ConnectionLoop(probe: AMQPProbe(host: lb.clientHost, port: lb.listenPort, timeout: .seconds(3)))
+            loop.start()
+            path.start(subscriber: subscriber, publisher: publisher)
+            return Traffic(loop: loop, path: path)
+        }
+
+        /// Whether a message is delivered within 10 s: messages flow before anything fails, or there is
+        /// nothing to measure.
+        func flowing() async -> Bool {
+            let since = ContinuousClock.now
+            while path.snapshot.delivered == 0 && ContinuousClock.now - since < .seconds(10) { try? await Task.sleep(for: .milliseconds(50)) }
+            return path.snapshot.delivered > 0
+        }
+
+        /// Stops both and puts their counts into `row`.
+        func finish(_ row: inout Row) {
+            let stats = loop.stop()
+            row.messages = path.stop()
+            (row.attempts, row.failed, row.worstMilliseconds) = (stats.attempts, stats.failed, stats.worstMilliseconds)
+        }
     }
 
     /// A subscriber (consuming) and a publisher connected through the load balancer, on `node` where the
