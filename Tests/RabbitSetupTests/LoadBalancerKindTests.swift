@@ -187,6 +187,12 @@ struct LoadBalancerPairTests {
         #expect(p.first { $0.field == field }?.message.contains(words) == true, "\(p)")
     }
 
+    /// Two clusters' floating addresses on one network differ, and so do their default VRRP instances.
+    @Test func theRouterIDDefaultsToTheAddressesLastByte() throws {
+        let t = try TopologyParser.parse(Self.text.replacingOccurrences(of: "  vrrp_router_id: 77", with: ""))
+        #expect(t.loadBalancer?.routerID == 30)
+    }
+
     @Test func vrrpRouterIDNeedsAPair() {
         let single = GoldenCommandsTests.topologyText + "\n  vrrp_router_id: 5\n"
         #expect(TopologyTests.problems(single).first { $0.field == "load_balancer.vrrp_router_id" }?.message == "only for a pair")

@@ -70,7 +70,8 @@ public struct ExternalLoadBalancerStep: Step {
                 + "\(seen.held) held handshakes (per node: \(seen.words(topology.nodes)))"
                 + (unreadable.isEmpty ? "" : "; could not read: " + unreadable.joined(separator: "; "))
                 + (seen.lastFailure.map { "; a handshake failed: \($0)" } ?? ""),
-            fix: "add every node to its members and check its health check marks them up", node: missing.count == 1 ? missing[0].name : nil,
+            fix: "add every node to its members and check its health check marks them up (a pool that keeps each client on one "
+                + "member by its source address sends all of this machine's connections to one node: then --waive lb-node-not-reached)", node: missing.count == 1 ? missing[0].name : nil,
             retryable: true))
     }
 

@@ -132,7 +132,8 @@ public struct LoadBalancerSpec: Sendable, Equatable {
     /// with keepalived holding ``host`` (then the floating address, IPv4) on the one whose load balancer
     /// answers. Empty: one host (``target``).
     public var pair: [PairHost] = []
-    /// keepalived's `virtual_router_id` for the pair (1-255): one VRRP instance per cluster on a network.
+    /// keepalived's `virtual_router_id` for the pair (1-255): one VRRP instance per cluster on a network;
+    /// by default the floating address's last byte.
     public var routerID = 51
 
     /// One host of a pair: its own address (the host of its `reach`), how it is reached, and the interface

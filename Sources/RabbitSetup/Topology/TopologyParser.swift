@@ -405,7 +405,9 @@ public enum TopologyParser {
                 }
             }
             let pair = self.pair(m, host: host, external: external, profile: profile)
-            var routerID = 51
+            // By default the floating address's last byte: two clusters' addresses on one network differ, and
+            // so do their VRRP instances.
+            var routerID = host.flatMap { Int($0.value.split(separator: ".").last ?? "") }.map { min(max($0, 1), 255) } ?? 51
             if let raw = m["vrrp_router_id"] {
                 if m["pair"] == nil {
                     problem("\(field).vrrp_router_id", raw, "only for a pair", fix: "remove vrrp_router_id:, or add pair: with two hosts")
