@@ -166,8 +166,8 @@ extension ClusterScenarioTests {
         // silent out of rotation for 10 s (fail_timeout), and the last one cut would not be met. The cut
         // comes once watch's clients run: connected as the drill's user, so its account is complete (it adds
         // the user, then its permissions, and RabbitMQ cannot change either while a node is silent and not yet
-        // declared down, net_ticktime). Waiting for the user alone let a fresh-clone run cut the link between
-        // the two: the permissions waited out the cut, and watch ran its 14 s after it, meeting nothing.
+        // declared down, net_ticktime). The user alone is not enough: a cut between the user and its
+        // permissions makes set_permissions wait it out, and watch would run its 14 s after the cut.
         // The limit is the drill's on the bed, 30 s.
         async let watching = wizard(["watch", "--seconds", "14", "--messages", "--max-gap", "30"])
         let added = await Support.waitUntil(.seconds(60), every: .milliseconds(200)) {

@@ -11,7 +11,7 @@ import Workflow
 /// instance per cluster (`vrrp_router_id`). The holder repeats its gratuitous ARP every second
 /// (`garp_master_refresh`): after a split heals, both hosts were MASTER and the higher priority keeps the
 /// address without a new transition, so without the repeat the clients' neighbour entries would point at
-/// the host that let it go until they expire (a 31 s gap in the drill on the bed, before the repeat).
+/// the host that let it go until they expire (messages stopped for 31 s in the drill on the bed).
 ///
 /// keepalived's own `keepalived.conf` gets a block between markers (anything else in it is the
 /// administrator's); a small script of the wizard's (`rabbit-wizard-vrrp`) is keepalived's check and its
