@@ -141,10 +141,14 @@ public struct ClusterLine: Sendable, Equatable {
     public enum Health: Sendable, Equatable { case healthy, degraded, partitioned, separate }
     public var health: Health
     public var text: String
+    /// The load balancer in the words of `status`'s `load balancer:` line (whose it is; a pair's hosts with
+    /// their VRRP states); nil without one.
+    public var loadBalancer: String?
 
-    public init(health: Health, text: String) {
+    public init(health: Health, text: String, loadBalancer: String? = nil) {
         self.health = health
         self.text = text
+        self.loadBalancer = loadBalancer
     }
 }
 

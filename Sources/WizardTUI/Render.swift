@@ -114,24 +114,29 @@ public enum Render {
             row += 1
         }
         row += 1
-        // The cluster line sits at the bottom of the pane; the step's details use the rows above it.
-        let cluster = s.cluster.map { c -> [(String, Style)] in
+        // The cluster line sits at the bottom of the pane, the load balancer's below it; the step's details
+        // use the rows above them.
+        func block(_ text: String, _ style: Style, rows: Int) -> [(text: String, style: Style, cut: Bool)] {
+            let lines = TextWidth.wrap(text, leftWidth - 2)
+            return lines.prefix(rows).enumerated().map { i, l in (l, style, i == rows - 1 && lines.count > rows) }
+        }
+        let cluster = s.cluster.map { c -> [(text: String, style: Style, cut: Bool)] in
             let style: Style = switch c.health {
             case .healthy: .ok
             case .separate: .dim
             case .degraded: .warn
             case .partitioned: .error
             }
-            return TextWidth.wrap("cluster: " + c.text, leftWidth - 2).map { ($0, style) }
+            return block("cluster: " + c.text, style, rows: 4) + (c.loadBalancer.map { block("load balancer: " + $0, .normal, rows: 4) } ?? [])
         } ?? []
-        // At most 4 rows, and never over the step list: in a pane made short by a question it gets what is
-        // left below the steps (or nothing).
-        let fit = min(cluster.count, 4, max(0, body.top + body.height - row))
+        // At most 4 rows of the cluster and 4 of the load balancer, and never over the step list: in a pane
+        // made short by a question they get what is left below the steps (or nothing).
+        let fit = min(cluster.count, max(0, body.top + body.height - row))
         let detailsEnd = body.top + body.height - (fit == 0 ? 0 : fit + 1)
         for (i, l) in cluster.prefix(fit).enumerated() {
             let r = body.top + body.height - fit + i
-            let cut = i == fit - 1 && cluster.count > fit
-            b.put(r, 1, cut ? TextWidth.clip(l.0, leftWidth - 3, ellipsis: g.ellipsis) + g.ellipsis : l.0, l.1, width: leftWidth - 2)
+            let cut = l.cut || (i == fit - 1 && cluster.count > fit)
+            b.put(r, 1, cut ? TextWidth.clip(l.text, leftWidth - 3, ellipsis: g.ellipsis) + g.ellipsis : l.text, l.style, width: leftWidth - 2)
         }
         if let step = s.selectedStep {
             var lines: [Line] = [(step.info.title, .bold), ("recorded: \(step.recorded.rawValue)", .normal)]

@@ -242,7 +242,7 @@ final class TUIEngine: WizardEngine {
             // The load balancer: whose it is, and for a pair each host's VRRP state.
             if let lb = topology.loadBalancer {
                 let vrrp = lb.isPair ? await FloatingAddressStep.states(lb, executor: session.executor, step: nil) : []
-                line.text += "; load balancer: " + lb.summary(vrrp: vrrp)
+                line.loadBalancer = lb.summary(vrrp: vrrp)
             }
             emit(.cluster(line))
         }

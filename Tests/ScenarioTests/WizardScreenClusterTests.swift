@@ -154,6 +154,7 @@ extension ClusterScenarioTests {
         await tmux.send("Escape")
         let cluster = try await screen("cluster: 3 of 3 nodes running", .seconds(90))
         #expect(Tmux.shows(cluster, "every node sees all of them"), "\(cluster)")
+        #expect(Tmux.shows(cluster, "load balancer: nginx on 127.0.0.1:\(lbPort), configured by the wizard"), "\(cluster)")
         await tmux.send("g", "j", "j", "j", "j")
         let selected = try #require(await tmux.wait { Tmux.shows($0, "▶ load-balancer") }, "\(tmux.lastScreen)")
         #expect(Tmux.shows(selected, "put nginx in front"))

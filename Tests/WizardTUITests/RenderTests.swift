@@ -33,6 +33,22 @@ import Workflow
         #expect(!Render.render(s, Self.sizes[0]).text.contains("cluster:"))
     }
 
+    /// The load balancer below the cluster line, at 80x24 too: a pair's hosts each with its VRRP state, in
+    /// rows of their own (appended to the cluster's words, the 4-row cluster block cut them off at 80x24).
+    @Test func theLoadBalancerShowsBelowTheClusterLine() {
+        var s = Self.overview()
+        let pair = "nginx on the pair 10.0.0.20 (MASTER), 10.0.0.21 (BACKUP), floating address 10.0.0.30:5672"
+        _ = Wizard.update(&s, .engine(.cluster(ClusterLine(health: .healthy, text: "3 of 3 nodes running, every node sees all of them, no partition",
+                                                           loadBalancer: pair))))
+        for size in Self.sizes {
+            let rows = Render.render(s, size).lines
+            let cluster = rows.firstIndex { $0.contains("cluster: 3 of 3") }, lb = rows.firstIndex { $0.contains("load balancer: nginx") }
+            #expect(cluster != nil && lb != nil && lb! > cluster!, "\(rows.joined(separator: "\n"))")
+            let text = Array(rows[(lb ?? 0)...]).joined(separator: " ").split(separator: " ").joined(separator: " ")
+            #expect(text.contains("(MASTER)") && text.contains("(BACKUP)") && text.contains("10.0.0.30:5672"), "\(rows.joined(separator: "\n"))")
+        }
+    }
+
     /// A question box makes the step pane short: the cluster line then gets only the rows below the steps,
     /// never the steps' own rows (it was drawn over them, seen at 80x24 with the repair question).
     @Test func theClusterLineNeverCoversTheSteps() {
