@@ -181,6 +181,8 @@ public struct Session: Sendable {
 
     /// What ``observe(_:_:)`` says of a step whose plan is empty and whose verification passed.
     public static let verifiedWords = "up to date (verified)"
+    /// What it says before the reason when the plan is empty and the verification failed.
+    public static let unverifiedWords = "plan empty but not verified: "
 
     /// What one step shows now, read-only: its plan, and whether an empty plan verifies (`status`, the TUI).
     /// Call it inside one look (``Observations/run(reusing:_:)`` with reuse, as `status` and the screen do):
@@ -197,7 +199,7 @@ public struct Session: Sendable {
                     return ("in place; takes effect at the restart round (restart owed on \(owed.joined(separator: ", ")))", 0)
                 }
                 return (Self.verifiedWords, 0)
-            } catch { return ("plan empty but not verified: \(PlanText.failure(error))", 0) }
+            } catch { return (Self.unverifiedWords + PlanText.failure(error), 0) }
         } catch {
             return ("cannot observe: \(PlanText.failure(error))", nil)
         }

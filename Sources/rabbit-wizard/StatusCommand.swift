@@ -78,17 +78,18 @@ struct StatusCommand: AsyncParsableCommand {
     /// The load balancer in a line: whose it is, where, and the load-balancer step's live observation.
     static func loadBalancer(_ lb: LoadBalancerSpec?, _ rows: [Row], vrrp: [(host: String, state: String?)]) -> String? {
         guard let lb, let row = rows.first(where: { $0.id == .loadBalancer }) else { return nil }
-        let verified = row.live == Session.verifiedWords
-        let live = row.live.replacingOccurrences(of: "plan empty but not verified: ", with: "NOT VERIFIED: ")
+        // A row's observation: its words when verified, else what failed.
+        func seen(_ row: Row, _ verified: String) -> String {
+            row.live == Session.verifiedWords ? verified : row.live.replacingOccurrences(of: Session.unverifiedWords, with: "NOT VERIFIED: ")
+        }
         let head = lb.summary(vrrp: vrrp)
-        if lb.isExternal { return head + ": " + (verified ? "answers as this cluster, every node reached through it" : live) }
+        if lb.isExternal { return head + ": " + seen(row, "answers as this cluster, every node reached through it") }
         if lb.isPair {
             // The floating address is the floating-address step's to verify; each host's load balancer is this row's.
-            let floating = rows.first { $0.id == .floatingAddress }
-            let held = floating.map { $0.live == Session.verifiedWords ? "answers as this cluster" : $0.live.replacingOccurrences(of: "plan empty but not verified: ", with: "NOT VERIFIED: ") }
-            return head + ": \(held ?? "?"); each host's \(lb.kindName): \(verified ? "answers as this cluster" : live)"
+            let held = rows.first { $0.id == .floatingAddress }.map { seen($0, "answers as this cluster") }
+            return head + ": \(held ?? "?"); each host's \(lb.kindName): " + seen(row, "answers as this cluster")
         }
-        return head + ": \(verified ? "answers as this cluster" : live)"
+        return head + ": " + seen(row, "answers as this cluster")
     }
 
     /// What the wizard keeps in the state directory, and how much of it.

@@ -37,13 +37,17 @@ public struct LoadBalancerLayout: Sendable, Equatable {
 /// What the kinds' configurations share. Every value in a generated configuration comes from validated
 /// types (host names, ports, paths without `; { } #`), so nothing can inject a directive.
 public enum LoadBalancerConfig {
-    static func replacingBlock(in current: [UInt8], with body: String) -> [UInt8] {
+    /// `current` with the block between `begin` and `end` replaced by `body`, or, without one, with the block
+    /// appended after a blank line (an empty file gets the block alone); every other byte kept.
+    static func replacingBlock(in current: [UInt8], with body: String, begin beginMarker: String = LoadBalancerLayout.markerBegin,
+                               end endMarker: String = LoadBalancerLayout.markerEnd) -> [UInt8]
+    {
         let text = String(decoding: current, as: UTF8.self)
-        let block = LoadBalancerLayout.markerBegin + "\n" + body + LoadBalancerLayout.markerEnd + "\n"
-        if let begin = text.range(of: LoadBalancerLayout.markerBegin), let end = text.range(of: LoadBalancerLayout.markerEnd + "\n", range: begin.upperBound..<text.endIndex) {
+        let block = beginMarker + "\n" + body + endMarker + "\n"
+        if let begin = text.range(of: beginMarker), let end = text.range(of: endMarker + "\n", range: begin.upperBound..<text.endIndex) {
             return Array((text[..<begin.lowerBound] + block + text[end.upperBound...]).utf8)
         }
-        let sep = text.isEmpty || text.hasSuffix("\n") ? "" : "\n"
-        return Array((text + sep + "\n" + block).utf8)
+        if text.isEmpty { return Array(block.utf8) }
+        return Array((text + (text.hasSuffix("\n") ? "" : "\n") + "\n" + block).utf8)
     }
 }

@@ -49,15 +49,15 @@ public struct ExternalLoadBalancerStep: Step {
     }
 
     func look(_ context: StepContext) async -> Problem? {
+        let first: AMQPProbe.ServerInfo
         do throws(StepFailure) {
-            _ = try await ThroughLoadBalancer.hello(lb, what: "the external load balancer", fix: Self.fix)
+            first = try await ThroughLoadBalancer.hello(lb, what: lb.words, fix: Self.fix)
         } catch {
             return Problem(finding: "lb-not-answering", failure: error)
         }
         do throws(StepFailure) {
-            try await ThroughLoadBalancer.requireCluster(topology, lb, what: "the external load balancer", context, step: id, fix: Self.fix)
+            try await ThroughLoadBalancer.requireCluster(topology, lb, what: lb.words, answered: first, context, step: id, fix: Self.fix)
         } catch {
-            if error.cause.hasPrefix("no AMQP answer") { return Problem(finding: "lb-not-answering", failure: error) }
             return Problem(finding: "lb-wrong-cluster", failure: error)
         }
         let seen = await LoadBalancerReach.observe(host: lb.clientHost, port: lb.listenPort, nodes: topology.nodes,

@@ -226,13 +226,7 @@ public struct FloatingAddressStep: Step {
     }
 
     func desired(_ current: [UInt8], _ host: Host, own: Address, peer: String) -> [UInt8] {
-        let text = String(decoding: current, as: UTF8.self)
-        let block = Self.markerBegin + "\n" + block(host, own: own, peer: peer) + Self.markerEnd + "\n"
-        if let begin = text.range(of: Self.markerBegin), let end = text.range(of: Self.markerEnd + "\n", range: begin.upperBound..<text.endIndex) {
-            return Array((text[..<begin.lowerBound] + block + text[end.upperBound...]).utf8)
-        }
-        let sep = text.isEmpty || text.hasSuffix("\n") ? "" : "\n"
-        return Array((text + sep + (text.isEmpty ? "" : "\n") + block).utf8)
+        LoadBalancerConfig.replacingBlock(in: current, with: block(host, own: own, peer: peer), begin: Self.markerBegin, end: Self.markerEnd)
     }
 
     public func plan(_ context: StepContext) async throws(StepFailure) -> Plan {
@@ -350,8 +344,9 @@ public struct FloatingAddressStep: Step {
             throw StepFailure("keepalived reports \(words), not one MASTER and one BACKUP", fix: "look at each host's keepalived log; check that VRRP (IP protocol 112) passes between them",
                               retryable: true)
         }
-        try await ThroughLoadBalancer.requireCluster(topology, lb, what: "the floating address", context, step: id,
-                                                     fix: "look at the MASTER's load balancer (\(seen.first { $0.state == "MASTER" }?.host ?? "?"))")
+        let fix = "look at the MASTER's load balancer (\(seen.first { $0.state == "MASTER" }?.host ?? "?"))"
+        let first = try await ThroughLoadBalancer.hello(lb, what: "the floating address", fix: fix)
+        try await ThroughLoadBalancer.requireCluster(topology, lb, what: "the floating address", answered: first, context, step: id, fix: fix)
         let layout = kind.layout(for: lb.members[0])
         var hashes: [String] = []
         for h in hosts(context) { hashes.append(try await h.server.observe(layout.configPath).sha256 ?? "missing") }

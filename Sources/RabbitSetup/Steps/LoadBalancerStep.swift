@@ -217,7 +217,9 @@ public struct LoadBalancerStep: Step {
             for part in parts { try await part.verify(context) }
             return
         }
-        try await ThroughLoadBalancer.requireCluster(topology, lb, what: kind.name, context, step: id, fix: "look at the load balancer's log")
+        let fix = "look at the load balancer's log"
+        let first = try await ThroughLoadBalancer.hello(lb, what: kind.name, fix: fix)
+        try await ThroughLoadBalancer.requireCluster(topology, lb, what: kind.name, answered: first, context, step: id, fix: fix)
         // Each backend as the load balancer reaches it (its host, the names of the generated config), not
         // as the controller does: the controller may not resolve or reach the nodes' own names at all.
         let answered = await server(context).probe(topology.nodes.map { "\($0.host.value):\($0.amqpPort)" }, amqp: true) ?? []
@@ -260,23 +262,25 @@ extension StepID {
 /// What the load-balancer steps observe through the address clients dial.
 enum ThroughLoadBalancer {
     /// An AMQP handshake through the load balancer reaches the cluster: a cluster name one of its nodes
-    /// reports (each node may report its own default before it joins). `what` names the load balancer.
-    static func requireCluster(_ topology: Topology, _ lb: LoadBalancerSpec, what: String, _ context: StepContext, step: StepID,
-                               fix: String) async throws(StepFailure)
+    /// reports (each node may report its own default before it joins). `what` names the load balancer; the
+    /// first handshake is the caller's (``hello(_:what:fix:)``, whose failure is its own finding).
+    static func requireCluster(_ topology: Topology, _ lb: LoadBalancerSpec, what: String, answered first: AMQPProbe.ServerInfo,
+                               _ context: StepContext, step: StepID, fix: String) async throws(StepFailure)
     {
         let names = Set(try await forEachNode(topology.nodes) { spec throws(StepFailure) -> String? in
             try await RabbitNode(spec, executor: context.executor, step: step).clusterStatus().clusterName
         }.compactMap { $0 })
         let host = lb.clientHost, port = lb.listenPort
-        var info = try await hello(lb, what: what, fix: fix)
+        var info = first
         // A reload is asynchronous (nginx -s reload, service ... reload return once the master is told):
         // until the master has started its new workers, an old one still takes new connections with the
         // old configuration, such as a node just removed. So a name from outside this cluster is looked at
-        // again, every 200 ms for up to 10 s, before it counts.
+        // again, every 200 ms for up to 10 s, before it counts (a handshake that fails meanwhile keeps the
+        // last answer).
         let settle = ContinuousClock.now.advanced(by: .seconds(10))
         while !names.isEmpty, !names.contains(info.clusterName ?? ""), ContinuousClock.now < settle {
             try? await Task.sleep(for: .milliseconds(200))
-            info = try await hello(lb, what: what, fix: fix)
+            info = (try? await hello(lb, what: what, fix: fix)) ?? info
         }
         if !names.isEmpty, !names.contains(info.clusterName ?? "") {
             throw StepFailure("\(host):\(port) answers as cluster \(info.clusterName ?? "?"), not one of \(names.sorted().joined(separator: ", "))",
