@@ -8,10 +8,13 @@ import Workflow
 /// drop multicast), advertisements every second, a check every second that the load balancer takes a TCP
 /// connection on its port on that host (down after 2 failures), the first host preferred at the first
 /// election and no move back once the other holds it (`nopreempt`: one failover is one move). One
-/// instance per cluster (`vrrp_router_id`). The holder repeats its gratuitous ARP every second
-/// (`garp_master_refresh`): after a split heals, both hosts were MASTER and the higher priority keeps the
-/// address without a new transition, so without the repeat the clients' neighbour entries would point at
-/// the host that let it go until they expire (messages stopped for 31 s in the drill on the bed).
+/// instance per cluster (`vrrp_router_id`). After a split heals both hosts are MASTER and the higher
+/// priority keeps the address without a new transition: the one that yields first sends an advertisement of
+/// its own (`higher_prio_send_advert`), and the holder answers any lower-priority advertisement with
+/// gratuitous ARP (`garp_lower_prio_repeat`), so the clients' neighbour entries point at the holder again
+/// (with neither, they pointed at the host that let the address go until they expired: messages stopped for
+/// 31 s in the drill on the bed). Neither host repeats gratuitous ARP on a timer: a repeat falling between
+/// the heal and the yield pointed the entries at the yielding host (seen on the bed).
 ///
 /// keepalived's own `keepalived.conf` gets a block between markers (anything else in it is the
 /// administrator's); a small script of the wizard's (`rabbit-wizard-vrrp`) is keepalived's check and its
@@ -182,7 +185,8 @@ public struct FloatingAddressStep: Step {
                 virtual_router_id \(lb.routerID)
                 priority \(host.priority)
                 advert_int 1
-                garp_master_refresh 1
+                higher_prio_send_advert true
+                garp_lower_prio_repeat 5
                 unicast_src_ip \(own.address)
                 unicast_peer {
                     \(peer)
