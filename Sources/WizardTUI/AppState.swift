@@ -51,6 +51,41 @@ public enum Prompt: Sendable, Equatable {
     case takeOverLock(String)
     /// Restart the losing side of a network partition? Always typed (`restart`).
     case confirmRepair(RepairProposal, typed: String)
+    /// The secret ``AppState/secret`` names, typed twice, shown masked.
+    case secret(SecretEntry)
+    /// Run the offered opt-in step (``AppState/offer``) now?
+    case offer
+}
+
+/// A secret being typed: the first typing once Enter took it, the current one, and why the last Enter was
+/// refused. Lives in memory only; the screen shows its length as `*`, never a character of it.
+public struct SecretEntry: Sendable, Equatable {
+    public var typed = ""
+    public var first: String?
+    public var refusal: String?
+    public init() {}
+
+    /// What Enter does with the current typing under `rule`.
+    public enum Outcome: Equatable { case refused(String), again, accepted(String) }
+
+    public mutating func enter(_ rule: SecretRule) -> Outcome {
+        if let problem = rule.problem(typed) {
+            refusal = "not taken: \(problem)"
+            return .refused(problem)
+        }
+        guard let first else {
+            self.first = typed
+            typed = ""
+            refusal = nil
+            return .again
+        }
+        guard first == typed else {
+            self = SecretEntry()
+            refusal = "the two typings differ: type it again, twice"
+            return .refused("the two typings differ")
+        }
+        return .accepted(typed)
+    }
 }
 
 /// One line of the live output pane.
@@ -73,6 +108,8 @@ public struct Activity: Sendable, Equatable {
     public var kind: Kind
     public var startedAt: Double
     public var step: StepID?
+    /// The steps the run was asked for (nil: every default step, the guided run).
+    public var only: [StepID]?
     /// A command running now: where, what, since when.
     public struct Running: Sendable, Equatable {
         public var target: String
@@ -121,6 +158,15 @@ public struct AppState: Sendable, Equatable {
     public var waived: Set<String> = []
     public var evidence: [EvidenceItem] = []
     public var handoff: [HandoffValue] = []
+    /// The secret a step needs, which the screen asks for (from the engine).
+    public var secret: SecretAsk?
+    /// Esc on the secret's question: not asked again by itself in this session (r on its step asks).
+    public var secretDeclined = false
+    /// The secret was typed on this screen (not given by a file on the command line).
+    public var secretTyped = false
+    /// The opt-in step offered once the default steps are done, and whether it was offered this session.
+    public var offer: StepOffer?
+    public var offered = false
     /// The last outcome or notice, in words; `ok` chooses its colour.
     public var message: (text: String, ok: Bool)?
     /// Seconds on a monotonic clock (``Action/tick(_:)``): elapsed times and the spinner come from it.
@@ -145,7 +191,8 @@ public struct AppState: Sendable, Equatable {
             && a.activity == b.activity && a.output == b.output && a.commands == b.commands && a.logStep == b.logStep
             && a.logNode == b.logNode && a.scroll == b.scroll && a.findingCursor == b.findingCursor && a.findings == b.findings
             && a.plans == b.plans && a.failures == b.failures && a.live == b.live && a.waived == b.waived
-            && a.evidence == b.evidence && a.handoff == b.handoff && a.message?.text == b.message?.text
+            && a.evidence == b.evidence && a.handoff == b.handoff && a.secret == b.secret && a.secretDeclined == b.secretDeclined && a.secretTyped == b.secretTyped
+            && a.offer == b.offer && a.offered == b.offered && a.message?.text == b.message?.text
             && a.message?.ok == b.message?.ok && a.clock == b.clock && a.interrupts == b.interrupts
             && a.quitWhenIdle == b.quitWhenIdle && a.exit?.code == b.exit?.code && a.exit?.abort == b.exit?.abort
     }

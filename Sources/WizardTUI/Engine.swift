@@ -37,6 +37,43 @@ public enum EngineRequest: Sendable, Equatable {
     case proposeRepair
     /// Restart these nodes (the proposal's: their services all stopped, then started), then verify the cluster is whole.
     case repair(restart: [String])
+    /// The secret ``EngineSnapshot/secret`` asks for, typed on the screen (twice, matching, within its rule):
+    /// kept in the session's memory for the steps that need it, never written; answered by ``EngineEvent/handoff(_:)``.
+    case giveSecret([UInt8])
+}
+
+/// A secret a step needs that the screen may ask for (the OutSystems user's password for the hand-off).
+public struct SecretAsk: Sendable, Equatable {
+    public var step: StepID
+    /// What it is, as the question's title: "Password of the OutSystems user admin".
+    public var what: String
+    /// What the step does with it, in one sentence.
+    public var use: String
+    public var rule: SecretRule
+    /// Given already: a file named on the command line, or typed earlier in this session.
+    public var given: Bool
+
+    public init(step: StepID, what: String, use: String, rule: SecretRule, given: Bool) {
+        self.step = step
+        self.what = what
+        self.use = use
+        self.rule = rule
+        self.given = given
+    }
+}
+
+/// An opt-in step the screen offers once the default steps are done (the failover drill), with what it
+/// does and how long it takes, in lines.
+public struct StepOffer: Sendable, Equatable {
+    public var step: StepID
+    public var question: String
+    public var lines: [String]
+
+    public init(step: StepID, question: String, lines: [String]) {
+        self.step = step
+        self.question = question
+        self.lines = lines
+    }
 }
 
 /// How the guided repair would end a network partition, for the screen to ask with.
@@ -85,11 +122,17 @@ public struct EngineSnapshot: Sendable, Equatable {
     public var handoff: [HandoffValue]
     /// The command log so far (earlier runs included), oldest first, for the log view.
     public var history: [CommandSummary]
+    /// The secret a step needs, which the screen asks for when that step is the one left (nil: none).
+    public var secret: SecretAsk?
+    /// The opt-in step offered once the default steps are done (nil: none).
+    public var offer: StepOffer?
 
     public init(label: String, steps: [StepInfo], journal: JournalState = JournalState(), interrupted: [StepID] = [],
-                handoff: [HandoffValue] = [], history: [CommandSummary] = [])
+                handoff: [HandoffValue] = [], history: [CommandSummary] = [], secret: SecretAsk? = nil, offer: StepOffer? = nil)
     {
         self.history = history
+        self.secret = secret
+        self.offer = offer
         self.label = label
         self.steps = steps
         self.journal = journal
@@ -133,6 +176,8 @@ public enum EngineEvent: Sendable, Equatable {
     case staleLock(String)
     /// The guided repair's proposal, to confirm (typed) before anything restarts.
     case repairProposal(RepairProposal)
+    /// The hand-off's values again, after ``EngineRequest/giveSecret(_:)`` (the password now "set; not shown").
+    case handoff([HandoffValue])
 }
 
 /// A finished command for the log view.

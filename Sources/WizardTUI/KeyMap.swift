@@ -170,7 +170,7 @@ public enum KeyMap {
 
     static func promptAction(_ key: Key, _ prompt: Prompt) -> Action? {
         switch prompt {
-        case .confirmPlan(_, _?), .confirmRollback(_, _?), .confirmRepair:
+        case .confirmPlan(_, _?), .confirmRollback(_, _?), .confirmRepair, .secret:
             switch key {
             case .enter: return .yes
             case .escape: return .no
@@ -178,7 +178,7 @@ public enum KeyMap {
             case .char(let c): return .type(c)
             default: return nil
             }
-        case .confirmPlan, .confirmRollback, .quit, .takeOverLock:
+        case .confirmPlan, .confirmRollback, .quit, .takeOverLock, .offer:
             switch key {
             case .char("y"), .char("Y"): return .yes
             case .char("n"), .char("N"), .escape: return .no

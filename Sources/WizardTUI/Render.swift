@@ -30,7 +30,7 @@ public enum Render {
             page(&b, s, g, body, title: "Findings (by node, errors first; w waives the marked one)", lines: lines, highlight: cursor)
         case .plan: page(&b, s, g, body, title: planTitle(s), lines: planLines(s, g, width: size.cols - 2))
         case .log: page(&b, s, g, body, title: logTitle(s), lines: logLines(s, width: size.cols - 2))
-        case .help: page(&b, s, g, body, title: "Keys", lines: helpLines(width: size.cols - 2))
+        case .help: page(&b, s, g, body, title: "Keys", lines: helpLines(s, width: size.cols - 2))
         case .summary: page(&b, s, g, body, title: "Summary", lines: summaryLines(s, g, width: size.cols - 2))
         }
         if let q = question { promptBox(&b, g, q, top: body.top + body.height, bottom: size.rows - 2) }
@@ -70,7 +70,8 @@ public enum Render {
         if let p = s.prompt {
             switch p {
             case .confirmPlan(_, _?), .confirmRollback(_, _?), .confirmRepair: return "type the word, Enter confirm  Esc cancel"
-            case .confirmPlan, .confirmRollback, .quit, .takeOverLock: return "y yes  n no  Up/Down scroll"
+            case .secret: return "type it (shown as *)  Enter accept  Backspace erase  Esc leave it undone"
+            case .confirmPlan, .confirmRollback, .quit, .takeOverLock, .offer: return "y yes  n no  Up/Down scroll"
             case .choose(_, let choices, _):
                 return KeyMap.choiceKeys.filter { choices.contains($0.choice) }.map { "\($0.key) \($0.short)" }.joined(separator: "  ")
                     + "  l log  f findings  Esc overview"
@@ -325,7 +326,7 @@ public enum Render {
         }
     }
 
-    static func helpLines(width: Int) -> [Line] {
+    static func helpLines(_ s: AppState, width: Int) -> [Line] {
         var out: [Line] = [("The wizard walks through the steps in order; each checks, plans, asks, applies and verifies.", .normal),
                            ("Nothing changes before you confirm a plan. Every command is in the command log (l).", .normal), ("", .normal)]
         for b in KeyMap.bindings {
@@ -336,6 +337,26 @@ public enum Render {
         out.append(("", .normal))
         out.append(("After a failure:", .bold))
         for c in KeyMap.choiceKeys { out.append(("  \(c.key)             \(c.label)", .normal)) }
+        out.append(("", .normal))
+        out.append(("Finishing the setup:", .bold))
+        out += finishing(s).flatMap { wrapIndented("  " + $0, width, .normal) }
+        return out
+    }
+
+    /// How the secret and the offered step are given and run from the keyboard (help and summary).
+    static func finishing(_ s: AppState) -> [String] {
+        var out: [String] = []
+        if let ask = s.secret {
+            out.append(ask.given ? "\(ask.what): given (set; not shown)."
+                       : "\(ask.what): asked for when \(ask.step) is the only step left (after Enter runs the others), or r on \(ask.step); "
+                           + "typed twice, shown as *, kept in memory only.")
+        }
+        if let offer = s.offer {
+            let done = s.steps.first { $0.id == offer.step }?.status == .done
+            out.append(done ? "\(offer.step): done; r on it runs it again."
+                       : "\(offer.step): offered once every step before it is done, or r on \(offer.step) (its plan asks before anything stops).")
+        }
+        if out.isEmpty { out.append("Enter runs every pending step; each asks before it changes anything.") }
         return out
     }
 
@@ -349,6 +370,10 @@ public enum Render {
         out.append(("OutSystems Configuration Tool, Cache Invalidation Service:", .bold))
         if s.handoff.isEmpty { out.append(("  (no load balancer in the topology: nothing to hand over yet)", .dim)) }
         for v in s.handoff { out.append(("  " + v.label.padding(toLength: 16, withPad: " ", startingAt: 0) + v.value, .normal)) }
+        if s.secret != nil || s.offer != nil {
+            out.append(("", .normal))
+            out += finishing(s).flatMap { wrapIndented($0, width, .normal) }
+        }
         for e in s.evidence {
             out.append(("", .normal))
             out.append(("\(e.title) (\(e.step))", .bold))
@@ -418,6 +443,27 @@ public enum Render {
             }
             lines.append(("Type restart and press Enter to go ahead, Esc to cancel:", .bold))
             lines.append(("> " + typed + "_", .key))
+        case .secret(let entry):
+            let ask = s.secret
+            title = ask?.what ?? "A secret"
+            if let ask { lines.append(("\(ask.step): \(ask.use)", .normal)) }
+            lines.append(("Kept in memory for this session only: never written, never shown.", .dim))
+            lines.append((entry.first == nil ? "Type it, then Enter:" : "Type it again, then Enter:", .bold))
+            lines.append(("> " + String(repeating: "*", count: entry.typed.count) + "_", .key))
+            if let refusal = entry.refusal {
+                lines.append((refusal, .error))
+            } else if let rule = ask?.rule, !entry.typed.isEmpty, let problem = rule.problem(entry.typed) {
+                lines.append(("not yet: \(problem)", .warn))
+            } else if let rule = ask?.rule {
+                lines.append(("Not empty; none of \(rule.rejected.map(String.init).joined(separator: " ")); no line break.", .dim))
+            }
+            lines.append(("Enter: accept   Esc: leave it undone (r on the step asks again)", .bold))
+        case .offer:
+            let offer = s.offer
+            title = offer?.question ?? "Run it now?"
+            for l in offer?.lines ?? [] { lines.append((l, .normal)) }
+            lines.append(("y: review its plan (it asks again before anything stops)", .bold))
+            lines.append(("n: not now (r on \(offer?.step.rawValue ?? "it") runs it whenever you want)", .bold))
         case .takeOverLock(let who):
             title = "A wizard that is no longer running left its lock"
             lines.append(("Left by \(who). Make sure that wizard is gone and no other works on these servers.", .warn))

@@ -41,14 +41,18 @@ public enum Wizard {
             s.activity = Activity(kind: .applying, startedAt: s.clock)
             s.interrupts = 0
             s.view = .overview
+            s.secretDeclined = false
             return [.apply(only: nil, waived: s.waived)]
         case .retry:
             guard let row = s.selectedStep else { break }
             guard !s.busy else { s.message = ("busy: wait for the current run, or Ctrl-C to stop it", false); break }
-            s.activity = Activity(kind: .applying, startedAt: s.clock, step: row.id)
-            s.interrupts = 0
-            s.view = .overview
-            return [.apply(only: [row.id], waived: s.waived)]
+            // The step that needs a secret the screen has not been given asks for it first; one typed here is
+            // asked for again after that step failed (a user that exists with another password fails the login).
+            if let ask = s.secret, ask.step == row.id, !ask.given || (s.secretTyped && row.status == .failed) {
+                s.prompt = .secret(SecretEntry())
+                break
+            }
+            return runOnly(&s, row.id)
         case .rollback:
             if case .resume(let ids) = s.prompt, let first = ids.first, let i = s.steps.firstIndex(where: { $0.id == first }) {
                 s.prompt = nil
@@ -117,6 +121,10 @@ public enum Wizard {
             case .confirmPlan(let id, let t?): s.prompt = .confirmPlan(id, typed: t + String(c))
             case .confirmRollback(let ids, let t?): s.prompt = .confirmRollback(ids, typed: t + String(c))
             case .confirmRepair(let p, let t): s.prompt = .confirmRepair(p, typed: t + String(c))
+            case .secret(var e):
+                e.typed.append(c)
+                e.refusal = nil
+                s.prompt = .secret(e)
             default: break
             }
         case .erase:
@@ -124,6 +132,10 @@ public enum Wizard {
             case .confirmPlan(let id, let t?): s.prompt = .confirmPlan(id, typed: String(t.dropLast()))
             case .confirmRollback(let ids, let t?): s.prompt = .confirmRollback(ids, typed: String(t.dropLast()))
             case .confirmRepair(let p, let t): s.prompt = .confirmRepair(p, typed: String(t.dropLast()))
+            case .secret(var e):
+                e.typed.removeLast(e.typed.isEmpty ? 0 : 1)
+                e.refusal = nil
+                s.prompt = .secret(e)
             default: break
             }
         case .choose(let choice):
@@ -133,6 +145,34 @@ public enum Wizard {
             return [.choose(choice)]
         }
         return []
+    }
+
+    /// Runs one step (r, the offered drill, the step a secret was typed for).
+    static func runOnly(_ s: inout AppState, _ id: StepID) -> [EngineRequest] {
+        s.activity = Activity(kind: .applying, startedAt: s.clock, step: id, only: [id])
+        s.interrupts = 0
+        s.view = .overview
+        return [.apply(only: [id], waived: s.waived)]
+    }
+
+    /// After a run that ended well: the question that finishes the setup, if one is due. The secret's step
+    /// when it is the only default step left undone (asked once per guided run; Esc leaves it); then the
+    /// offered opt-in step, once per session, when every default step is done (the secret's step may be
+    /// left undone by Esc).
+    static func finishingQuestion(_ s: inout AppState) {
+        guard s.prompt == nil else { return }
+        let defaults = s.steps.filter(\.info.runsByDefault)
+        guard !defaults.isEmpty else { return }
+        let open = defaults.filter { $0.status != .done }
+        if let ask = s.secret, !ask.given, !s.secretDeclined, open.map(\.id) == [ask.step] {
+            s.prompt = .secret(SecretEntry())
+            return
+        }
+        let waitsForSecret = open.map(\.id) == [s.secret?.step] && s.secretDeclined
+        if let offer = s.offer, !s.offered, open.isEmpty || waitsForSecret,
+           let row = s.steps.first(where: { $0.id == offer.step }), row.status != .done {
+            s.prompt = .offer
+        }
     }
 
     /// Observation starts afresh: old observations would be wrong after a run.
@@ -248,6 +288,36 @@ public enum Wizard {
             guard yes else { s.message = ("the lock was left as it is; nothing was run", false); return [] }
             s.activity = Activity(kind: .applying, startedAt: s.clock)
             return [.takeOverStaleLock]
+        case .secret(var entry):
+            guard let ask = s.secret else { s.prompt = nil; return [] }
+            guard yes else {
+                s.prompt = nil
+                s.secretDeclined = true
+                s.message = ("\(ask.step) left undone: nothing typed is kept. r on it asks again", false)
+                finishingQuestion(&s)
+                return []
+            }
+            switch entry.enter(ask.rule) {
+            case .refused, .again:
+                s.prompt = .secret(entry)
+                return []
+            case .accepted(let text):
+                s.prompt = nil
+                s.secret?.given = true
+                s.secretTyped = true
+                guard !s.busy else { s.message = ("busy: the secret is kept; r on \(ask.step) runs it", false); return [.giveSecret(Array(text.utf8))] }
+                return [.giveSecret(Array(text.utf8))] + runOnly(&s, ask.step)
+            }
+        case .offer:
+            s.prompt = nil
+            s.offered = true
+            guard let offer = s.offer else { return [] }
+            guard yes else {
+                s.message = ("\(offer.step) not run: r on it runs it whenever you want", true)
+                return []
+            }
+            guard !s.busy else { s.message = ("busy: wait for the current run, then r on \(offer.step)", false); return [] }
+            return runOnly(&s, offer.step)
         case .choose, .resume:
             return []
         }
@@ -289,6 +359,8 @@ public enum Wizard {
         case .opened(let snap):
             s.label = snap.label
             s.handoff = snap.handoff
+            s.secret = snap.secret
+            s.offer = snap.offer
             s.commands = snap.history
             s.steps = snap.steps.map { info in
                 let record = snap.journal.records[info.id]
@@ -342,6 +414,7 @@ public enum Wizard {
             if let i = s.steps.firstIndex(where: { $0.id == id }) { s.selected = i }
         case .finished(let message, let ok):
             let kind = s.activity?.kind
+            let only = s.activity?.only
             s.activity = nil
             s.interrupts = 0
             if case .choose = s.prompt { s.prompt = nil }
@@ -352,10 +425,14 @@ public enum Wizard {
             if kind == .planning { break }
             if !ok, s.allFindings.contains(where: { $0.finding.blocks(waived: s.waived) }) {
                 s.view = .findings
+            } else if kind == .applying, let only, let offer = s.offer, only == [offer.step] {
+                // The offered step's own run (the drill): its table is in the summary, however it ended.
+                s.view = .summary
             } else if ok, kind == .applying, s.steps.filter(\.info.runsByDefault).allSatisfy({ $0.status == .done || $0.status == .skipped }) {
                 // Nothing left to run (the hand-off without a password is skipped, not done): the values to hand over.
                 s.view = .summary
             }
+            if ok, kind == .applying { finishingQuestion(&s) }
             return observe(&s)
         case .staleLock(let who):
             s.activity = nil
@@ -368,6 +445,8 @@ public enum Wizard {
         case .repairProposal(let proposal):
             s.activity = nil
             s.prompt = .confirmRepair(proposal, typed: "")
+        case .handoff(let values):
+            s.handoff = values
         }
         return []
     }

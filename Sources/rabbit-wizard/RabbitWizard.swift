@@ -21,7 +21,7 @@ struct RabbitWizard: AsyncParsableCommand {
             Without a subcommand the wizard screen opens on the topology given with --config, or on the \
             sandbox's topology when a sandbox is running (rabbit-wizard sandbox up). It lists the steps beside \
             a live log; Enter runs every pending step, asking before each change; r retries a step, u rolls one \
-            back, p shows the plan with diffs, l the command log, ? all keys.
+            back, p shows the plan with diffs, l the command log, ? all keys. When the OutSystems hand-off is             the one step left it asks for the OutSystems user's password (typed twice, never shown or written;             --outsystems-password-file FILE gives it instead), then offers the failover drill.
 
             The topology file (example: topology.example.yml in the package's documentation) names the nodes \
             and the load balancer: load_balancer.kind nginx or haproxy, which the wizard configures on \

@@ -86,7 +86,8 @@ final class TUIEngine: WizardEngine {
                 label: label,
                 steps: session.steps.map { StepInfo(id: $0.id, title: $0.title, runsByDefault: $0.runsByDefault, rollbackScope: $0.rollbackScope) },
                 journal: journal, interrupted: journal.needingReconcile(in: session.order), handoff: handoff(),
-                history: ((try? CommandLog.readAll(path: session.state.commandLogPath).records) ?? []).suffix(5000).map(TUIEngine.summary))))
+                history: ((try? CommandLog.readAll(path: session.state.commandLogPath).records) ?? []).suffix(5000).map(TUIEngine.summary),
+                secret: secretAsk(), offer: drillOffer())))
         } catch {
             emit(.opened(EngineSnapshot(label: label, steps: session.steps.map { StepInfo(id: $0.id, title: $0.title) })))
             emit(.refused(ErrorPresenter.describe(error)))
@@ -99,12 +100,37 @@ final class TUIEngine: WizardEngine {
                               seconds: r.durationSeconds)
     }
 
+    /// The OutSystems user's password, which the screen asks for when the hand-off is the step left.
+    func secretAsk() -> SecretAsk? {
+        guard let t = session.topology, session.order.contains(.outSystemsHandoff) else { return nil }
+        let os = t.outsystems
+        return SecretAsk(step: .outSystemsHandoff, what: "Password of the OutSystems user \(os.username)",
+                         use: "creates the user \(os.username) on the vhost \(os.vhost) with it (if missing) and checks its login through the load balancer",
+                         rule: OutSystemsHandoffStep.passwordRule, given: session.secrets[OutSystemsHandoffStep.passwordKey] != nil)
+    }
+
+    /// The failover drill, offered once the setup's steps are done.
+    func drillOffer() -> StepOffer? {
+        guard let drill = session.steps.lazy.compactMap({ $0 as? FailoverDrillStep }).first else { return nil }
+        return StepOffer(step: drill.id, question: "Run the failover drill now?", lines: drill.offer)
+    }
+
+    /// Keeps a secret typed on the screen in this session's memory: the executor scrubs it from everything it
+    /// logs, and the steps get it as the CLI's --outsystems-password-file gives it.
+    func give(secret bytes: [UInt8]) {
+        let secret = Secret(bytes: bytes)
+        session.executor.register(secret: secret)
+        current.withLock { $0?.secrets[OutSystemsHandoffStep.passwordKey] = secret }
+        emit(.handoff(handoff()))
+    }
+
     /// The values the OutSystems Configuration Tool asks for on its Cache Invalidation Service tab.
     func handoff() -> [HandoffValue] {
         guard let t = session.topology, let lb = t.loadBalancer else { return [] }
         // The step's own values, so the screen shows what the step computed and verified.
         return OutSystemsHandoffStep(topology: t, loadBalancer: lb).cacheTab.map { HandoffValue($0.label, $0.value) } + [
-                HandoffValue("Password", session.secrets.isEmpty ? "(none given: --outsystems-password-file FILE)" : "the one in your password file (never shown)"),
+                HandoffValue("Password", session.secrets[OutSystemsHandoffStep.passwordKey] == nil
+                             ? "(not given yet: asked for on this screen; the CLI takes --outsystems-password-file FILE)" : "(set; not shown)"),
                 HandoffValue("Use SSL", "no (plain AMQP through the TCP load balancer)")]
     }
 
@@ -145,6 +171,8 @@ final class TUIEngine: WizardEngine {
             Task { await proposeRepair() }
         case .repair(let restart):
             Task { await repair(restart: restart) }
+        case .giveSecret(let bytes):
+            give(secret: bytes)
         }
     }
 

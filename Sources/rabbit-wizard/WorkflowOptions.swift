@@ -45,8 +45,7 @@ struct WorkflowOptions: ParsableArguments {
         drillMode == .graceful && maxGap == 10 ? nil : DrillSettings(mode: drillMode, maxGap: .milliseconds(Int((maxGap * 1000).rounded())))
     }
 
-    /// Longer than this is not a password (a wrong file given by mistake).
-    static let maxPasswordBytes = 1024
+    static var maxPasswordBytes: Int { OutSystemsHandoffStep.passwordRule.maxBytes }
 
     /// Secrets from files or stdin, by the name the steps know them by.
     func secrets() throws -> [String: Secret] {

@@ -11,9 +11,11 @@ extension ClusterScenarioTests {
     /// hook `RABBIT_WIZARD_TEST_LIVE_REFUSED`: they restart in the cookie round, as nodes that cannot take a
     /// change while they run do; the seed takes it live): Ctrl-C twice during the cookie restarts,
     /// reopening shows the unknown step and reconciles it; a node stopped by the test makes cluster-join
-    /// fail, r retries it once the node is back; the load balancer is rolled back from the screen. The
-    /// terminal is the same afterwards and the cookie never appears on any screen. Ends with the cluster
-    /// formed and the load balancer rolled back.
+    /// fail, r retries it once the node is back; the hand-off's password is typed when the screen asks (a
+    /// canary, refused first for a character OutSystems rejects) and the drill it offers is run; the hand-off
+    /// and the load balancer are rolled back from the screen. The terminal is the same afterwards, the cookie
+    /// never appears on any screen, and the password in no screen, file of the state folder or program's argv
+    /// or environment. Ends with the cluster formed and the load balancer rolled back.
     static func screenScenario(_ bed: SandboxBed) async throws {
         let canary = Support.read(bed.nodeDir("a") + "/home/.erlang.cookie")
         #expect(canary.count == 20)
@@ -31,6 +33,18 @@ extension ClusterScenarioTests {
         #expect(!tmux.stderr.contains(canary), "the product's stderr (often empty) holds the cookie")
         #expect(Support.lacks(bed.stateTexts(), canary), "cookie in the command log or journal")
         await tmux.stop()
+    }
+
+    /// Every regular file under `root` (recursively) with its text, for a look for a secret.
+    static func everyFile(under root: String) -> [(path: String, text: String)] {
+        let paths = (try? FileManager.default.subpathsOfDirectory(atPath: root)) ?? []
+        return paths.sorted().compactMap { sub in
+            var folder: ObjCBool = false
+            let path = root + "/" + sub
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &folder), !folder.boolValue,
+                  let data = FileManager.default.contents(atPath: path) else { return nil }
+            return (path, String(decoding: data, as: UTF8.self))
+        }
     }
 
     /// Pids of the sandbox's own start/stop scripts that are running.
@@ -133,15 +147,67 @@ extension ClusterScenarioTests {
         let lb = try await screen("Apply load-balancer?", .seconds(180))
         #expect(Tmux.shows(lb, "nginx"))
         await tmux.send("y")
-        // The hand-off without a password shows the values and checks nothing: not done.
+        // 6b. The hand-off is the one step left, and the screen asks for its password: a character OutSystems
+        //     rejects is refused, then the canary typed twice (pasted from stdin: in no argv, the test's own
+        //     included) while strace records every program the wizard starts, with argv and environment.
+        let asked = try await screen("Password of the OutSystems user", .seconds(180))
+        #expect(Tmux.shows(asked, "Type it, then Enter:"), "\(asked)")
+        let password = "PW-" + Support.canary()
+        let wizardPID = try #require(await tmux.productPID(), "no wizard process in the pane")
+        let trace = bed.dir + "/handoff-trace"
+        let tracer = await Support.run(["sh", "-c", "strace -f -e trace=execve -v -s 4096 -o \"$0\" -p \"$1\" >/dev/null 2>&1 & echo $!",
+                                        trace, String(wizardPID)])
+        let tracerPID = try #require(Int32(tracer.stdout.text.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(await Support.waitUntil { FileManager.default.fileExists(atPath: trace) }, "strace did not start")
+        await tmux.type("ab(")
+        await tmux.send("Enter")
+        #expect(Tmux.shows(try await screen("not taken:", .seconds(5)), "it has a character OutSystems rejects"))
+        await tmux.send("BSpace", "BSpace", "BSpace")
+        await tmux.paste(password)
+        #expect(Tmux.shows(try await screen("> " + String(repeating: "*", count: password.count) + "_", .seconds(5)), "Type it, then Enter:"))
+        await tmux.send("Enter")
+        _ = try await screen("Type it again, then Enter:", .seconds(5))
+        await tmux.paste(password)
+        await tmux.send("Enter")
+        let handoffPlan = try await screen("Apply outsystems-handoff?", .seconds(120))
+        #expect(Tmux.shows(handoffPlan, "+ user outsystems") && Tmux.shows(handoffPlan, "(secret: will change; never shown)"), "\(handoffPlan)")
+        await tmux.send("y")
+        // 6c. Then the drill is offered (what, how long). strace is stopped while the screen is idle: it detaches
+        //     from the wizard at once, and no program is being started then (a child started while strace
+        //     detached was left stopped, and the screen waited on it). y shows the drill's plan, which destroys
+        //     client connections: typed. It ends on the summary with its table, every step done.
+        let offer = try #require(await tmux.wait(.seconds(120)) { Tmux.shows($0, "Run the failover drill now?") && $0.split(separator: "\n").first?.trimmingCharacters(in: .whitespaces).hasSuffix("idle") == true },
+                                 "no drill offer on an idle screen:\n\(tmux.lastScreen)")
+        #expect(Tmux.shows(offer, "fails each of the 3 nodes in turn"), "\(offer)")
+        kill(tracerPID, SIGINT)
+        #expect(await Support.waitUntil { kill(tracerPID, 0) != 0 }, "strace did not end")
+        let traced = Support.read(trace)
+        #expect(traced.contains("execve("), "strace recorded nothing while the hand-off ran")
+        #expect(Support.lacks(traced, password), "the password in an execve argv or environment")
+        await tmux.send("y")
+        _ = try await screen("Apply failover-drill?", .seconds(120))
+        await tmux.type("failover-drill")
+        await tmux.send("Enter")
         // Waited for as one frame: a capture can catch the terminal mid-redraw (seen once: the summary's top
         // rows already drawn, its bottom rows still the overview's panes), so a phrase drawn lower than the
         // one waited for is waited for too, not checked on the first capture that has "Done".
-        let summary = try #require(await tmux.wait(.seconds(120)) { screen in
-            ["Done: 5 of 7 steps are done.", "outsystems-handoff: values shown; login not checked", "Port            \(lbPort)"]
-                .allSatisfy { Tmux.shows(screen, $0) }
-        }, "no summary with the hand-off values; the screen:\n\(tmux.lastScreen)")
-        #expect(Tmux.shows(summary, "Port            \(lbPort)"))
+        _ = try #require(await tmux.wait(.seconds(600)) { screen in
+            ["Done: 7 of 7 steps are done.", "Port            \(lbPort)", "Password        (set; not shown)"].allSatisfy { Tmux.shows(screen, $0) }
+        }, "no summary with every step done and the hand-off values; the screen:\n\(tmux.lastScreen)")
+        // The drill's table is at the summary's end, below what 24 rows show.
+        await tmux.send("G")
+        let table = try #require(await tmux.wait(.seconds(10)) { screen in
+            (["Failover drill (graceful)"] + bed.letters.map(bed.nodeName)).allSatisfy { Tmux.shows(screen, $0) }
+        }, "no drill table with a row per node at the summary's end; the screen:\n\(tmux.lastScreen)")
+        #expect(Tmux.shows(table, "conns"), "\(table)")
+        // The login was made with it through the load balancer (the step verified it); the broker has the user.
+        let users = await bed.ctl("a", ["list_users", "-q"])
+        #expect(users.stdout.text.contains("outsystems"), "\(users.stdout.text)")
+        let files = Self.everyFile(under: bed.state)
+        #expect(!files.isEmpty, "no file in the state folder: the look for the password would see nothing")
+        for (path, text) in files { #expect(!text.contains(password), "the password is in \(path)") }
+        #expect(Support.read(bed.state + "/commands.jsonl").contains("<secret, \(password.utf8.count + 1) bytes>"), "add_user got no secret on stdin")
+        for screen in tmux.captures { #expect(!screen.contains(password.suffix(12)), "a part of the password was on screen:\n\(screen)") }
         for letter in bed.letters {
             let seen = await bed.runningNodes(seenFrom: letter)
             #expect(seen?.running == bed.letters.map(bed.nodeName), "running_nodes seen from \(letter): \(String(describing: seen))")
@@ -150,11 +216,18 @@ extension ClusterScenarioTests {
         #expect(Support.canConnect(port: lbPort))
 
         // 7. The overview ends with the cluster as every node sees it, observed after the run; then roll the
-        //    load balancer back from the screen.
+        //    hand-off back (its user and vhost), and the load balancer, from the screen.
         await tmux.send("Escape")
         let cluster = try await screen("cluster: 3 of 3 nodes running", .seconds(90))
         #expect(Tmux.shows(cluster, "every node sees all of them"), "\(cluster)")
         #expect(Tmux.shows(cluster, "load balancer: nginx on 127.0.0.1:\(lbPort), configured by the wizard"), "\(cluster)")
+        await tmux.send("G")
+        _ = try #require(await tmux.wait { Tmux.shows($0, "▶ outsystems-handoff") }, "\(tmux.lastScreen)")
+        await tmux.send("u")
+        _ = try await screen("Roll back outsystems-handoff?")
+        await tmux.send("y")
+        _ = try await screen("Rolled back: outsystems-handoff.", .seconds(60))
+        #expect(!(await bed.ctl("a", ["list_users", "-q"])).stdout.text.contains("outsystems"), "the hand-off's user is still there")
         await tmux.send("g", "j", "j", "j", "j")
         let selected = try #require(await tmux.wait { Tmux.shows($0, "▶ load-balancer") }, "\(tmux.lastScreen)")
         #expect(Tmux.shows(selected, "put nginx in front"))

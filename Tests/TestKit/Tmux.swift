@@ -70,6 +70,13 @@ public final class Tmux: Sendable {
     /// Every screen captured so far.
     public var captures: [String] { seen.withLock { $0 } }
 
+    /// Types `text` as a paste, without putting it in any process's argv: tmux reads it from stdin into a
+    /// buffer of its own, pastes it into the pane and deletes the buffer (for a secret, as a person types it).
+    public func paste(_ text: String) async {
+        _ = await Support.run(["tmux", "-S", socket, "load-buffer", "-b", "typed", "-"], stdin: .bytes(Array(text.utf8)))
+        await tmux(["paste-buffer", "-d", "-b", "typed"])
+    }
+
     /// Keys by tmux name (`Enter`, `Escape`, `C-c`, `j`).
     public func send(_ keys: String...) async { await tmux(["send-keys"] + keys) }
 

@@ -25,6 +25,34 @@ enum Fixtures {
 
     static func journal(_ events: [JournalEvent]) -> JournalState { JournalState(events: events) }
 
+    /// The hand-off's password as the product's engine describes it (rule and words written out here).
+    static func secret(given: Bool = false) -> SecretAsk {
+        SecretAsk(step: ids[6], what: "Password of the OutSystems user outsystems",
+                  use: "creates the user outsystems on the vhost /outsystems with it (if missing) and checks its login through the load balancer",
+                  rule: SecretRule(rejected: ["?", "&", "^", "\"", "'", "*", "(", ")"], rejectedBy: "OutSystems", maxBytes: 1024), given: given)
+    }
+
+    static let offer = StepOffer(step: ids[5], question: "Run the failover drill now?", lines: [
+        "It fails each of the 3 nodes in turn (graceful: suspend_listeners, stop_app, start_app) while a publisher, a subscriber and new connections work through nginx 10.0.0.10:5672.",
+        "Each node is down about 4 s and is waited for until it runs again (at most 2 min each); a node that fails the drill ends it.",
+    ])
+
+    /// Steps 0-4 done (and the hand-off too with `handoffDone`), opened with the secret to ask and the drill to
+    /// offer, then a guided run that the engine reports finished.
+    static func finishedGuidedRun(given: Bool = false, handoffDone: Bool = false) -> (AppState, [EngineRequest]) {
+        var events: [JournalEvent] = []
+        for id in ids.prefix(5) + (handoffDone ? [ids[6]] : []) {
+            events += [.began(step: id, fingerprint: "f", undo: undo), .applied(step: id, undo: undo), .verified(step: id)]
+        }
+        var s = AppState()
+        _ = Wizard.update(&s, .engine(.opened(EngineSnapshot(label: "/etc/rabbit-wizard/prod.yml (3 nodes, nginx)", steps: infos,
+                                                              journal: journal(events), handoff: handoff, secret: secret(given: given), offer: offer))))
+        _ = Wizard.update(&s, .engine(.observeFinished))
+        _ = Wizard.update(&s, .run)
+        let requests = Wizard.update(&s, .engine(.finished(message: "Done: 5 of 7 steps are done.", ok: true)))
+        return (s, requests)
+    }
+
     /// The state right after the engine opened, with an optional journal.
     static func opened(_ journal: JournalState = JournalState(), interrupted: [StepID] = []) -> AppState {
         var s = AppState()

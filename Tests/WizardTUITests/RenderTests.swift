@@ -168,7 +168,36 @@ import Workflow
         return s
     }
 
+    /// The hand-off's password question, masked, after the guided run ended with only the hand-off undone.
+    static func passwordPrompt() -> AppState {
+        var (s, _) = Fixtures.finishedGuidedRun()
+        for c in "s3cret-pass" { _ = Wizard.update(&s, .type(c)) }
+        return s
+    }
+
+    /// A character OutSystems rejects, refused on Enter.
+    static func passwordRejected() -> AppState {
+        var (s, _) = Fixtures.finishedGuidedRun()
+        for c in "pa&ss" { _ = Wizard.update(&s, .type(c)) }
+        _ = Wizard.update(&s, .yes)
+        return s
+    }
+
+    /// The second typing differed from the first: both start over.
+    static func passwordMismatch() -> AppState {
+        var (s, _) = Fixtures.finishedGuidedRun()
+        for c in "s3cret-pass" { _ = Wizard.update(&s, .type(c)) }
+        _ = Wizard.update(&s, .yes)
+        for c in "s3cret-past" { _ = Wizard.update(&s, .type(c)) }
+        _ = Wizard.update(&s, .yes)
+        return s
+    }
+
+    static func drillOffer() -> AppState { Fixtures.finishedGuidedRun(given: true, handoffDone: true).0 }
+
     static let screens: [(name: String, state: @Sendable () -> AppState)] = [
+        ("password-prompt", passwordPrompt), ("password-rejected", passwordRejected), ("password-mismatch", passwordMismatch),
+        ("drill-offer", drillOffer),
         ("setup", setup),
         ("overview", overview), ("running", running), ("findings", findings), ("plan-review", planReview), ("failure", failure),
         ("rollback-confirmation", rollbackConfirmation), ("resume", resume), ("summary", summary),

@@ -72,6 +72,17 @@ public struct FailoverDrillStep: Step {
     public var rollbackScope: RollbackScope { .complete }
     public var runsByDefault: Bool { false }
 
+    /// What the drill does and how long it takes, for a front end that offers it.
+    public var offer: [String] {
+        let s = settings
+        let nodes = topology.nodes.count
+        return ["It fails each of the \(nodes) nodes in turn (\(s.mode.rawValue): \(s.mode.words)) while a publisher, a subscriber and new "
+                    + "connections work through \(lb.words) \(lb.clientHost):\(lb.listenPort)\(lb.isPair ? ", then the active load balancer" : "").",
+                "Each node is down about \(s.down.components.seconds) s and is waited for until it runs again (at most 2 min each); "
+                    + "a node that fails the drill ends it.",
+                "Afterwards: a table per node of failed connections, lost messages and the longest gap (fails over \(Self.seconds(ConnectionLoop.milliseconds(s.maxGap))))."]
+    }
+
     public init(topology: Topology, loadBalancer: LoadBalancerSpec) {
         self.topology = topology
         self.lb = loadBalancer

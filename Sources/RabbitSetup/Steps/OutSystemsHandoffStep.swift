@@ -12,8 +12,9 @@ public struct OutSystemsHandoffStep: Step {
     public let topology: Topology
     public let lb: LoadBalancerSpec
     public static let passwordKey = "outsystems-password"
-    /// Characters the OutSystems Configuration Tool does not accept in the cache password.
-    public static let rejected: Set<Character> = ["?", "&", "^", "\"", "'", "*", "(", ")"]
+    /// The cache password as the OutSystems Configuration Tool takes it: none of `? & ^ " ' * ( )`, no line
+    /// break, not empty; longer than 1024 bytes is not a password (a wrong file given by mistake).
+    public static let passwordRule = SecretRule(rejected: ["?", "&", "^", "\"", "'", "*", "(", ")"], rejectedBy: "OutSystems", maxBytes: 1024)
     public var findingNames: [String] { ["outsystems-cache-tab", "outsystems-vhost-case", "outsystems-no-password", "outsystems-password-characters"] }
     public var rollbackScope: RollbackScope { .partial("nothing it did not create: an existing vhost or user is left as it was") }
 
@@ -67,13 +68,9 @@ public struct OutSystemsHandoffStep: Step {
                                fix: "pass --outsystems-password-file FILE (or --outsystems-password-stdin)"))
             return out
         }
-        password.withBytes { bytes in
-            let text = String(decoding: bytes, as: UTF8.self)
-            if text.isEmpty || text.contains(where: { Self.rejected.contains($0) || $0.isNewline }) {
-                out.append(Finding("outsystems-password-characters", .error,
-                                   message: "the password is empty or has a character OutSystems rejects (? & ^ \" ' * ( ) or a line break)",
-                                   fix: "choose a password without them"))
-            }
+        if let problem = password.withBytes({ Self.passwordRule.problem(String(decoding: $0, as: UTF8.self)) }) {
+            out.append(Finding("outsystems-password-characters", .error, message: "the password cannot be used: \(problem)",
+                               fix: "choose a password that is not empty and has none of ? & ^ \" ' * ( ) and no line break"))
         }
         return out
     }
