@@ -101,6 +101,10 @@ struct FailoverDrillTests {
                 "\(plan.changes.map(\.target))")
         #expect(plan.changes.dropFirst().allSatisfy { $0.restart != nil }, "a hard kill restarts the node")
         #expect(step.title == "failover drill through nginx (hard): fail each node in turn")
+        // What the screen offers says the same: the mode, the node count, the time down, the limit.
+        let offer = step.offer.joined(separator: " ")
+        #expect(offer.contains("each of the 3 nodes in turn (hard: its Erlang VM killed (kill -9)") && offer.contains("down about 4 s")
+                && offer.contains("a gap over 5.0 s fails the drill"), "\(offer)")
         topology.drill = DrillSettings()
         let graceful = try await FailoverDrillStep(topology: topology, loadBalancer: try #require(topology.loadBalancer))
             .plan(StepContext(executor: try Executor(state: try StateDirectory(path: Support.temporaryDirectory()))))

@@ -206,6 +206,7 @@ extension ClusterScenarioTests {
         let files = Self.everyFile(under: bed.state)
         #expect(!files.isEmpty, "no file in the state folder: the look for the password would see nothing")
         for (path, text) in files { #expect(!text.contains(password), "the password is in \(path)") }
+        #expect(Support.lacks(Support.read(bed.topology), password), "the password is in the topology file")
         #expect(Support.read(bed.state + "/commands.jsonl").contains("<secret, \(password.utf8.count + 1) bytes>"), "add_user got no secret on stdin")
         for screen in tmux.captures { #expect(!screen.contains(password.suffix(12)), "a part of the password was on screen:\n\(screen)") }
         for letter in bed.letters {

@@ -80,7 +80,8 @@ public struct FailoverDrillStep: Step {
                     + "connections work through \(lb.words) \(lb.clientHost):\(lb.listenPort)\(lb.isPair ? ", then the active load balancer" : "").",
                 "Each node is down about \(s.down.components.seconds) s and is waited for until it runs again (at most 2 min each); "
                     + "a node that fails the drill ends it.",
-                "Afterwards: a table per node of failed connections, lost messages and the longest gap (fails over \(Self.seconds(ConnectionLoop.milliseconds(s.maxGap))))."]
+                "Then its table: per node, new connections failed, messages lost and the longest gap (a gap over "
+                    + "\(Self.seconds(ConnectionLoop.milliseconds(s.maxGap))) fails the drill)."]
     }
 
     public init(topology: Topology, loadBalancer: LoadBalancerSpec) {
