@@ -66,12 +66,12 @@ public struct SecretEntry: Sendable, Equatable {
     public init() {}
 
     /// What Enter does with the current typing under `rule`.
-    public enum Outcome: Equatable { case refused(String), again, accepted(String) }
+    public enum Outcome: Equatable { case refused, again, accepted(String) }
 
     public mutating func enter(_ rule: SecretRule) -> Outcome {
         if let problem = rule.problem(typed) {
             refusal = "not taken: \(problem)"
-            return .refused(problem)
+            return .refused
         }
         guard let first else {
             self.first = typed
@@ -82,7 +82,7 @@ public struct SecretEntry: Sendable, Equatable {
         guard first == typed else {
             self = SecretEntry()
             refusal = "the two typings differ: type it again, twice"
-            return .refused("the two typings differ")
+            return .refused
         }
         return .accepted(typed)
     }

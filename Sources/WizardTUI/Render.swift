@@ -455,7 +455,7 @@ public enum Render {
             } else if let rule = ask?.rule, !entry.typed.isEmpty, let problem = rule.problem(entry.typed) {
                 lines.append(("not yet: \(problem)", .warn))
             } else if let rule = ask?.rule {
-                lines.append(("Not empty; none of \(rule.rejected.map(String.init).joined(separator: " ")); no line break.", .dim))
+                lines.append((capitalized(rule.requirement) + ".", .dim))
             }
             lines.append(("Enter: accept   Esc: leave it undone (r on the step asks again)", .bold))
         case .offer:

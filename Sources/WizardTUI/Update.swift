@@ -305,7 +305,6 @@ public enum Wizard {
                 s.prompt = nil
                 s.secret?.given = true
                 s.secretTyped = true
-                guard !s.busy else { s.message = ("busy: the secret is kept; r on \(ask.step) runs it", false); return [.giveSecret(Array(text.utf8))] }
                 return [.giveSecret(Array(text.utf8))] + runOnly(&s, ask.step)
             }
         case .offer:
@@ -316,7 +315,6 @@ public enum Wizard {
                 s.message = ("\(offer.step) not run: r on it runs it whenever you want", true)
                 return []
             }
-            guard !s.busy else { s.message = ("busy: wait for the current run, then r on \(offer.step)", false); return [] }
             return runOnly(&s, offer.step)
         case .choose, .resume:
             return []

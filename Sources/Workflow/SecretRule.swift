@@ -14,6 +14,9 @@ public struct SecretRule: Sendable, Equatable {
         self.maxBytes = maxBytes
     }
 
+    /// What the rule asks for, in words: "not empty; none of ? &; no line break".
+    public var requirement: String { "not empty; none of \(rejected.map(String.init).joined(separator: " ")); no line break" }
+
     /// Why `text` cannot be used, in words that never quote it; nil when it can.
     public func problem(_ text: String) -> String? {
         if text.isEmpty { return "it is empty" }

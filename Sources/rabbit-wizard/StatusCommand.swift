@@ -143,9 +143,8 @@ struct StatusCommand: AsyncParsableCommand {
         }
         var kept = Kept(state: session.state)
         kept.servers = servers
-        // A pair's hosts, each with the VRRP state its keepalived reported last.
-        var vrrp: [(host: String, state: String?)] = []
-        if let lb = session.topology?.loadBalancer, lb.isPair { vrrp = await FloatingAddressStep.states(lb, executor: session.executor, step: nil) }
+        // A pair's hosts, each with the VRRP state its keepalived reported last (none without a pair).
+        let vrrp = if let lb = session.topology?.loadBalancer { await FloatingAddressStep.states(lb, executor: session.executor, step: nil) } else { [(host: String, state: String?)]() }
         await session.executor.shutdown()
         let interrupted = journal.needingReconcile(in: session.order)
         let (holder, alive) = RunLock.holder(stateDirectory: session.state.path)

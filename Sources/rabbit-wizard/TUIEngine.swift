@@ -269,7 +269,7 @@ final class TUIEngine: WizardEngine {
             var line = TUIEngine.line(view, topology)
             // The load balancer: whose it is, and for a pair each host's VRRP state.
             if let lb = topology.loadBalancer {
-                let vrrp = lb.isPair ? await FloatingAddressStep.states(lb, executor: session.executor, step: nil) : []
+                let vrrp = await FloatingAddressStep.states(lb, executor: session.executor, step: nil)
                 line.loadBalancer = lb.summary(vrrp: vrrp)
             }
             emit(.cluster(line))

@@ -29,17 +29,17 @@ import Workflow
         var screens: [String] = []
         for c in canary {
             _ = Wizard.update(&s, .type(c))
-            screens += Render.sizes.map { Render.render(s, $0).text }
+            screens += RenderTests.sizes.map { Render.render(s, $0).text }
         }
-        #expect(Render.render(s, Render.sizes[0]).text.contains("> " + String(repeating: "*", count: canary.count) + "_"))
+        #expect(Render.render(s, RenderTests.sizes[0]).text.contains("> " + String(repeating: "*", count: canary.count) + "_"))
         #expect(Wizard.update(&s, .yes).isEmpty)
-        #expect(Render.render(s, Render.sizes[0]).text.contains("Type it again, then Enter:"))
+        #expect(Render.render(s, RenderTests.sizes[0]).text.contains("Type it again, then Enter:"))
         for c in canary {
             _ = Wizard.update(&s, .type(c))
-            screens += Render.sizes.map { Render.render(s, $0).text }
+            screens += RenderTests.sizes.map { Render.render(s, $0).text }
         }
         let requests = Wizard.update(&s, .yes)
-        screens += Render.sizes.map { Render.render(s, $0).text }
+        screens += RenderTests.sizes.map { Render.render(s, $0).text }
         #expect(requests == [.giveSecret(Array(canary.utf8)), .apply(only: [Self.handoff], waived: [])])
         #expect(s.prompt == nil && s.secret?.given == true && s.activity?.only == [Self.handoff])
         #expect(screens.count == 4 * canary.count + 2)
@@ -58,7 +58,7 @@ import Workflow
     @Test func aRejectedOrMismatchedPasswordIsRefused() {
         var (s, _) = Fixtures.finishedGuidedRun()
         Self.type(&s, "ab&c")
-        #expect(Render.render(s, Render.sizes[0]).text.contains("not yet: it has a character OutSystems rejects"))
+        #expect(Render.render(s, RenderTests.sizes[0]).text.contains("not yet: it has a character OutSystems rejects"))
         #expect(Wizard.update(&s, .yes).isEmpty)
         guard case .secret(let refused) = s.prompt else { Issue.record("no question: \(String(describing: s.prompt))"); return }
         #expect(refused.first == nil && refused.refusal?.hasPrefix("not taken: it has a character OutSystems rejects") == true)
@@ -82,7 +82,7 @@ import Workflow
         #expect(Wizard.update(&s, .no).isEmpty)
         #expect(s.secretDeclined && s.secret?.given == false)
         #expect(s.prompt == .offer, "\(String(describing: s.prompt))")
-        let text = Render.render(s, Render.sizes[0]).text
+        let text = Render.render(s, RenderTests.sizes[0]).text
         #expect(text.contains("Run the failover drill now?") && text.contains("fails each of the 3 nodes in turn"), "\(text)")
         #expect(Wizard.update(&s, .no).isEmpty)
         #expect(s.prompt == nil && s.offered)
@@ -103,7 +103,7 @@ import Workflow
         _ = Wizard.update(&s, .engine(.evidence(Self.drill, title: "Failover drill (graceful) through nginx 10.0.0.10:5672", text: "node conns\nrabbit@ServerA 99")))
         _ = Wizard.update(&s, .engine(.finished(message: "Done: 7 of 7 steps are done.", ok: true)))
         #expect(s.view == .summary && s.prompt == nil)
-        #expect(Render.render(s, Render.sizes[1]).text.contains("Failover drill (graceful) through nginx"))
+        #expect(Render.render(s, RenderTests.sizes[1]).text.contains("Failover drill (graceful) through nginx"))
         s.view = .overview
         s.selected = 6
         #expect(Wizard.update(&s, .retry) == [.apply(only: [Self.handoff], waived: [])])
@@ -115,19 +115,15 @@ import Workflow
         _ = Wizard.update(&s, .no)
         _ = Wizard.update(&s, .no)
         _ = Wizard.update(&s, .help)
-        let help = Render.render(s, Render.sizes[1]).text
+        let help = Render.render(s, RenderTests.sizes[1]).text
         #expect(help.contains("Finishing the setup:"), "\(help)")
         _ = Wizard.update(&s, .bottom)
-        let end = Render.render(s, Render.sizes[1]).text
+        let end = Render.render(s, RenderTests.sizes[1]).text
         #expect(end.contains("r on outsystems-handoff") && end.contains("r on failover-drill"), "\(end)")
         _ = Wizard.update(&s, .summary)
-        let summary = Render.render(s, Render.sizes[1]).text
+        let summary = Render.render(s, RenderTests.sizes[1]).text
         #expect(summary.contains("asked for when outsystems-handoff is the only step left") && summary.contains("r on failover-drill"), "\(summary)")
         _ = Wizard.update(&s, .engine(.handoff(Fixtures.handoff + [HandoffValue("Password", "(set; not shown)")])))
-        #expect(Render.render(s, Render.sizes[1]).text.contains("(set; not shown)"))
+        #expect(Render.render(s, RenderTests.sizes[1]).text.contains("(set; not shown)"))
     }
-}
-
-extension Render {
-    static let sizes = [TerminalSize(rows: 24, cols: 80), TerminalSize(rows: 40, cols: 120)]
 }

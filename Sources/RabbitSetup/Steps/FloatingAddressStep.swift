@@ -317,6 +317,7 @@ public struct FloatingAddressStep: Step {
 
     /// The state each host's keepalived reported last (MASTER, BACKUP, FAULT), read from the notify hook's
     /// file; nil when there is none (keepalived not running, or not yet past its first transition).
+    /// Empty for a load balancer that is not a pair: nothing is asked.
     public static func states(_ lb: LoadBalancerSpec, executor: Executor, step: StepID?) async -> [(host: String, state: String?)] {
         var out: [(String, String?)] = []
         for p in lb.pair { out.append((p.host.value, await state(of: p, executor: executor, step: step))) }

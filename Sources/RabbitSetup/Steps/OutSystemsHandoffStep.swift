@@ -70,7 +70,7 @@ public struct OutSystemsHandoffStep: Step {
         }
         if let problem = password.withBytes({ Self.passwordRule.problem(String(decoding: $0, as: UTF8.self)) }) {
             out.append(Finding("outsystems-password-characters", .error, message: "the password cannot be used: \(problem)",
-                               fix: "choose a password that is not empty and has none of ? & ^ \" ' * ( ) and no line break"))
+                               fix: "choose a password: \(Self.passwordRule.requirement)"))
         }
         return out
     }
