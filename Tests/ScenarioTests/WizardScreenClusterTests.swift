@@ -132,7 +132,10 @@ extension ClusterScenarioTests {
         await tmux.send("BSpace")
         await tmux.type("cluster-join")
         await tmux.send("Enter")
-        let failed = try await screen("cluster-join failed", .seconds(180))
+        // The box, not the output's "cluster-join failed (apply): ..." line, which comes first
+        // (RenderTests.theFailuresLineComesBeforeItsBox).
+        let failed = try await screen("r: retry", .seconds(180))
+        #expect(Tmux.shows(failed, "cluster-join failed"))
         #expect(Tmux.shows(failed, "Cause:"))
         #expect(Tmux.shows(failed, "rabbit-c@localhost"))
         #expect(Tmux.shows(failed, "r: retry"))

@@ -234,6 +234,22 @@ import Workflow
         }
     }
 
+    /// The failure reaches the screen twice: the runner's event writes "<step> failed (apply): <cause>" in the
+    /// output at once, and the box with the cause and the choices comes with the question, after the journal
+    /// is written. A frame can show the first without the second, so a test that waits for the box looks
+    /// for its keys ("r: retry"), not for "<step> failed".
+    @Test func theFailuresLineComesBeforeItsBox() {
+        var s = Self.running()
+        let id = Fixtures.ids[3]
+        _ = Wizard.update(&s, .engine(.runner(Fixtures.runner(current: id, statuses: [id: .failed]), .failed(id, Fixtures.nodeDown, .apply))))
+        let between = Render.render(s, RenderTests.sizes[0]).text
+        #expect(between.contains("\(id) failed"))
+        #expect(!between.contains("Cause:") && !between.contains("r: retry"))
+        _ = Wizard.update(&s, .engine(.choose(id, [.retry, .quit], Fixtures.nodeDown)))
+        let box = Render.render(s, RenderTests.sizes[0]).text
+        #expect(box.contains("Cause:") && box.contains("r: retry"))
+    }
+
     @Test func whatEachScreenMustSay() {
         let at80 = TerminalSize(rows: 24, cols: 80)
         let failure = Render.render(Self.failure(), at80).text
