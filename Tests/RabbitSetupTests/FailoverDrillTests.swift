@@ -14,7 +14,7 @@ struct FailoverDrillTests {
         (r.attempts, r.failed, r.worstMilliseconds) = (60, 0, 12)
         (r.messages.published, r.messages.confirmed, r.messages.delivered, r.messages.lost) = (62, 61, 60, 2)
         r.messages.longestGapMilliseconds = 400
-        (r.subscriberOnNode, r.publisherOnNode, r.backInRunningSeconds) = (true, true, 5.5)
+        (r.subscriberOnNode, r.publisherOnNode, r.backInRunningSeconds, r.servedAgainSeconds) = (true, true, 5.5, 10.2)
         return r
     }
 
@@ -42,6 +42,12 @@ struct FailoverDrillTests {
         var gone = Self.passing()
         gone.backInRunningSeconds = nil
         #expect(FailoverDrillStep.problems(gone, maxGap: .seconds(10)) == ["it did not come back into running_nodes within 120 s"])
+
+        // Back, but the load balancer still keeps it out: the next node is not failed.
+        var unserved = Self.passing()
+        unserved.servedAgainSeconds = nil
+        #expect(FailoverDrillStep.problems(unserved, maxGap: .seconds(10))
+                    == ["the load balancer sent it no new connection within 60 s of its return to running_nodes"])
     }
 
     /// The table fits the screen's 80 columns (76 and the summary's indent of 3), whatever the node names, and says where the clients were.
@@ -53,13 +59,18 @@ struct FailoverDrillTests {
         (slow.messages.published, slow.messages.longestGapMilliseconds, slow.messages.reconnectMilliseconds) = (9_999, 123_400, 99_000)
         slow.messages.subscriberDisconnects = 1
         slow.backInRunningSeconds = nil
-        let table = FailoverDrillStep.table([Self.passing(), long, slow])
+        var unserved = Self.passing()
+        unserved.servedAgainSeconds = nil
+        let table = FailoverDrillStep.table([Self.passing(), long, slow, unserved])
         let lines = table.split(separator: "\n")
-        #expect(lines.count == 9, "\(table)")
+        #expect(lines.count == 15, "\(table)")
         #expect(lines.allSatisfy { $0.count <= 76 }, "\(table)")
         #expect(lines[2].hasPrefix("  rabbit@a-very-lon~ "), "\(table)")
         #expect(lines[3].hasSuffix(" no"), "a node that did not come back: \(table)")
-        #expect(lines[4] == "  rabbit@a-very-lon~: the publisher on another node (load balancer's choice)", "\(table)")
+        #expect(lines[5] == "  rabbit@a-very-lon~: the publisher on another node (load balancer's choice)", "\(table)")
+        #expect(lines[6] == "  rabbit@ServerA: new connections reach it again at 10.2 s", "\(table)")
+        #expect(lines[8] == "  rabbit@ServerA: no new connection reached it in 60 s after back", "a node back that no connection reached: \(table)")
+        #expect(!lines.contains { $0.hasPrefix("  rabbit@ServerA: ") && $0.contains("99.0") }, "no such line for a node not back")
         #expect(lines[1].contains(" -"), "no reconnect where the subscriber never lost its connection: \(lines[1])")
         #expect(lines[3].contains("99.0 s"), "\(lines[3])")
     }

@@ -46,13 +46,13 @@ import Workflow
     /// drill go through it; its file and process are untouched. A node taken out of its members fails the
     /// load-balancer step naming that node (seen from the nodes' connection lists); with it stopped, the step
     /// fails naming the address and `status` says it does not answer.
-    static func externalLoadBalancerScenario(_ bed: SandboxBed) async throws {
-        let (nodePorts, _) = bed.ports()
-        #expect(nodePorts.count == 3, "the sandbox's ports: \(nodePorts)")
-        let dir = bed.dir + "/site-lb"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let port = Support.freePort()
-        func conf(_ ports: [Int]) -> String {
+    /// An nginx the test starts itself in front of the sandbox's nodes, from its own configuration (nginx's
+    /// passive checks at their defaults, `max_fails=1 fail_timeout=10s`), and the sandbox's topology with it
+    /// as `kind: external` and a journal of its own. Stopped by the pid it wrote.
+    struct SiteNginx {
+        let dir: String, confPath: String, topology: String, port: Int, pid: Int32
+
+        static func conf(dir: String, port: Int, ports: [Int]) -> String {
             """
             load_module /usr/lib/nginx/modules/ngx_stream_module.so;
             pid \(dir)/nginx.pid;
@@ -68,22 +68,49 @@ import Workflow
 
             """
         }
-        let confPath = dir + "/nginx.conf"
-        Support.write(conf(nodePorts), to: confPath)
-        let nginx = ["nginx", "-e", dir + "/error.log", "-p", dir, "-c", confPath]
-        let started = await Support.run(nginx)
-        #expect(started.termination == .exited(code: 0), "\(started.stderr.text)")
-        let pid = try #require(Int32(Support.read(dir + "/nginx.pid").trimmingCharacters(in: .whitespacesAndNewlines)), "nginx wrote no pid")
-        defer { kill(pid, SIGTERM) }
-        #expect(await Support.waitUntil { (try? AMQPProbe(host: "127.0.0.1", port: port).hello()) != nil }, "the site's nginx does not answer")
 
-        // The sandbox's topology with the load balancer replaced by the site's address, and a journal of its own.
-        let text = Support.read(bed.topology)
-        let block = try #require(text.range(of: "load_balancer:"), "the sandbox's topology has no load balancer")
-        let nodes = try #require(text.range(of: "\nnodes:", range: block.upperBound..<text.endIndex))
-        let topology = bed.dir + "/external.yml"
-        Support.write(String(text[..<block.lowerBound]).replacingOccurrences(of: "state_dir: \(bed.state)", with: "state_dir: \(bed.dir)/external-state")
-                      + "load_balancer:\n  kind: external\n  host: 127.0.0.1\n  listen_port: \(port)" + text[nodes.lowerBound...], to: topology)
+        static func command(dir: String, confPath: String) -> [String] { ["nginx", "-e", dir + "/error.log", "-p", dir, "-c", confPath] }
+
+        static func start(_ bed: SandboxBed, ports: [Int]) async throws -> SiteNginx {
+            let dir = bed.dir + "/site-lb"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let port = Support.freePort()
+            let confPath = dir + "/nginx.conf"
+            Support.write(conf(dir: dir, port: port, ports: ports), to: confPath)
+            let started = await Support.run(command(dir: dir, confPath: confPath))
+            #expect(started.termination == .exited(code: 0), "\(started.stderr.text)")
+            let pid = try #require(Int32(Support.read(dir + "/nginx.pid").trimmingCharacters(in: .whitespacesAndNewlines)), "nginx wrote no pid")
+            #expect(await Support.waitUntil { (try? AMQPProbe(host: "127.0.0.1", port: port).hello()) != nil }, "the site's nginx does not answer")
+            let text = Support.read(bed.topology)
+            let topology = bed.dir + "/external.yml"
+            let external = "load_balancer:\n  kind: external\n  host: 127.0.0.1\n  listen_port: \(port)"
+            let head = text.replacingOccurrences(of: "state_dir: \(bed.state)", with: "state_dir: \(bed.dir)/external-state")
+            // The sandbox's own load balancer replaced, or this one added where the sandbox has none.
+            if let block = head.range(of: "load_balancer:") {
+                let nodes = try #require(head.range(of: "\nnodes:", range: block.upperBound..<head.endIndex))
+                Support.write(String(head[..<block.lowerBound]) + external + head[nodes.lowerBound...], to: topology)
+            } else {
+                let nodes = try #require(head.range(of: "\nnodes:"), "the sandbox's topology has no nodes")
+                Support.write(String(head[..<nodes.lowerBound]) + "\n" + external + head[nodes.lowerBound...], to: topology)
+            }
+            return SiteNginx(dir: dir, confPath: confPath, topology: topology, port: port, pid: pid)
+        }
+
+        /// Its pool made of `ports`, reloaded.
+        func reload(ports: [Int]) async -> Bool {
+            Support.write(Self.conf(dir: dir, port: port, ports: ports), to: confPath)
+            return await Support.run(Self.command(dir: dir, confPath: confPath) + ["-s", "reload"]).termination == .exited(code: 0)
+        }
+
+        func stop() { kill(pid, SIGTERM) }
+    }
+
+    static func externalLoadBalancerScenario(_ bed: SandboxBed) async throws {
+        let (nodePorts, _) = bed.ports()
+        #expect(nodePorts.count == 3, "the sandbox's ports: \(nodePorts)")
+        let site = try await SiteNginx.start(bed, ports: nodePorts)
+        defer { site.stop() }
+        let (port, pid, confPath, topology) = (site.port, site.pid, site.confPath, site.topology)
         func wizard(_ args: [String]) async -> TransportOutcome { await bed.wizard(args + ["--config", topology], config: false) }
         let confBefore = Support.read(confPath)
 
@@ -119,8 +146,7 @@ import Workflow
         // Node c out of its members: the old worker gone (it ends once the new one serves), then the step fails naming c.
         let workers = Support.children(of: pid)
         #expect(!workers.isEmpty, "nginx has no worker")
-        Support.write(conf(Array(nodePorts.prefix(2))), to: confPath)
-        #expect(await Support.run(nginx + ["-s", "reload"]).termination == .exited(code: 0))
+        #expect(await site.reload(ports: Array(nodePorts.prefix(2))))
         #expect(await Support.waitUntil { !Support.children(of: pid).contains { workers.contains($0) } }, "the old worker still serves")
         let partial = await wizard(["apply", "--yes", "--only", "load-balancer"])
         #expect(partial.termination == .exited(code: 1), "\(partial.stdout.text)\(partial.stderr.text)")
@@ -317,6 +343,20 @@ import Workflow
             #expect(await bed.runningNodes(seenFrom: "b")?.running == [bed.nodeName("a"), bed.nodeName("b")])
             #expect(await bed.effectivePartitionHandling("b") == "{ok,autoheal}")
             #expect(bed.letters.map(bed.pid) == pids, "a node's Erlang VM was restarted")
+
+            // The graceful drill through a site's nginx: with one node down the other serves alone, so the
+            // second is failed only once nginx sends new connections to the first again (nginx keeps a node it
+            // saw refuse out of rotation for `fail_timeout`, 10 s, even once it is back in running_nodes).
+            let site = try await ClusterScenarioTests.SiteNginx.start(bed, ports: bed.ports().nodes)
+            defer { site.stop() }
+            let drill = await bed.wizard(["apply", "--yes", "--only", "failover-drill", "--drill-mode", "graceful", "--config", site.topology], config: false)
+            #expect(drill.termination == .exited(code: 0), "\(drill.stdout.text)\(drill.stderr.text)")
+            let rows = DrillRow.parse(drill.stdout.text)
+            #expect(rows.count == 2 && rows.allSatisfy { $0.failed <= 1 && $0.backSeconds != nil }, "\(drill.stdout.text)")
+            let again = drill.stdout.text.split(separator: "\n").filter { $0.contains(": new connections reach it again at ") }
+            #expect(again.count == 2, "\(drill.stdout.text)")
+            print("graceful drill on two nodes through the site's nginx: \(rows.map(\.description).joined(separator: "; ")); "
+                  + again.map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: "; "))
         }
     }
 

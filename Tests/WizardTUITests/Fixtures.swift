@@ -34,7 +34,7 @@ enum Fixtures {
 
     static let offer = StepOffer(step: ids[5], question: "Run the failover drill now?", lines: [
         "It fails each of the 3 nodes in turn (graceful: suspend_listeners, stop_app, start_app) while a publisher, a subscriber and new connections work through nginx 10.0.0.10:5672.",
-        "Each node is down about 4 s and is waited for until it runs again (at most 2 min each); a node that fails the drill ends it.",
+        "Each node is down about 4 s and is waited for until it runs again (at most 2 min each) and the load balancer sends it new connections again (at most 1 min); a node that fails the drill ends it.",
     ])
 
     /// Steps 0-4 done (and the hand-off too with `handoffDone`), opened with the secret to ask and the drill to

@@ -78,8 +78,8 @@ public struct FailoverDrillStep: Step {
         let nodes = topology.nodes.count
         return ["It fails each of the \(nodes) nodes in turn (\(s.mode.rawValue): \(s.mode.words)) while a publisher, a subscriber and new "
                     + "connections work through \(lb.words) \(lb.clientHost):\(lb.listenPort)\(lb.isPair ? ", then the active load balancer" : "").",
-                "Each node is down about \(s.down.components.seconds) s and is waited for until it runs again (at most 2 min each); "
-                    + "a node that fails the drill ends it.",
+                "Each node is down about \(s.down.components.seconds) s and is waited for until it runs again (at most 2 min each) "
+                    + "and the load balancer sends it new connections again (at most 1 min); a node that fails the drill ends it.",
                 "Then its table: per node, new connections failed, messages lost and the longest gap (a gap over "
                     + "\(Self.seconds(ConnectionLoop.milliseconds(s.maxGap))) fails the drill)."]
     }
@@ -100,6 +100,9 @@ public struct FailoverDrillStep: Step {
         /// Whether the publisher was.
         public var publisherOnNode = false
         public var backInRunningSeconds: Double?
+        /// Seconds from the failure until a new connection through the load balancer landed on the node again
+        /// (``servedAgain(_:on:since:)``); nil: none did, or the node did not come back.
+        public var servedAgainSeconds: Double?
         /// For the row of a pair's active load balancer: its host (then `back` is the time until the
         /// floating address answers from the other host).
         public var loadBalancerHost: String?
@@ -122,6 +125,8 @@ public struct FailoverDrillStep: Step {
         if r.backInRunningSeconds == nil {
             out.append(r.loadBalancerHost == nil ? "it did not come back into running_nodes within 120 s"
                        : "the floating address did not answer from the other host within 30 s")
+        } else if r.loadBalancerHost == nil && r.servedAgainSeconds == nil {
+            out.append("the load balancer sent it no new connection within \(servedAgainLimit.components.seconds) s of its return to running_nodes")
         }
         return out
     }
@@ -263,6 +268,10 @@ public struct FailoverDrillStep: Step {
             }
             try? await Task.sleep(for: .milliseconds(200))
         }
+        if row.backInRunningSeconds != nil {
+            context.progress("\(spec.name): back in running_nodes; waiting for \(lb.words) to send it new connections again")
+            row.servedAgainSeconds = await servedAgain(path, on: node, since: failedAt)
+        }
         // A second more of traffic with the node back, then the counts.
         try? await Task.sleep(for: .seconds(1))
         return finish()
@@ -401,20 +410,10 @@ public struct FailoverDrillStep: Step {
         var best: (sub: AMQPClient, pub: AMQPClient, on: (Bool, Bool))?
         func score(_ on: (Bool, Bool)) -> Int { (on.0 ? 2 : 0) + (on.1 ? 1 : 0) }
         for round in 0..<3 where best.map({ score($0.on) }) != 3 {
-            var candidates: [(String, AMQPClient)] = []
-            for i in 0..<(2 * count) {
-                let role = "client-\(round)-\(i)"
-                let made = await Task.detached { () -> Result<AMQPClient, AMQPProbe.Failure> in
-                    do throws(AMQPProbe.Failure) { return .success(try path.connect(role)) } catch { return .failure(error) }
-                }.value
-                switch made {
-                case .success(let c): candidates.append((role, c))
-                case .failure(let e): lastError = e
-                }
-            }
+            let (candidates, failure) = await Self.connect(path, roles: (0..<(2 * count)).map { "client-\(round)-\($0)" })
+            lastError = failure ?? lastError
             guard candidates.count >= 2 else { candidates.forEach { $0.1.close() }; continue }
-            let names = (try? await node.read(Self.connectionNames, doing: "list the connections on the node")) ?? ""
-            let here = candidates.filter { names.contains("\"\(path.connectionName($0.0))\"") }
+            let here = await Self.landed(candidates, on: node, path)
             let elsewhere = candidates.filter { c in !here.contains { $0.0 == c.0 } }
             let ordered = here + elsewhere
             let on = (here.count >= 1, here.count >= 2)
@@ -433,6 +432,52 @@ public struct FailoverDrillStep: Step {
         }
         try await Self.subscribe(best.sub, best.pub, path, through: lb)
         return best
+    }
+
+    /// One client per role through the load balancer, each connected off the cooperative pool (a client
+    /// blocks); the ones that connected, and the last failure.
+    static func connect(_ path: MessagePath, roles: [String]) async -> (clients: [(String, AMQPClient)], lastError: AMQPProbe.Failure?) {
+        var clients: [(String, AMQPClient)] = []
+        var lastError: AMQPProbe.Failure?
+        for role in roles {
+            let made = await Task.detached { () -> Result<AMQPClient, AMQPProbe.Failure> in
+                do throws(AMQPProbe.Failure) { return .success(try path.connect(role)) } catch { return .failure(error) }
+            }.value
+            switch made {
+            case .success(let c): clients.append((role, c))
+            case .failure(let e): lastError = e
+            }
+        }
+        return (clients, lastError)
+    }
+
+    /// Those of `clients` the node lists among its own connections (none when it does not answer).
+    static func landed(_ clients: [(String, AMQPClient)], on node: RabbitNode, _ path: MessagePath) async -> [(String, AMQPClient)] {
+        let names = (try? await node.read(connectionNames, doing: "list the connections on the node")) ?? ""
+        return clients.filter { names.contains("\"\(path.connectionName($0.0))\"") }
+    }
+
+    /// How long after its return to running_nodes the drill waits for the load balancer to send the node
+    /// a new connection.
+    static let servedAgainLimit: Duration = .seconds(60)
+
+    /// Waits until a new connection through the load balancer lands on the node again: a load balancer keeps
+    /// a node it saw fail out of rotation for a while after it is back (nginx's `fail_timeout`, HAProxy's
+    /// `rise` checks, a site's own health check), and the next node is failed only once this one serves
+    /// again. Each round connects two clients per node, asks the node which it holds and closes them. The
+    /// seconds since `failedAt`, or nil after ``servedAgainLimit``.
+    func servedAgain(_ path: MessagePath, on node: RabbitNode, since failedAt: ContinuousClock.Instant) async -> Double? {
+        let start = ContinuousClock.now
+        var round = 0
+        while ContinuousClock.now - start < Self.servedAgainLimit {
+            round += 1
+            let (clients, _) = await Self.connect(path, roles: (0..<(2 * topology.nodes.count)).map { "back-\(round)-\($0)" })
+            let here = clients.isEmpty ? [] : await Self.landed(clients, on: node, path)
+            clients.forEach { $0.1.close() }
+            if !here.isEmpty { return (ContinuousClock.now - failedAt).seconds }
+            try? await Task.sleep(for: .milliseconds(500))
+        }
+        return nil
     }
 
     /// Makes `s` the path's subscriber (its queue declared on the node it is connected to); on failure both
@@ -483,10 +528,16 @@ public struct FailoverDrillStep: Step {
             let which = r.subscriberOnNode ? "the publisher" : r.publisherOnNode ? "the subscriber" : "both clients"
             out += "  \(shown(r.node)): \(which) on another node (load balancer's choice)\n"
         }
+        for r in rows where r.loadBalancerHost == nil && r.backInRunningSeconds != nil {
+            out += "  \(shown(r.node)): " + (r.servedAgainSeconds.map { String(format: "new connections reach it again at %.1f s", $0) }
+                                              ?? "no new connection reached it in \(servedAgainLimit.components.seconds) s after back") + "\n"
+        }
         out += "  conns: new connections, each a handshake (fail: refused or timed out).\n"
             + "  sent: messages published; acked: of those, confirmed by RabbitMQ;\n"
             + "  lost: sent and never delivered; gap: the longest time without a delivery;\n"
             + "  reconn: the subscriber's time to consume again after a loss (-: no loss).\n"
+            + "  back: in running_nodes again; the next node fails only once new\n"
+            + "  connections through the load balancer reach this one again.\n"
             + (rows.contains { $0.loadBalancerHost != nil } ? "  back of lb@HOST (the active load balancer): the floating address answering\n  from the other host.\n" : "")
         return out
     }
