@@ -150,6 +150,11 @@ up() {
     record mount "$dir/ns"
     if ! ip link show "$BR" >/dev/null 2>&1; then
         ip link add "$BR" type bridge
+        # A fixed MAC: a bridge without one takes its ports' lowest, so a link cut or restored (a port
+        # leaving or joining) could change the controller's MAC, which flushes its neighbour table as if
+        # its own NIC had been replaced, and its next ARP request for a floating address is answered by
+        # both holders during a healed split. 02: locally administered; then the controller's address.
+        ip link set "$BR" address "$(printf '02:01:%02x:%02x:%02x:01' ${NET//./ })"
         ip addr add "$NET.1/24" dev "$BR"
         ip link set "$BR" up
     fi
