@@ -107,10 +107,12 @@ extension ClusterScenarioTests {
                 #expect(ClusterStatus(json: json)?.runningNodes.sorted() == members, "\(h) back in the cluster: \(json.prefix(400))")
             }
         }
-        // OutSystems' view: an AMQP handshake through LB answers as the cluster.
+        // OutSystems' view: an AMQP handshake through LB answers as the cluster. RabbitMQ's cluster name is a
+        // runtime parameter nobody has set here, so each member answers with its own node name
+        // (`rabbit_nodes:cluster_name/0`), and which member answers is nginx's round-robin's choice.
         let lb = bed.address("LB")
         let hello = await Task.detached { try? AMQPProbe(host: lb, port: 5672).hello() }.value
-        #expect(hello?.clusterName == "rabbit@ServerA", "through LB: \(String(describing: hello))")
+        #expect(members.contains(hello?.clusterName ?? "?"), "through LB: \(String(describing: hello)), members \(members)")
 
         let status = await timings.time("status") { await wizard(["status"]) }
         #expect(status.termination == .exited(code: 0))
