@@ -14,7 +14,7 @@ demo: deps
 	scripts/demo.sh
 
 # The fast layer: every test outside ScenarioTests, without root, services or network (scripts/check.sh;
-# as root it runs them as the user nobody). Needs only the Swift toolchain and the ncurses headers.
+# as root it runs them as the user nobody). Needs only the Swift toolchain, the ncurses and OpenSSL headers and the openssl command.
 check:
 	swift build --build-tests
 	scripts/check.sh

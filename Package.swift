@@ -20,6 +20,9 @@ let package = Package(
     targets: [
         // ncursesw through a shim header (see Sources/CNcurses/shim.h for why).
         .systemLibrary(name: "CNcurses", path: "Sources/CNcurses"),
+        // The system's OpenSSL (libssl-dev) through a shim header (Sources/CTLS/shim.h): certificates and keys
+        // checked before anything is written. A system library builds nothing: no CI minutes.
+        .systemLibrary(name: "CTLS", path: "Sources/CTLS"),
         // Runs every command (local or ssh), streams, times out, scrubs secrets, logs.
         .target(
             name: "Executor",
@@ -31,7 +34,7 @@ let package = Package(
         // Steps, plans, journal, runner. Pure: uses Executor's types only.
         .target(name: "Workflow", dependencies: ["Executor"]),
         // Topology, platform profiles, the concrete RabbitMQ and load-balancer steps, the sandbox.
-        .target(name: "RabbitSetup", dependencies: ["Workflow", "Executor", .product(name: "Yams", package: "Yams")]),
+        .target(name: "RabbitSetup", dependencies: ["Workflow", "Executor", "CTLS", .product(name: "Yams", package: "Yams")]),
         // The ncurses front end: state, actions, render, the one screen type.
         .target(name: "WizardTUI", dependencies: ["Workflow", "CNcurses"]),
         // The application core both front ends call: a session opened once (topology, state directory,

@@ -3,6 +3,8 @@
 set -euo pipefail
 packages=(
   libncurses-dev     # ncursesw headers and library for the TUI
+  libssl-dev         # OpenSSL's headers and libraries: the TLS certificate checks (Sources/CTLS)
+  openssl            # the tests make their own CA and certificates with it
   openssh-client     # the ssh transport
   openssh-server     # the tests' real sshd on loopback
   strace             # the canary test traces every execve
