@@ -324,7 +324,8 @@ import Workflow
 
         /// A joiner left running with the seed's cookie but its own files (what a run cut off between the
         /// node's take and the file writes leaves): its files no longer reach it, the seed does, and the cookie
-        /// step finishes it live. Then apply with the two-node warning forms the cluster, no VM restarted.
+        /// step finishes it live. Then apply with the two-node warning forms the cluster, no VM restarted; and
+        /// the graceful drill through a site's nginx fails no new connection while either node is down.
         @Test func apply() async throws {
             let bed = try SharedSandbox.bed
             bed.resetState()

@@ -536,8 +536,8 @@ public struct FailoverDrillStep: Step {
             + "  sent: messages published; acked: of those, confirmed by RabbitMQ;\n"
             + "  lost: sent and never delivered; gap: the longest time without a delivery;\n"
             + "  reconn: the subscriber's time to consume again after a loss (-: no loss).\n"
-            + "  back: in running_nodes again; the next node fails only once new\n"
-            + "  connections through the load balancer reach this one again.\n"
+            + "  back: from its failure to running_nodes; new connections reach it again\n"
+            + "  at: from its failure; the next node fails only after that.\n"
             + (rows.contains { $0.loadBalancerHost != nil } ? "  back of lb@HOST (the active load balancer): the floating address answering\n  from the other host.\n" : "")
         return out
     }
